@@ -1,0 +1,1 @@
+"""The shared family plan service: one plan per family, kept jointly by the family and its team."""

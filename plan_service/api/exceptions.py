@@ -1,0 +1,110 @@
+"""One error shape for every answer the API refuses:
+
+    {"errors": [{"field": "target_date", "code": "invalid", "message": "..."}]}
+
+`field` is a dotted path into the request body (null for errors about the request as a whole).
+Hidden and missing objects give the very same 404 body. Database outages answer 503 with
+Retry-After instead of 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError, IntegrityError
+from django.http import Http404
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+from plan_service.plans.errors import PreconditionFailed
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = "5"
+
+
+def flatten(detail: Any, prefix: str | None = None) -> list[dict[str, Any]]:
+    """Turn DRF's nested error detail into a flat list of field errors."""
+    if isinstance(detail, dict):
+        out: list[dict[str, Any]] = []
+        for key, value in detail.items():
+            name = None if key in ("non_field_errors", "__all__", "detail") else str(key)
+            path = ".".join(p for p in (prefix, name) if p) or None
+            out.extend(flatten(value, path))
+        return out
+    if isinstance(detail, list):
+        out = []
+        for index, value in enumerate(detail):
+            if isinstance(value, dict | list):
+                out.extend(flatten(value, f"{prefix}.{index}" if prefix else str(index)))
+            else:
+                out.extend(flatten(value, prefix))
+        return out
+    code = getattr(detail, "code", None) or "invalid"
+    return [{"field": prefix, "code": code, "message": str(detail)}]
+
+
+def _django_validation_detail(exc: DjangoValidationError) -> Any:
+    if hasattr(exc, "error_dict"):
+        return {
+            field: [exceptions.ErrorDetail(m, code=e.code or "invalid") for e in errors for m in e]
+            for field, errors in exc.error_dict.items()
+        }
+    return [exceptions.ErrorDetail(m, code=exc.code or "invalid") for m in exc.messages]
+
+
+def error_body(status_code: int, code: str, message: str) -> dict[str, Any]:
+    return {"errors": [{"field": None, "code": code, "message": message}]}
+
+
+def not_found_body() -> dict[str, Any]:
+    """The one body for every 404, hidden or missing alike."""
+    return error_body(404, "not_found", _("Not found."))
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF exception handler producing the one error shape, never a 500 for client input."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, Http404 | exceptions.NotFound):
+        set_rollback()
+        return Response(not_found_body(), status=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(_django_validation_detail(exc))
+    if isinstance(exc, IntegrityError):
+        set_rollback()
+        logger.info("integrity error answered 409: %s", type(exc).__name__)
+        return Response(
+            error_body(409, "conflict", _("The request conflicts with existing data.")),
+            status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, DatabaseError):
+        set_rollback()
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        return Response(
+            error_body(503, "unavailable", _("The service is briefly unavailable. Retry soon.")),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+    if not isinstance(exc, exceptions.APIException):
+        return None
+    set_rollback()
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
+    if isinstance(exc, exceptions.ValidationError):
+        body: dict[str, Any] = {"errors": flatten(exc.detail)}
+    else:
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
+        body = error_body(exc.status_code, str(code), str(exc.detail))
+    if isinstance(exc, PreconditionFailed):
+        body["current_version"] = exc.current_version
+        headers["ETag"] = f'W/"{exc.current_version}"'
+    return Response(body, status=exc.status_code, headers=headers)

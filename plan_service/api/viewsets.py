@@ -1,0 +1,120 @@
+"""PolicyViewSet: the base of every API view set (a test asserts it).
+
+* Each request runs in one transaction; the view writes its access-log rows inside it, so a
+  read whose log row cannot be written returns no data (the database error answers 503).
+* A refused request (403/404) is rolled back, then logged as a denied attempt in its own
+  transaction.
+* Versioned writes read `If-Match`; missing gives 428, malformed 400, stale 412 (in services).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Any, ClassVar
+
+from django.db import DatabaseError, transaction
+from django.http import JsonResponse
+from django.utils.functional import cached_property
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from plan_service.api.exceptions import RETRY_AFTER_SECONDS, error_body
+from plan_service.audit.services import record_denied
+from plan_service.plans.errors import PreconditionRequired
+
+logger = logging.getLogger(__name__)
+
+_ETAG = re.compile(r'^\s*(?:W/)?"(\d{1,9})"\s*$')
+
+
+def parse_uuid(value: object) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+class PolicyViewSet(viewsets.GenericViewSet):
+    """Transaction per request, denied attempts logged, ETag and If-Match helpers."""
+
+    #: What the access log calls the objects of this view set.
+    audit_object_type: ClassVar[str] = ""
+    #: Whether the view set serves plan data (then the family is told of every access).
+    plan_scoped: ClassVar[bool] = True
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            with transaction.atomic():
+                response = super().dispatch(request, *args, **kwargs)
+        except DatabaseError:
+            logger.warning("database error outside the handler; answering 503")
+            response = JsonResponse(
+                error_body(503, "unavailable", _("The service is briefly unavailable.")),
+                status=503,
+            )
+            response["Retry-After"] = RETRY_AFTER_SECONDS
+            return response
+        if response.status_code in (403, 404):
+            self._log_denied(response.status_code)
+        return response
+
+    def denied_plan_id(self) -> uuid.UUID | None:
+        """The plan a refused request was about, if the URL names one."""
+        return parse_uuid(self.kwargs.get("plan_pk")) if self.kwargs.get("plan_pk") else None
+
+    def _log_denied(self, status_code: int) -> None:
+        user = getattr(self.request, "user", None)
+        if user is None or not user.is_authenticated:
+            return
+        try:
+            record_denied(
+                actor=user,
+                status_code=status_code,
+                object_type=self.audit_object_type,
+                object_id=str(self.kwargs.get("pk", ""))[:64],
+                plan_id=self.denied_plan_id(),
+            )
+        except DatabaseError:
+            logger.warning("could not log a denied attempt")
+
+    #
+    # Versions
+    #
+
+    def expected_version(self) -> int:
+        """The version named by If-Match; 428 when absent, 400 when not a version."""
+        header = self.request.headers.get("If-Match")
+        if not header:
+            raise PreconditionRequired()
+        match = _ETAG.match(header)
+        if match is None:
+            raise exceptions.ValidationError(
+                {"If-Match": [_('Expected W/"<version>" as returned in the ETag header.')]}
+            )
+        return int(match.group(1))
+
+    @staticmethod
+    def with_etag(response: Response, version: int) -> Response:
+        response["ETag"] = f'W/"{version}"'
+        return response
+
+    @staticmethod
+    def change_reason(request: Request) -> str:
+        return request.headers.get("X-Change-Reason", "")[:100]
+
+
+class PlanScopedMixin:
+    """For view sets under /plans/{plan_pk}/: the caller's access to that plan, computed once."""
+
+    kwargs: dict[str, Any]
+    request: Any
+
+    @cached_property
+    def access(self) -> Any:
+        from plan_service.plans.selectors import plan_access_get
+
+        return plan_access_get(user=self.request.user, plan_id=self.kwargs["plan_pk"])

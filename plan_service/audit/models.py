@@ -1,0 +1,185 @@
+"""The access log (käyttöloki) and the disclosure log (luovutusloki).
+
+Both are append-only in PostgreSQL (triggers reject UPDATE, DELETE and TRUNCATE) and hash-chained:
+`row_hash = sha256(prev_hash || canonical(row))`. Rows are spread over `AUDIT_CHAINS` chains so
+concurrent writers do not queue on one lock; within a chain `seq` is gap-free. Rows hold
+identifiers only, never plan content, and no foreign keys (a deleted user must not rewrite them).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Chained(models.Model):
+    """The tamper-evidence columns every log row carries."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    chain = models.PositiveSmallIntegerField(_("chain"))
+    seq = models.BigIntegerField(_("sequence in chain"))
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+    prev_hash = models.CharField(max_length=64)
+    row_hash = models.CharField(max_length=64)
+
+    #: Columns that take part in the hash, in order. Every subclass lists its own.
+    HASHED_FIELDS: tuple[str, ...] = ()
+
+    class Meta:
+        abstract = True
+
+
+class AccessEvent(Chained):
+    """One row per person whose data a request touched (or tried to touch)."""
+
+    class Action(models.TextChoices):
+        READ = "read", _("read")
+        SEARCH = "search", _("search")
+        CREATE = "create", _("create")
+        UPDATE = "update", _("update")
+        DELETE = "delete", _("delete")
+        EXPORT = "export", _("export")
+        DISCLOSE = "disclose", _("disclose")
+        LOGIN = "login", _("login")
+        LOGIN_FAILED = "login_failed", _("failed login")
+        DENIED = "denied", _("denied")
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", _("success")
+        DENIED = "denied", _("denied")
+        ERROR = "error", _("error")
+
+    action = models.CharField(_("action"), max_length=20, choices=Action.choices)
+    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices)
+    outcome_code = models.PositiveSmallIntegerField(_("outcome code"), null=True, blank=True)
+    actor_user_id = models.BigIntegerField(_("actor user id"), null=True, blank=True)
+    actor_username = models.CharField(_("actor username"), max_length=150, blank=True)
+    actor_display = models.CharField(_("actor name"), max_length=300, blank=True)
+    actor_unit = models.CharField(_("actor unit"), max_length=200, blank=True)
+    actor_hide_name = models.BooleanField(_("show unit instead of name"), default=False)
+    actor_kind = models.CharField(_("actor kind"), max_length=20, blank=True)
+    actor_role = models.CharField(_("actor role"), max_length=40, blank=True)
+    actor_plan_role = models.CharField(_("actor plan role"), max_length=10, blank=True)
+    actor_organization_id = models.UUIDField(_("actor organisation"), null=True, blank=True)
+    actor_organization_name = models.CharField(max_length=200, blank=True)
+    subject_id = models.UUIDField(_("subject person"), null=True, blank=True)
+    family_id = models.UUIDField(_("family"), null=True, blank=True)
+    plan_id = models.UUIDField(_("plan"), null=True, blank=True)
+    object_type = models.CharField(_("object type"), max_length=40, blank=True)
+    object_id = models.CharField(_("object id"), max_length=64, blank=True)
+    object_version = models.PositiveIntegerField(_("object version"), null=True, blank=True)
+    purpose = models.CharField(_("purpose of use"), max_length=100, blank=True)
+    legal_basis = models.CharField(_("legal basis"), max_length=300, blank=True)
+    consent_id = models.UUIDField(_("consent used"), null=True, blank=True)
+    query = models.JSONField(_("query"), null=True, blank=True)
+    result_count = models.PositiveIntegerField(_("result count"), null=True, blank=True)
+    request_id = models.CharField(_("request id"), max_length=64, blank=True)
+    client_ip = models.GenericIPAddressField(_("client ip"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
+
+    HASHED_FIELDS = (
+        "id",
+        "chain",
+        "seq",
+        "recorded_at",
+        "action",
+        "outcome",
+        "outcome_code",
+        "actor_user_id",
+        "actor_username",
+        "actor_display",
+        "actor_unit",
+        "actor_hide_name",
+        "actor_kind",
+        "actor_role",
+        "actor_plan_role",
+        "actor_organization_id",
+        "actor_organization_name",
+        "subject_id",
+        "family_id",
+        "plan_id",
+        "object_type",
+        "object_id",
+        "object_version",
+        "purpose",
+        "legal_basis",
+        "consent_id",
+        "query",
+        "result_count",
+        "request_id",
+        "client_ip",
+        "user_agent",
+    )
+
+    def __str__(self) -> str:
+        return f"access {self.chain}:{self.seq}"
+
+    class Meta:
+        ordering = ["recorded_at", "chain", "seq"]
+        verbose_name = _("access log row")
+        verbose_name_plural = _("access log")
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "seq"], name="access_chain_seq"),
+        ]
+        indexes = [
+            models.Index(fields=["subject_id", "recorded_at"], name="access_subject_time"),
+            models.Index(fields=["family_id", "recorded_at"], name="access_family_time"),
+            models.Index(fields=["actor_user_id", "recorded_at"], name="access_actor_time"),
+            models.Index(fields=["actor_organization_id", "recorded_at"], name="access_org_time"),
+            models.Index(fields=["recorded_at"], name="access_time"),
+        ]
+
+
+class Disclosure(Chained):
+    """One row per person whose data left the service (an export or a push), and to whom."""
+
+    actor_user_id = models.BigIntegerField(_("actor user id"), null=True, blank=True)
+    actor_username = models.CharField(_("actor username"), max_length=150, blank=True)
+    actor_organization_id = models.UUIDField(_("actor organisation"), null=True, blank=True)
+    recipient = models.CharField(_("recipient"), max_length=300)
+    recipient_organization_id = models.UUIDField(null=True, blank=True)
+    subject_id = models.UUIDField(_("subject person"), null=True, blank=True)
+    family_id = models.UUIDField(_("family"), null=True, blank=True)
+    plan_id = models.UUIDField(_("plan"), null=True, blank=True)
+    plan_version = models.PositiveIntegerField(_("plan version"), null=True, blank=True)
+    content = models.CharField(_("what was disclosed"), max_length=300)
+    basis = models.CharField(_("disclosure basis"), max_length=300)
+    request_id = models.CharField(_("request id"), max_length=64, blank=True)
+
+    HASHED_FIELDS = (
+        "id",
+        "chain",
+        "seq",
+        "recorded_at",
+        "actor_user_id",
+        "actor_username",
+        "actor_organization_id",
+        "recipient",
+        "recipient_organization_id",
+        "subject_id",
+        "family_id",
+        "plan_id",
+        "plan_version",
+        "content",
+        "basis",
+        "request_id",
+    )
+
+    def __str__(self) -> str:
+        return f"disclosure {self.chain}:{self.seq}"
+
+    class Meta:
+        ordering = ["recorded_at", "chain", "seq"]
+        verbose_name = _("disclosure log row")
+        verbose_name_plural = _("disclosure log")
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "seq"], name="disclosure_chain_seq"),
+        ]
+        indexes = [
+            models.Index(fields=["subject_id", "recorded_at"], name="disclosure_subject_time"),
+            models.Index(fields=["family_id", "recorded_at"], name="disclosure_family_time"),
+            models.Index(fields=["recorded_at"], name="disclosure_time"),
+        ]

@@ -1,0 +1,52 @@
+"""Reads of the logs: the auditor's organisation-wide view and the family's own view."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from plan_service import policy
+from plan_service.audit.models import AccessEvent, Disclosure
+from plan_service.plans.models import Membership
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+
+def _org_scope(user: AbstractBaseUser) -> Q | None:
+    professional = policy.professional_of(user)
+    if professional is None or not policy.is_auditor(user):
+        return None
+    org = professional.organization_id
+    plans = Membership.objects.filter(professional__organization_id=org).values("plan_id")
+    return Q(actor_organization_id=org) | Q(plan_id__in=plans)
+
+
+def access_log_for_auditor(*, user: AbstractBaseUser) -> QuerySet[AccessEvent]:
+    """Rows by the auditor's organisation's people, or about plans it has worked on."""
+    scope = _org_scope(user)
+    if scope is None:
+        return AccessEvent.objects.none()
+    return AccessEvent.objects.filter(scope).order_by("-recorded_at", "chain", "-seq")
+
+
+def disclosures_for_auditor(*, user: AbstractBaseUser) -> QuerySet[Disclosure]:
+    scope = _org_scope(user)
+    if scope is None:
+        return Disclosure.objects.none()
+    return Disclosure.objects.filter(scope).order_by("-recorded_at", "chain", "-seq")
+
+
+def access_log_for_family(*, access: policy.PlanAccess) -> QuerySet[AccessEvent]:
+    """Who touched this family's data in the last FAMILY_ACCESS_LOG_DAYS (703/2023 §11)."""
+    since = timezone.now() - dt.timedelta(days=settings.FAMILY_ACCESS_LOG_DAYS)
+    qs = AccessEvent.objects.filter(
+        family_id=access.plan.family_id, recorded_at__gte=since, outcome="success"
+    )
+    if access.kind == "child":
+        qs = qs.filter(Q(subject_id=access.person_id) | Q(subject_id__isnull=True))
+    return qs.order_by("-recorded_at", "chain", "-seq")

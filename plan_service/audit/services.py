@@ -1,0 +1,196 @@
+"""Writing the access and disclosure logs. Each call appends one row per person touched.
+
+Callers pass who acted, what was done to which object, and whose data it was; the request facts
+(request id, address, user agent) come from the request context. Writes of plan data log in the
+transaction of the change; reads log before the response leaves, and a failure to log fails the
+read (the view answers 503).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+from django.utils import timezone
+
+from plan_service.audit import chain
+from plan_service.audit.context import request_facts
+from plan_service.audit.models import AccessEvent, Disclosure
+from plan_service.participants.models import Person, Professional
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    from plan_service.policy import PlanAccess
+
+Act = AccessEvent.Action
+
+
+def family_subjects(family_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """Person ids of each family, in one query: whose data a plan-level touch concerns."""
+    subjects: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for person_id, family_id in Person.objects.filter(family_id__in=set(family_ids)).values_list(
+        "id", "family_id"
+    ):
+        subjects.setdefault(family_id, []).append(person_id)
+    return subjects
+
+
+def _actor_columns(actor: AbstractBaseUser | AnonymousUser | None) -> dict[str, object]:
+    if actor is None or not actor.is_authenticated:
+        return {"actor_kind": "anonymous"}
+    columns: dict[str, object] = {
+        "actor_user_id": actor.pk,
+        "actor_username": actor.get_username(),
+        "actor_display": actor.get_full_name() or actor.get_username(),  # type: ignore[union-attr]
+    }
+    try:
+        professional = actor.professional  # type: ignore[union-attr]
+    except Professional.DoesNotExist:
+        professional = None
+    if professional is not None:
+        columns.update(
+            actor_kind="professional",
+            actor_role=professional.role,
+            actor_unit=professional.unit,
+            actor_hide_name=professional.hide_name_from_family,
+            actor_organization_id=professional.organization_id,
+            actor_organization_name=professional.organization.name,
+        )
+    else:
+        try:
+            columns["actor_kind"] = actor.person.kind  # type: ignore[union-attr]
+        except Person.DoesNotExist:
+            columns["actor_kind"] = "other"
+    return columns
+
+
+def record_access(
+    *,
+    actor: AbstractBaseUser | AnonymousUser | None,
+    action: str,
+    subjects: Iterable[uuid.UUID | None],
+    family_id: uuid.UUID | None = None,
+    plan_id: uuid.UUID | None = None,
+    object_type: str = "",
+    object_id: object = "",
+    object_version: int | None = None,
+    access: PlanAccess | None = None,
+    outcome: str = AccessEvent.Outcome.SUCCESS,
+    outcome_code: int | None = None,
+    query: dict[str, object] | None = None,
+    result_count: int | None = None,
+    purpose: str = "care",
+    legal_basis: str = "",
+) -> list[AccessEvent]:
+    """Append one access-log row per subject (one row with no subject when there is none)."""
+    facts = request_facts()
+    now = timezone.now()
+    common = _actor_columns(actor)
+    consent_id = None
+    if access is not None:
+        common["actor_plan_role"] = access.membership.role
+        legal_basis = legal_basis or access.legal_basis
+        consent_id = access.membership.consent_id
+    people = list(dict.fromkeys(subjects)) or [None]
+    rows = [
+        AccessEvent(
+            recorded_at=now,
+            action=action,
+            outcome=outcome,
+            outcome_code=outcome_code,
+            subject_id=subject,
+            family_id=family_id,
+            plan_id=plan_id,
+            object_type=object_type,
+            object_id=str(object_id or ""),
+            object_version=object_version,
+            purpose=purpose,
+            legal_basis=legal_basis,
+            consent_id=consent_id,
+            query=query,
+            result_count=result_count,
+            request_id=facts.request_id,
+            client_ip=facts.client_ip,
+            user_agent=facts.user_agent,
+            **common,
+        )
+        for subject in people
+    ]
+    chain.append(rows, key=facts.request_id or str(uuid.uuid4()))
+    return rows
+
+
+def record_disclosure(
+    *,
+    actor: AbstractBaseUser | AnonymousUser | None,
+    recipient: str,
+    subjects: Iterable[uuid.UUID],
+    family_id: uuid.UUID,
+    plan_id: uuid.UUID,
+    plan_version: int,
+    content: str,
+    basis: str,
+    recipient_organization_id: uuid.UUID | None = None,
+) -> list[Disclosure]:
+    """Append one disclosure-log row per person whose data left the service."""
+    facts = request_facts()
+    now = timezone.now()
+    actor_columns = _actor_columns(actor)
+    rows = [
+        Disclosure(
+            recorded_at=now,
+            actor_user_id=actor_columns.get("actor_user_id"),
+            actor_username=actor_columns.get("actor_username", ""),
+            actor_organization_id=actor_columns.get("actor_organization_id"),
+            recipient=recipient,
+            recipient_organization_id=recipient_organization_id,
+            subject_id=subject,
+            family_id=family_id,
+            plan_id=plan_id,
+            plan_version=plan_version,
+            content=content,
+            basis=basis,
+            request_id=facts.request_id,
+        )
+        for subject in dict.fromkeys(subjects)
+    ]
+    chain.append(rows, key=facts.request_id or str(uuid.uuid4()))
+    return rows
+
+
+def record_denied(
+    *,
+    actor: AbstractBaseUser | AnonymousUser | None,
+    status_code: int,
+    object_type: str,
+    object_id: str,
+    plan_id: uuid.UUID | None,
+) -> None:
+    """Log a refused attempt in its own transaction (the request's own was rolled back).
+
+    The plan's family is looked up without the policy: this is the log's own bookkeeping, and
+    its result never reaches the caller.
+    """
+    from plan_service.plans.models import Plan
+
+    with transaction.atomic():
+        family_id = None
+        subjects: list[uuid.UUID | None] = []
+        if plan_id is not None:
+            family_id = Plan.objects.filter(pk=plan_id).values_list("family_id", flat=True).first()
+            if family_id is not None:
+                subjects = list(family_subjects([family_id]).get(family_id, []))
+        record_access(
+            actor=actor,
+            action=Act.DENIED,
+            outcome=AccessEvent.Outcome.DENIED,
+            outcome_code=status_code,
+            subjects=subjects,
+            family_id=family_id,
+            plan_id=plan_id if family_id else None,
+            object_type=object_type,
+            object_id=object_id,
+        )

@@ -1,0 +1,22 @@
+"""Reads of consent records, through plan_service.policy."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db.models import QuerySet
+
+from plan_service import policy
+from plan_service.consent.models import Consent
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+
+def consent_list(*, user: AbstractBaseUser) -> QuerySet[Consent]:
+    """Consents of the families whose plan the user leads or belongs to."""
+    return (
+        policy.consents_for(user, policy.Action.VIEW)
+        .prefetch_related("subjects")
+        .order_by("-valid_from", "id")
+    )

@@ -1,0 +1,209 @@
+"""Registry API: who am I, tokens, organisations, professionals, families."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import authenticate
+from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import exceptions, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from plan_service import policy
+from plan_service.api.authentication import token_issue, token_revoke
+from plan_service.api.viewsets import PolicyViewSet
+from plan_service.audit.models import AccessEvent
+from plan_service.audit.services import record_access
+from plan_service.participants import selectors, services
+from plan_service.participants.api import serializers as s
+from plan_service.participants.models import ApiToken, Organization
+from plan_service.plans.api.views import ERRORS, WRITE_ERRORS
+
+Act = AccessEvent.Action
+
+
+class AuthTokenViewSet(PolicyViewSet):
+    """POST: exchange username and password for a bearer token. DELETE: revoke the one in use."""
+
+    audit_object_type = "token"
+    plan_scoped = False
+
+    def get_permissions(self) -> list[Any]:
+        if self.request and self.request.method == "POST":
+            return [AllowAny()]
+        return super().get_permissions()
+
+    @extend_schema(
+        summary="Sign in and get a bearer token",
+        request=s.TokenRequestSerializer,
+        responses={200: s.TokenResponseSerializer, 400: ERRORS[400]},
+        auth=[],
+    )
+    def create(self, request: Request) -> Response:
+        data = s.TokenRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(
+            request._request,
+            username=data.validated_data["username"],
+            password=data.validated_data["password"],
+        )
+        if user is None:
+            record_access(actor=None, action=Act.LOGIN_FAILED, subjects=[], legal_basis="")
+            raise exceptions.ValidationError(
+                {"password": [_("Unable to sign in with these credentials.")]},
+                code="invalid_credentials",
+            )
+        key, token = token_issue(user=user)
+        record_access(actor=user, action=Act.LOGIN, subjects=[])
+        return Response({"token": key, "expires_at": token.expires_at})
+
+    @extend_schema(summary="Revoke the token used in this request", responses={204: None, **ERRORS})
+    def destroy_current(self, request: Request) -> Response:
+        if isinstance(request.auth, ApiToken):
+            token_revoke(token=request.auth)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeViewSet(PolicyViewSet):
+    audit_object_type = "me"
+    plan_scoped = False
+
+    @extend_schema(summary="Who am I", responses={200: s.MeSerializer, **ERRORS})
+    def list(self, request: Request) -> Response:
+        user = request.user
+        data = s.MeSerializer.build(
+            user, policy.user_kind(user), policy.professional_of(user), policy.person_of(user)
+        )
+        return Response(s.MeSerializer(data).data)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Organisations", responses={200: s.OrganizationSerializer, **ERRORS}
+    ),
+    retrieve=extend_schema(
+        summary="One organisation", responses={200: s.OrganizationSerializer, **ERRORS}
+    ),
+    create=extend_schema(
+        summary="Register an organisation (administrator)",
+        request=s.OrganizationInputSerializer,
+        responses={201: s.OrganizationSerializer, **WRITE_ERRORS},
+    ),
+)
+class OrganizationViewSet(PolicyViewSet):
+    audit_object_type = "organization"
+    plan_scoped = False
+    serializer_class = s.OrganizationSerializer
+    filterset_fields = ["sector"]
+
+    def get_queryset(self) -> QuerySet[Organization]:
+        return selectors.organization_list()
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(self.get_serializer(self.get_object()).data)
+
+    def create(self, request: Request) -> Response:
+        data = s.OrganizationInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        organization = services.organization_create(actor=request.user, **data.validated_data)
+        return Response(self.get_serializer(organization).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Professionals", responses={200: s.ProfessionalSerializer, **ERRORS}
+    ),
+    retrieve=extend_schema(
+        summary="One professional", responses={200: s.ProfessionalSerializer, **ERRORS}
+    ),
+    create=extend_schema(
+        summary="Register a professional (administrator)",
+        request=s.ProfessionalInputSerializer,
+        responses={201: s.ProfessionalSerializer, **WRITE_ERRORS},
+    ),
+)
+class ProfessionalViewSet(PolicyViewSet):
+    audit_object_type = "professional"
+    plan_scoped = False
+    serializer_class = s.ProfessionalSerializer
+    filterset_fields = ["role", "organization"]
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return selectors.professional_list(user=self.request.user)
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(self.get_serializer(self.get_object()).data)
+
+    def create(self, request: Request) -> Response:
+        data = s.ProfessionalInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        organization = selectors.organization_list().filter(pk=values.pop("organization")).first()
+        if organization is None:
+            raise exceptions.ValidationError({"organization": [_("No such organisation.")]})
+        professional = services.professional_create(
+            actor=request.user, organization=organization, **values
+        )
+        return Response(self.get_serializer(professional).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Families the caller may see", responses={200: s.FamilySerializer, **ERRORS}
+    ),
+    retrieve=extend_schema(
+        summary="One family with its members", responses={200: s.FamilySerializer, **ERRORS}
+    ),
+    create=extend_schema(
+        summary="Register a family (professional)",
+        request=s.FamilyInputSerializer,
+        responses={201: s.FamilySerializer, **WRITE_ERRORS},
+    ),
+)
+class FamilyViewSet(PolicyViewSet):
+    audit_object_type = "family"
+    serializer_class = s.FamilySerializer
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return selectors.family_list(user=self.request.user)
+
+    def _log(self, request: Request, families: list[Any], action: str) -> None:
+        for family in families:
+            record_access(
+                actor=request.user,
+                action=action,
+                subjects=[m.pk for m in family.members.all()],
+                family_id=family.pk,
+                object_type="family",
+                object_id=family.pk,
+                legal_basis="care-team membership",
+            )
+
+    def list(self, request: Request) -> Response:
+        families = list(self.paginate_queryset(self.get_queryset()))
+        self._log(request, families, Act.SEARCH)
+        return self.get_paginated_response(self.get_serializer(families, many=True).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        family = selectors.family_get(user=request.user, family_id=pk)
+        self._log(request, [family], Act.READ)
+        return Response(self.get_serializer(family).data)
+
+    def create(self, request: Request) -> Response:
+        data = s.FamilyInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        family = services.family_create(actor=request.user, **data.validated_data)
+        family = selectors.family_get(user=request.user, family_id=family.pk)
+        return Response(self.get_serializer(family).data, status=status.HTTP_201_CREATED)

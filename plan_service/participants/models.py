@@ -1,0 +1,253 @@
+"""The registry: organisations, professionals, families and their members."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+from stdnum.exceptions import ValidationError as StdnumValidationError
+from stdnum.fi import hetu
+
+from plan_service.models_base import Stamped
+
+
+class Sector(models.TextChoices):
+    """The three sectors whose professionals share a plan."""
+
+    SOCIAL = "social", _("social welfare")
+    HEALTH = "health", _("health care")
+    EDUCATION = "education", _("education")
+
+
+class Role(models.TextChoices):
+    """The role catalogue, Finnish title first. Auditor and administrator see no plan content."""
+
+    CHILD_PROTECTION_SOCIAL_WORKER = (
+        "child_protection_social_worker",
+        _("lastensuojelun sosiaalityöntekijä (child-protection social worker)"),
+    )
+    SOCIAL_COUNSELLOR = "social_counsellor", _("sosiaaliohjaaja (social counsellor)")
+    FAMILY_COUNSELLING_SOCIAL_WORKER = (
+        "family_counselling_social_worker",
+        _("perheneuvolan sosiaalityöntekijä (family-counselling social worker)"),
+    )
+    FAMILY_COUNSELLING_PSYCHOLOGIST = (
+        "family_counselling_psychologist",
+        _("perheneuvolan psykologi (family-counselling psychologist)"),
+    )
+    ADULT_SOCIAL_WORKER = "adult_social_worker", _("aikuissosiaalityön sosiaalityöntekijä")
+    DISABILITY_SOCIAL_WORKER = (
+        "disability_social_worker",
+        _("vammaistyön sosiaalityöntekijä (disability social worker)"),
+    )
+    PSYCHIATRIC_NURSE = "psychiatric_nurse", _("psykiatrinen sairaanhoitaja (psychiatric nurse)")
+    PUBLIC_HEALTH_NURSE = "public_health_nurse", _("terveydenhoitaja (public health nurse)")
+    SCHOOL_DOCTOR = "school_doctor", _("koululääkäri (school doctor)")
+    ORAL_HEALTH = "oral_health", _("suun terveydenhuolto (oral health care)")
+    SCHOOL_CURATOR = "school_curator", _("koulukuraattori (school curator)")
+    SCHOOL_PSYCHOLOGIST = "school_psychologist", _("koulupsykologi (school psychologist)")
+    ECE_TEACHER = "ece_teacher", _("varhaiskasvatuksen opettaja (early-childhood teacher)")
+    TEACHER = "teacher", _("opettaja (teacher)")
+    AUDITOR = "auditor", _("tietosuojavastaava (auditor / data protection officer)")
+    ADMINISTRATOR = "administrator", _("pääkäyttäjä (organisation administrator)")
+
+
+#: Which sector each professional role belongs to. Roles absent here (auditor, administrator)
+#: belong to no sector and can never be members of a plan's team.
+ROLE_SECTOR: dict[str, str] = {
+    Role.CHILD_PROTECTION_SOCIAL_WORKER: Sector.SOCIAL,
+    Role.SOCIAL_COUNSELLOR: Sector.SOCIAL,
+    Role.FAMILY_COUNSELLING_SOCIAL_WORKER: Sector.SOCIAL,
+    Role.ADULT_SOCIAL_WORKER: Sector.SOCIAL,
+    Role.DISABILITY_SOCIAL_WORKER: Sector.SOCIAL,
+    Role.FAMILY_COUNSELLING_PSYCHOLOGIST: Sector.HEALTH,
+    Role.PSYCHIATRIC_NURSE: Sector.HEALTH,
+    Role.PUBLIC_HEALTH_NURSE: Sector.HEALTH,
+    Role.SCHOOL_DOCTOR: Sector.HEALTH,
+    Role.ORAL_HEALTH: Sector.HEALTH,
+    Role.SCHOOL_CURATOR: Sector.EDUCATION,
+    Role.SCHOOL_PSYCHOLOGIST: Sector.EDUCATION,
+    Role.ECE_TEACHER: Sector.EDUCATION,
+    Role.TEACHER: Sector.EDUCATION,
+}
+
+
+class Organization(Stamped):
+    """An organisation in the SOTE organisation register, identified by its OID."""
+
+    name = models.CharField(_("name"), max_length=200)
+    oid = models.CharField(_("OID"), max_length=120, unique=True)
+    sector = models.CharField(_("sector"), max_length=20, choices=Sector.choices)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("organisation")
+        verbose_name_plural = _("organisations")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Professional(Stamped):
+    """A user working for an organisation in one role of the catalogue."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="professional"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="professionals"
+    )
+    role = models.CharField(_("role"), max_length=40, choices=Role.choices)
+    unit = models.CharField(_("unit"), max_length=200, blank=True)
+    hide_name_from_family = models.BooleanField(
+        _("show unit instead of name to families"),
+        default=False,
+        help_text=_("For a professional whose safety requires it (family access log)."),
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["user__last_name", "user__first_name"]
+        verbose_name = _("professional")
+        verbose_name_plural = _("professionals")
+
+    def __str__(self) -> str:
+        return f"{self.user.get_full_name() or self.user.username} ({self.get_role_display()})"
+
+    @property
+    def sector(self) -> str | None:
+        """The sector of the role, or None for auditors and administrators."""
+        return ROLE_SECTOR.get(self.role)
+
+
+class Family(Stamped):
+    """A family: its children and guardians share one plan."""
+
+    name = models.CharField(_("name"), max_length=200)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("family")
+        verbose_name_plural = _("families")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def validate_identity_code(value: str) -> None:
+    """Reject a Finnish personal identity code whose format, date or checksum is wrong."""
+    try:
+        hetu.validate(value, allow_temporary=True)
+    except StdnumValidationError as exc:
+        raise ValidationError(
+            _("Not a valid Finnish personal identity code: %(reason)s"),
+            code="invalid_identity_code",
+            params={"reason": exc.message},
+        ) from exc
+
+
+class Person(Stamped):
+    """A child or guardian of a family. The identity code is stored here only, once."""
+
+    class Kind(models.TextChoices):
+        CHILD = "child", _("child")
+        GUARDIAN = "guardian", _("guardian")
+
+    family = models.ForeignKey(Family, on_delete=models.PROTECT, related_name="members")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    given_name = models.CharField(_("given name"), max_length=100)
+    family_name = models.CharField(_("family name"), max_length=100)
+    identity_code = models.CharField(
+        _("personal identity code"),
+        max_length=11,
+        unique=True,
+        validators=[validate_identity_code],
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="person",
+    )
+    guardians = models.ManyToManyField(
+        "self",
+        symmetrical=False,
+        blank=True,
+        related_name="wards",
+        through="Guardianship",
+        through_fields=("child", "guardian"),
+    )
+    history = HistoricalRecords(excluded_fields=["identity_code"])
+
+    class Meta:
+        ordering = ["family_name", "given_name"]
+        verbose_name = _("family member")
+        verbose_name_plural = _("family members")
+
+    def __str__(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        self.identity_code = hetu.compact(self.identity_code)
+        super().save(*args, **kwargs)
+
+    @property
+    def birth_date(self) -> dt.date | None:
+        """The birth date carried by the identity code."""
+        try:
+            code = hetu.validate(self.identity_code, allow_temporary=True)
+        except StdnumValidationError:
+            return None
+        return _birth_date(code)
+
+    @property
+    def masked_identity_code(self) -> str:
+        """The code with its individual part hidden, for screens that only need to tell apart."""
+        return f"{self.identity_code[:7]}****"
+
+
+def _birth_date(code: str) -> dt.date:
+    century = {"+": 1800, "-": 1900, "Y": 1900, "X": 1900, "W": 1900, "V": 1900, "U": 1900}
+    base = century.get(code[6].upper(), 2000)
+    return dt.date(base + int(code[4:6]), int(code[2:4]), int(code[0:2]))
+
+
+class Guardianship(models.Model):
+    """Who is guardian of whom: a guardian Person of a child Person in the same family."""
+
+    child = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="guardianships")
+    guardian = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["child", "guardian"], name="unique_guardianship")
+        ]
+        verbose_name = _("guardianship")
+        verbose_name_plural = _("guardianships")
+
+    def __str__(self) -> str:
+        return f"{self.guardian} → {self.child}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for API clients. Only its SHA-256 is stored; it expires and can be revoked."""
+
+    key_hash = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+
+    def __str__(self) -> str:
+        return f"token of {self.user_id}"

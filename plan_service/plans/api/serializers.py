@@ -1,0 +1,387 @@
+"""Shapes of plans, team memberships and items on the wire. No queries, no permission checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from plan_service.api.serializers import StrictModelSerializer, StrictSerializer
+from plan_service.categories import Category
+from plan_service.plans.models import (
+    Acknowledgement,
+    Action,
+    Comment,
+    Dissent,
+    Goal,
+    Membership,
+    Need,
+    Plan,
+    Review,
+    TargetType,
+)
+
+#
+# Plans
+#
+
+
+class FamilyBriefSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+
+
+class PlanOutputSerializer(serializers.ModelSerializer):
+    family = FamilyBriefSerializer()
+
+    class Meta:
+        model = Plan
+        fields = [
+            "id",
+            "family",
+            "status",
+            "summary",
+            "period_start",
+            "period_end",
+            "version",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class PermissionsSerializer(serializers.Serializer):
+    plan_role = serializers.CharField()
+    actions = serializers.ListField(child=serializers.CharField())
+    read_categories = serializers.ListField(child=serializers.CharField())
+    write_categories = serializers.ListField(child=serializers.CharField())
+
+
+class AcknowledgementStateSerializer(serializers.Serializer):
+    person = serializers.UUIDField()
+    acknowledgement = serializers.UUIDField()
+    version = serializers.IntegerField()
+    decision = serializers.CharField()
+    outdated = serializers.BooleanField()
+
+
+class PlanDetailSerializer(PlanOutputSerializer):
+    """The plan with what the caller may do, item counts and acknowledgement states."""
+
+    permissions = serializers.SerializerMethodField()
+    counts = serializers.SerializerMethodField()
+    acknowledgements = serializers.SerializerMethodField()
+
+    class Meta(PlanOutputSerializer.Meta):
+        fields = [*PlanOutputSerializer.Meta.fields, "permissions", "counts", "acknowledgements"]
+
+    @extend_schema_field(PermissionsSerializer)
+    def get_permissions(self, plan: Plan) -> dict[str, Any]:
+        return self.context["access"].as_flags()
+
+    @extend_schema_field(serializers.DictField(child=serializers.IntegerField()))
+    def get_counts(self, plan: Plan) -> dict[str, int]:
+        return self.context["counts"]
+
+    @extend_schema_field(AcknowledgementStateSerializer(many=True))
+    def get_acknowledgements(self, plan: Plan) -> list[dict[str, Any]]:
+        return self.context["acknowledgements"]
+
+
+class PlanCreateSerializer(StrictModelSerializer):
+    family = serializers.UUIDField()
+    statute = serializers.CharField(
+        max_length=200,
+        help_text="The statute and section on which the lead (the caller) works with the family.",
+    )
+
+    class Meta:
+        model = Plan
+        fields = ["family", "summary", "period_start", "period_end", "statute"]
+
+
+class PlanUpdateSerializer(StrictModelSerializer):
+    class Meta:
+        model = Plan
+        fields = ["summary", "period_start", "period_end", "status"]
+
+
+#
+# Team
+#
+
+
+class MembershipOutputSerializer(serializers.ModelSerializer):
+    user = serializers.IntegerField(source="user_id")
+    name = serializers.SerializerMethodField()
+    professional = serializers.UUIDField(source="professional_id", allow_null=True)
+    professional_role = serializers.CharField(source="professional.role", default=None)
+    organization = serializers.UUIDField(source="professional.organization_id", default=None)
+    person = serializers.UUIDField(source="person_id", allow_null=True)
+    consent = serializers.UUIDField(source="consent_id", allow_null=True)
+
+    class Meta:
+        model = Membership
+        fields = [
+            "id",
+            "user",
+            "name",
+            "role",
+            "professional",
+            "professional_role",
+            "organization",
+            "person",
+            "basis",
+            "consent",
+            "statute",
+            "valid_from",
+            "valid_until",
+            "ended_at",
+        ]
+
+    def get_name(self, membership: Membership) -> str:
+        user = membership.user
+        return user.get_full_name() or user.get_username()
+
+
+class MembershipCreateSerializer(StrictSerializer):
+    professional = serializers.UUIDField()
+    role = serializers.ChoiceField(
+        choices=[Membership.PlanRole.LEAD, Membership.PlanRole.MEMBER],
+        default=Membership.PlanRole.MEMBER,
+    )
+    basis = serializers.ChoiceField(choices=[Membership.Basis.CONSENT, Membership.Basis.STATUTE])
+    consent = serializers.UUIDField(required=False, allow_null=True)
+    statute = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    valid_from = serializers.DateTimeField(required=False)
+    valid_until = serializers.DateTimeField(required=False, allow_null=True)
+
+
+#
+# Items
+#
+
+ITEM_COMMON = [
+    "id",
+    "category",
+    "concerns",
+    "hidden_from_guardians",
+    "version",
+    "plan_version",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "updated_by",
+]
+ITEM_INPUT = ["category", "concerns"]
+
+
+class ItemOutputSerializer(serializers.ModelSerializer):
+    """Common read fields; ids of related items the reader cannot see are given as null."""
+
+    hidden_from_guardians = serializers.SerializerMethodField()
+    created_by = serializers.SerializerMethodField()
+    updated_by = serializers.SerializerMethodField()
+
+    def get_hidden_from_guardians(self, item: Any) -> bool:
+        return item.restricted_by_id is not None
+
+    def _name(self, user: Any) -> str | None:
+        if user is None:
+            return None
+        return user.get_full_name() or user.get_username()
+
+    def get_created_by(self, item: Any) -> str | None:
+        return self._name(item.created_by)
+
+    def get_updated_by(self, item: Any) -> str | None:
+        return self._name(item.updated_by)
+
+    def visible_ref(self, kind: str, value: Any) -> str | None:
+        if value is None:
+            return None
+        return str(value) if value in self.context.get("visible", {}).get(kind, ()) else None
+
+
+class NeedOutputSerializer(ItemOutputSerializer):
+    class Meta:
+        model = Need
+        fields = [*ITEM_COMMON, "title", "description"]
+
+
+class NeedInputSerializer(StrictModelSerializer):
+    class Meta:
+        model = Need
+        fields = [*ITEM_INPUT, "title", "description"]
+
+
+class GoalOutputSerializer(ItemOutputSerializer):
+    need = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Goal
+        fields = [
+            *ITEM_COMMON,
+            "need",
+            "title",
+            "desired_outcome",
+            "evidence",
+            "target_date",
+            "achievement",
+        ]
+
+    def get_need(self, goal: Goal) -> str | None:
+        return self.visible_ref("need", goal.need_id)
+
+
+class GoalInputSerializer(StrictModelSerializer):
+    need = serializers.UUIDField(required=False, allow_null=True)
+
+    class Meta:
+        model = Goal
+        fields = [
+            *ITEM_INPUT,
+            "need",
+            "title",
+            "desired_outcome",
+            "evidence",
+            "target_date",
+            "achievement",
+        ]
+
+
+class ActionOutputSerializer(ItemOutputSerializer):
+    goal = serializers.SerializerMethodField()
+    responsible_user = serializers.IntegerField(source="responsible_user_id", allow_null=True)
+    responsible_person = serializers.UUIDField(source="responsible_person_id", allow_null=True)
+    responsible_organization = serializers.UUIDField(
+        source="responsible_organization_id", allow_null=True
+    )
+
+    class Meta:
+        model = Action
+        fields = [
+            *ITEM_COMMON,
+            "goal",
+            "description",
+            "responsible_kind",
+            "responsible_user",
+            "responsible_person",
+            "responsible_organization",
+            "due_date",
+            "status",
+        ]
+
+    def get_goal(self, action: Action) -> str | None:
+        return self.visible_ref("goal", action.goal_id)
+
+
+class ActionInputSerializer(StrictModelSerializer):
+    goal = serializers.UUIDField(required=False, allow_null=True)
+    responsible_user = serializers.IntegerField(required=False, allow_null=True)
+    responsible_person = serializers.UUIDField(required=False, allow_null=True)
+    responsible_organization = serializers.UUIDField(required=False, allow_null=True)
+
+    class Meta:
+        model = Action
+        fields = [
+            *ITEM_INPUT,
+            "goal",
+            "description",
+            "responsible_kind",
+            "responsible_user",
+            "responsible_person",
+            "responsible_organization",
+            "due_date",
+            "status",
+        ]
+
+
+class ProgressSerializer(serializers.Serializer):
+    goal = serializers.UUIDField()
+    note = serializers.CharField(allow_blank=True, max_length=2000)
+    achievement = serializers.ChoiceField(choices=Goal.Achievement.choices, required=False)
+
+
+class ReviewOutputSerializer(ItemOutputSerializer):
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Review
+        fields = [*ITEM_COMMON, "held_on", "participants", "notes", "progress", "next_review_on"]
+
+    @extend_schema_field(ProgressSerializer(many=True))
+    def get_progress(self, review: Review) -> list[dict[str, Any]]:
+        goals = self.context.get("visible", {}).get("goal", ())
+        return [p for p in review.progress if p.get("goal") in {str(g) for g in goals}]
+
+
+class ReviewInputSerializer(StrictModelSerializer):
+    progress = ProgressSerializer(many=True, required=False)
+
+    class Meta:
+        model = Review
+        fields = [*ITEM_INPUT, "held_on", "participants", "notes", "progress", "next_review_on"]
+
+    def validate_progress(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**p, "goal": str(p["goal"])} for p in value]
+
+
+class CommentOutputSerializer(ItemOutputSerializer):
+    class Meta:
+        model = Comment
+        fields = [*ITEM_COMMON, "kind", "target_type", "target_id", "text"]
+
+
+class CommentInputSerializer(StrictModelSerializer):
+    category = serializers.ChoiceField(choices=Category.choices, required=False)
+
+    class Meta:
+        model = Comment
+        fields = ["category", "kind", "target_type", "target_id", "text"]
+
+
+class DissentOutputSerializer(ItemOutputSerializer):
+    class Meta:
+        model = Dissent
+        fields = [*ITEM_COMMON, "target_type", "target_id", "text"]
+
+
+class DissentInputSerializer(StrictModelSerializer):
+    class Meta:
+        model = Dissent
+        fields = ["target_type", "target_id", "text"]
+
+    def validate_target_type(self, value: str) -> str:
+        if value not in TargetType.values:
+            raise serializers.ValidationError("invalid")
+        return value
+
+
+class AcknowledgementOutputSerializer(ItemOutputSerializer):
+    version = serializers.IntegerField(source="acknowledged_version")
+    person = serializers.UUIDField(source="person_id")
+    outdated = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Acknowledgement
+        fields = [
+            "id",
+            "person",
+            "version",
+            "content_hash",
+            "decision",
+            "comment",
+            "outdated",
+            "created_at",
+            "created_by",
+        ]
+
+    def get_outdated(self, ack: Acknowledgement) -> bool:
+        return ack.acknowledged_version != self.context["plan_version"]
+
+
+class AcknowledgementInputSerializer(StrictSerializer):
+    version = serializers.IntegerField(min_value=1)
+    decision = serializers.ChoiceField(choices=Acknowledgement.Decision.choices)
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=4000)

@@ -1,0 +1,508 @@
+"""The plan API: plans, their team, and their items. Parse, call a selector or service, render."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from plan_service import policy
+from plan_service.api.serializers import ErrorSerializer
+from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet, parse_uuid
+from plan_service.audit.models import AccessEvent
+from plan_service.audit.services import family_subjects, record_access
+from plan_service.participants import selectors as participant_selectors
+from plan_service.participants.models import Professional
+from plan_service.plans import selectors, services
+from plan_service.plans.api import serializers as s
+from plan_service.plans.models import (
+    Acknowledgement,
+    Action,
+    Comment,
+    Dissent,
+    Goal,
+    Need,
+    Plan,
+    PlanItem,
+    Review,
+)
+
+Act = AccessEvent.Action
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid input; each bad field is named."),
+    401: OpenApiResponse(ErrorSerializer, description="Not authenticated."),
+    403: OpenApiResponse(ErrorSerializer, description="Visible, but not allowed."),
+    404: OpenApiResponse(ErrorSerializer, description="Not found (or not visible)."),
+}
+WRITE_ERRORS = {
+    **ERRORS,
+    409: OpenApiResponse(ErrorSerializer, description="Conflicts with the current state."),
+    412: OpenApiResponse(ErrorSerializer, description="Stale If-Match; body has current_version."),
+    415: OpenApiResponse(ErrorSerializer, description="Only application/json is accepted."),
+    428: OpenApiResponse(ErrorSerializer, description="If-Match missing."),
+}
+IF_MATCH = OpenApiParameter(
+    "If-Match", str, OpenApiParameter.HEADER, required=True, description='W/"<version>"'
+)
+
+
+def log_plan_read(
+    request: Request,
+    access: policy.PlanAccess,
+    *,
+    action: str = Act.READ,
+    object_type: str = "plan",
+    object_id: object = None,
+    version: int | None = None,
+    subjects: list[uuid.UUID] | None = None,
+    result_count: int | None = None,
+) -> None:
+    """Log a read of one plan's data, one row per person it concerns, before data leaves."""
+    plan = access.plan
+    people = subjects if subjects else family_subjects([plan.family_id]).get(plan.family_id, [])
+    record_access(
+        actor=request.user,
+        action=action,
+        subjects=people,
+        family_id=plan.family_id,
+        plan_id=plan.pk,
+        object_type=object_type,
+        object_id=object_id or plan.pk,
+        object_version=version if version is not None else plan.version,
+        access=access,
+        query=dict(request.query_params) or None,
+        result_count=result_count,
+    )
+
+
+#
+# Plans
+#
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Plans the caller may see", responses={200: s.PlanOutputSerializer, **ERRORS}
+    ),
+    retrieve=extend_schema(
+        summary="One plan, with what the caller may do",
+        responses={200: s.PlanDetailSerializer, **ERRORS},
+    ),
+    create=extend_schema(
+        summary="Open a plan for a family",
+        request=s.PlanCreateSerializer,
+        responses={201: s.PlanDetailSerializer, **WRITE_ERRORS},
+    ),
+    partial_update=extend_schema(
+        summary="Change summary, period or status",
+        request=s.PlanUpdateSerializer,
+        parameters=[IF_MATCH],
+        responses={200: s.PlanDetailSerializer, **WRITE_ERRORS},
+    ),
+)
+class PlanViewSet(PolicyViewSet):
+    audit_object_type = "plan"
+    serializer_class = s.PlanOutputSerializer
+    filterset_fields: ClassVar[dict[str, list[str]]] = {"status": ["exact"], "family": ["exact"]}
+
+    def get_queryset(self) -> QuerySet[Plan]:
+        return selectors.plan_list(user=self.request.user)
+
+    def denied_plan_id(self) -> uuid.UUID | None:
+        return parse_uuid(self.kwargs.get("pk"))
+
+    def list(self, request: Request) -> Response:
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        plans = list(page)
+        subjects = family_subjects(p.family_id for p in plans)
+        for plan in plans:
+            record_access(
+                actor=request.user,
+                action=Act.SEARCH,
+                subjects=subjects.get(plan.family_id, []),
+                family_id=plan.family_id,
+                plan_id=plan.pk,
+                object_type="plan",
+                object_id=plan.pk,
+                object_version=plan.version,
+                query=dict(request.query_params) or None,
+                result_count=len(plans),
+                legal_basis="care-team membership",
+            )
+        return self.get_paginated_response(self.get_serializer(plans, many=True).data)
+
+    def _detail(self, request: Request, plan_id: object, code: int = 200) -> Response:
+        access = selectors.plan_access_get(user=request.user, plan_id=plan_id)
+        context = {
+            "access": access,
+            "counts": selectors.item_counts(access=access),
+            "acknowledgements": selectors.acknowledgement_summary(access=access),
+        }
+        log_plan_read(request, access)
+        data = s.PlanDetailSerializer(access.plan, context=context).data
+        return self.with_etag(Response(data, status=code), access.plan.version)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return self._detail(request, pk)
+
+    def create(self, request: Request) -> Response:
+        data = s.PlanCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        family = participant_selectors.family_get_for_write(
+            user=request.user, family_id=values.pop("family")
+        )
+        plan = services.plan_create(actor=request.user, family=family, **values)
+        return self._detail(request, plan.pk, status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        selectors.plan_get(user=request.user, plan_id=pk)
+        expected = self.expected_version()
+        data = s.PlanUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        plan = services.plan_update(
+            actor=request.user,
+            plan_id=pk,
+            expected_version=expected,
+            data=data.validated_data,
+            reason=self.change_reason(request),
+        )
+        return self._detail(request, plan.pk)
+
+    @extend_schema(
+        summary="Why a member can or cannot see each category",
+        parameters=[OpenApiParameter("member", uuid.UUID, required=True)],
+        responses={200: serializers.DictField(), **ERRORS},
+    )
+    @action(detail=True, methods=["get"])
+    def explain(self, request: Request, pk: str) -> Response:
+        access = selectors.plan_access_get(user=request.user, plan_id=pk)
+        if not access.may(policy.Action.MANAGE) and not access.plan.is_read_only:
+            raise policy.PermissionDenied
+        if access.membership.role != "lead":
+            raise policy.PermissionDenied
+        member_id = parse_uuid(request.query_params.get("member"))
+        member = selectors.membership_list(access=access).filter(pk=member_id).first()
+        if member is None:
+            raise serializers.ValidationError({"member": ["No such member of this team."]})
+        log_plan_read(request, access, object_type="membership", object_id=member.pk)
+        return Response(policy.explain(access.plan, member))
+
+
+#
+# Team
+#
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="The care team", responses={200: s.MembershipOutputSerializer, **ERRORS}
+    ),
+    create=extend_schema(
+        summary="Add a professional (lead only)",
+        request=s.MembershipCreateSerializer,
+        responses={201: s.MembershipOutputSerializer, **WRITE_ERRORS},
+    ),
+    destroy=extend_schema(
+        summary="End a membership (lead only)", responses={204: None, **WRITE_ERRORS}
+    ),
+)
+class MembershipViewSet(PlanScopedMixin, PolicyViewSet):
+    audit_object_type = "membership"
+    serializer_class = s.MembershipOutputSerializer
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return selectors.membership_list(access=self.access)
+
+    def list(self, request: Request, plan_pk: str) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        log_plan_read(request, self.access, action=Act.SEARCH, object_type="membership")
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def create(self, request: Request, plan_pk: str) -> Response:
+        access = self.access
+        data = s.MembershipCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        professional = (
+            Professional.objects.select_related("user")
+            .filter(pk=values.pop("professional"))
+            .first()
+        )
+        if professional is None:
+            raise serializers.ValidationError({"professional": ["No such professional."]})
+        membership = services.membership_add(
+            actor=request.user,
+            plan_id=access.plan.pk,
+            professional=professional,
+            role=values["role"],
+            basis=values["basis"],
+            consent_id=values.get("consent"),
+            statute=values.get("statute", ""),
+            valid_from=values.get("valid_from"),
+            valid_until=values.get("valid_until"),
+        )
+        return Response(self.get_serializer(membership).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request: Request, plan_pk: str, pk: str) -> Response:
+        access = self.access
+        if parse_uuid(pk) is None:
+            return self._not_found()
+        services.membership_end(actor=request.user, plan_id=access.plan.pk, membership_id=pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @staticmethod
+    def _not_found() -> Response:
+        from django.http import Http404
+
+        raise Http404
+
+
+#
+# Items
+#
+
+
+class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
+    """List, read, add, change and remove one kind of plan item, all versioned."""
+
+    model: ClassVar[type[PlanItem]]
+    output_serializer: ClassVar[type[serializers.Serializer]]
+    input_serializer: ClassVar[type[serializers.Serializer]]
+    #: Related item kinds whose ids the output shows only when visible.
+    refs: ClassVar[tuple[type[PlanItem], ...]] = ()
+
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        if self.request and self.request.method in ("POST", "PUT", "PATCH"):
+            return self.input_serializer
+        return self.output_serializer
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return selectors.item_list(access=self.access, model=self.model).select_related(
+            "created_by", "updated_by"
+        )
+
+    def output_context(self) -> dict[str, Any]:
+        visible = {
+            ref._meta.model_name: set(
+                selectors.item_list(access=self.access, model=ref).values_list("pk", flat=True)
+            )
+            for ref in self.refs
+        }
+        return {"visible": visible, "plan_version": self.access.plan.version}
+
+    def render(self, items: Any, many: bool = False) -> Any:
+        return self.output_serializer(items, many=many, context=self.output_context()).data
+
+    def _subjects(self, items: list[PlanItem]) -> list[uuid.UUID] | None:
+        people: list[uuid.UUID] = []
+        for item in items:
+            if not item.concerns:
+                return None  # something concerns the whole family
+            people.extend(item.concerns)
+        return people or None
+
+    def list(self, request: Request, plan_pk: str) -> Response:
+        page = list(self.paginate_queryset(self.filter_queryset(self.get_queryset())))
+        log_plan_read(
+            request,
+            self.access,
+            action=Act.SEARCH,
+            object_type=self.model._meta.model_name,
+            subjects=self._subjects(page),
+            result_count=len(page),
+        )
+        return self.get_paginated_response(self.render(page, many=True))
+
+    def retrieve(self, request: Request, plan_pk: str, pk: str) -> Response:
+        item = selectors.item_get(access=self.access, model=self.model, item_id=pk)
+        log_plan_read(
+            request,
+            self.access,
+            object_type=self.model._meta.model_name,
+            object_id=item.pk,
+            version=item.version,
+            subjects=self._subjects([item]),
+        )
+        return self.with_etag(Response(self.render(item)), item.version)
+
+    def create(self, request: Request, plan_pk: str) -> Response:
+        access = self.access
+        data = self.input_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = services.item_create(
+            actor=request.user,
+            plan_id=access.plan.pk,
+            model=self.model,
+            data=data.validated_data,
+            reason=self.change_reason(request),
+        )
+        self.access.plan.version = item.plan_version
+        response = Response(self.render(item), status=status.HTTP_201_CREATED)
+        return self.with_etag(response, item.version)
+
+    def _update(self, request: Request, pk: str, partial: bool) -> Response:
+        access = self.access
+        selectors.item_get(access=access, model=self.model, item_id=pk)
+        expected = self.expected_version()
+        data = self.input_serializer(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        item = services.item_update(
+            actor=request.user,
+            plan_id=access.plan.pk,
+            model=self.model,
+            item_id=pk,
+            expected_version=expected,
+            data=data.validated_data,
+            reason=self.change_reason(request),
+        )
+        self.access.plan.version = item.plan_version
+        return self.with_etag(Response(self.render(item)), item.version)
+
+    def update(self, request: Request, plan_pk: str, pk: str) -> Response:
+        return self._update(request, pk, partial=False)
+
+    def partial_update(self, request: Request, plan_pk: str, pk: str) -> Response:
+        return self._update(request, pk, partial=True)
+
+    def destroy(self, request: Request, plan_pk: str, pk: str) -> Response:
+        access = self.access
+        selectors.item_get(access=access, model=self.model, item_id=pk)
+        expected = self.expected_version()
+        services.item_delete(
+            actor=request.user,
+            plan_id=access.plan.pk,
+            model=self.model,
+            item_id=pk,
+            expected_version=expected,
+            reason=self.change_reason(request),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _item_schema(name: str, out: Any, inp: Any) -> Any:
+    return extend_schema_view(
+        list=extend_schema(
+            summary=f"{name}s of the plan the caller may read", responses={200: out, **ERRORS}
+        ),
+        retrieve=extend_schema(summary=f"One {name}", responses={200: out, **ERRORS}),
+        create=extend_schema(
+            summary=f"Add a {name}", request=inp, responses={201: out, **WRITE_ERRORS}
+        ),
+        update=extend_schema(
+            summary=f"Replace a {name}",
+            request=inp,
+            parameters=[IF_MATCH],
+            responses={200: out, **WRITE_ERRORS},
+        ),
+        partial_update=extend_schema(
+            summary=f"Change a {name}",
+            request=inp,
+            parameters=[IF_MATCH],
+            responses={200: out, **WRITE_ERRORS},
+        ),
+        destroy=extend_schema(
+            summary=f"Remove a {name}", parameters=[IF_MATCH], responses={204: None, **WRITE_ERRORS}
+        ),
+    )
+
+
+@_item_schema("need", s.NeedOutputSerializer, s.NeedInputSerializer)
+class NeedViewSet(PlanItemViewSet):
+    audit_object_type = "need"
+    model = Need
+    output_serializer = s.NeedOutputSerializer
+    input_serializer = s.NeedInputSerializer
+    filterset_fields: ClassVar[list[str]] = ["category"]
+
+
+@_item_schema("goal", s.GoalOutputSerializer, s.GoalInputSerializer)
+class GoalViewSet(PlanItemViewSet):
+    audit_object_type = "goal"
+    model = Goal
+    output_serializer = s.GoalOutputSerializer
+    input_serializer = s.GoalInputSerializer
+    refs = (Need,)
+    filterset_fields: ClassVar[list[str]] = ["category", "achievement", "need"]
+
+
+@_item_schema("action", s.ActionOutputSerializer, s.ActionInputSerializer)
+class ActionViewSet(PlanItemViewSet):
+    audit_object_type = "action"
+    model = Action
+    output_serializer = s.ActionOutputSerializer
+    input_serializer = s.ActionInputSerializer
+    refs = (Goal,)
+    filterset_fields: ClassVar[list[str]] = ["category", "status", "goal"]
+
+
+@_item_schema("review", s.ReviewOutputSerializer, s.ReviewInputSerializer)
+class ReviewViewSet(PlanItemViewSet):
+    audit_object_type = "review"
+    model = Review
+    output_serializer = s.ReviewOutputSerializer
+    input_serializer = s.ReviewInputSerializer
+    refs = (Goal,)
+    filterset_fields: ClassVar[list[str]] = ["category"]
+
+
+@_item_schema("comment", s.CommentOutputSerializer, s.CommentInputSerializer)
+class CommentViewSet(PlanItemViewSet):
+    audit_object_type = "comment"
+    model = Comment
+    output_serializer = s.CommentOutputSerializer
+    input_serializer = s.CommentInputSerializer
+    filterset_fields: ClassVar[list[str]] = ["category", "kind", "target_type", "target_id"]
+
+
+@_item_schema("dissent", s.DissentOutputSerializer, s.DissentInputSerializer)
+class DissentViewSet(PlanItemViewSet):
+    audit_object_type = "dissent"
+    model = Dissent
+    output_serializer = s.DissentOutputSerializer
+    input_serializer = s.DissentInputSerializer
+    filterset_fields: ClassVar[list[str]] = ["category", "target_type", "target_id"]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Acknowledgements of plan versions",
+        responses={200: s.AcknowledgementOutputSerializer, **ERRORS},
+    ),
+    retrieve=extend_schema(
+        summary="One acknowledgement", responses={200: s.AcknowledgementOutputSerializer, **ERRORS}
+    ),
+    create=extend_schema(
+        summary="Sign the current plan version (guardian or child)",
+        request=s.AcknowledgementInputSerializer,
+        responses={201: s.AcknowledgementOutputSerializer, **WRITE_ERRORS},
+    ),
+)
+class AcknowledgementViewSet(mixins.ListModelMixin, PlanItemViewSet):
+    audit_object_type = "acknowledgement"
+    model = Acknowledgement
+    output_serializer = s.AcknowledgementOutputSerializer
+    input_serializer = s.AcknowledgementInputSerializer
+    http_method_names: ClassVar[list[str]] = ["get", "post", "head", "options"]
+
+    def create(self, request: Request, plan_pk: str) -> Response:
+        access = self.access
+        data = s.AcknowledgementInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ack = services.acknowledgement_create(
+            actor=request.user, plan_id=access.plan.pk, **data.validated_data
+        )
+        return Response(self.render(ack), status=status.HTTP_201_CREATED)

@@ -1,0 +1,413 @@
+"""The plan and its items: needs, goals, actions, reviews and the family's voice."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+from simple_history.models import HistoricalRecords
+
+from plan_service.categories import Category
+from plan_service.models_base import Stamped
+from plan_service.participants.models import Family, Organization, Person, Professional
+
+#
+# The plan
+#
+
+
+class Plan(Stamped):
+    """The one shared plan of a family. At most one plan per family is open at a time.
+
+    `version` advances in the same transaction as any change to the plan or any of its items, so
+    it is the plan's ETag and every history row can say which plan version it produced.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        ACTIVE = "active", _("active")
+        ON_HOLD = "on_hold", _("on hold")
+        COMPLETED = "completed", _("completed")
+
+    #: The state machine: status -> statuses it may move to. Completed is final and read-only.
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        Status.DRAFT: frozenset({Status.ACTIVE}),
+        Status.ACTIVE: frozenset({Status.ON_HOLD, Status.COMPLETED}),
+        Status.ON_HOLD: frozenset({Status.ACTIVE, Status.COMPLETED}),
+        Status.COMPLETED: frozenset(),
+    }
+
+    family = models.ForeignKey(Family, on_delete=models.PROTECT, related_name="plans")
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.DRAFT
+    )
+    summary = models.TextField(_("summary of the family's situation"), blank=True)
+    period_start = models.DateField(_("period start"), default=timezone.localdate)
+    period_end = models.DateField(_("period end"), null=True, blank=True)
+    version = models.PositiveIntegerField(_("version"), default=1)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-updated_at"]
+        verbose_name = _("plan")
+        verbose_name_plural = _("plans")
+        permissions = [
+            ("export_plan", _("Can export plan as FHIR")),
+            ("manage_plan", _("Can manage the plan's team and status (lead)")),
+            ("contribute_plan", _("Can comment, dissent and acknowledge")),
+        ]
+        constraints = [
+            # One open plan per family; completed plans are history. Enforced by PostgreSQL, so
+            # two simultaneous creates give one plan and one IntegrityError (answered 409).
+            models.UniqueConstraint(
+                fields=["family"],
+                condition=~Q(status="completed"),
+                name="one_open_plan_per_family",
+            ),
+            models.CheckConstraint(
+                condition=Q(period_end__isnull=True) | Q(period_end__gte=models.F("period_start")),
+                name="plan_period_ordered",
+            ),
+        ]
+        indexes = [models.Index(fields=["status"], name="plan_status")]
+
+    def __str__(self) -> str:
+        return f"plan {self.pk}"
+
+    @property
+    def is_read_only(self) -> bool:
+        return self.status == Plan.Status.COMPLETED
+
+
+class PlanUserObjectPermission(UserObjectPermissionBase):
+    """django-guardian's direct foreign-key table: rows go with their plan (CASCADE)."""
+
+    content_object = models.ForeignKey(Plan, on_delete=models.CASCADE)
+
+
+class PlanGroupObjectPermission(GroupObjectPermissionBase):
+    """Direct foreign-key group permissions on plans (unused today, kept for guardian's lookups)."""
+
+    content_object = models.ForeignKey(Plan, on_delete=models.CASCADE)
+
+
+class Membership(Stamped):
+    """A place in a plan's care team: who, in which plan role, on which legal basis, for when.
+
+    Effective while not ended, now lies in [valid_from, valid_until) and, for a consent basis,
+    the consent is in force. Those are checked in SQL on every request (plan_service.policy).
+    """
+
+    class PlanRole(models.TextChoices):
+        LEAD = "lead", _("lead professional")
+        MEMBER = "member", _("team member")
+        FAMILY = "family", _("family")
+
+    class Basis(models.TextChoices):
+        CONSENT = "consent", _("consent")
+        STATUTE = "statute", _("statutory")
+        FAMILY = "family", _("member of the family")
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="memberships"
+    )
+    role = models.CharField(_("plan role"), max_length=10, choices=PlanRole.choices)
+    professional = models.ForeignKey(
+        Professional, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, null=True, blank=True, related_name="memberships"
+    )
+    basis = models.CharField(_("legal basis"), max_length=10, choices=Basis.choices)
+    consent = models.ForeignKey(
+        "consent.Consent", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    statute = models.CharField(_("statute and section"), max_length=200, blank=True)
+    valid_from = models.DateTimeField(_("valid from"), default=timezone.now)
+    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["valid_from"]
+        verbose_name = _("team membership")
+        verbose_name_plural = _("team memberships")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plan", "user"],
+                condition=Q(ended_at__isnull=True),
+                name="one_current_membership_per_user",
+            ),
+            models.UniqueConstraint(
+                fields=["plan"],
+                condition=Q(ended_at__isnull=True, role="lead"),
+                name="one_lead_per_plan",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(basis="consent", consent__isnull=False)
+                    | Q(basis="statute", consent__isnull=True) & ~Q(statute="")
+                    | Q(basis="family", person__isnull=False)
+                ),
+                name="membership_basis_complete",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "ended_at"], name="membership_user_current")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.plan_id} ({self.role})"
+
+
+#
+# Plan items
+#
+
+
+class PlanItem(Stamped):
+    """Fields every plan item shares: its plan, information category, version and audience.
+
+    `restricted_by` names a child judged mature (THL code 3) who forbade showing this item to the
+    guardians; guardians then neither see it nor learn it exists.
+    """
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="+")
+    category = models.CharField(_("information category"), max_length=20, choices=Category.choices)
+    concerns = ArrayField(
+        models.UUIDField(),
+        default=list,
+        blank=True,
+        verbose_name=_("children concerned"),
+        help_text=_("Empty: the whole family."),
+    )
+    restricted_by = models.ForeignKey(
+        Person,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("hidden from guardians at the wish of"),
+    )
+    version = models.PositiveIntegerField(_("version"), default=1)
+    plan_version = models.PositiveIntegerField(_("plan version produced"), default=1)
+
+    class Meta:
+        abstract = True
+        ordering = ["created_at"]
+
+
+class Need(PlanItem):
+    """A need of the family or of named children, that goals answer."""
+
+    title = models.CharField(_("title"), max_length=300)
+    description = models.TextField(_("description"), blank=True)
+    history = HistoricalRecords()
+
+    class Meta(PlanItem.Meta):
+        verbose_name = _("need")
+        indexes = [models.Index(fields=["plan", "category"], name="need_plan_category")]
+
+
+class Goal(PlanItem):
+    """A goal: desired outcome, how achievement is evidenced, target date and achievement."""
+
+    class Achievement(models.TextChoices):
+        # FHIR goal-achievement codes, so the export needs no mapping table.
+        IN_PROGRESS = "in-progress", _("in progress")
+        IMPROVING = "improving", _("improving")
+        WORSENING = "worsening", _("worsening")
+        NO_CHANGE = "no-change", _("no change")
+        ACHIEVED = "achieved", _("achieved")
+        SUSTAINING = "sustaining", _("sustaining")
+        NOT_ACHIEVED = "not-achieved", _("not achieved")
+        NO_PROGRESS = "no-progress", _("no progress")
+        NOT_ATTAINABLE = "not-attainable", _("not attainable")
+
+    need = models.ForeignKey(
+        Need, on_delete=models.SET_NULL, null=True, blank=True, related_name="goals"
+    )
+    title = models.CharField(_("title"), max_length=300)
+    desired_outcome = models.TextField(_("desired outcome"))
+    evidence = models.TextField(_("how achievement is evidenced"), blank=True)
+    target_date = models.DateField(_("target date"), null=True, blank=True)
+    achievement = models.CharField(
+        _("achievement"),
+        max_length=20,
+        choices=Achievement.choices,
+        default=Achievement.IN_PROGRESS,
+    )
+    history = HistoricalRecords()
+
+    class Meta(PlanItem.Meta):
+        verbose_name = _("goal")
+        indexes = [models.Index(fields=["plan", "category"], name="goal_plan_category")]
+
+
+class Action(PlanItem):
+    """What is done, by whom (a team member, a guardian, the child or an organisation), by when."""
+
+    class Status(models.TextChoices):
+        # FHIR CarePlan activity status codes.
+        NOT_STARTED = "not-started", _("not started")
+        SCHEDULED = "scheduled", _("scheduled")
+        IN_PROGRESS = "in-progress", _("in progress")
+        ON_HOLD = "on-hold", _("on hold")
+        COMPLETED = "completed", _("completed")
+        CANCELLED = "cancelled", _("cancelled")
+
+    class Responsible(models.TextChoices):
+        MEMBER = "member", _("team member")
+        GUARDIAN = "guardian", _("guardian")
+        CHILD = "child", _("child")
+        ORGANIZATION = "organization", _("organisation")
+
+    goal = models.ForeignKey(
+        Goal, on_delete=models.SET_NULL, null=True, blank=True, related_name="actions"
+    )
+    description = models.TextField(_("what is done"))
+    responsible_kind = models.CharField(
+        _("responsible"), max_length=20, choices=Responsible.choices
+    )
+    responsible_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    responsible_person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    responsible_organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    due_date = models.DateField(_("due date"), null=True, blank=True)
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.NOT_STARTED
+    )
+    history = HistoricalRecords()
+
+    class Meta(PlanItem.Meta):
+        verbose_name = _("action")
+        indexes = [models.Index(fields=["plan", "category"], name="action_plan_category")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(responsible_kind="member", responsible_user__isnull=False)
+                    | Q(
+                        responsible_kind__in=["guardian", "child"], responsible_person__isnull=False
+                    )
+                    | Q(responsible_kind="organization", responsible_organization__isnull=False)
+                ),
+                name="action_responsible_named",
+            )
+        ]
+
+
+class Review(PlanItem):
+    """A review meeting: when, who took part, progress per goal, and the next review date.
+
+    `progress` holds `[{"goal": <id>, "note": str, "achievement": <code>}]`; entries for goals the
+    reader may not see are dropped on the way out.
+    """
+
+    held_on = models.DateField(_("held on"))
+    participants = ArrayField(
+        models.CharField(max_length=200), default=list, blank=True, verbose_name=_("took part")
+    )
+    notes = models.TextField(_("notes"), blank=True)
+    progress = models.JSONField(_("progress per goal"), default=list, blank=True)
+    next_review_on = models.DateField(_("next review"), null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta(PlanItem.Meta):
+        verbose_name = _("review meeting")
+        indexes = [models.Index(fields=["plan", "category"], name="review_plan_category")]
+
+
+class TargetType(models.TextChoices):
+    """What a comment or dissent is about."""
+
+    PLAN = "plan", _("plan")
+    NEED = "need", _("need")
+    GOAL = "goal", _("goal")
+    ACTION = "action", _("action")
+    REVIEW = "review", _("review meeting")
+
+
+class Comment(PlanItem):
+    """A comment or a recorded view on the plan or on one of its items."""
+
+    class Kind(models.TextChoices):
+        COMMENT = "comment", _("comment")
+        CHILD_VIEW = "child_view", _("the child's view")
+        GUARDIAN_VIEW = "guardian_view", _("the guardians' view")
+
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.COMMENT)
+    target_type = models.CharField(_("about"), max_length=10, choices=TargetType.choices)
+    target_id = models.UUIDField(_("about item"), null=True, blank=True)
+    text = models.TextField(_("text"))
+    history = HistoricalRecords()
+
+    class Meta(PlanItem.Meta):
+        verbose_name = _("comment")
+        indexes = [models.Index(fields=["plan", "category"], name="comment_plan_category")]
+
+
+class Dissent(PlanItem):
+    """A dissenting view (Child Welfare Act §30), linked to the item it disputes."""
+
+    target_type = models.CharField(_("disputes"), max_length=10, choices=TargetType.choices)
+    target_id = models.UUIDField(_("disputed item"), null=True, blank=True)
+    text = models.TextField(_("text"))
+    history = HistoricalRecords()
+
+    class Meta(PlanItem.Meta):
+        verbose_name = _("dissent")
+        indexes = [models.Index(fields=["plan", "category"], name="dissent_plan_category")]
+
+
+class Acknowledgement(PlanItem):
+    """A guardian or child signs one plan version, bound to that version's content hash."""
+
+    class Decision(models.TextChoices):
+        AGREE = "agree", _("agree")
+        DISAGREE = "disagree", _("disagree")
+
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="+")
+    acknowledged_version = models.PositiveIntegerField(_("acknowledged plan version"))
+    content_hash = models.CharField(_("content hash"), max_length=64)
+    decision = models.CharField(_("decision"), max_length=10, choices=Decision.choices)
+    comment = models.TextField(_("comment"), blank=True)
+    history = HistoricalRecords()
+
+    class Meta(PlanItem.Meta):
+        verbose_name = _("acknowledgement")
+        indexes = [models.Index(fields=["plan", "person"], name="ack_plan_person")]
+
+
+#: Item models by the `target_type` that names them, in the order the plan shows them.
+ITEM_MODELS: dict[str, type[PlanItem]] = {
+    TargetType.NEED: Need,
+    TargetType.GOAL: Goal,
+    TargetType.ACTION: Action,
+    TargetType.REVIEW: Review,
+    "comment": Comment,
+    "dissent": Dissent,
+    "acknowledgement": Acknowledgement,
+}
+
+
+def validate_transition(current: str, new: str) -> None:
+    """Raise ValidationError unless the state machine allows moving from `current` to `new`."""
+    if new != current and new not in Plan.TRANSITIONS[current]:
+        raise ValidationError(
+            {
+                "status": ValidationError(
+                    _("A plan cannot move from %(current)s to %(new)s."),
+                    code="invalid_transition",
+                    params={"current": current, "new": new},
+                )
+            }
+        )

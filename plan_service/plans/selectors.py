@@ -1,0 +1,103 @@
+"""Reads of plans and their items. Each goes through plan_service.policy."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, TypeVar
+
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404
+
+from plan_service import policy
+from plan_service.plans.models import Acknowledgement, Membership, Plan, PlanItem
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+I = TypeVar("I", bound=PlanItem)  # noqa: E741
+
+
+def plan_list(*, user: AbstractBaseUser) -> QuerySet[Plan]:
+    """The plans the user may view, with the family loaded (one query per page)."""
+    return (
+        policy.plans_for(user, policy.Action.VIEW)
+        .select_related("family")
+        .order_by("-updated_at", "id")
+    )
+
+
+def plan_get(*, user: AbstractBaseUser, plan_id: object) -> Plan:
+    """The plan if the user may view it; Http404 otherwise (hidden and missing look the same)."""
+    try:
+        pk = uuid.UUID(str(plan_id))
+    except ValueError as exc:
+        raise Http404 from exc
+    plan = plan_list(user=user).filter(pk=pk).first()
+    if plan is None:
+        raise Http404
+    return plan
+
+
+def plan_access_get(*, user: AbstractBaseUser, plan_id: object) -> policy.PlanAccess:
+    """The user's access to a visible plan; Http404 when it is hidden or missing."""
+    plan = plan_get(user=user, plan_id=plan_id)
+    access = policy.plan_access(user, plan)
+    if access is None:
+        raise Http404
+    return access
+
+
+def item_list(*, access: policy.PlanAccess, model: type[I]) -> QuerySet[I]:
+    """The plan's items of one kind that the access may read, oldest first."""
+    return policy.items_for(access, model.objects.all()).order_by("created_at", "id")
+
+
+def item_get(*, access: policy.PlanAccess, model: type[I], item_id: object) -> I:
+    """One readable item of the plan; Http404 when it is hidden, missing or malformed."""
+    try:
+        pk = uuid.UUID(str(item_id))
+    except ValueError as exc:
+        raise Http404 from exc
+    item = item_list(access=access, model=model).filter(pk=pk).first()
+    if item is None:
+        raise Http404
+    return item
+
+
+def membership_list(*, access: policy.PlanAccess) -> QuerySet[Membership]:
+    """The plan's team, past and present, with users and roles loaded."""
+    return (
+        Membership.objects.filter(plan=access.plan)
+        .select_related("user", "professional__organization", "person")
+        .order_by("valid_from", "id")
+    )
+
+
+def acknowledgement_summary(*, access: policy.PlanAccess) -> list[dict[str, object]]:
+    """Each family member's latest acknowledgement, marked outdated when the plan moved on."""
+    latest: dict[object, Acknowledgement] = {}
+    for ack in item_list(access=access, model=Acknowledgement).order_by("person_id", "created_at"):
+        latest[ack.person_id] = ack
+    return [
+        {
+            "person": str(ack.person_id),
+            "acknowledgement": str(ack.pk),
+            "version": ack.acknowledged_version,
+            "decision": ack.decision,
+            "outdated": ack.acknowledged_version != access.plan.version,
+        }
+        for ack in latest.values()
+    ]
+
+
+def item_counts(*, access: policy.PlanAccess) -> dict[str, int]:
+    """How many readable items of each kind the plan has (one query per kind)."""
+    from plan_service.plans.models import ITEM_MODELS
+
+    counts: dict[str, int] = {}
+    for name, model in ITEM_MODELS.items():
+        counts[name] = (
+            policy.items_for(access, model.objects.all()).aggregate(n=Count("pk", filter=Q()))["n"]
+            or 0
+        )
+    return counts

@@ -1,0 +1,629 @@
+"""Writes to plans, their teams and their items.
+
+Every service is one transaction that checks the policy, locks the plan row (then the item row),
+compares the version the client based its write on, saves through the model (so
+django-simple-history writes its row with the acting user and reason), advances the plan version
+and appends the access-log rows. Nothing here uses QuerySet.update() or bulk writes on tracked
+models.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from plan_service import policy
+from plan_service.audit.models import AccessEvent
+from plan_service.audit.services import family_subjects, record_access
+from plan_service.participants.models import (
+    ROLE_SECTOR,
+    Family,
+    Organization,
+    Person,
+    Professional,
+)
+from plan_service.plans.errors import Conflict, PreconditionFailed
+from plan_service.plans.models import (
+    ITEM_MODELS,
+    Acknowledgement,
+    Action,
+    Comment,
+    Dissent,
+    Goal,
+    Membership,
+    Need,
+    Plan,
+    PlanItem,
+    TargetType,
+    validate_transition,
+)
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+    User = AbstractBaseUser
+
+Act = AccessEvent.Action
+
+#: Items the family writes through CONTRIBUTE (and take the category of what they are about).
+CONTRIBUTIONS: frozenset[type[PlanItem]] = frozenset({Comment, Dissent, Acknowledgement})
+
+
+def _field_error(field: str, message: str, code: str = "invalid") -> ValidationError:
+    return ValidationError({field: ValidationError(message, code=code)})
+
+
+def _lock_plan(plan_id: object) -> Plan:
+    """Lock the plan row for the rest of the transaction; all writes to a plan queue here."""
+    plan = Plan.objects.select_for_update().filter(pk=plan_id).first()
+    if plan is None:
+        raise Http404
+    return plan
+
+
+def _check_version(current: int, expected: int | None) -> None:
+    if expected is not None and expected != current:
+        raise PreconditionFailed(current)
+
+
+def _advance(plan: Plan, actor: User, reason: str) -> int:
+    """Advance the plan version (the plan row is locked); returns the new version."""
+    plan.version += 1
+    plan.updated_by = actor
+    plan._history_user = actor  # type: ignore[attr-defined]
+    plan._change_reason = reason or "item changed"  # type: ignore[attr-defined]
+    plan.save(update_fields=["version", "updated_by", "updated_at"])
+    return plan.version
+
+
+def _item_subjects(plan: Plan, item: PlanItem | None) -> list[uuid.UUID]:
+    if item is not None and item.concerns:
+        return list(item.concerns)
+    return family_subjects([plan.family_id]).get(plan.family_id, [])
+
+
+def _log_item(actor: User, action: str, access: policy.PlanAccess, item: PlanItem) -> None:
+    record_access(
+        actor=actor,
+        action=action,
+        subjects=_item_subjects(access.plan, item),
+        family_id=access.plan.family_id,
+        plan_id=access.plan.pk,
+        object_type=item._meta.model_name,
+        object_id=item.pk,
+        object_version=item.version,
+        access=access,
+    )
+
+
+#
+# Plans
+#
+
+
+@transaction.atomic
+def plan_create(
+    *,
+    actor: User,
+    family: Family,
+    statute: str,
+    summary: str = "",
+    period_start: dt.date | None = None,
+    period_end: dt.date | None = None,
+) -> Plan:
+    """Open a plan for a family; the actor becomes its lead on the statutory basis given.
+
+    Raises PermissionDenied for non-professionals, Conflict (409) when the family already has an
+    open plan (the partial unique index decides, so simultaneous creates yield one plan).
+    """
+    policy.require_model(actor, policy.may_create_plan(actor))
+    policy.require(actor, policy.Action.VIEW, family)
+    plan = Plan(
+        family=family,
+        summary=summary,
+        period_start=period_start or timezone.localdate(),
+        period_end=period_end,
+        created_by=actor,
+        updated_by=actor,
+    )
+    plan._history_user = actor  # type: ignore[attr-defined]
+    plan._change_reason = "plan created"  # type: ignore[attr-defined]
+    try:
+        with transaction.atomic():
+            plan.save()
+    except IntegrityError as exc:
+        raise Conflict(_("This family already has an open plan.")) from exc
+    lead = Membership(
+        plan=plan,
+        user=actor,
+        role=Membership.PlanRole.LEAD,
+        professional=actor.professional,  # type: ignore[attr-defined]
+        basis=Membership.Basis.STATUTE,
+        statute=statute,
+        created_by=actor,
+        updated_by=actor,
+    )
+    _save_membership(lead, actor, "plan created")
+    family_sync(plan=plan, actor=actor)
+    access = policy.require_plan(actor, policy.Action.VIEW, plan)
+    record_access(
+        actor=actor,
+        action=Act.CREATE,
+        subjects=_item_subjects(plan, None),
+        family_id=family.pk,
+        plan_id=plan.pk,
+        object_type="plan",
+        object_id=plan.pk,
+        object_version=plan.version,
+        access=access,
+    )
+    return plan
+
+
+@transaction.atomic
+def plan_update(
+    *,
+    actor: User,
+    plan_id: object,
+    expected_version: int | None,
+    data: Mapping[str, Any],
+    reason: str = "",
+) -> Plan:
+    """Change the plan's summary, period or status. Status moves need the lead (MANAGE)."""
+    plan = _lock_plan(plan_id)
+    access = policy.require_plan(actor, policy.Action.CHANGE, plan)
+    _check_version(plan.version, expected_version)
+    if "status" in data and data["status"] != plan.status:
+        if not access.may(policy.Action.MANAGE):
+            raise policy.PermissionDenied
+        validate_transition(plan.status, data["status"])
+    for name in ("summary", "period_start", "period_end", "status"):
+        if name in data:
+            setattr(plan, name, data[name])
+    if plan.period_end and plan.period_start and plan.period_end < plan.period_start:
+        raise _field_error("period_end", _("The period cannot end before it starts."))
+    plan.version += 1
+    plan.updated_by = actor
+    plan._history_user = actor  # type: ignore[attr-defined]
+    plan._change_reason = reason or "plan updated"  # type: ignore[attr-defined]
+    try:
+        with transaction.atomic():
+            plan.save()
+    except IntegrityError as exc:
+        raise Conflict(_("This family already has an open plan.")) from exc
+    record_access(
+        actor=actor,
+        action=Act.UPDATE,
+        subjects=_item_subjects(plan, None),
+        family_id=plan.family_id,
+        plan_id=plan.pk,
+        object_type="plan",
+        object_id=plan.pk,
+        object_version=plan.version,
+        access=access,
+    )
+    return plan
+
+
+def content_hash(plan: Plan) -> str:
+    """A hash of the plan's content at its current version: the plan row and each item version.
+
+    Acknowledgements are not content (they are about a version), so signing never outdates itself.
+    """
+    parts: list[object] = [str(plan.pk), plan.version, plan.status, plan.summary]
+    for name, model in ITEM_MODELS.items():
+        if model is Acknowledgement:
+            continue
+        rows = model.objects.filter(plan=plan).order_by("id").values_list("id", "version")
+        parts.append([name, [[str(i), v] for i, v in rows]])
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
+
+#
+# Team
+#
+
+
+def _save_membership(membership: Membership, actor: User, reason: str) -> None:
+    membership._history_user = actor  # type: ignore[attr-defined]
+    membership._change_reason = reason  # type: ignore[attr-defined]
+    try:
+        with transaction.atomic():
+            membership.save()
+    except IntegrityError as exc:
+        raise Conflict(_("This person already has a current place in the team.")) from exc
+    policy.grant_membership(membership)
+
+
+def family_sync(*, plan: Plan, actor: User | None) -> list[Membership]:
+    """Make every family member with a linked account a family member of the plan. Idempotent."""
+    present = set(
+        Membership.objects.filter(plan=plan, ended_at__isnull=True).values_list(
+            "user_id", flat=True
+        )
+    )
+    added = []
+    for person in Person.objects.filter(family_id=plan.family_id, user__isnull=False):
+        if person.user_id in present:
+            continue
+        membership = Membership(
+            plan=plan,
+            user_id=person.user_id,
+            role=Membership.PlanRole.FAMILY,
+            person=person,
+            basis=Membership.Basis.FAMILY,
+            created_by=actor,
+            updated_by=actor,
+        )
+        _save_membership(membership, actor, "family member linked")  # type: ignore[arg-type]
+        added.append(membership)
+    return added
+
+
+@transaction.atomic
+def membership_add(
+    *,
+    actor: User,
+    plan_id: object,
+    professional: Professional,
+    role: str,
+    basis: str,
+    consent_id: object | None = None,
+    statute: str = "",
+    valid_from: dt.datetime | None = None,
+    valid_until: dt.datetime | None = None,
+) -> Membership:
+    """The lead adds a professional to the team on a consent or a named statute."""
+    plan = _lock_plan(plan_id)
+    access = policy.require_plan(actor, policy.Action.MANAGE, plan)
+    if professional.role not in ROLE_SECTOR:
+        raise _field_error("professional", _("Auditors and administrators cannot join a team."))
+    if role not in (Membership.PlanRole.LEAD, Membership.PlanRole.MEMBER):
+        raise _field_error("role", _("Family members join through their own accounts."))
+    consent = None
+    if basis == Membership.Basis.CONSENT:
+        if consent_id is None:
+            raise _field_error("consent", _("A consent basis needs the consent."), "required")
+        consent = policy.consents_for(actor).filter(pk=consent_id, family=plan.family_id).first()
+        if consent is None:
+            raise _field_error("consent", _("No such consent for this family."), "does_not_exist")
+        statute = ""
+    elif basis == Membership.Basis.STATUTE:
+        if not statute.strip():
+            raise _field_error("statute", _("Name the statute and section."), "required")
+    else:
+        raise _field_error("basis", _("Choose consent or statute."))
+    start = valid_from or timezone.now()
+    if valid_until is not None and valid_until <= start:
+        raise _field_error("valid_until", _("The membership must end after it starts."))
+    membership = Membership(
+        plan=plan,
+        user=professional.user,
+        role=role,
+        professional=professional,
+        basis=basis,
+        consent=consent,
+        statute=statute,
+        valid_from=start,
+        valid_until=valid_until,
+        created_by=actor,
+        updated_by=actor,
+    )
+    _save_membership(membership, actor, "member added")
+    _advance(plan, actor, "team changed")
+    record_access(
+        actor=actor,
+        action=Act.CREATE,
+        subjects=_item_subjects(plan, None),
+        family_id=plan.family_id,
+        plan_id=plan.pk,
+        object_type="membership",
+        object_id=membership.pk,
+        access=access,
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_end(*, actor: User, plan_id: object, membership_id: object) -> Membership:
+    """The lead ends a place in the team; access stops on the member's next request."""
+    plan = _lock_plan(plan_id)
+    access = policy.require_plan(actor, policy.Action.MANAGE, plan)
+    membership = Membership.objects.select_for_update().filter(plan=plan, pk=membership_id).first()
+    if membership is None:
+        raise Http404
+    if membership.ended_at is not None:
+        return membership
+    if membership.role == Membership.PlanRole.LEAD and membership.user_id == actor.pk:
+        raise Conflict(_("Hand the lead to another professional before leaving the team."))
+    membership.ended_at = timezone.now()
+    membership.updated_by = actor
+    membership._history_user = actor  # type: ignore[attr-defined]
+    membership._change_reason = "member left the team"  # type: ignore[attr-defined]
+    membership.save()
+    policy.revoke_membership(membership)
+    _advance(plan, actor, "team changed")
+    record_access(
+        actor=actor,
+        action=Act.UPDATE,
+        subjects=_item_subjects(plan, None),
+        family_id=plan.family_id,
+        plan_id=plan.pk,
+        object_type="membership",
+        object_id=membership.pk,
+        access=access,
+    )
+    return membership
+
+
+#
+# Items
+#
+
+
+def _resolve_item(access: policy.PlanAccess, model: type[PlanItem], item_id: object) -> PlanItem:
+    item = policy.items_for(access, model.objects.all()).filter(pk=item_id).first()
+    if item is None:
+        raise ValidationError({"_": "missing"})
+    return item
+
+
+def _resolve_references(access: policy.PlanAccess, model: type[PlanItem], data: dict) -> None:
+    """Turn ids in the payload into rows the access may see, or a 400 naming the field.
+
+    An id of a row the caller cannot see gets the same answer as one that does not exist.
+    """
+    family_children = {
+        p.pk: p
+        for p in Person.objects.filter(family_id=access.plan.family_id, kind=Person.Kind.CHILD)
+    }
+    family_people = set(
+        Person.objects.filter(family_id=access.plan.family_id).values_list("pk", flat=True)
+    )
+
+    def visible(field: str, target: type[PlanItem]) -> None:
+        if data.get(field) is None:
+            return
+        try:
+            data[field] = _resolve_item(access, target, data[field])
+        except ValidationError as exc:
+            raise _field_error(field, _("No such item in this plan."), "does_not_exist") from exc
+
+    if "concerns" in data:
+        unknown = [c for c in data["concerns"] if c not in family_children]
+        if unknown:
+            raise _field_error("concerns", _("Only children of this family can be named."))
+    if model is Goal:
+        visible("need", Need)
+    if model is Action:
+        visible("goal", Goal)
+        kind = data.get("responsible_kind")
+        if kind == Action.Responsible.MEMBER and data.get("responsible_user") is not None:
+            team = Membership.objects.filter(plan=access.plan, user_id=data["responsible_user"])
+            if not team.filter(policy.current_membership_q()).exists():
+                raise _field_error(
+                    "responsible_user", _("Not a current member of this team."), "does_not_exist"
+                )
+        if data.get("responsible_person") is not None:
+            person_id = data["responsible_person"]
+            if person_id not in family_people:
+                raise _field_error(
+                    "responsible_person", _("Not a member of this family."), "does_not_exist"
+                )
+        org = data.get("responsible_organization")
+        if org is not None and not Organization.objects.filter(pk=org).exists():
+            raise _field_error(
+                "responsible_organization", _("No such organisation."), "does_not_exist"
+            )
+    if model in (Comment, Dissent):
+        _resolve_target(access, data)
+
+
+def _rename_ids(data: dict) -> None:
+    """Plain ids in the payload go to the model's *_id attributes."""
+    for key in ("responsible_user", "responsible_person", "responsible_organization"):
+        if key in data:
+            data[f"{key}_id"] = data.pop(key)
+
+
+def _check_responsible(data: dict) -> None:
+    kind = data.get("responsible_kind")
+    needed = {
+        Action.Responsible.MEMBER: "responsible_user",
+        Action.Responsible.GUARDIAN: "responsible_person",
+        Action.Responsible.CHILD: "responsible_person",
+        Action.Responsible.ORGANIZATION: "responsible_organization",
+    }.get(kind)
+    if needed and data.get(needed) is None:
+        raise _field_error(needed, _("Name who is responsible."), "required")
+
+
+def _resolve_target(access: policy.PlanAccess, data: dict) -> None:
+    """Comments and dissents point at the plan or at an item the caller can read."""
+    target_type = data.get("target_type")
+    if target_type == TargetType.PLAN:
+        data["target_id"] = None
+        data.setdefault("category", "general")
+        return
+    if data.get("target_id") is None:
+        raise _field_error("target_id", _("Name the item."), "required")
+    try:
+        target = _resolve_item(access, ITEM_MODELS[target_type], data["target_id"])
+    except ValidationError as exc:
+        raise _field_error("target_id", _("No such item in this plan."), "does_not_exist") from exc
+    # What is said about an item is as sensitive as the item, and reaches the same readers.
+    data["category"] = target.category
+    data["restricted_by_id"] = target.restricted_by_id
+    data.setdefault("concerns", list(target.concerns))
+
+
+def _required_action(model: type[PlanItem]) -> policy.Action:
+    return policy.Action.CONTRIBUTE if model in CONTRIBUTIONS else policy.Action.CHANGE
+
+
+@transaction.atomic
+def item_create(
+    *,
+    actor: User,
+    plan_id: object,
+    model: type[PlanItem],
+    data: Mapping[str, Any],
+    reason: str = "",
+) -> PlanItem:
+    """Add an item to a plan; the plan's version advances in the same transaction."""
+    plan = _lock_plan(plan_id)
+    action = _required_action(model)
+    access = policy.require_plan(actor, action, plan)
+    values = dict(data)
+    _resolve_references(access, model, values)
+    if model is Action:
+        _check_responsible(values)
+    _rename_ids(values)
+    if action is policy.Action.CHANGE:
+        if "category" not in values:
+            raise _field_error("category", _("This field is required."), "required")
+        policy.require_category_write(access, values["category"])
+    elif model is Comment and values.get("target_type") == TargetType.PLAN:
+        values["category"] = values.get("category") or "general"
+        if values["category"] not in access.reads:
+            raise _field_error("category", _("You cannot write in this category."))
+    item = model(plan=plan, created_by=actor, updated_by=actor, **values)
+    if model is not Acknowledgement:
+        item.plan_version = _advance(plan, actor, reason or f"{model._meta.model_name} added")
+    else:
+        item.plan_version = plan.version
+    item._history_user = actor  # type: ignore[attr-defined]
+    item._change_reason = reason or "created"  # type: ignore[attr-defined]
+    item.save()
+    _log_item(actor, Act.CREATE, access, item)
+    return item
+
+
+def _lock_item(access: policy.PlanAccess, model: type[PlanItem], item_id: object) -> PlanItem:
+    item = model.objects.select_for_update().filter(plan=access.plan, pk=item_id).first()
+    if item is None:
+        raise Http404
+    return item
+
+
+#: Fields an update may never touch, whatever the serializer lets through.
+_FROZEN = frozenset(
+    {"id", "plan", "plan_id", "version", "plan_version", "created_at", "created_by", "updated_by"}
+)
+
+
+@transaction.atomic
+def item_update(
+    *,
+    actor: User,
+    plan_id: object,
+    model: type[PlanItem],
+    item_id: object,
+    expected_version: int | None,
+    data: Mapping[str, Any],
+    reason: str = "",
+) -> PlanItem:
+    """Change an item the actor may write, based on the version they read (412 when stale)."""
+    plan = _lock_plan(plan_id)
+    access = policy.plan_access(actor, plan)
+    if access is None:
+        raise Http404
+    item = _lock_item(access, model, item_id)
+    policy.require_item(access, _required_action(model), item)
+    _check_version(item.version, expected_version)
+    values = {k: v for k, v in data.items() if k not in _FROZEN}
+    _resolve_references(access, model, values)
+    if "category" in values:
+        policy.require_category_write(access, values["category"])
+    _rename_ids(values)
+    for name, value in values.items():
+        setattr(item, name, value)
+    if model is Action:
+        _check_responsible(
+            {
+                "responsible_kind": item.responsible_kind,
+                "responsible_user": item.responsible_user_id,
+                "responsible_person": item.responsible_person_id,
+                "responsible_organization": item.responsible_organization_id,
+            }
+        )
+    item.version += 1
+    item.updated_by = actor
+    item.plan_version = _advance(plan, actor, reason or f"{model._meta.model_name} changed")
+    item._history_user = actor  # type: ignore[attr-defined]
+    item._change_reason = reason or "updated"  # type: ignore[attr-defined]
+    item.save()
+    _log_item(actor, Act.UPDATE, access, item)
+    return item
+
+
+@transaction.atomic
+def item_delete(
+    *,
+    actor: User,
+    plan_id: object,
+    model: type[PlanItem],
+    item_id: object,
+    expected_version: int | None,
+    reason: str = "",
+) -> None:
+    """Remove an item; its history stays (and stays as hidden as the item was)."""
+    plan = _lock_plan(plan_id)
+    access = policy.plan_access(actor, plan)
+    if access is None:
+        raise Http404
+    item = _lock_item(access, model, item_id)
+    policy.require_item(access, _required_action(model), item)
+    _check_version(item.version, expected_version)
+    version = _advance(plan, actor, reason or f"{model._meta.model_name} removed")
+    item.plan_version = version
+    item._history_user = actor  # type: ignore[attr-defined]
+    item._change_reason = reason or "deleted"  # type: ignore[attr-defined]
+    _log_item(actor, Act.DELETE, access, item)
+    item.delete()
+
+
+@transaction.atomic
+def acknowledgement_create(
+    *, actor: User, plan_id: object, version: int, decision: str, comment: str = ""
+) -> Acknowledgement:
+    """A guardian or the child signs the current plan version, bound to its content hash.
+
+    Signing an older version answers 409 with the current one; the plan's version does not move.
+    """
+    plan = _lock_plan(plan_id)
+    access = policy.require_plan(actor, policy.Action.CONTRIBUTE, plan)
+    if access.kind not in (Person.Kind.GUARDIAN, Person.Kind.CHILD):
+        raise policy.PermissionDenied
+    if version != plan.version:
+        raise Conflict(
+            _("Version %(version)s is not current; the plan is at version %(current)s.")
+            % {"version": version, "current": plan.version}
+        )
+    ack = Acknowledgement(
+        plan=plan,
+        category="general",
+        person_id=access.person_id,
+        acknowledged_version=version,
+        content_hash=content_hash(plan),
+        decision=decision,
+        comment=comment,
+        plan_version=plan.version,
+        created_by=actor,
+        updated_by=actor,
+    )
+    ack._history_user = actor  # type: ignore[attr-defined]
+    ack._change_reason = "acknowledged"  # type: ignore[attr-defined]
+    ack.save()
+    _log_item(actor, Act.CREATE, access, ack)
+    return ack

@@ -1,0 +1,12 @@
+"""Test settings: the base settings with a fast password hasher and plain HTTP."""
+
+from __future__ import annotations
+
+from plan_service.settings.base import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+SECURE_SSL_REDIRECT = False
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+SECURE_HSTS_SECONDS = 0
+LANGUAGE_CODE = "en"

@@ -1,0 +1,30 @@
+"""URL configuration: the API under /api/v1/, its schema and docs, probes, session login."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from plan_service.api.health import healthz, readyz
+from plan_service.api.routes import router
+from plan_service.participants.api.views import AuthTokenViewSet
+
+token = AuthTokenViewSet.as_view({"post": "create", "delete": "destroy_current"})
+
+urlpatterns = [
+    path("api/v1/auth/token/", token, name="auth-token"),
+    path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+]
+
+if settings.DEBUG:
+    urlpatterns.append(path("api-auth/", include("rest_framework.urls")))
