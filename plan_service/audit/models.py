@@ -114,9 +114,6 @@ class AccessEvent(Chained):
         "user_agent",
     )
 
-    def __str__(self) -> str:
-        return f"access {self.chain}:{self.seq}"
-
     class Meta:
         ordering = ["recorded_at", "chain", "seq"]
         verbose_name = _("access log row")
@@ -131,6 +128,9 @@ class AccessEvent(Chained):
             models.Index(fields=["actor_organization_id", "recorded_at"], name="access_org_time"),
             models.Index(fields=["recorded_at"], name="access_time"),
         ]
+
+    def __str__(self) -> str:
+        return f"access {self.chain}:{self.seq}"
 
 
 class Disclosure(Chained):
@@ -168,9 +168,6 @@ class Disclosure(Chained):
         "request_id",
     )
 
-    def __str__(self) -> str:
-        return f"disclosure {self.chain}:{self.seq}"
-
     class Meta:
         ordering = ["recorded_at", "chain", "seq"]
         verbose_name = _("disclosure log row")
@@ -183,3 +180,6 @@ class Disclosure(Chained):
             models.Index(fields=["family_id", "recorded_at"], name="disclosure_family_time"),
             models.Index(fields=["recorded_at"], name="disclosure_time"),
         ]
+
+    def __str__(self) -> str:
+        return f"disclosure {self.chain}:{self.seq}"

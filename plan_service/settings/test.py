@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from plan_service.settings.base import *  # noqa: F403
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-key-not-for-any-deployment-5f0c2a")
+
+from plan_service.settings.base import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SECURE_SSL_REDIRECT = False
