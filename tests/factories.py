@@ -56,8 +56,9 @@ def organization(sector: str = "social", **extra: Any) -> Organization:
     )
 
 
-def professional(role: str = "child_protection_social_worker", org: Organization | None = None,
-                 **extra: Any) -> Professional:
+def professional(
+    role: str = "child_protection_social_worker", org: Organization | None = None, **extra: Any
+) -> Professional:
     u = user(extra.pop("username", None))
     return Professional.objects.create(
         user=u, organization=org or organization(), role=role, **extra
@@ -69,14 +70,20 @@ def family(children: int = 1, guardians: int = 1, child_age: int = 8, name: str 
     fam = Family.objects.create(name=name or unique("Family "))
     kids = [
         Person.objects.create(
-            family=fam, kind="child", given_name=f"Child{i}", family_name=fam.name,
+            family=fam,
+            kind="child",
+            given_name=f"Child{i}",
+            family_name=fam.name,
             identity_code=identity_code(child_age),
         )
         for i in range(children)
     ]
     for i in range(guardians):
         g = Person.objects.create(
-            family=fam, kind="guardian", given_name=f"Guardian{i}", family_name=fam.name,
+            family=fam,
+            kind="guardian",
+            given_name=f"Guardian{i}",
+            family_name=fam.name,
             identity_code=identity_code(35),
         )
         for kid in kids:
@@ -98,18 +105,27 @@ def plan(lead: Professional, fam: Family | None = None, status: str = "active") 
         fam.created_by = lead.user
         fam.save(update_fields=["created_by"])
     p = services.plan_create(actor=lead.user, family=fam, statute="LSL 417/2007 §30")
-    path = {"draft": [], "active": ["active"], "on_hold": ["active", "on_hold"],
-            "completed": ["active", "completed"]}[status]
+    path = {
+        "draft": [],
+        "active": ["active"],
+        "on_hold": ["active", "on_hold"],
+        "completed": ["active", "completed"],
+    }[status]
     for step in path:
-        p = services.plan_update(actor=lead.user, plan_id=p.pk, expected_version=None,
-                                 data={"status": step})
+        p = services.plan_update(
+            actor=lead.user, plan_id=p.pk, expected_version=None, data={"status": step}
+        )
     return p
 
 
 def add_member(p: Plan, lead: Professional, who: Professional, **extra: Any) -> Any:
     return services.membership_add(
-        actor=lead.user, plan_id=p.pk, professional=who, role=extra.pop("role", "member"),
-        basis=extra.pop("basis", "statute"), statute=extra.pop("statute", "OHL 1287/2013 §14"),
+        actor=lead.user,
+        plan_id=p.pk,
+        professional=who,
+        role=extra.pop("role", "member"),
+        basis=extra.pop("basis", "statute"),
+        statute=extra.pop("statute", "OHL 1287/2013 §14"),
         **extra,
     )
 

@@ -6,7 +6,7 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-key-not-for-any-deployment-5f0c2a")
 
-from plan_service.settings.base import *  # noqa: E402, F403
+from plan_service.settings.base import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SECURE_SSL_REDIRECT = False
