@@ -1,8 +1,10 @@
-"""The hash chain over log rows: appending under a lock, and verifying.
+"""The hash chain over log rows: appending under a lock, verifying, and anchoring the heads.
 
 `row_hash = sha256(prev_hash || canonical(row))`, where canonical is sorted-key JSON of the
 model's HASHED_FIELDS. Each chain's appends are serialised by a transaction-scoped advisory lock,
-so concurrent writers neither fork a chain nor leave a gap in `seq`.
+so concurrent writers neither fork a chain nor leave a gap in `seq` (the unique (chain, seq)
+constraint backs this up). A chain starts at seq 1 from the genesis hash, or, after a retention
+purge, at the first retained row recorded in a `PurgePoint`; nothing else may start a chain.
 """
 
 from __future__ import annotations
@@ -12,15 +14,32 @@ import hashlib
 import json
 import uuid
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 
-from plan_service.audit.models import Chained
+from plan_service.audit.models import AccessEvent, Chained, Disclosure, PurgePoint
 
 GENESIS = "0" * 64
+
+#: The logs by the name used in anchors, purge points and command output.
+LOGS: dict[str, type[Chained]] = {
+    PurgePoint.Log.ACCESS: AccessEvent,
+    PurgePoint.Log.DISCLOSURE: Disclosure,
+}
+
+Anchor = dict[str, dict[str, object]]
+
+
+def log_name(model: type[Chained]) -> str:
+    """The log's name ("access" or "disclosure") for a chained model."""
+    for name, candidate in LOGS.items():
+        if candidate is model:
+            return str(name)
+    raise ValueError(f"{model.__name__} is not a chained log")
 
 
 def _plain(value: object) -> object:
@@ -31,20 +50,48 @@ def _plain(value: object) -> object:
     return value
 
 
-def canonical(row: Chained) -> str:
-    """The row's hashed columns as canonical JSON."""
-    data = {name: _plain(getattr(row, name)) for name in row.HASHED_FIELDS}
+def _canonical_pairs(pairs: Iterable[tuple[str, object]]) -> str:
+    data = {name: _plain(value) for name, value in pairs}
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def canonical(row: Chained) -> str:
+    """The row's hashed columns as canonical JSON."""
+    return _canonical_pairs((name, getattr(row, name)) for name in row.HASHED_FIELDS)
+
+
+def _digest(prev_hash: str, text: str) -> str:
+    return hashlib.sha256((prev_hash + text).encode()).hexdigest()
+
+
 def row_hash(prev_hash: str, row: Chained) -> str:
-    return hashlib.sha256((prev_hash + canonical(row)).encode()).hexdigest()
+    """The hash a row must carry, given the hash of the row before it."""
+    return _digest(prev_hash, canonical(row))
 
 
 def choose_chain(key: str) -> int:
     """Spread writers over the configured chains by a stable key (the request id)."""
     chains = max(1, settings.AUDIT_CHAINS)
     return zlib.crc32(key.encode()) % chains if key else 0
+
+
+def lock_chain(model: type[Chained], chain: int) -> None:
+    """Take the chain's append lock until the end of the current transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s), %s)", [model._meta.db_table, chain]
+        )
+
+
+def chain_start(model: type[Chained], chain: int) -> tuple[int, str]:
+    """Where a chain must start: seq 1 from genesis, or the latest purge point's cut."""
+    point = (
+        PurgePoint.objects.filter(log=log_name(model), chain=chain)
+        .order_by("-first_seq")
+        .values_list("first_seq", "prev_hash")
+        .first()
+    )
+    return (int(point[0]), str(point[1])) if point else (1, GENESIS)
 
 
 def append(rows: Sequence[Chained], *, key: str) -> None:
@@ -54,17 +101,19 @@ def append(rows: Sequence[Chained], *, key: str) -> None:
     model = type(rows[0])
     chain = choose_chain(key)
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(%s), %s)", [model._meta.db_table, chain]
-            )
+        lock_chain(model, chain)
         head = (
             model.objects.filter(chain=chain)
             .order_by("-seq")
             .values_list("seq", "row_hash")
             .first()
         )
-        seq, prev = head if head else (0, GENESIS)
+        if head is None:
+            # An empty chain continues from its purge point, if a purge emptied it.
+            first, prev = chain_start(model, chain)
+            seq = first - 1
+        else:
+            seq, prev = head
         for row in rows:
             seq += 1
             row.chain, row.seq, row.prev_hash = chain, seq, prev
@@ -73,9 +122,18 @@ def append(rows: Sequence[Chained], *, key: str) -> None:
         model.objects.bulk_create(rows)
 
 
+#
+# Verification
+#
+
+
 @dataclass
 class VerifyResult:
-    """What verification found: rows checked, and the first broken row if any."""
+    """What verification found: rows checked, and the first broken row if any.
+
+    `broken_seq` is the position in the chain where it breaks (for a deleted row, the seq that
+    is missing); `broken_id` is the id of the row found at that position, if any.
+    """
 
     rows_checked: int
     ok: bool
@@ -99,79 +157,110 @@ class VerifyResult:
         }
 
 
-def _rows(model: type[Chained], chain: int) -> Iterator[Chained]:
-    return model.objects.filter(chain=chain).order_by("seq").iterator(chunk_size=5000)
+def _rows(model: type[Chained], chain: int) -> Iterator[tuple[Any, ...]]:
+    # Plain tuples rather than model instances: verify reads every row, and this is ~3x faster.
+    fields = ("seq", "prev_hash", "row_hash", *model.HASHED_FIELDS)
+    return (
+        model.objects.filter(chain=chain)
+        .order_by("seq")
+        .values_list(*fields)
+        .iterator(chunk_size=10000)
+    )
 
 
-def verify(
-    model: type[Chained], *, anchor: dict[str, dict[str, object]] | None = None
-) -> VerifyResult:
-    """Recompute every chain of `model`; with an anchor, also check each head reaches it.
+def _starts(model: type[Chained]) -> dict[int, tuple[int, str]]:
+    starts: dict[int, tuple[int, str]] = {}
+    points = PurgePoint.objects.filter(log=log_name(model)).order_by("chain", "first_seq")
+    for chain, first_seq, prev in points.values_list("chain", "first_seq", "prev_hash"):
+        starts[chain] = (first_seq, prev)  # the latest cut wins
+    return starts
 
-    `anchor` maps chain number (as text) to {"seq", "row_hash"} written by `anchor_heads` earlier:
-    a chain that no longer reaches that seq was truncated; a different hash there was rewritten.
-    The first chain start may be a purge point (`prev_hash` of a retained segment is trusted only
-    when the chain's first row is the one a purge recorded).
+
+def verify(model: type[Chained], *, anchor: Anchor | None = None) -> VerifyResult:
+    """Recompute every chain of `model`; with an anchor, also check each chain reaches it.
+
+    Each chain must start where it should (seq 1 from genesis, or the latest recorded purge
+    point with its prev_hash), continue without gaps, link each row to the previous row's hash,
+    and carry the hash of its own columns. `anchor` maps chain number (as text) to
+    {"seq", "row_hash"} written earlier by `anchor_heads`: a chain that no longer reaches that
+    seq was truncated; a different hash at that seq means the chain was rewritten. An anchor
+    older than a purge cannot be checked beyond the purge point and is accepted.
     """
     checked = 0
-    chains = model.objects.values_list("chain", flat=True).distinct().order_by("chain")
     anchored = {int(k): v for k, v in (anchor or {}).items()}
-    for chain in sorted(set(chains) | set(anchored)):
-        expected_seq: int | None = None
-        prev: str | None = None
-        last_seq, last_hash = 0, GENESIS
-        for row in _rows(model, chain):
+    starts = _starts(model)
+    present = model.objects.values_list("chain", flat=True).distinct().order_by()
+    names = model.HASHED_FIELDS
+    for chain in sorted(set(present) | set(anchored) | set(starts)):
+        start_seq, prev = starts.get(chain, (1, GENESIS))
+        expected = start_seq
+        head = anchored.get(chain)
+        head_seq = int(str(head["seq"])) if head else None
+        hash_at_head: str | None = prev if head_seq == start_seq - 1 else None
+        for values in _rows(model, chain):
             checked += 1
-            if expected_seq is None:
-                # The chain's first row: seq 1 from genesis, or a purge point with a stored prev.
-                if row.seq == 1 and row.prev_hash != GENESIS:
-                    return _broken(checked, row, "first row does not start from genesis")
-                prev = row.prev_hash
-                expected_seq = row.seq
-            if row.seq != expected_seq:
-                return _broken(checked, row, f"expected seq {expected_seq}")
-            if row.prev_hash != prev:
-                return _broken(checked, row, "prev_hash does not match the previous row")
-            if row_hash(prev, row) != row.row_hash:
-                return _broken(checked, row, "row_hash does not match the row")
-            prev = row.row_hash
-            expected_seq += 1
-            last_seq, last_hash = row.seq, row.row_hash
-        if chain in anchored:
-            head = anchored[chain]
-            if last_seq < int(head["seq"]):
+            seq, prev_hash, stored_hash = values[0], values[1], values[2]
+            row_id = str(values[3 + names.index("id")])
+            if seq != expected:
+                where = "chain must start" if expected == start_seq else "missing row"
                 return VerifyResult(
                     checked,
                     False,
                     chain,
-                    last_seq + 1,
-                    None,
-                    f"chain ends at {last_seq}, anchor has {head['seq']}",
+                    expected,
+                    row_id,
+                    f"{where}: expected seq {expected}, found {seq}",
                 )
-            at = model.objects.filter(chain=chain, seq=head["seq"]).first()
-            if at is None or at.row_hash != head["row_hash"]:
+            if prev_hash != prev:
                 return VerifyResult(
-                    checked,
-                    False,
-                    chain,
-                    int(head["seq"]),
-                    str(at.pk) if at else None,
-                    "row at anchor differs from the anchor",
+                    checked, False, chain, seq, row_id, "prev_hash does not match the previous row"
                 )
-        del last_hash
+            if _digest(prev, _canonical_pairs(zip(names, values[3:], strict=True))) != stored_hash:
+                return VerifyResult(
+                    checked, False, chain, seq, row_id, "row_hash does not match the row"
+                )
+            if seq == head_seq:
+                hash_at_head = stored_hash
+            prev = stored_hash
+            expected += 1
+        if head is None or head_seq is None:
+            continue
+        last_seq = expected - 1
+        if last_seq < head_seq:
+            return VerifyResult(
+                checked,
+                False,
+                chain,
+                last_seq + 1,
+                None,
+                f"chain ends at seq {last_seq}; the anchor has seq {head_seq} (tail removed)",
+            )
+        if head_seq < start_seq - 1:
+            continue  # the anchored row was purged since; nothing left to compare it with
+        if hash_at_head != head["row_hash"]:
+            return VerifyResult(
+                checked, False, chain, head_seq, None, "row at the anchor differs (rewritten)"
+            )
     return VerifyResult(checked, True)
 
 
-def _broken(checked: int, row: Chained, problem: str) -> VerifyResult:
-    return VerifyResult(checked, False, row.chain, row.seq, str(row.pk), problem)
+def anchor_heads(model: type[Chained]) -> Anchor:
+    """The current head (seq and row_hash) of every chain, to keep outside the database.
 
-
-def anchor_heads(model: type[Chained]) -> dict[str, dict[str, object]]:
-    """The current head (seq and row_hash) of every chain, to keep outside the database."""
-    heads: dict[str, dict[str, object]] = {}
-    for chain in model.objects.values_list("chain", flat=True).distinct():
-        seq, digest = (
-            model.objects.filter(chain=chain).order_by("-seq").values_list("seq", "row_hash")[0]
+    A chain emptied by a purge is anchored at its purge point (the last purged row's hash).
+    """
+    heads: Anchor = {}
+    chains = set(model.objects.values_list("chain", flat=True).distinct().order_by())
+    chains |= set(_starts(model))
+    for chain in sorted(chains):
+        head = (
+            model.objects.filter(chain=chain)
+            .order_by("-seq")
+            .values_list("seq", "row_hash")
+            .first()
         )
-        heads[str(chain)] = {"seq": seq, "row_hash": digest}
+        if head is None:
+            first, prev = chain_start(model, chain)
+            head = (first - 1, prev)
+        heads[str(chain)] = {"seq": head[0], "row_hash": head[1]}
     return heads

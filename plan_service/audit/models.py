@@ -46,6 +46,7 @@ class AccessEvent(Chained):
         LOGIN = "login", _("login")
         LOGIN_FAILED = "login_failed", _("failed login")
         DENIED = "denied", _("denied")
+        PURGE = "purge", _("retention purge")
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", _("success")
@@ -183,3 +184,40 @@ class Disclosure(Chained):
 
     def __str__(self) -> str:
         return f"disclosure {self.chain}:{self.seq}"
+
+
+class PurgePoint(models.Model):
+    """Where a retention purge cut a chain: the first retained seq and the hash before it.
+
+    `chain.verify` accepts a chain that does not start at seq 1 from the genesis hash only when
+    its first row is the latest purge point of that chain, with the same `prev_hash`. Without
+    this record, deleting the oldest rows of a chain would go unnoticed. The table is append-only
+    in PostgreSQL with no exception (not even for a purge), so a purge point can only be added.
+    """
+
+    class Log(models.TextChoices):
+        ACCESS = "access", _("access log")
+        DISCLOSURE = "disclosure", _("disclosure log")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+    log = models.CharField(_("log"), max_length=20, choices=Log.choices)
+    chain = models.PositiveSmallIntegerField(_("chain"))
+    first_seq = models.BigIntegerField(_("first retained sequence"))
+    prev_hash = models.CharField(_("row hash of the last purged row"), max_length=64)
+    rows_removed = models.BigIntegerField(_("rows removed"))
+    cutoff = models.DateTimeField(_("purge cutoff"))
+    event_id = models.UUIDField(_("access-log row recording the purge"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["log", "chain", "first_seq"]
+        verbose_name = _("purge point")
+        verbose_name_plural = _("purge points")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["log", "chain", "first_seq"], name="purgepoint_log_chain_seq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"purge {self.log} {self.chain}:{self.first_seq}"

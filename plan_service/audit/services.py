@@ -18,7 +18,7 @@ from django.utils import timezone
 from plan_service.audit import chain
 from plan_service.audit.context import request_facts
 from plan_service.audit.models import AccessEvent, Disclosure
-from plan_service.participants.models import Person, Professional
+from plan_service.participants.models import Family, Person, Professional
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -161,6 +161,43 @@ def record_disclosure(
     return rows
 
 
+def _denied_target(
+    object_type: str, object_id: str, plan_id: uuid.UUID | None
+) -> tuple[uuid.UUID | None, uuid.UUID | None, list[uuid.UUID | None]]:
+    """(family, plan, people) a refused request was aimed at, looked up without the policy.
+
+    This is the log's own bookkeeping and its result never reaches the caller. A plan named in
+    the URL decides; otherwise a family or consent id in the URL names the people.
+    """
+    from plan_service.consent.models import Consent
+    from plan_service.plans.models import Plan
+
+    family_id: uuid.UUID | None = None
+    people: list[uuid.UUID | None] = []
+    if plan_id is not None:
+        family_id = Plan.objects.filter(pk=plan_id).values_list("family_id", flat=True).first()
+        if family_id is None:
+            plan_id = None
+    else:
+        target = _uuid(object_id)
+        if target is not None and object_type == "family":
+            family_id = Family.objects.filter(pk=target).values_list("pk", flat=True).first()
+        elif target is not None and object_type == "consent":
+            consent = Consent.objects.filter(pk=target).first()
+            if consent is not None:
+                return consent.family_id, None, list(consent.subjects.values_list("pk", flat=True))
+    if family_id is not None:
+        people = list(family_subjects([family_id]).get(family_id, []))
+    return family_id, plan_id, people
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
 def record_denied(
     *,
     actor: AbstractBaseUser | AnonymousUser | None,
@@ -171,18 +208,12 @@ def record_denied(
 ) -> None:
     """Log a refused attempt in its own transaction (the request's own was rolled back).
 
-    The plan's family is looked up without the policy: this is the log's own bookkeeping, and
-    its result never reaches the caller.
+    One row per person the attempt was aimed at (the plan's family, or the family or consent
+    named in the URL), so an auditor can answer "who tried to reach this child's data"; one row
+    without a subject when the target does not exist.
     """
-    from plan_service.plans.models import Plan
-
     with transaction.atomic():
-        family_id = None
-        subjects: list[uuid.UUID | None] = []
-        if plan_id is not None:
-            family_id = Plan.objects.filter(pk=plan_id).values_list("family_id", flat=True).first()
-            if family_id is not None:
-                subjects = list(family_subjects([family_id]).get(family_id, []))
+        family_id, plan_id, subjects = _denied_target(object_type, object_id, plan_id)
         record_access(
             actor=actor,
             action=Act.DENIED,
@@ -190,7 +221,7 @@ def record_denied(
             outcome_code=status_code,
             subjects=subjects,
             family_id=family_id,
-            plan_id=plan_id if family_id else None,
+            plan_id=plan_id,
             object_type=object_type,
             object_id=object_id,
         )

@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING
 
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
-from django.utils.translation import gettext as _
-from rest_framework.exceptions import ValidationError
 
 from plan_service import policy
 from plan_service.participants.models import (
@@ -61,12 +59,4 @@ def family_get(*, user: AbstractBaseUser, family_id: object) -> Family:
     family = family_list(user=user).filter(pk=pk).first()
     if family is None:
         raise Http404
-    return family
-
-
-def family_get_for_write(*, user: AbstractBaseUser, family_id: object) -> Family:
-    """A family named in a request body; invisible and missing alike give a 400 on the field."""
-    family = policy.families_for(user).filter(pk=family_id).first()
-    if family is None:
-        raise ValidationError({"family": [_("No such family.")]}, code="does_not_exist")
     return family

@@ -92,11 +92,17 @@ def _item_subjects(plan: Plan, item: PlanItem | None) -> list[uuid.UUID]:
     return family_subjects([plan.family_id]).get(plan.family_id, [])
 
 
-def _log_item(actor: User, action: str, access: policy.PlanAccess, item: PlanItem) -> None:
+def _log_item(
+    actor: User,
+    action: str,
+    access: policy.PlanAccess,
+    item: PlanItem,
+    also: list[uuid.UUID] = (),  # type: ignore[assignment]
+) -> None:
     record_access(
         actor=actor,
         action=action,
-        subjects=_item_subjects(access.plan, item),
+        subjects=[*_item_subjects(access.plan, item), *also],
         family_id=access.plan.family_id,
         plan_id=access.plan.pk,
         object_type=item._meta.model_name,
@@ -115,7 +121,8 @@ def _log_item(actor: User, action: str, access: policy.PlanAccess, item: PlanIte
 def plan_create(
     *,
     actor: User,
-    family: Family,
+    family: Family | None = None,
+    family_id: object | None = None,
     statute: str,
     summary: str = "",
     period_start: dt.date | None = None,
@@ -127,7 +134,9 @@ def plan_create(
     open plan (the partial unique index decides, so simultaneous creates yield one plan).
     """
     policy.require_model(actor, policy.may_create_plan(actor))
-    policy.require(actor, policy.Action.VIEW, family)
+    family = policy.families_for(actor).filter(pk=family.pk if family else family_id).first()
+    if family is None:
+        raise _field_error("family", _("No such family."), "does_not_exist")
     plan = Plan(
         family=family,
         summary=summary,
@@ -542,9 +551,18 @@ def item_update(
     policy.require_item(access, _required_action(model), item)
     _check_version(item.version, expected_version)
     values = {k: v for k, v in data.items() if k not in _FROZEN}
-    _resolve_references(access, model, values)
-    if "category" in values:
-        policy.require_category_write(access, values["category"])
+    # Whom the item concerned before the change: moving it to another child touches both.
+    concerned_before = _item_subjects(plan, item)
+    if model in CONTRIBUTIONS:
+        # Words keep the item they are about; only what was said may change.
+        for key in ("target_type", "target_id"):
+            if key in values and values[key] != getattr(item, key):
+                raise _field_error(key, _("What this is about cannot change."))
+        values = {k: v for k, v in values.items() if k in ("text", "kind")}
+    else:
+        _resolve_references(access, model, values)
+        if "category" in values:
+            policy.require_category_write(access, values["category"])
     _rename_ids(values)
     for name, value in values.items():
         setattr(item, name, value)
@@ -563,8 +581,28 @@ def item_update(
     item._history_user = actor  # type: ignore[attr-defined]
     item._change_reason = reason or "updated"  # type: ignore[attr-defined]
     item.save()
-    _log_item(actor, Act.UPDATE, access, item)
+    _log_item(actor, Act.UPDATE, access, item, also=concerned_before)
     return item
+
+
+def _unlink_dependants(actor: User, item: PlanItem, version: int) -> None:
+    """Goals of a removed need and actions of a removed goal lose the link, with history."""
+    dependants: list[PlanItem] = []
+    if isinstance(item, Need):
+        dependants = list(Goal.objects.select_for_update().filter(need=item))
+    elif isinstance(item, Goal):
+        dependants = list(Action.objects.select_for_update().filter(goal=item))
+    for row in dependants:
+        if isinstance(row, Goal):
+            row.need = None
+        else:
+            row.goal = None  # type: ignore[attr-defined]
+        row.version += 1
+        row.plan_version = version
+        row.updated_by = actor
+        row._history_user = actor  # type: ignore[attr-defined]
+        row._change_reason = "linked item removed"  # type: ignore[attr-defined]
+        row.save()
 
 
 @transaction.atomic
@@ -586,6 +624,7 @@ def item_delete(
     policy.require_item(access, _required_action(model), item)
     _check_version(item.version, expected_version)
     version = _advance(plan, actor, reason or f"{model._meta.model_name} removed")
+    _unlink_dependants(actor, item, version)
     item.plan_version = version
     item._history_user = actor  # type: ignore[attr-defined]
     item._change_reason = reason or "deleted"  # type: ignore[attr-defined]

@@ -1,20 +1,36 @@
-"""Audit API: the auditor's queries, chain verification, and the family's access log."""
+"""Audit API: the auditor's queries and exports, chain verification, and the family's access log.
+
+Reading any log is itself logged before the data leaves: one row per person whose log rows the
+request returned (the query is recorded, never the results), or one row without a subject when
+the rows concern nobody in particular. Exports stream (CSV, or FHIR AuditEvent in IHE BALP shape)
+after that log row is written, so a large export neither sits in memory nor leaves unlogged.
+"""
 
 from __future__ import annotations
 
+import csv
+import json
+import uuid
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import django_filters
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from django.http import StreamingHttpResponse
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from fhir_export import FHIR_JSON
+from fhir_export.auditevent import AccessRecord, audit_events
 from plan_service import policy
 from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet
 from plan_service.audit import chain, selectors
 from plan_service.audit.api import serializers as s
-from plan_service.audit.models import AccessEvent, Disclosure
+from plan_service.audit.models import AccessEvent, Chained, Disclosure
 from plan_service.audit.services import record_access
 from plan_service.plans.api.views import ERRORS, log_plan_read
 
@@ -22,10 +38,12 @@ Act = AccessEvent.Action
 
 
 class AccessLogFilter(django_filters.FilterSet):
-    subject = django_filters.UUIDFilter(field_name="subject_id")
-    actor = django_filters.NumberFilter(field_name="actor_user_id")
-    organization = django_filters.UUIDFilter(field_name="actor_organization_id")
-    plan = django_filters.UUIDFilter(field_name="plan_id")
+    subject = django_filters.UUIDFilter(field_name="subject_id", label=_("subject person"))
+    actor = django_filters.NumberFilter(field_name="actor_user_id", label=_("actor user id"))
+    organization = django_filters.UUIDFilter(
+        field_name="actor_organization_id", label=_("actor organisation")
+    )
+    plan = django_filters.UUIDFilter(field_name="plan_id", label=_("plan"))
     action = django_filters.ChoiceFilter(choices=AccessEvent.Action.choices)
     outcome = django_filters.ChoiceFilter(choices=AccessEvent.Outcome.choices)
     since = django_filters.IsoDateTimeFilter(field_name="recorded_at", lookup_expr="gte")
@@ -37,10 +55,13 @@ class AccessLogFilter(django_filters.FilterSet):
 
 
 class DisclosureFilter(django_filters.FilterSet):
-    subject = django_filters.UUIDFilter(field_name="subject_id")
-    actor = django_filters.NumberFilter(field_name="actor_user_id")
-    organization = django_filters.UUIDFilter(field_name="actor_organization_id")
-    plan = django_filters.UUIDFilter(field_name="plan_id")
+    subject = django_filters.UUIDFilter(field_name="subject_id", label=_("subject person"))
+    actor = django_filters.NumberFilter(field_name="actor_user_id", label=_("actor user id"))
+    organization = django_filters.UUIDFilter(
+        field_name="actor_organization_id", label=_("actor organisation")
+    )
+    plan = django_filters.UUIDFilter(field_name="plan_id", label=_("plan"))
+    recipient = django_filters.CharFilter(field_name="recipient", lookup_expr="icontains")
     since = django_filters.IsoDateTimeFilter(field_name="recorded_at", lookup_expr="gte")
     until = django_filters.IsoDateTimeFilter(field_name="recorded_at", lookup_expr="lt")
 
@@ -49,18 +70,116 @@ class DisclosureFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-def _log_log_read(request: Request, object_type: str, count: int) -> None:
-    """Reading a log is itself logged (no subject: the query is recorded, not the results)."""
-    record_access(
-        actor=request.user,
-        action=Act.SEARCH,
-        subjects=[],
-        object_type=object_type,
-        query=dict(request.query_params) or None,
-        result_count=count,
-        purpose="audit",
-        legal_basis="supervision",
+def _query(request: Request) -> dict[str, Any] | None:
+    return {k: request.query_params.getlist(k) for k in request.query_params} or None
+
+
+def log_log_read(
+    request: Request,
+    *,
+    object_type: str,
+    people: Iterable[tuple[uuid.UUID | None, uuid.UUID | None]],
+    result_count: int,
+    action: str = Act.SEARCH,
+) -> None:
+    """Log an auditor's read of log rows: one row per person those rows are about.
+
+    `people` are the (family, subject) pairs of the rows returned. Rows about no person (logins,
+    purges) add nothing; when no row concerns a person, one row without a subject is written.
+    """
+    by_family: dict[uuid.UUID | None, list[uuid.UUID]] = {}
+    for family_id, subject_id in people:
+        if subject_id is not None:
+            by_family.setdefault(family_id, []).append(subject_id)
+    common: dict[str, Any] = {
+        "actor": request.user,
+        "action": action,
+        "object_type": object_type,
+        "query": _query(request),
+        "result_count": result_count,
+        "purpose": "audit",
+        "legal_basis": "supervision",
+    }
+    if not by_family:
+        record_access(subjects=[], **common)
+    for family_id, subjects in by_family.items():
+        record_access(subjects=subjects, family_id=family_id, **common)
+
+
+def _people_of(rows: Iterable[Chained]) -> list[tuple[uuid.UUID | None, uuid.UUID | None]]:
+    return [(row.family_id, row.subject_id) for row in rows]  # type: ignore[attr-defined]
+
+
+def _csv_cell(value: object) -> object:
+    """A cell a spreadsheet will not run: text starting like a formula gets a leading quote."""
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        value = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+class _Echo:
+    """A file-like object for csv.writer whose write returns the line (Django's recipe)."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_stream(fields: list[str], rows: Iterator[Any]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(fields)
+    for row in rows:
+        yield writer.writerow([_csv_cell(getattr(row, name)) for name in fields])
+
+
+class AuditLogViewSet(PolicyViewSet):
+    """The shared shape of the auditor's two log queries: list, CSV export."""
+
+    plan_scoped = False
+    log_model: type[Chained]
+
+    def list(self, request: Request) -> Response:
+        policy.require_model(request.user, policy.is_auditor(request.user))
+        page = list(self.paginate_queryset(self.filter_queryset(self.get_queryset())))
+        log_log_read(
+            request,
+            object_type=self.audit_object_type,
+            people=_people_of(page),
+            result_count=len(page),
+        )
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def _export_queryset(self, request: Request) -> QuerySet[Any]:
+        """The filtered rows, logged as an export before any of them leave."""
+        policy.require_model(request.user, policy.is_auditor(request.user))
+        queryset = self.filter_queryset(self.get_queryset())
+        people = list(queryset.order_by().values_list("family_id", "subject_id").distinct())
+        log_log_read(
+            request,
+            object_type=self.audit_object_type,
+            people=people,
+            result_count=queryset.count(),
+            action=Act.EXPORT,
+        )
+        return queryset
+
+    @extend_schema(
+        summary="Export the queried rows as CSV (auditor)",
+        responses={(200, "text/csv"): OpenApiTypes.STR, **ERRORS},
     )
+    @action(detail=False, methods=["get"], url_path="export.csv", url_name="export-csv")
+    def export_csv(self, request: Request) -> StreamingHttpResponse:
+        queryset = self._export_queryset(request)
+        fields = list(self.get_serializer_class().Meta.fields)
+        response = StreamingHttpResponse(
+            _csv_stream(fields, queryset.iterator(chunk_size=2000)),
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{self.audit_object_type}.csv"'
+        return response
 
 
 @extend_schema_view(
@@ -68,20 +187,58 @@ def _log_log_read(request: Request, object_type: str, count: int) -> None:
         summary="Query the access log (auditor)", responses={200: s.AccessEventSerializer, **ERRORS}
     )
 )
-class AuditAccessLogViewSet(PolicyViewSet):
+class AuditAccessLogViewSet(AuditLogViewSet):
     audit_object_type = "access-log"
-    plan_scoped = False
+    log_model = AccessEvent
     serializer_class = s.AccessEventSerializer
     filterset_class = AccessLogFilter
 
     def get_queryset(self) -> QuerySet[AccessEvent]:
         return selectors.access_log_for_auditor(user=self.request.user)
 
-    def list(self, request: Request) -> Response:
-        policy.require_model(request.user, policy.is_auditor(request.user))
-        page = list(self.paginate_queryset(self.filter_queryset(self.get_queryset())))
-        _log_log_read(request, "access-log", len(page))
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+    @extend_schema(
+        summary="Export the queried rows as FHIR AuditEvent, IHE BALP shape (auditor)",
+        responses={
+            (200, FHIR_JSON): OpenApiResponse(
+                OpenApiTypes.OBJECT, description="A Bundle (collection) of AuditEvent"
+            ),
+            **ERRORS,
+        },
+    )
+    @action(detail=False, methods=["get"], url_path="export.fhir", url_name="export-fhir")
+    def export_fhir(self, request: Request) -> StreamingHttpResponse:
+        queryset = self._export_queryset(request)
+        records = (_access_record(row) for row in queryset.iterator(chunk_size=2000))
+        return StreamingHttpResponse(
+            _bundle_stream(audit_events(records)), content_type=f"{FHIR_JSON}; fhirVersion=4.0"
+        )
+
+
+def _access_record(row: AccessEvent) -> AccessRecord:
+    """The plain record the FHIR mapping takes; a retention purge is a delete of log rows."""
+    return AccessRecord(
+        id=row.id,
+        recorded_at=row.recorded_at,
+        action=Act.DELETE if row.action == Act.PURGE else row.action,
+        outcome=row.outcome,
+        actor_user_id=row.actor_user_id,
+        subject_id=row.subject_id,
+        plan_id=row.plan_id,
+        object_type=row.object_type,
+        object_id=row.object_id,
+        object_version=row.object_version,
+        purpose=row.purpose,
+        client_ip=row.client_ip,
+        request_id=row.request_id,
+    )
+
+
+def _bundle_stream(resources: Iterator[dict[str, Any]]) -> Iterator[str]:
+    """A collection Bundle written piece by piece, so no export is held in memory whole."""
+    yield '{"resourceType":"Bundle","type":"collection","entry":['
+    for n, resource in enumerate(resources):
+        yield ("," if n else "") + json.dumps({"resource": resource}, separators=(",", ":"))
+    yield "]}"
 
 
 @extend_schema_view(
@@ -90,20 +247,14 @@ class AuditAccessLogViewSet(PolicyViewSet):
         responses={200: s.DisclosureSerializer, **ERRORS},
     )
 )
-class AuditDisclosureViewSet(PolicyViewSet):
+class AuditDisclosureViewSet(AuditLogViewSet):
     audit_object_type = "disclosure-log"
-    plan_scoped = False
+    log_model = Disclosure
     serializer_class = s.DisclosureSerializer
     filterset_class = DisclosureFilter
 
     def get_queryset(self) -> QuerySet[Disclosure]:
         return selectors.disclosures_for_auditor(user=self.request.user)
-
-    def list(self, request: Request) -> Response:
-        policy.require_model(request.user, policy.is_auditor(request.user))
-        page = list(self.paginate_queryset(self.filter_queryset(self.get_queryset())))
-        _log_log_read(request, "disclosure-log", len(page))
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
 class AuditVerifyViewSet(PolicyViewSet):
@@ -117,9 +268,9 @@ class AuditVerifyViewSet(PolicyViewSet):
     def list(self, request: Request) -> Response:
         policy.require_model(request.user, policy.is_auditor(request.user))
         results: list[dict[str, Any]] = []
-        for name, model in (("access", AccessEvent), ("disclosure", Disclosure)):
-            results.append({"log": name, **chain.verify(model).as_dict()})
-        _log_log_read(request, "verify", len(results))
+        for name, model in chain.LOGS.items():
+            results.append({"log": str(name), **chain.verify(model).as_dict()})
+        log_log_read(request, object_type="verify", people=[], result_count=len(results))
         return Response(results)
 
 
@@ -141,5 +292,14 @@ class FamilyAccessLogViewSet(PlanScopedMixin, PolicyViewSet):
         if access.kind == "professional" and access.membership.role != "lead":
             raise policy.PermissionDenied
         page = list(self.paginate_queryset(self.get_queryset()))
-        log_plan_read(request, access, action=Act.SEARCH, object_type="access-log")
+        # A child sees only the rows about themselves, so only their data is touched.
+        own = [access.person_id] if access.kind == "child" else None
+        log_plan_read(
+            request,
+            access,
+            action=Act.SEARCH,
+            object_type="access-log",
+            subjects=own,
+            result_count=len(page),
+        )
         return self.get_paginated_response(self.get_serializer(page, many=True).data)

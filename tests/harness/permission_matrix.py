@@ -1,0 +1,540 @@
+"""The permission matrix as data: every (route, method) with what each role may expect.
+
+Roles are kinds of user in relation to the world's family (see world.py). Relations say which
+plan the request addresses: `own` (the family's open plan), `completed` (its earlier completed
+plan), `other` (another family's plan) and `missing` (an id that does not exist).
+
+`expected()` derives the answer from REFERENCE, a small model of the rules written out by hand
+from product.md, independent of plan_service.policy, so the matrix checks the policy instead of
+repeating it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tests import factories
+from tests.harness.world import ITEM_KINDS, Side, World
+
+ROLES = (
+    "anon",
+    "lead",
+    "health",
+    "curator",
+    "guardian",
+    "child",
+    "ended",
+    "future",
+    "stranger",
+    "auditor",
+    "admin",
+)
+RELATIONS = ("own", "completed", "other", "missing")
+
+ALL = frozenset({"general", "social", "health", "education", "family"})
+#: role -> (plan actions, categories read, categories written) on the family's open plan.
+REFERENCE: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {
+    "lead": (
+        frozenset({"view", "change", "contribute", "manage", "export"}),
+        frozenset({"general", "social", "family"}),
+        frozenset({"general", "social", "family"}),
+    ),
+    "health": (
+        frozenset({"view", "change", "contribute"}),
+        frozenset({"general", "health"}),
+        frozenset({"general", "health"}),
+    ),
+    # The guardian consented to health data for the education sector.
+    "curator": (
+        frozenset({"view", "change", "contribute"}),
+        frozenset({"general", "education", "health"}),
+        frozenset({"general", "education"}),
+    ),
+    "guardian": (frozenset({"view", "contribute"}), ALL, frozenset({"family"})),
+    "child": (frozenset({"view", "contribute"}), ALL, frozenset({"family"})),
+}
+READ_ONLY = frozenset({"view", "export"})
+PROFESSIONALS = ("lead", "health", "curator", "ended", "future", "stranger")
+PLAN_VIEWERS = ("lead", "health", "curator", "guardian", "child")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One request shape: route name, method, and what it needs."""
+
+    name: str
+    route: str
+    method: str
+    path: Callable[[World, Side], str]
+    needs: str = "view"
+    category: str | None = None
+    payload: Callable[[World, Side], Any] | None = None
+    ok: int = 200
+    author: str | None = None
+    body_category: str | None = None  # category of an item named in the body (400 if unseen)
+    write_category: str | None = None  # category of the item a create makes (403 if unwritable)
+    expect: Callable[[str, str], int] | None = None
+    plan_scoped: bool = True
+    if_match: Callable[[World, Side], str] | None = None
+
+
+def expected(role: str, relation: str, ep: Endpoint) -> int:
+    """What the rules say `role` gets for `ep` on the plan of `relation`."""
+    if role == "anon":
+        return 401
+    if ep.expect is not None:
+        return ep.expect(role, relation)
+    if relation in ("other", "missing") or role not in REFERENCE:
+        return 404
+    actions, reads, writes = REFERENCE[role]
+    if relation == "completed":
+        actions = actions & READ_ONLY
+    if ep.category is not None and ep.category not in reads:
+        return 404
+    if ep.needs not in actions:
+        return 403
+    if ep.needs == "change" and ep.category is not None and ep.category not in writes:
+        return 403
+    if ep.write_category is not None and ep.write_category not in writes:
+        return 403
+    if ep.author is not None and role != ep.author:
+        return 403
+    if ep.body_category is not None and ep.body_category not in reads:
+        return 400
+    return ep.ok
+
+
+def only(mapping: dict[str, int], default: int) -> Callable[[str, str], int]:
+    return lambda role, relation: mapping.get(role, default)
+
+
+def plan_only(
+    per_role: dict[str, int], default: int, completed: dict[str, int] | None = None
+) -> Callable[[str, str], int]:
+    """An explicit expectation on the own plan; other and missing plans are 404."""
+
+    def decide(role: str, relation: str) -> int:
+        if relation in ("other", "missing"):
+            return 404
+        table = completed if relation == "completed" and completed is not None else per_role
+        return table.get(role, default)
+
+    return decide
+
+
+_seq = itertools.count(1)
+
+#
+# Item payloads
+#
+
+
+def _item_payload(kind: str, category: str) -> Callable[[World, Side], dict[str, Any]]:
+    def build(w: World, side: Side) -> dict[str, Any]:
+        if kind == "needs":
+            return {"category": category, "title": "new need"}
+        if kind == "goals":
+            return {"category": category, "title": "new goal", "desired_outcome": "better"}
+        if kind == "actions":
+            return {
+                "category": category,
+                "description": "do",
+                "responsible_kind": "organization",
+                "responsible_organization": str(w.organization_id),
+            }
+        if kind == "reviews":
+            return {"category": category, "held_on": "2026-02-01", "notes": "n"}
+        target = side.items[("goals", category)]
+        return {"target_type": "goal", "target_id": str(target.pk), "text": "words"}
+
+    return build
+
+
+def _update_payload(kind: str, category: str) -> Callable[[World, Side], dict[str, Any]]:
+    create = _item_payload(kind, category)
+
+    def build(w: World, side: Side) -> dict[str, Any]:
+        data = create(w, side)
+        if kind in ("comments", "dissents"):
+            return {**data, "target_id": str(side.items[("goals", category)].pk)}
+        return data
+
+    return build
+
+
+def _item_endpoints() -> list[Endpoint]:
+    eps: list[Endpoint] = []
+    for kind in ITEM_KINDS:
+        authored = kind in ("comments", "dissents")
+        write_need = "contribute" if authored else "change"
+        base = f"plan-{kind}"
+
+        def lst(w: World, s: Side, kind: str = kind) -> str:
+            return f"/api/v1/plans/{s.plan.pk}/{kind}/"
+
+        eps.append(Endpoint(f"{kind} list", f"{base}-list", "GET", lst))
+        for category in ("general", "social"):
+            eps.append(
+                Endpoint(
+                    f"{kind} create {category}",
+                    f"{base}-list",
+                    "POST",
+                    lst,
+                    needs=write_need,
+                    write_category=None if authored else category,
+                    body_category=category if authored else None,
+                    payload=_item_payload(kind, category),
+                    ok=201,
+                )
+            )
+
+            def detail(w: World, s: Side, kind: str = kind, category: str = category) -> str:
+                return f"/api/v1/plans/{s.plan.pk}/{kind}/{s.items[(kind, category)].pk}/"
+
+            def etag(w: World, s: Side, kind: str = kind, category: str = category) -> str:
+                return f'W/"{s.items[(kind, category)].version}"'
+
+            author = ("guardian" if category == "general" else "lead") if authored else None
+            eps.append(
+                Endpoint(
+                    f"{kind} read {category}", f"{base}-detail", "GET", detail, category=category
+                )
+            )
+            for method, ok in (("PUT", 200), ("PATCH", 200), ("DELETE", 204)):
+                eps.append(
+                    Endpoint(
+                        f"{kind} {method} {category}",
+                        f"{base}-detail",
+                        method,
+                        detail,
+                        needs=write_need,
+                        category=category,
+                        author=author,
+                        ok=ok,
+                        payload=None if method == "DELETE" else _update_payload(kind, category),
+                        if_match=etag,
+                    )
+                )
+    return eps
+
+
+def _plan_endpoints() -> list[Endpoint]:
+    def plan(w: World, s: Side) -> str:
+        return f"/api/v1/plans/{s.plan.pk}/"
+
+    def plan_etag(w: World, s: Side) -> str:
+        return f'W/"{s.plan.version}"'
+
+    def members(w: World, s: Side) -> str:
+        return f"/api/v1/plans/{s.plan.pk}/members/"
+
+    def acks(w: World, s: Side) -> str:
+        return f"/api/v1/plans/{s.plan.pk}/acknowledgements/"
+
+    family_only = {"guardian": 201, "child": 201, "lead": 403, "health": 403, "curator": 403}
+    lead_reads = {"lead": 200, "guardian": 200, "child": 200, "health": 403, "curator": 403}
+    return [
+        Endpoint(
+            "plans list",
+            "plans-list",
+            "GET",
+            lambda w, s: "/api/v1/plans/",
+            expect=only({}, 200),
+            plan_scoped=False,
+        ),
+        Endpoint(
+            "plans create",
+            "plans-list",
+            "POST",
+            lambda w, s: "/api/v1/plans/",
+            payload=lambda w, s: {"family": str(w.new_family_id), "statute": "LSL §30"},
+            expect=only(
+                {
+                    "lead": 201,
+                    "health": 400,
+                    "curator": 400,
+                    "ended": 400,
+                    "future": 400,
+                    "stranger": 400,
+                },
+                403,
+            ),
+            plan_scoped=False,
+        ),
+        Endpoint("plan read", "plans-detail", "GET", plan),
+        Endpoint(
+            "plan change summary",
+            "plans-detail",
+            "PATCH",
+            plan,
+            needs="change",
+            payload=lambda w, s: {"summary": "updated"},
+            if_match=plan_etag,
+        ),
+        Endpoint(
+            "plan change status",
+            "plans-detail",
+            "PATCH",
+            plan,
+            needs="manage",
+            payload=lambda w, s: {"status": "on_hold"},
+            if_match=plan_etag,
+        ),
+        Endpoint(
+            "plan explain",
+            "plans-explain",
+            "GET",
+            lambda w, s: f"/api/v1/plans/{s.plan.pk}/explain/?member={s.member_id}",
+            expect=plan_only(
+                {"lead": 200, "health": 403, "curator": 403, "guardian": 403, "child": 403}, 404
+            ),
+        ),
+        Endpoint("members list", "plan-members-list", "GET", members),
+        Endpoint(
+            "members add",
+            "plan-members-list",
+            "POST",
+            members,
+            needs="manage",
+            ok=201,
+            payload=lambda w, s: {
+                "professional": str(w.joiner.pk),
+                "basis": "statute",
+                "statute": "SHL 1301/2014 §41",
+            },
+        ),
+        Endpoint(
+            "members end",
+            "plan-members-detail",
+            "DELETE",
+            lambda w, s: f"/api/v1/plans/{s.plan.pk}/members/{s.member_id}/",
+            needs="manage",
+            ok=204,
+        ),
+        Endpoint("acknowledgements list", "plan-acknowledgements-list", "GET", acks),
+        Endpoint(
+            "acknowledgements sign",
+            "plan-acknowledgements-list",
+            "POST",
+            acks,
+            payload=lambda w, s: {"version": s.plan.version, "decision": "agree"},
+            expect=plan_only(
+                family_only, 404, completed={**family_only, "guardian": 403, "child": 403}
+            ),
+        ),
+        Endpoint(
+            "acknowledgements read",
+            "plan-acknowledgements-detail",
+            "GET",
+            lambda w, s: f"/api/v1/plans/{s.plan.pk}/acknowledgements/{s.ack_id}/",
+            expect=plan_only(
+                dict.fromkeys(PLAN_VIEWERS, 200), 404, completed=dict.fromkeys(PLAN_VIEWERS, 404)
+            ),
+        ),
+        Endpoint(
+            "family access log",
+            "plan-access-log-list",
+            "GET",
+            lambda w, s: f"/api/v1/plans/{s.plan.pk}/access-log/",
+            expect=plan_only(lead_reads, 404),
+        ),
+    ]
+
+
+def _registry_endpoints() -> list[Endpoint]:
+    admin_only = only({"admin": 201}, 403)
+    auditor_only = only({"auditor": 200}, 403)
+    family_readers = only(dict.fromkeys(PLAN_VIEWERS, 200), 404)
+    consent_handlers = only({"lead": 200, "guardian": 200, "child": 200}, 404)
+
+    def family_payload(w: World, s: Side) -> dict[str, Any]:
+        return {
+            "name": "New family",
+            "members": [
+                {
+                    "kind": "child",
+                    "given_name": "A",
+                    "family_name": "B",
+                    "identity_code": factories.identity_code(4),
+                },
+                {
+                    "kind": "guardian",
+                    "given_name": "C",
+                    "family_name": "B",
+                    "identity_code": factories.identity_code(30),
+                    "guardian_of": [0],
+                },
+            ],
+        }
+
+    def consent_payload(w: World, s: Side) -> dict[str, Any]:
+        return {
+            "family": str(s.family_id),
+            "grantor": str(w.guardian_person.pk),
+            "subjects": [str(w.child_person.pk)],
+            "categories": ["general"],
+            "purpose": "p",
+            "recipient_sector": "health",
+            "method_detail": "meeting",
+        }
+
+    def unique_user(w: World, s: Side) -> dict[str, Any]:
+        return {
+            "username": f"newpro{next(_seq)}",
+            "first_name": "N",
+            "last_name": "P",
+            "email": "n@example.org",
+            "organization": str(w.organization_id),
+            "role": "teacher",
+        }
+
+    def s_(ep: Endpoint) -> Endpoint:
+        return Endpoint(**{**ep.__dict__, "plan_scoped": False})
+
+    return [
+        s_(e)
+        for e in [
+            Endpoint("me", "me-list", "GET", lambda w, s: "/api/v1/me/", expect=only({}, 200)),
+            Endpoint(
+                "organizations list",
+                "organizations-list",
+                "GET",
+                lambda w, s: "/api/v1/organizations/",
+                expect=only({}, 200),
+            ),
+            Endpoint(
+                "organizations create",
+                "organizations-list",
+                "POST",
+                lambda w, s: "/api/v1/organizations/",
+                expect=admin_only,
+                payload=lambda w, s: {
+                    "name": "O",
+                    "oid": f"1.2.246.10.{next(_seq)}.1",
+                    "sector": "health",
+                },
+            ),
+            Endpoint(
+                "organizations read",
+                "organizations-detail",
+                "GET",
+                lambda w, s: f"/api/v1/organizations/{w.organization_id}/",
+                expect=only({}, 200),
+            ),
+            Endpoint(
+                "professionals list",
+                "professionals-list",
+                "GET",
+                lambda w, s: "/api/v1/professionals/",
+                expect=only({}, 200),
+            ),
+            Endpoint(
+                "professionals read",
+                "professionals-detail",
+                "GET",
+                lambda w, s: f"/api/v1/professionals/{w.pros['lead'].pk}/",
+                expect=only({"guardian": 404, "child": 404}, 200),
+            ),
+            Endpoint(
+                "professionals create",
+                "professionals-list",
+                "POST",
+                lambda w, s: "/api/v1/professionals/",
+                expect=admin_only,
+                payload=unique_user,
+            ),
+            Endpoint(
+                "families list",
+                "families-list",
+                "GET",
+                lambda w, s: "/api/v1/families/",
+                expect=only({}, 200),
+            ),
+            Endpoint(
+                "families read",
+                "families-detail",
+                "GET",
+                lambda w, s: f"/api/v1/families/{s.family_id}/",
+                expect=family_readers,
+            ),
+            Endpoint(
+                "families create",
+                "families-list",
+                "POST",
+                lambda w, s: "/api/v1/families/",
+                payload=family_payload,
+                expect=only(dict.fromkeys(PROFESSIONALS, 201), 403),
+            ),
+            Endpoint(
+                "consents list",
+                "consents-list",
+                "GET",
+                lambda w, s: "/api/v1/consents/",
+                expect=only({}, 200),
+            ),
+            Endpoint(
+                "consents read",
+                "consents-detail",
+                "GET",
+                lambda w, s: f"/api/v1/consents/{s.consent_id}/",
+                expect=consent_handlers,
+            ),
+            Endpoint(
+                "consents give",
+                "consents-list",
+                "POST",
+                lambda w, s: "/api/v1/consents/",
+                payload=consent_payload,
+                expect=only({"lead": 201, "guardian": 201, "child": 201}, 400),
+            ),
+            Endpoint(
+                "consents withdraw",
+                "consents-withdraw",
+                "POST",
+                lambda w, s: f"/api/v1/consents/{s.consent_id}/withdraw/",
+                payload=lambda w, s: {"reason": "changed my mind"},
+                expect=only({"lead": 200, "guardian": 200, "child": 403}, 404),
+            ),
+            Endpoint(
+                "audit access log",
+                "audit-access-log-list",
+                "GET",
+                lambda w, s: "/api/v1/audit/access-log/",
+                expect=auditor_only,
+            ),
+            Endpoint(
+                "audit disclosures",
+                "audit-disclosures-list",
+                "GET",
+                lambda w, s: "/api/v1/audit/disclosures/",
+                expect=auditor_only,
+            ),
+            Endpoint(
+                "audit verify",
+                "audit-verify-list",
+                "GET",
+                lambda w, s: "/api/v1/audit/verify/",
+                expect=auditor_only,
+            ),
+        ]
+    ]
+
+
+ENDPOINTS: list[Endpoint] = [*_plan_endpoints(), *_item_endpoints(), *_registry_endpoints()]
+
+#: Routes outside the router, and (route, method) pairs deliberately not in the matrix.
+EXTRA_ROUTES = {("auth-token", "POST"), ("auth-token", "DELETE")}
+
+
+def cells() -> list[tuple[str, str, Endpoint]]:
+    """Every (role, relation, endpoint) the matrix checks."""
+    out = []
+    for ep in ENDPOINTS:
+        relations = RELATIONS if ep.plan_scoped else ("own",)
+        for relation in relations:
+            for role in ROLES:
+                out.append((role, relation, ep))
+    return out

@@ -1,0 +1,255 @@
+"""The world the permission matrix runs in: one family's plan seen by every kind of user.
+
+* plan_a: the family's open plan. Lead: a child-protection social worker. Members: a public
+  health nurse and a school curator (statutory), a social counsellor whose membership ended and
+  a teacher whose membership starts tomorrow. The guardian and the 13-year-old child have
+  accounts and are family members of the plan.
+* plan_done: the same family's earlier, completed plan with the same team.
+* plan_b: another family's plan, led by someone outside the matrix.
+* Each plan holds one item of every kind in category `general`; plan_a also one in `social`
+  (child protection), which the nurse and the curator must never see.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import timezone
+
+from plan_service.consent.services import consent_create
+from plan_service.participants.models import Person
+from plan_service.plans import services
+from plan_service.plans.models import Action, Comment, Dissent, Goal, Need, Review
+from tests import factories
+
+ITEM_KINDS = ("needs", "goals", "actions", "reviews", "comments", "dissents")
+
+
+@dataclass
+class Side:
+    """One plan as the matrix addresses it: ids to put in URLs and bodies."""
+
+    plan: Any
+    items: dict[tuple[str, str], Any] = field(default_factory=dict)  # (kind, category) -> item
+    member_id: Any = None  # a membership the lead may end
+    ack_id: Any = None
+    family_id: Any = None
+    consent_id: Any = None
+
+
+@dataclass
+class World:
+    users: dict[str, Any]
+    pros: dict[str, Any]
+    sides: dict[str, Side]
+    child_person: Any
+    guardian_person: Any
+    new_family_id: Any
+    joiner: Any  # a professional the lead may add
+    organization_id: Any
+
+    def user(self, role: str) -> Any:
+        return self.users.get(role)
+
+
+def _items(side: Side, lead: Any, guardian: Any, categories: tuple[str, ...]) -> None:
+    plan_id = side.plan.pk
+    for category in categories:
+        author = lead.user
+        need = services.item_create(
+            actor=author,
+            plan_id=plan_id,
+            model=Need,
+            data={"category": category, "title": f"need {category}"},
+        )
+        goal = services.item_create(
+            actor=author,
+            plan_id=plan_id,
+            model=Goal,
+            data={
+                "category": category,
+                "title": f"goal {category}",
+                "desired_outcome": "x",
+                "need": need.pk,
+            },
+        )
+        action = services.item_create(
+            actor=author,
+            plan_id=plan_id,
+            model=Action,
+            data={
+                "category": category,
+                "description": f"action {category}",
+                "goal": goal.pk,
+                "responsible_kind": "organization",
+                "responsible_organization": lead.organization_id,
+            },
+        )
+        review = services.item_create(
+            actor=author,
+            plan_id=plan_id,
+            model=Review,
+            data={
+                "category": category,
+                "held_on": dt.date(2026, 1, 1),
+                "progress": [{"goal": str(goal.pk), "note": "ok"}],
+            },
+        )
+        # Words of the family about general matters; the lead's about child protection.
+        speaker = guardian if category == "general" else author
+        target = {"target_type": "goal", "target_id": goal.pk}
+        comment = services.item_create(
+            actor=speaker, plan_id=plan_id, model=Comment, data={**target, "text": "c"}
+        )
+        dissent = services.item_create(
+            actor=speaker, plan_id=plan_id, model=Dissent, data={**target, "text": "d"}
+        )
+        for kind, item in (
+            ("needs", need),
+            ("goals", goal),
+            ("actions", action),
+            ("reviews", review),
+            ("comments", comment),
+            ("dissents", dissent),
+        ):
+            side.items[(kind, category)] = item
+
+
+def build_world() -> World:
+    """Create the world through the services (so grants, history and audit are real)."""
+    org = factories.organization("social")
+    edu = factories.organization("education")
+    lead = factories.professional("child_protection_social_worker", org)
+    health = factories.professional("public_health_nurse", org)
+    curator = factories.professional("school_curator", edu)
+    ended = factories.professional("social_counsellor", org)
+    future = factories.professional("teacher", edu)
+    stranger = factories.professional("teacher", edu)
+    joiner = factories.professional("psychiatric_nurse", org)
+    auditor = factories.professional("auditor", org)
+    admin = factories.professional("administrator", org)
+    lead_b = factories.professional("child_protection_social_worker", org)
+
+    family_a = factories.family(children=1, guardians=1, child_age=13)
+    family_a.created_by = lead.user
+    family_a.save()
+    child_person = Person.objects.get(family=family_a, kind="child")
+    guardian_person = Person.objects.get(family=family_a, kind="guardian")
+    guardian = factories.link(guardian_person)
+    child = factories.link(child_person)
+
+    # The earlier, completed plan first (one open plan per family).
+    plan_done = factories.plan(lead, family_a, status="active")
+    for who in (health, curator):
+        factories.add_member(plan_done, lead, who)
+    done = Side(plan=plan_done, family_id=family_a.pk)
+    _items(done, lead, guardian, ("general", "social"))
+    plan_done = services.plan_update(
+        actor=lead.user, plan_id=plan_done.pk, expected_version=None, data={"status": "completed"}
+    )
+    done.plan = plan_done
+
+    plan_a = factories.plan(lead, family_a, status="active")
+    for who in (health, curator):
+        factories.add_member(plan_a, lead, who)
+    ended_m = factories.add_member(plan_a, lead, ended)
+    services.membership_end(actor=lead.user, plan_id=plan_a.pk, membership_id=ended_m.pk)
+    factories.add_member(plan_a, lead, future, valid_from=timezone.now() + dt.timedelta(days=1))
+    side_a = Side(plan=plan_a, family_id=family_a.pk)
+    _items(side_a, lead, guardian, ("general", "social"))
+    side_a.member_id = plan_a.memberships.get(user=health.user, ended_at__isnull=True).pk
+    consent = consent_create(
+        actor=guardian,
+        family=family_a,
+        grantor_id=None,
+        subject_ids=[child_person.pk],
+        categories=["general", "health"],
+        purpose="matrix",
+        recipient_sector="education",
+    )
+    side_a.consent_id = consent.pk
+    ack = services.acknowledgement_create(
+        actor=guardian,
+        plan_id=plan_a.pk,
+        version=services.Plan.objects.get(pk=plan_a.pk).version,
+        decision="agree",
+    )
+    side_a.ack_id = ack.pk
+    plan_a.refresh_from_db()
+    side_a.plan = plan_a
+
+    family_b = factories.family(children=1, guardians=1)
+    plan_b = factories.plan(lead_b, family_b, status="active")
+    guardian_b = factories.link(Person.objects.get(family=family_b, kind="guardian"))
+    side_b = Side(plan=plan_b, family_id=family_b.pk)
+    _items(side_b, lead_b, guardian_b, ("general", "social"))
+    consent_b = consent_create(
+        actor=guardian_b,
+        family=family_b,
+        grantor_id=None,
+        subject_ids=[Person.objects.get(family=family_b, kind="child").pk],
+        categories=["general"],
+        purpose="matrix",
+        recipient_sector="education",
+    )
+    side_b.consent_id = consent_b.pk
+    side_b.ack_id = services.acknowledgement_create(
+        actor=guardian_b,
+        plan_id=plan_b.pk,
+        version=services.Plan.objects.get(pk=plan_b.pk).version,
+        decision="agree",
+    ).pk
+    side_b.member_id = plan_b.memberships.get(user=guardian_b).pk
+    plan_b.refresh_from_db()
+    side_b.plan = plan_b
+
+    missing = Side(
+        plan=_Missing(),
+        family_id=uuid.uuid4(),
+        member_id=uuid.uuid4(),
+        ack_id=uuid.uuid4(),
+        consent_id=uuid.uuid4(),
+    )
+    for key in side_a.items:
+        missing.items[key] = _Missing()
+    done.member_id = plan_done.memberships.get(user=health.user).pk
+    done.ack_id = None
+
+    new_family = factories.family(children=1, guardians=1)
+    new_family.created_by = lead.user
+    new_family.save()
+
+    pros = {
+        "lead": lead,
+        "health": health,
+        "curator": curator,
+        "ended": ended,
+        "future": future,
+        "stranger": stranger,
+        "auditor": auditor,
+        "admin": admin,
+    }
+    users = {name: p.user for name, p in pros.items()}
+    users.update(guardian=guardian, child=child)
+    return World(
+        users=users,
+        pros=pros,
+        sides={"own": side_a, "completed": done, "other": side_b, "missing": missing},
+        child_person=child_person,
+        guardian_person=guardian_person,
+        new_family_id=new_family.pk,
+        joiner=joiner,
+        organization_id=org.pk,
+    )
+
+
+class _Missing:
+    """Stands in for an object that does not exist: a fresh id, version 1."""
+
+    def __init__(self) -> None:
+        self.pk = uuid.uuid4()
+        self.version = 1
+        self.category = "general"
