@@ -49,3 +49,32 @@ class Api:
 def api() -> Api:
     """An anonymous API client; `api.as_user(u)` signs in as `u`."""
     return Api()
+
+
+#: Tables that outlive a test: the logs (append-only, their triggers refuse emptying) and the
+#: tables migrations fill once.
+_KEEP = {
+    "audit_accessevent",
+    "audit_disclosure",
+    "django_migrations",
+    "django_content_type",
+    "auth_permission",
+}
+
+
+@pytest.fixture
+def live_db(django_db_setup: None, django_db_blocker: Any) -> Any:
+    """Committed data, for tests with several threads or processes (each with its own
+    connection). Afterwards every table but the logs is emptied; log rows stay, and their
+    chains stay valid, so no other test may assume an empty log."""
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        yield
+        tables = [
+            t
+            for t in connection.introspection.django_table_names(only_existing=True)
+            if t not in _KEEP and not t.startswith("audit_")
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE {} CASCADE".format(", ".join(f'"{t}"' for t in tables)))

@@ -1,4 +1,4 @@
-"""Test programme row A: every route × method × role × plan relation answers as the rules say.
+"""Test programme row A: every route, method, role and plan relation answers as the rules say.
 
 The cells come from tests/harness/permission_matrix.py; the expected answer from its hand-written
 reference model, not from plan_service.policy.
