@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -72,53 +72,59 @@ def record_access(
     actor: AbstractBaseUser | AnonymousUser | None,
     action: str,
     subjects: Iterable[uuid.UUID | None],
-    family_id: uuid.UUID | None = None,
-    plan_id: uuid.UUID | None = None,
-    object_type: str = "",
-    object_id: object = "",
-    object_version: int | None = None,
     access: PlanAccess | None = None,
-    outcome: str = AccessEvent.Outcome.SUCCESS,
-    outcome_code: int | None = None,
-    query: dict[str, object] | None = None,
-    result_count: int | None = None,
-    purpose: str = "care",
-    legal_basis: str = "",
+    **columns: Any,
 ) -> list[AccessEvent]:
-    """Append one access-log row per subject (one row with no subject when there is none)."""
+    """Append one access-log row per subject (one row with no subject when there is none).
+
+    `columns` are AccessEvent columns: family_id, plan_id, object_type, object_id,
+    object_version, outcome, outcome_code, query, result_count, purpose, legal_basis.
+    """
+    return record_access_batch(
+        actor=actor, action=action, access=access, entries=[{"subjects": subjects, **columns}]
+    )
+
+
+def record_access_batch(
+    *,
+    actor: AbstractBaseUser | AnonymousUser | None,
+    action: str,
+    entries: Iterable[dict[str, Any]],
+    access: PlanAccess | None = None,
+) -> list[AccessEvent]:
+    """Log one action on many objects (a list, a search) with one append: constant queries.
+
+    Each entry holds `subjects` and the AccessEvent columns of one object.
+    """
     facts = request_facts()
     now = timezone.now()
     common = _actor_columns(actor)
-    consent_id = None
     if access is not None:
         common["actor_plan_role"] = access.membership.role
-        legal_basis = legal_basis or access.legal_basis
-        consent_id = access.membership.consent_id
-    people = list(dict.fromkeys(subjects)) or [None]
-    rows = [
-        AccessEvent(
-            recorded_at=now,
-            action=action,
-            outcome=outcome,
-            outcome_code=outcome_code,
-            subject_id=subject,
-            family_id=family_id,
-            plan_id=plan_id,
-            object_type=object_type,
-            object_id=str(object_id or ""),
-            object_version=object_version,
-            purpose=purpose,
-            legal_basis=legal_basis,
-            consent_id=consent_id,
-            query=query,
-            result_count=result_count,
-            request_id=facts.request_id,
-            client_ip=facts.client_ip,
-            user_agent=facts.user_agent,
-            **common,
+        common["consent_id"] = access.membership.consent_id
+    rows = []
+    for entry in entries:
+        values = dict(entry)
+        people = list(dict.fromkeys(values.pop("subjects"))) or [None]
+        legal_basis = values.pop("legal_basis", "") or (access.legal_basis if access else "")
+        object_id = values.pop("object_id", "")
+        values.setdefault("outcome", AccessEvent.Outcome.SUCCESS)
+        values.setdefault("purpose", "care")
+        rows.extend(
+            AccessEvent(
+                recorded_at=now,
+                action=action,
+                subject_id=subject,
+                object_id=str(object_id or ""),
+                legal_basis=legal_basis,
+                request_id=facts.request_id,
+                client_ip=facts.client_ip,
+                user_agent=facts.user_agent,
+                **common,
+                **values,
+            )
+            for subject in people
         )
-        for subject in people
-    ]
     chain.append(rows, key=facts.request_id or str(uuid.uuid4()))
     return rows
 

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from plan_service import policy
 from plan_service.api.viewsets import PolicyViewSet, parse_uuid
 from plan_service.audit.models import AccessEvent
-from plan_service.audit.services import record_access
+from plan_service.audit.services import record_access_batch
 from plan_service.consent import selectors, services
 from plan_service.consent.api import serializers as s
 from plan_service.consent.models import Consent
@@ -57,16 +57,20 @@ class ConsentViewSet(PolicyViewSet):
         return {**super().get_serializer_context(), "now": timezone.now()}
 
     def _log(self, request: Request, consents: list[Consent], action: str) -> None:
-        for consent in consents:
-            record_access(
-                actor=request.user,
-                action=action,
-                subjects=[p.pk for p in consent.subjects.all()],
-                family_id=consent.family_id,
-                object_type="consent",
-                object_id=consent.pk,
-                legal_basis="consent management",
-            )
+        record_access_batch(
+            actor=request.user,
+            action=action,
+            entries=[
+                {
+                    "subjects": [p.pk for p in consent.subjects.all()],
+                    "family_id": consent.family_id,
+                    "object_type": "consent",
+                    "object_id": consent.pk,
+                    "legal_basis": "consent management",
+                }
+                for consent in consents
+            ],
+        )
 
     def list(self, request: Request) -> Response:
         page = list(self.paginate_queryset(self.filter_queryset(self.get_queryset())))

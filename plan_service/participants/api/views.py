@@ -17,7 +17,7 @@ from plan_service import policy
 from plan_service.api.authentication import token_issue, token_revoke
 from plan_service.api.viewsets import PolicyViewSet
 from plan_service.audit.models import AccessEvent
-from plan_service.audit.services import record_access
+from plan_service.audit.services import record_access, record_access_batch
 from plan_service.participants import selectors, services
 from plan_service.participants.api import serializers as s
 from plan_service.participants.models import ApiToken, Organization
@@ -180,16 +180,20 @@ class FamilyViewSet(PolicyViewSet):
         return selectors.family_list(user=self.request.user)
 
     def _log(self, request: Request, families: list[Any], action: str) -> None:
-        for family in families:
-            record_access(
-                actor=request.user,
-                action=action,
-                subjects=[m.pk for m in family.members.all()],
-                family_id=family.pk,
-                object_type="family",
-                object_id=family.pk,
-                legal_basis="care-team membership",
-            )
+        record_access_batch(
+            actor=request.user,
+            action=action,
+            entries=[
+                {
+                    "subjects": [m.pk for m in family.members.all()],
+                    "family_id": family.pk,
+                    "object_type": "family",
+                    "object_id": family.pk,
+                    "legal_basis": "care-team membership",
+                }
+                for family in families
+            ],
+        )
 
     def list(self, request: Request) -> Response:
         families = list(self.paginate_queryset(self.get_queryset()))

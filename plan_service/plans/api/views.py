@@ -21,7 +21,7 @@ from plan_service import policy
 from plan_service.api.serializers import ErrorSerializer
 from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet, parse_uuid
 from plan_service.audit.models import AccessEvent
-from plan_service.audit.services import family_subjects, record_access
+from plan_service.audit.services import family_subjects, record_access, record_access_batch
 from plan_service.participants.models import Professional
 from plan_service.plans import selectors, services
 from plan_service.plans.api import serializers as s
@@ -127,20 +127,24 @@ class PlanViewSet(PolicyViewSet):
         page = self.paginate_queryset(queryset)
         plans = list(page)
         subjects = family_subjects(p.family_id for p in plans)
-        for plan in plans:
-            record_access(
-                actor=request.user,
-                action=Act.SEARCH,
-                subjects=subjects.get(plan.family_id, []),
-                family_id=plan.family_id,
-                plan_id=plan.pk,
-                object_type="plan",
-                object_id=plan.pk,
-                object_version=plan.version,
-                query=dict(request.query_params) or None,
-                result_count=len(plans),
-                legal_basis="care-team membership",
-            )
+        record_access_batch(
+            actor=request.user,
+            action=Act.SEARCH,
+            entries=[
+                {
+                    "subjects": subjects.get(plan.family_id, []),
+                    "family_id": plan.family_id,
+                    "plan_id": plan.pk,
+                    "object_type": "plan",
+                    "object_id": plan.pk,
+                    "object_version": plan.version,
+                    "query": dict(request.query_params) or None,
+                    "result_count": len(plans),
+                    "legal_basis": "care-team membership",
+                }
+                for plan in plans
+            ],
+        )
         return self.get_paginated_response(self.get_serializer(plans, many=True).data)
 
     def _detail(
