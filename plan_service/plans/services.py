@@ -44,6 +44,7 @@ from plan_service.plans.models import (
     Need,
     Plan,
     PlanItem,
+    Review,
     TargetType,
     validate_transition,
 )
@@ -434,6 +435,13 @@ def _resolve_references(access: policy.PlanAccess, model: type[PlanItem], data: 
             raise _field_error(
                 "responsible_organization", _("No such organisation."), "does_not_exist"
             )
+    if model is Review and data.get("progress"):
+        for index, entry in enumerate(data["progress"]):
+            goal = policy.items_for(access, Goal.objects.all()).filter(pk=entry["goal"]).first()
+            if goal is None:
+                raise _field_error(
+                    f"progress.{index}.goal", _("No such goal in this plan."), "does_not_exist"
+                )
     if model in (Comment, Dissent):
         _resolve_target(access, data)
 

@@ -24,6 +24,7 @@ from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import family_subjects, record_access, record_access_batch
 from plan_service.participants.models import Professional
 from plan_service.plans import selectors, services
+from plan_service.plans.api import filters
 from plan_service.plans.api import serializers as s
 from plan_service.plans.models import (
     Acknowledgement,
@@ -114,7 +115,7 @@ def log_plan_read(
 class PlanViewSet(PolicyViewSet):
     audit_object_type = "plan"
     serializer_class = s.PlanOutputSerializer
-    filterset_fields: ClassVar[dict[str, list[str]]] = {"status": ["exact"], "family": ["exact"]}
+    filterset_class = filters.PlanFilter
 
     def get_queryset(self) -> QuerySet[Plan]:
         return selectors.plan_list(user=self.request.user)
@@ -441,7 +442,7 @@ class GoalViewSet(PlanItemViewSet):
     output_serializer = s.GoalOutputSerializer
     input_serializer = s.GoalInputSerializer
     refs = (Need,)
-    filterset_fields: ClassVar[list[str]] = ["category", "achievement", "need"]
+    filterset_class = filters.GoalFilter
 
 
 @_item_schema("action", s.ActionOutputSerializer, s.ActionInputSerializer)
@@ -451,7 +452,7 @@ class ActionViewSet(PlanItemViewSet):
     output_serializer = s.ActionOutputSerializer
     input_serializer = s.ActionInputSerializer
     refs = (Goal,)
-    filterset_fields: ClassVar[list[str]] = ["category", "status", "goal"]
+    filterset_class = filters.ActionFilter
 
 
 @_item_schema("review", s.ReviewOutputSerializer, s.ReviewInputSerializer)
