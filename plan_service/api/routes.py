@@ -7,7 +7,7 @@ from rest_framework.routers import SimpleRouter
 from plan_service.audit.api import views as audit
 from plan_service.consent.api import views as consent
 from plan_service.participants.api import views as participants
-from plan_service.plans.api import fhir
+from plan_service.plans.api import fhir, history
 from plan_service.plans.api import views as plans
 
 router = SimpleRouter(trailing_slash=True)
@@ -32,6 +32,7 @@ router.register(
     f"{PLAN}/acknowledgements", plans.AcknowledgementViewSet, basename="plan-acknowledgements"
 )
 router.register(f"{PLAN}/fhir", fhir.PlanFhirViewSet, basename="plan-fhir")
+router.register(f"{PLAN}/history", history.PlanHistoryViewSet, basename="plan-history")
 router.register(f"{PLAN}/access-log", audit.FamilyAccessLogViewSet, basename="plan-access-log")
 router.register("audit/access-log", audit.AuditAccessLogViewSet, basename="audit-access-log")
 router.register("audit/disclosures", audit.AuditDisclosureViewSet, basename="audit-disclosures")

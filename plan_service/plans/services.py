@@ -674,3 +674,30 @@ def acknowledgement_create(
     ack.save()
     _log_item(actor, Act.CREATE, access, ack)
     return ack
+
+
+@transaction.atomic
+def item_restore(
+    *,
+    actor: User,
+    plan_id: object,
+    model: type[PlanItem],
+    item_id: object,
+    version: int,
+    expected_version: int | None,
+) -> PlanItem:
+    """The lead brings an item back to an earlier version of it; that makes a new version."""
+    from plan_service.plans import history
+
+    plan = _lock_plan(plan_id)
+    access = policy.require_plan(actor, policy.Action.MANAGE, plan)
+    row = history.item_version(model=model, access=access, item_id=item_id, version=version)
+    return item_update(
+        actor=actor,
+        plan_id=plan_id,
+        model=model,
+        item_id=item_id,
+        expected_version=expected_version,
+        data=history.restorable_values(model, row),
+        reason=f"restored version {version}",
+    )

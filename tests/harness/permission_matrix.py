@@ -198,6 +198,19 @@ def _item_endpoints() -> list[Endpoint]:
                 return f'W/"{s.items[(kind, category)].version}"'
 
             author = ("guardian" if category == "general" else "lead") if authored else None
+            if not authored:
+                eps.append(
+                    Endpoint(
+                        f"{kind} restore {category}",
+                        f"{base}-restore",
+                        "POST",
+                        lambda w, s, d=detail: f"{d(w, s)}restore/",
+                        needs="manage",
+                        category=category,
+                        payload=lambda w, s: {"version": 1},
+                        if_match=etag,
+                    )
+                )
             eps.append(
                 Endpoint(
                     f"{kind} read {category}", f"{base}-detail", "GET", detail, category=category
@@ -333,6 +346,42 @@ def _plan_endpoints() -> list[Endpoint]:
             expect=plan_only(
                 dict.fromkeys(PLAN_VIEWERS, 200), 404, completed=dict.fromkeys(PLAN_VIEWERS, 404)
             ),
+        ),
+        Endpoint(
+            "history versions",
+            "plan-history-list",
+            "GET",
+            lambda w, s: f"/api/v1/plans/{s.plan.pk}/history/",
+        ),
+        Endpoint(
+            "history as of",
+            "plan-history-list",
+            "GET",
+            lambda w, s: f"/api/v1/plans/{s.plan.pk}/history/?version=2",
+        ),
+        Endpoint(
+            "history diff",
+            "plan-history-diff",
+            "GET",
+            lambda w, s: f"/api/v1/plans/{s.plan.pk}/history/diff/?from=1&to=3",
+        ),
+        Endpoint(
+            "plan FHIR export",
+            "plan-fhir-list",
+            "GET",
+            lambda w, s: f"/api/v1/plans/{s.plan.pk}/fhir/",
+            needs="export",
+        ),
+        # No FHIR server is configured in tests: allowed pushes answer 503 (tested for real
+        # against a FHIR engine in tests/fhir_export).
+        Endpoint(
+            "plan FHIR push",
+            "plan-fhir-push",
+            "POST",
+            lambda w, s: f"/api/v1/plans/{s.plan.pk}/fhir/push/",
+            needs="export",
+            ok=503,
+            payload=lambda w, s: {},
         ),
         Endpoint(
             "family access log",
@@ -510,6 +559,27 @@ def _registry_endpoints() -> list[Endpoint]:
                 "audit-disclosures-list",
                 "GET",
                 lambda w, s: "/api/v1/audit/disclosures/",
+                expect=auditor_only,
+            ),
+            Endpoint(
+                "audit access log csv",
+                "audit-access-log-export-csv",
+                "GET",
+                lambda w, s: "/api/v1/audit/access-log/export.csv/",
+                expect=auditor_only,
+            ),
+            Endpoint(
+                "audit access log fhir",
+                "audit-access-log-export-fhir",
+                "GET",
+                lambda w, s: "/api/v1/audit/access-log/export.fhir/",
+                expect=auditor_only,
+            ),
+            Endpoint(
+                "audit disclosures csv",
+                "audit-disclosures-export-csv",
+                "GET",
+                lambda w, s: "/api/v1/audit/disclosures/export.csv/",
                 expect=auditor_only,
             ),
             Endpoint(

@@ -399,6 +399,38 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class RestoreSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1, help_text="The item version to bring back.")
+
+
+class RestorableMixin:
+    """POST …/{id}/restore/ {"version": n}: the lead brings back an earlier version (If-Match)."""
+
+    @extend_schema(
+        summary="Bring back an earlier version (lead)",
+        request=RestoreSerializer,
+        parameters=[IF_MATCH],
+        responses={200: None, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def restore(self, request: Request, plan_pk: str, pk: str) -> Response:
+        access = self.access  # type: ignore[attr-defined]
+        selectors.item_get(access=access, model=self.model, item_id=pk)  # type: ignore[attr-defined]
+        expected = self.expected_version()  # type: ignore[attr-defined]
+        data = RestoreSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = services.item_restore(
+            actor=request.user,
+            plan_id=access.plan.pk,
+            model=self.model,  # type: ignore[attr-defined]
+            item_id=pk,
+            version=data.validated_data["version"],
+            expected_version=expected,
+        )
+        access.plan.version = item.plan_version
+        return self.with_etag(Response(self.render(item)), item.version)  # type: ignore[attr-defined]
+
+
 def _item_schema(name: str, out: Any, inp: Any) -> Any:
     return extend_schema_view(
         list=extend_schema(
@@ -427,7 +459,7 @@ def _item_schema(name: str, out: Any, inp: Any) -> Any:
 
 
 @_item_schema("need", s.NeedOutputSerializer, s.NeedInputSerializer)
-class NeedViewSet(PlanItemViewSet):
+class NeedViewSet(RestorableMixin, PlanItemViewSet):
     audit_object_type = "need"
     model = Need
     output_serializer = s.NeedOutputSerializer
@@ -436,7 +468,7 @@ class NeedViewSet(PlanItemViewSet):
 
 
 @_item_schema("goal", s.GoalOutputSerializer, s.GoalInputSerializer)
-class GoalViewSet(PlanItemViewSet):
+class GoalViewSet(RestorableMixin, PlanItemViewSet):
     audit_object_type = "goal"
     model = Goal
     output_serializer = s.GoalOutputSerializer
@@ -446,7 +478,7 @@ class GoalViewSet(PlanItemViewSet):
 
 
 @_item_schema("action", s.ActionOutputSerializer, s.ActionInputSerializer)
-class ActionViewSet(PlanItemViewSet):
+class ActionViewSet(RestorableMixin, PlanItemViewSet):
     audit_object_type = "action"
     model = Action
     output_serializer = s.ActionOutputSerializer
@@ -456,7 +488,7 @@ class ActionViewSet(PlanItemViewSet):
 
 
 @_item_schema("review", s.ReviewOutputSerializer, s.ReviewInputSerializer)
-class ReviewViewSet(PlanItemViewSet):
+class ReviewViewSet(RestorableMixin, PlanItemViewSet):
     audit_object_type = "review"
     model = Review
     output_serializer = s.ReviewOutputSerializer

@@ -1,0 +1,74 @@
+"""History API: versions, the plan as it stood (?as_of= or ?version=), and diffs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet
+from plan_service.audit.models import AccessEvent
+from plan_service.plans import history
+from plan_service.plans.api.views import ERRORS, log_plan_read
+
+Act = AccessEvent.Action
+
+
+class VersionSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    at = serializers.DateTimeField()
+    by = serializers.CharField(allow_null=True)
+    reason = serializers.CharField()
+    changes = serializers.ListField(child=serializers.DictField())
+
+
+class PlanHistoryViewSet(PlanScopedMixin, PolicyViewSet):
+    """GET history/ lists versions; with ?as_of= or ?version= returns the plan as it stood."""
+
+    audit_object_type = "history"
+    serializer_class = VersionSerializer
+
+    @extend_schema(
+        summary="Versions of the plan, or the plan as it stood",
+        parameters=[
+            OpenApiParameter("as_of", str, description="ISO 8601 moment, with time zone"),
+            OpenApiParameter("version", int, description="A plan version"),
+        ],
+        responses={200: VersionSerializer(many=True), **ERRORS},
+    )
+    def list(self, request: Request, plan_pk: str) -> Response:
+        access = self.access
+        as_of = request.query_params.get("as_of")
+        version = request.query_params.get("version")
+        if as_of is not None or version is not None:
+            state = history.plan_as_of(access=access, as_of=as_of, version=version)
+            log_plan_read(request, access, object_type="history", version=state["version"])
+            return Response(state)
+        page = self.paginate_queryset(history.version_list(access=access))
+        versions = [row["version"] for row in page]
+        entries = history.version_entries(access=access, versions=versions)
+        log_plan_read(request, access, action=Act.SEARCH, object_type="history")
+        return self.get_paginated_response(entries)
+
+    @extend_schema(
+        summary="What changed between two plan versions",
+        parameters=[
+            OpenApiParameter("from", int, required=True),
+            OpenApiParameter("to", int, required=True),
+        ],
+        responses={200: serializers.DictField(), **ERRORS},
+    )
+    @action(detail=False, methods=["get"])
+    def diff(self, request: Request, plan_pk: str) -> Response:
+        access = self.access
+        result: dict[str, Any] = history.plan_diff(
+            access=access,
+            from_version=request.query_params.get("from", ""),
+            to_version=request.query_params.get("to", ""),
+        )
+        log_plan_read(request, access, object_type="history", version=result["to"])
+        return Response(result)
