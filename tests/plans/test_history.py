@@ -1,0 +1,212 @@
+"""Issue 5: every version kept and viewable, diffs, who wrote what, restore; filtered by what
+the reader may see today; bounded queries at 100 items x 50 versions."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from plan_service.participants.models import Person
+from plan_service.plans import services
+from plan_service.plans.models import Goal, Need
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def setting():
+    lead = factories.professional("child_protection_social_worker")
+    curator = factories.professional("school_curator")
+    family = factories.family(children=1, guardians=1, child_age=13)
+    plan = factories.plan(lead, family)
+    factories.add_member(plan, lead, curator)
+    guardian = factories.link(Person.objects.get(family=family, kind="guardian"))
+    return lead, curator, guardian, plan
+
+
+def _patch(client, plan, kind, item_id, data):
+    url = f"/api/v1/plans/{plan.pk}/{kind}/{item_id}/"
+    etag = client.get(url)["ETag"]
+    response = client.patch(url, data, HTTP_IF_MATCH=etag)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_as_of_shows_the_plan_as_it_stood_and_who_wrote_it(api, setting):
+    lead, curator, _, plan = setting
+    client = api.as_user(lead.user)
+    goal = client.post(f"/api/v1/plans/{plan.pk}/goals/", {
+        "category": "general", "title": "first words", "desired_outcome": "o"}).json()
+    moment = timezone.now().isoformat()
+    version_then = client.get(f"/api/v1/plans/{plan.pk}/").json()["version"]
+    _patch(api.as_user(curator.user), plan, "goals", goal["id"], {"title": "second words"})
+    then = client.get(f"/api/v1/plans/{plan.pk}/history/", {"as_of": moment}).json()
+    assert [g["title"] for g in then["items"]["goal"]] == ["first words"]
+    assert then["items"]["goal"][0]["written_by"] == lead.user.get_full_name()
+    by_version = client.get(f"/api/v1/plans/{plan.pk}/history/", {"version": version_then})
+    assert by_version.json()["items"] == then["items"]
+    now = client.get(f"/api/v1/plans/{plan.pk}/history/", {"as_of": timezone.now().isoformat()})
+    assert now.json()["items"]["goal"][0]["written_by"] == curator.user.get_full_name()
+
+
+def test_versions_list_says_who_when_why_and_what(api, setting):
+    lead, _, _, plan = setting
+    client = api.as_user(lead.user)
+    goal = client.post(f"/api/v1/plans/{plan.pk}/goals/", {
+        "category": "general", "title": "t", "desired_outcome": "o"},
+        HTTP_X_CHANGE_REASON="review meeting").json()
+    versions = client.get(f"/api/v1/plans/{plan.pk}/history/").json()
+    newest = versions["results"][0]
+    assert newest["version"] == goal["plan_version"]
+    assert newest["changes"] == [{"type": "goal", "id": goal["id"], "change": "added"}]
+    assert newest["reason"] == "review meeting"
+    assert newest["by"] == lead.user.get_full_name()
+
+
+def test_diff_between_two_versions_field_by_field(api, setting):
+    lead, _, _, plan = setting
+    client = api.as_user(lead.user)
+    start = client.get(f"/api/v1/plans/{plan.pk}/").json()["version"]
+    keep = client.post(f"/api/v1/plans/{plan.pk}/goals/", {
+        "category": "general", "title": "keep", "desired_outcome": "o"}).json()
+    drop = client.post(f"/api/v1/plans/{plan.pk}/needs/", {
+        "category": "general", "title": "drop"}).json()
+    middle = client.get(f"/api/v1/plans/{plan.pk}/").json()["version"]
+    _patch(client, plan, "goals", keep["id"], {"title": "kept", "achievement": "improving"})
+    client.delete(f"/api/v1/plans/{plan.pk}/needs/{drop['id']}/", HTTP_IF_MATCH='W/"1"')
+    added = client.post(f"/api/v1/plans/{plan.pk}/needs/", {
+        "category": "general", "title": "new"}).json()
+    end = client.get(f"/api/v1/plans/{plan.pk}/").json()["version"]
+    diff = client.get(f"/api/v1/plans/{plan.pk}/history/diff/",
+                      {"from": middle, "to": end}).json()
+    assert [a["id"] for a in diff["added"]] == [added["id"]]
+    assert [r["id"] for r in diff["removed"]] == [drop["id"]]
+    [changed] = diff["changed"]
+    assert changed["fields"] == {
+        "title": {"from": "keep", "to": "kept"},
+        "achievement": {"from": "in-progress", "to": "improving"},
+    }
+    assert start < middle < end
+    bad = client.get(f"/api/v1/plans/{plan.pk}/history/diff/", {"from": "x", "to": end + 5})
+    assert bad.status_code == 400
+    assert {e["field"] for e in bad.json()["errors"]} == {"from"}
+
+
+def test_history_never_shows_the_curator_what_the_curator_cannot_see_today(api, setting):
+    lead, curator, _, plan = setting
+    client = api.as_user(lead.user)
+    secret = client.post(f"/api/v1/plans/{plan.pk}/needs/", {
+        "category": "social", "title": "lastensuojeluilmoitus"}).json()
+    # Was general once, became child protection: no version of it may show.
+    moved = client.post(f"/api/v1/plans/{plan.pk}/goals/", {
+        "category": "general", "title": "was open", "desired_outcome": "o"}).json()
+    _patch(client, plan, "goals", moved["id"], {"category": "social"})
+    # Deleted while child protection: stays hidden.
+    gone = client.post(f"/api/v1/plans/{plan.pk}/goals/", {
+        "category": "social", "title": "poistettu", "desired_outcome": "o"}).json()
+    client.delete(f"/api/v1/plans/{plan.pk}/goals/{gone['id']}/", HTTP_IF_MATCH='W/"1"')
+    end = client.get(f"/api/v1/plans/{plan.pk}/").json()["version"]
+    c = api.as_user(curator.user)
+    texts = [
+        c.get(f"/api/v1/plans/{plan.pk}/history/").content.decode(),
+        c.get(f"/api/v1/plans/{plan.pk}/history/", {"version": end}).content.decode(),
+        c.get(f"/api/v1/plans/{plan.pk}/history/", {"version": end - 1}).content.decode(),
+        c.get(f"/api/v1/plans/{plan.pk}/history/diff/", {"from": 1, "to": end}).content.decode(),
+    ]
+    for v in range(1, end + 1):
+        texts.append(c.get(f"/api/v1/plans/{plan.pk}/history/", {"version": v}).content.decode())
+    seen = "\n".join(texts)
+    for hidden in (secret["id"], moved["id"], gone["id"], "lastensuojeluilmoitus", "poistettu",
+                   "was open"):
+        assert hidden not in seen
+    lead_seen = client.get(f"/api/v1/plans/{plan.pk}/history/diff/", {"from": 1, "to": end})
+    assert secret["id"] in lead_seen.content.decode()
+
+
+def test_guardian_history_hides_what_a_mature_minor_withheld(api, setting):
+    lead, _, guardian, plan = setting
+    client = api.as_user(lead.user)
+    child = Person.objects.get(family=plan.family, kind="child")
+    need = services.item_create(actor=lead.user, plan_id=plan.pk, model=Need,
+                                data={"category": "social", "title": "yksityinen asia"})
+    need.restricted_by = child
+    need._history_user = lead.user
+    need.save()
+    end = client.get(f"/api/v1/plans/{plan.pk}/").json()["version"]
+    g = api.as_user(guardian)
+    seen = "".join(
+        g.get(f"/api/v1/plans/{plan.pk}/history/", params).content.decode()
+        for params in ({}, {"version": end}, {"version": need.plan_version})
+    ) + g.get(f"/api/v1/plans/{plan.pk}/history/diff/", {"from": 1, "to": end}).content.decode()
+    assert str(need.pk) not in seen
+    assert "yksityinen" not in seen
+
+
+def test_the_lead_restores_an_earlier_version_as_a_new_one(api, setting):
+    lead, curator, _, plan = setting
+    client = api.as_user(lead.user)
+    goal = client.post(f"/api/v1/plans/{plan.pk}/goals/", {
+        "category": "general", "title": "alku", "desired_outcome": "o"}).json()
+    _patch(client, plan, "goals", goal["id"], {"title": "muutettu"})
+    url = f"/api/v1/plans/{plan.pk}/goals/{goal['id']}/restore/"
+    assert client.post(url, {"version": 1}).status_code == 428
+    restored = client.post(url, {"version": 1}, HTTP_IF_MATCH='W/"2"')
+    assert restored.status_code == 200, restored.content
+    assert restored.json()["title"] == "alku"
+    assert restored.json()["version"] == 3
+    assert Goal.objects.get(pk=goal["id"]).history.count() == 3
+    other = api.as_user(curator.user).post(url, {"version": 1}, HTTP_IF_MATCH='W/"3"')
+    assert other.status_code == 403
+    assert client.post(url, {"version": 9}, HTTP_IF_MATCH='W/"3"').status_code == 400
+
+
+def test_as_of_and_diff_are_bounded_at_100_items_by_50_versions(api, setting):
+    """Bounded queries whatever the size; the figures go in the issue note."""
+    lead, _, _, plan = setting
+    client = api.as_user(lead.user)
+    history = Goal.history.model
+    goals = [Goal(plan=plan, category="general", title=f"g{i}", desired_outcome="o",
+                  created_by=lead.user, updated_by=lead.user) for i in range(100)]
+    Goal.objects.bulk_create(goals)  # test data only: history rows are written just below
+    version = plan.version
+    rows = []
+    for v in range(1, 51):
+        version += 1
+        for goal in goals:
+            rows.append(history(
+                id=goal.pk, plan_id=plan.pk, category="general", title=f"{goal.title} v{v}",
+                desired_outcome="o", evidence="", achievement="in-progress", concerns=[],
+                version=v, plan_version=version, created_at=goal.created_at,
+                updated_at=goal.updated_at, history_date=timezone.now(),
+                history_type="+" if v == 1 else "~", history_user=lead.user,
+                history_id=None, history_change_reason="bulk"))
+    history.objects.bulk_create(rows, batch_size=2000)
+    plan.version = version
+    plan._history_user = lead.user
+    plan.save()
+    Goal.objects.filter(plan=plan).update(version=50, plan_version=version)  # test data
+    counts, times = {}, {}
+    for name, url, params in (
+        ("as_of", f"/api/v1/plans/{plan.pk}/history/", {"version": version - 25}),
+        ("diff", f"/api/v1/plans/{plan.pk}/history/diff/", {"from": 2, "to": version}),
+    ):
+        client.get(url, params)
+        with CaptureQueriesContext(connection) as ctx:
+            start = time.perf_counter()
+            response = client.get(url, params)
+            times[name] = time.perf_counter() - start
+        assert response.status_code == 200
+        counts[name] = len(ctx.captured_queries)
+    body = client.get(f"/api/v1/plans/{plan.pk}/history/", {"version": version}).json()
+    assert len(body["items"]["goal"]) == 100
+    assert all(g["title"].endswith("v50") for g in body["items"]["goal"])
+    assert counts["as_of"] < 40
+    assert counts["diff"] < 50
+    print(f"100 items x 50 versions: as_of {counts['as_of']} queries "  # noqa: T201
+          f"{times['as_of'] * 1000:.0f} ms; diff {counts['diff']} queries "
+          f"{times['diff'] * 1000:.0f} ms")
