@@ -32,6 +32,7 @@ router.register(
     f"{PLAN}/acknowledgements", plans.AcknowledgementViewSet, basename="plan-acknowledgements"
 )
 router.register(f"{PLAN}/fhir", fhir.PlanFhirViewSet, basename="plan-fhir")
+router.register(f"{PLAN}/assessments", plans.AssessmentViewSet, basename="plan-assessments")
 router.register(f"{PLAN}/history", history.PlanHistoryViewSet, basename="plan-history")
 router.register(f"{PLAN}/access-log", audit.FamilyAccessLogViewSet, basename="plan-access-log")
 router.register("audit/access-log", audit.AuditAccessLogViewSet, basename="audit-access-log")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
@@ -93,10 +93,26 @@ class Consent(Stamped):
 
     @staticmethod
     def effective_q(prefix: str = "", now: object | None = None) -> Q:
-        """A Q that holds for consents in force at `now` (by default the database's now)."""
+        """A Q that holds for consents in force at `now` (by default the current time).
+
+        Joint custody, decided here and only here: one guardian's consent suffices unless a
+        refusal for the same family and recipient (organisation or sector) is in force; a
+        withdrawal (status) or a refusal by either guardian therefore ends it.
+        """
         at = now if now is not None else timezone.now()
-        return (
-            Q(**{f"{prefix}status": Consent.Status.ACTIVE})
-            & Q(**{f"{prefix}valid_from__lte": at})
-            & (Q(**{f"{prefix}valid_until__isnull": True}) | Q(**{f"{prefix}valid_until__gt": at}))
+        in_period = Q(**{f"{prefix}valid_from__lte": at}) & (
+            Q(**{f"{prefix}valid_until__isnull": True}) | Q(**{f"{prefix}valid_until__gt": at})
         )
+        refusal = Consent.objects.filter(
+            Q(status=Consent.Status.REFUSED, valid_from__lte=at)
+            & (Q(valid_until__isnull=True) | Q(valid_until__gt=at))
+            & Q(family_id=OuterRef(f"{prefix}family_id"))
+            & (
+                Q(recipient_organization_id=OuterRef(f"{prefix}recipient_organization_id"))
+                | (
+                    ~Q(recipient_sector="")
+                    & Q(recipient_sector=OuterRef(f"{prefix}recipient_sector"))
+                )
+            )
+        )
+        return Q(**{f"{prefix}status": Consent.Status.ACTIVE}) & in_period & ~Exists(refusal)

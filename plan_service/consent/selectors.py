@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db.models import QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, QuerySet
 
 from plan_service import policy
 from plan_service.consent.models import Consent
@@ -17,6 +17,7 @@ def consent_list(*, user: AbstractBaseUser) -> QuerySet[Consent]:
     """Consents of the families whose plan the user leads or belongs to."""
     return (
         policy.consents_for(user, policy.Action.VIEW)
+        .annotate(in_force=ExpressionWrapper(Consent.effective_q(), output_field=BooleanField()))
         .prefetch_related("subjects")
         .order_by("-valid_from", "id")
     )

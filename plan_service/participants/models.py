@@ -251,3 +251,35 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"token of {self.user_id}"
+
+
+class MaturityAssessment(Stamped):
+    """A professional's assessment of whether a minor can decide on their own data (THL codes).
+
+    The latest assessment of a child decides: only code 3 ("capable and forbids") lets items be
+    hidden from the guardians at the child's wish. Families never see assessments, since one
+    saying "forbids" would tell the guardians that something is hidden.
+    """
+
+    class Code(models.IntegerChoices):
+        NOT_CAPABLE = 1, _("not capable")
+        CAPABLE_ALLOWS = 2, _("capable and allows showing to guardians")
+        CAPABLE_FORBIDS = 3, _("capable and forbids showing to guardians")
+        UNKNOWN = 4, _("unknown")
+
+    #: THL code system for a minor's data toward guardians.
+    SYSTEM = "urn:oid:1.2.246.537.5.40202.201901"
+
+    child = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="assessments")
+    code = models.PositiveSmallIntegerField(_("assessment"), choices=Code.choices)
+    assessed_on = models.DateField(_("assessed on"))
+    note = models.TextField(_("note"), blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-assessed_on", "-created_at"]
+        verbose_name = _("maturity assessment")
+        verbose_name_plural = _("maturity assessments")
+
+    def __str__(self) -> str:
+        return f"{self.child_id}: {self.code}"

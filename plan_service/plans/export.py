@@ -15,12 +15,13 @@ logs or puts in a URL a personal identity code.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from fhir_export import snapshot as snap
@@ -28,7 +29,7 @@ from fhir_export.bundle import plan_bundle
 from plan_service import policy
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import record_access, record_disclosure
-from plan_service.participants.models import Guardianship, Organization
+from plan_service.participants.models import Guardianship, Organization, Person
 from plan_service.plans import selectors
 from plan_service.plans.models import (
     Acknowledgement,
@@ -120,7 +121,10 @@ def plan_snapshot(access: policy.PlanAccess) -> snap.PlanSnapshot:
     """
     plan = access.plan
     user = access.membership.user
-    persons = list(policy.persons_for(user).filter(family_id=plan.family_id).order_by("id"))
+    # `policy.persons_for(user)` is the members of families whose plan the user may view; the
+    # access proves this plan is one, so its family's members are exactly that set here. The
+    # direct filter avoids re-running the plan scope per exported plan (bulk export).
+    persons = list(Person.objects.filter(family_id=plan.family_id).order_by("id"))
     person_ids = {p.pk for p in persons}
     wards: dict[uuid.UUID, list[uuid.UUID]] = {}
     for child_id, guardian_id in Guardianship.objects.filter(
@@ -376,6 +380,61 @@ def plan_export(
         snapshot=export.snapshot,
         recipient=recipient or f"download by {actor.get_username()}",
     )
+    return export
+
+
+#
+# Bulk export
+#
+
+
+def export_plan_count(*, user: User) -> int:
+    """How many plans `user` may export (for a progress bar)."""
+    return policy.plans_for(user, policy.Action.EXPORT).count()
+
+
+def export_plan_batches(
+    *, user: User, chunk_size: int = 200
+) -> Iterator[list[tuple[uuid.UUID, uuid.UUID]]]:
+    """(family id, plan id) of every plan `user` may export, by family, `chunk_size` at a time.
+
+    Keyset pagination on (family_id, id): each chunk is one small query, memory does not grow
+    with the number of plans, and plans of one family come together (the NDJSON writer uses that
+    to write each person once).
+    """
+    rows_qs = (
+        policy.plans_for(user, policy.Action.EXPORT)
+        .order_by("family_id", "id")
+        .values_list("family_id", "id")
+    )
+    last: tuple[uuid.UUID, uuid.UUID] | None = None
+    while True:
+        page = rows_qs
+        if last is not None:
+            page = page.filter(Q(family_id__gt=last[0]) | Q(family_id=last[0], id__gt=last[1]))
+        rows = list(page[:chunk_size])
+        if not rows:
+            return
+        yield rows
+        last = rows[-1]
+
+
+def plan_export_to(
+    *,
+    actor: User,
+    plan_id: object,
+    sink: Callable[[dict[str, Any]], None],
+    recipient: str,
+) -> Export:
+    """Export one plan into `sink` and log the disclosure, in one transaction.
+
+    The disclosure rows commit only if `sink` returned; a sink that raises rolls them back (the
+    caller then deletes what the sink wrote). Same rights and errors as `plan_export`.
+    """
+    with transaction.atomic():
+        access, export = plan_export_prepare(actor=actor, plan_id=plan_id)
+        sink(export.bundle)
+        log_disclosure(actor=actor, access=access, snapshot=export.snapshot, recipient=recipient)
     return export
 
 

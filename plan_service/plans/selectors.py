@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
@@ -101,3 +101,12 @@ def item_counts(*, access: policy.PlanAccess) -> dict[str, int]:
             or 0
         )
     return counts
+
+
+def assessment_list(*, access: policy.PlanAccess) -> QuerySet[Any]:
+    """Maturity assessments of the plan's family's children, newest first."""
+    from plan_service.participants.models import MaturityAssessment
+
+    return MaturityAssessment.objects.filter(child__family_id=access.plan.family_id).order_by(
+        "-assessed_on", "-created_at", "id"
+    )

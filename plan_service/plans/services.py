@@ -701,3 +701,115 @@ def item_restore(
         data=history.restorable_values(model, row),
         reason=f"restored version {version}",
     )
+
+
+#
+# A mature minor's restriction toward the guardians
+#
+
+
+@transaction.atomic
+def assessment_record(
+    *,
+    actor: User,
+    plan_id: object,
+    child_id: object,
+    code: int,
+    assessed_on: dt.date | None = None,
+    note: str = "",
+) -> Any:
+    """A professional of the team records whether a child can decide on their own data."""
+    from plan_service.participants.models import MaturityAssessment
+
+    plan = _lock_plan(plan_id)
+    access = policy.require_plan(actor, policy.Action.CHANGE, plan)
+    if access.kind != "professional":
+        raise policy.PermissionDenied
+    child = Person.objects.filter(pk=child_id, family_id=plan.family_id, kind="child").first()
+    if child is None:
+        raise _field_error("child", _("Name a child of this family."), "does_not_exist")
+    assessment = MaturityAssessment(
+        child=child,
+        code=code,
+        assessed_on=assessed_on or timezone.localdate(),
+        note=note,
+        created_by=actor,
+        updated_by=actor,
+    )
+    assessment._history_user = actor  # type: ignore[attr-defined]
+    assessment.save()
+    record_access(
+        actor=actor,
+        action=Act.CREATE,
+        subjects=[child.pk],
+        family_id=plan.family_id,
+        plan_id=plan.pk,
+        object_type="maturityassessment",
+        object_id=assessment.pk,
+        access=access,
+    )
+    return assessment
+
+
+@transaction.atomic
+def item_restrict(
+    *,
+    actor: User,
+    plan_id: object,
+    model: type[PlanItem],
+    item_id: object,
+    child_id: object | None,
+    expected_version: int | None,
+) -> PlanItem:
+    """Hide an item from the guardians at a mature child's wish (THL code 3), or lift that.
+
+    Comments and dissents about the item follow it, so nothing the guardians see points at it.
+    """
+    from plan_service.participants.models import MaturityAssessment
+
+    plan = _lock_plan(plan_id)
+    access = policy.plan_access(actor, plan)
+    if access is None:
+        raise Http404
+    item = _lock_item(access, model, item_id)
+    policy.require_item(access, policy.Action.CHANGE, item)
+    if access.kind != "professional":
+        raise policy.PermissionDenied
+    _check_version(item.version, expected_version)
+    child = None
+    if child_id is not None:
+        child = Person.objects.filter(pk=child_id, family_id=plan.family_id, kind="child").first()
+        latest = (
+            MaturityAssessment.objects.filter(child=child).order_by("-assessed_on", "-created_at")
+            if child
+            else None
+        )
+        current = latest.first() if latest is not None else None
+        if (
+            child is None
+            or current is None
+            or current.code != MaturityAssessment.Code.CAPABLE_FORBIDS
+        ):
+            raise _field_error(
+                "child",
+                _("Only a child assessed capable who forbids showing (THL code 3) can hide items."),
+                "not_assessed",
+            )
+    version = _advance(plan, actor, "restriction changed")
+    targets = [item]
+    for words in (Comment, Dissent):
+        targets += list(
+            words.objects.select_for_update().filter(
+                plan=plan, target_type=model._meta.model_name, target_id=item.pk
+            )
+        )
+    for row in targets:
+        row.restricted_by = child
+        row.version += 1
+        row.plan_version = version
+        row.updated_by = actor
+        row._history_user = actor  # type: ignore[attr-defined]
+        row._change_reason = "hidden from guardians" if child else "shown to guardians"  # type: ignore[attr-defined]
+        row.save()
+    _log_item(actor, Act.UPDATE, access, item)
+    return item

@@ -201,6 +201,18 @@ def _item_endpoints() -> list[Endpoint]:
             if not authored:
                 eps.append(
                     Endpoint(
+                        f"{kind} restrict {category}",
+                        f"{base}-restrict",
+                        "POST",
+                        lambda w, s, d=detail: f"{d(w, s)}restrict/",
+                        needs="change",
+                        category=category,
+                        payload=lambda w, s: {"child": None},
+                        if_match=etag,
+                    )
+                )
+                eps.append(
+                    Endpoint(
                         f"{kind} restore {category}",
                         f"{base}-restore",
                         "POST",
@@ -346,6 +358,24 @@ def _plan_endpoints() -> list[Endpoint]:
             expect=plan_only(
                 dict.fromkeys(PLAN_VIEWERS, 200), 404, completed=dict.fromkeys(PLAN_VIEWERS, 404)
             ),
+        ),
+        Endpoint(
+            "assessments list",
+            "plan-assessments-list",
+            "GET",
+            lambda w, s: f"/api/v1/plans/{s.plan.pk}/assessments/",
+            expect=plan_only(
+                {"lead": 200, "health": 200, "curator": 200, "guardian": 403, "child": 403}, 404
+            ),
+        ),
+        Endpoint(
+            "assessments record",
+            "plan-assessments-list",
+            "POST",
+            lambda w, s: f"/api/v1/plans/{s.plan.pk}/assessments/",
+            needs="change",
+            ok=201,
+            payload=lambda w, s: {"child": str(w.child_person.pk), "code": 3},
         ),
         Endpoint(
             "history versions",

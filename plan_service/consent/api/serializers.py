@@ -17,7 +17,9 @@ class ConsentSerializer(serializers.ModelSerializer):
     recipient_organization = serializers.UUIDField(
         source="recipient_organization_id", allow_null=True
     )
-    in_force = serializers.SerializerMethodField()
+    in_force = serializers.BooleanField(
+        read_only=True, help_text="In force now: active, within its period, not refused."
+    )
 
     class Meta:
         model = Consent
@@ -43,14 +45,6 @@ class ConsentSerializer(serializers.ModelSerializer):
 
     def get_subjects(self, consent: Consent) -> list[str]:
         return [str(p.pk) for p in consent.subjects.all()]
-
-    def get_in_force(self, consent: Consent) -> bool:
-        now = self.context["now"]
-        return (
-            consent.status == Consent.Status.ACTIVE
-            and consent.valid_from <= now
-            and (consent.valid_until is None or consent.valid_until > now)
-        )
 
 
 class ConsentInputSerializer(StrictSerializer):

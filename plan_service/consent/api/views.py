@@ -119,7 +119,8 @@ class ConsentViewSet(PolicyViewSet):
             status=values["status"],
             method_detail=values.get("method_detail", ""),
         )
-        return Response(self.get_serializer(consent).data, status=status.HTTP_201_CREATED)
+        fresh = self.get_queryset().get(pk=consent.pk)
+        return Response(self.get_serializer(fresh).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Withdraw a consent; takes effect on the next request",
@@ -131,7 +132,7 @@ class ConsentViewSet(PolicyViewSet):
         consent = self._get(pk)
         data = s.WithdrawInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        consent = services.consent_withdraw(
+        services.consent_withdraw(
             actor=request.user, consent=consent, reason=data.validated_data["reason"]
         )
-        return Response(self.get_serializer(consent).data)
+        return Response(self.get_serializer(self._get(pk)).data)

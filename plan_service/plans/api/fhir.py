@@ -1,7 +1,10 @@
-"""`GET /api/v1/plans/{plan_pk}/fhir/`: the plan as a FHIR R4 transaction Bundle.
+"""The plan's FHIR R4 export over the API.
 
-Parse `?version=`, call the export service (which checks EXPORT and logs the disclosure), render
-as `application/fhir+json`. Hidden plans answer 404, visible ones without EXPORT 403.
+* `GET /api/v1/plans/{plan_pk}/fhir/`: the transaction Bundle as `application/fhir+json`.
+* `POST /api/v1/plans/{plan_pk}/fhir/push/`: push the Bundle to the configured FHIR server.
+
+Parse, call the export or push service (which check EXPORT and log the disclosure), render.
+Hidden plans answer 404, visible ones without EXPORT 403.
 """
 
 from __future__ import annotations
@@ -10,14 +13,15 @@ from typing import ClassVar
 
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
+from rest_framework.decorators import action
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from fhir_export import FHIR_JSON
 from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet
-from plan_service.plans import export
+from plan_service.plans import export, push
 from plan_service.plans.api.views import ERRORS
 
 
@@ -35,6 +39,12 @@ def parse_version(raw: str | None) -> int | None:
     if not raw.isdigit() or int(raw) < 1:
         raise serializers.ValidationError({"version": [_("Give the version as a number.")]})
     return int(raw)
+
+
+class PushInputSerializer(serializers.Serializer):
+    """What a push may name: the plan version (only the current one for now)."""
+
+    version = serializers.IntegerField(required=False, min_value=1)
 
 
 class PlanFhirViewSet(PlanScopedMixin, PolicyViewSet):
@@ -63,3 +73,45 @@ class PlanFhirViewSet(PlanScopedMixin, PolicyViewSet):
         result = export.plan_export(actor=request.user, plan_id=access.plan.pk, version=version)
         response = Response(result.bundle)
         return self.with_etag(response, result.snapshot.version)
+
+    @extend_schema(
+        summary="Push the plan to the configured FHIR server (needs export rights)",
+        request=PushInputSerializer,
+        responses={
+            200: OpenApiResponse(serializers.DictField(), description="Accepted by the server."),
+            502: OpenApiResponse(
+                serializers.DictField(),
+                description="Refused or unreachable; the server's OperationOutcome is included.",
+            ),
+            503: OpenApiResponse(serializers.DictField(), description="No server configured."),
+            **ERRORS,
+        },
+    )
+    @action(detail=False, methods=["post"], url_path="push", renderer_classes=[JSONRenderer])
+    def push(self, request: Request, plan_pk: str) -> Response:
+        data = PushInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        access = self.access
+        try:
+            result = push.plan_push(
+                actor=request.user,
+                plan_id=access.plan.pk,
+                version=data.validated_data.get("version"),
+            )
+        except push.PushFailed as exc:
+            body = {
+                "errors": [{"field": None, "code": exc.code, "message": str(exc.detail)}],
+                "server_status": exc.server_status,
+                "attempts": exc.attempts,
+                "operation_outcome": exc.outcome,
+            }
+            return Response(body, status=exc.status_code)
+        return Response(
+            {
+                "server": result.base_url,
+                "server_status": result.server_status,
+                "attempts": result.attempts,
+                "entries": result.entries,
+            },
+            status=status.HTTP_200_OK,
+        )

@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from plan_service import policy
-from plan_service.api.serializers import ErrorSerializer
+from plan_service.api.serializers import ErrorSerializer, StrictSerializer
 from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet, parse_uuid
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import family_subjects, record_access, record_access_batch
@@ -431,6 +431,40 @@ class RestorableMixin:
         return self.with_etag(Response(self.render(item)), item.version)  # type: ignore[attr-defined]
 
 
+class RestrictSerializer(serializers.Serializer):
+    child = serializers.UUIDField(
+        allow_null=True, help_text="The child whose wish hides the item; null shows it again."
+    )
+
+
+class RestrictableMixin:
+    """POST …/{id}/restrict/ {"child": id|null}: hide from guardians at a mature child's wish."""
+
+    @extend_schema(
+        summary="Hide from guardians at a mature minor's wish, or show again (professional)",
+        request=RestrictSerializer,
+        parameters=[IF_MATCH],
+        responses={200: None, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def restrict(self, request: Request, plan_pk: str, pk: str) -> Response:
+        access = self.access  # type: ignore[attr-defined]
+        selectors.item_get(access=access, model=self.model, item_id=pk)  # type: ignore[attr-defined]
+        expected = self.expected_version()  # type: ignore[attr-defined]
+        data = RestrictSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = services.item_restrict(
+            actor=request.user,
+            plan_id=access.plan.pk,
+            model=self.model,  # type: ignore[attr-defined]
+            item_id=pk,
+            child_id=data.validated_data["child"],
+            expected_version=expected,
+        )
+        access.plan.version = item.plan_version
+        return self.with_etag(Response(self.render(item)), item.version)  # type: ignore[attr-defined]
+
+
 def _item_schema(name: str, out: Any, inp: Any) -> Any:
     return extend_schema_view(
         list=extend_schema(
@@ -459,7 +493,7 @@ def _item_schema(name: str, out: Any, inp: Any) -> Any:
 
 
 @_item_schema("need", s.NeedOutputSerializer, s.NeedInputSerializer)
-class NeedViewSet(RestorableMixin, PlanItemViewSet):
+class NeedViewSet(RestrictableMixin, RestorableMixin, PlanItemViewSet):
     audit_object_type = "need"
     model = Need
     output_serializer = s.NeedOutputSerializer
@@ -468,7 +502,7 @@ class NeedViewSet(RestorableMixin, PlanItemViewSet):
 
 
 @_item_schema("goal", s.GoalOutputSerializer, s.GoalInputSerializer)
-class GoalViewSet(RestorableMixin, PlanItemViewSet):
+class GoalViewSet(RestrictableMixin, RestorableMixin, PlanItemViewSet):
     audit_object_type = "goal"
     model = Goal
     output_serializer = s.GoalOutputSerializer
@@ -478,7 +512,7 @@ class GoalViewSet(RestorableMixin, PlanItemViewSet):
 
 
 @_item_schema("action", s.ActionOutputSerializer, s.ActionInputSerializer)
-class ActionViewSet(RestorableMixin, PlanItemViewSet):
+class ActionViewSet(RestrictableMixin, RestorableMixin, PlanItemViewSet):
     audit_object_type = "action"
     model = Action
     output_serializer = s.ActionOutputSerializer
@@ -488,7 +522,7 @@ class ActionViewSet(RestorableMixin, PlanItemViewSet):
 
 
 @_item_schema("review", s.ReviewOutputSerializer, s.ReviewInputSerializer)
-class ReviewViewSet(RestorableMixin, PlanItemViewSet):
+class ReviewViewSet(RestrictableMixin, RestorableMixin, PlanItemViewSet):
     audit_object_type = "review"
     model = Review
     output_serializer = s.ReviewOutputSerializer
@@ -546,3 +580,58 @@ class AcknowledgementViewSet(PlanItemViewSet):
             actor=request.user, plan_id=access.plan.pk, **data.validated_data
         )
         return Response(self.render(ack), status=status.HTTP_201_CREATED)
+
+
+class AssessmentSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    child = serializers.UUIDField(source="child_id")
+    code = serializers.IntegerField(min_value=1, max_value=4)
+    assessed_on = serializers.DateField(required=False)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class AssessmentInputSerializer(StrictSerializer):
+    child = serializers.UUIDField()
+    code = serializers.ChoiceField(choices=[1, 2, 3, 4])
+    assessed_on = serializers.DateField(required=False)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Maturity assessments of the family's children (team only)",
+        responses={200: AssessmentSerializer, **ERRORS},
+    ),
+    create=extend_schema(
+        summary="Record a maturity assessment (THL code 1-4)",
+        request=AssessmentInputSerializer,
+        responses={201: AssessmentSerializer, **WRITE_ERRORS},
+    ),
+)
+class AssessmentViewSet(PlanScopedMixin, PolicyViewSet):
+    """Never shown to the family: an assessment saying "forbids" would reveal hidden items."""
+
+    audit_object_type = "maturityassessment"
+    serializer_class = AssessmentSerializer
+
+    def list(self, request: Request, plan_pk: str) -> Response:
+        access = self.access
+        if access.kind != "professional":
+            raise policy.PermissionDenied
+        page = self.paginate_queryset(selectors.assessment_list(access=access))
+        log_plan_read(request, access, action=Act.SEARCH, object_type="maturityassessment")
+        return self.get_paginated_response(AssessmentSerializer(page, many=True).data)
+
+    def create(self, request: Request, plan_pk: str) -> Response:
+        access = self.access
+        data = AssessmentInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        assessment = services.assessment_record(
+            actor=request.user,
+            plan_id=access.plan.pk,
+            child_id=values.pop("child"),
+            code=int(values.pop("code")),
+            **values,
+        )
+        return Response(AssessmentSerializer(assessment).data, status=status.HTTP_201_CREATED)

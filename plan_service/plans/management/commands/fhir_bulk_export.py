@@ -1,0 +1,75 @@
+"""`manage.py fhir_bulk_export --recipient USER --output DIR`: FHIR Bulk Data NDJSON export.
+
+Exports every plan the recipient may export (their EXPORT right, checked by the policy for each
+plan), as the recipient may see it, into one NDJSON file per resource type plus `manifest.json`.
+Plans are read in keyset chunks and written as they come, so memory stays flat however many
+plans there are. Each plan's disclosure rows (one per person) commit with that plan's export;
+if the run fails, the files written so far are deleted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from tqdm import tqdm
+
+from fhir_export.ndjson import BulkWriter
+from plan_service.plans import export
+
+
+class Command(BaseCommand):
+    help = "Export every plan a recipient may receive as FHIR Bulk Data NDJSON."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--recipient", required=True, help="Username of the recipient.")
+        parser.add_argument("--output", required=True, help="Directory for the NDJSON files.")
+        parser.add_argument("--chunk-size", type=int, default=200, help="Plans per query.")
+        parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        user = get_user_model().objects.filter(username=options["recipient"]).first()
+        if user is None or not user.is_active:
+            raise CommandError(_("No active user with that username."))
+        if options["chunk_size"] < 1:
+            raise CommandError(_("The chunk size must be at least 1."))
+        writer = BulkWriter(Path(options["output"]))
+        started = timezone.now()
+        recipient = f"FHIR bulk export for {user.get_username()}"
+        plans = 0
+        family = None
+        try:
+            with tqdm(
+                total=export.export_plan_count(user=user),
+                unit="plan",
+                disable=options["no_progress"],
+                file=self.stderr._out,
+            ) as bar:
+                for batch in export.export_plan_batches(
+                    user=user, chunk_size=options["chunk_size"]
+                ):
+                    for family_id, plan_id in batch:
+                        if family_id != family:
+                            writer.next_family()
+                            family = family_id
+                        export.plan_export_to(
+                            actor=user, plan_id=plan_id, sink=writer.add_bundle, recipient=recipient
+                        )
+                        plans += 1
+                        bar.update(1)
+        except BaseException:
+            writer.abort()
+            raise
+        manifest = writer.close(
+            transaction_time=started,
+            request=f"fhir_bulk_export --recipient {user.get_username()}",
+        )
+        lines = sum(item["count"] for item in manifest["output"])
+        self.stdout.write(
+            _("Exported %(plans)s plans as %(lines)s resources into %(dir)s.")
+            % {"plans": plans, "lines": lines, "dir": options["output"]}
+        )
