@@ -15,9 +15,12 @@ import uuid
 from typing import Any, ClassVar
 
 from django.db import DatabaseError, transaction
+from django.db.models import Model, QuerySet
 from django.http import JsonResponse
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -45,6 +48,14 @@ class PolicyViewSet(viewsets.GenericViewSet):
     audit_object_type: ClassVar[str] = ""
     #: Whether the view set serves plan data (then the family is told of every access).
     plan_scoped: ClassVar[bool] = True
+    #: The model the OpenAPI schema describes (the schema generator has no user or plan).
+    schema_model: ClassVar[type[Model] | None] = None
+
+    def get_queryset(self) -> QuerySet[Any]:
+        """Only for the schema generator: real requests use the selectors, per view."""
+        if getattr(self, "swagger_fake_view", False) and self.schema_model is not None:
+            return self.schema_model.objects.none()
+        return super().get_queryset()
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -112,6 +123,15 @@ class PlanScopedMixin:
 
     kwargs: dict[str, Any]
     request: Any
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        extend_schema(
+            parameters=[
+                OpenApiParameter("plan_pk", OpenApiTypes.UUID, OpenApiParameter.PATH),
+                OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH),
+            ]
+        )(cls)
 
     @cached_property
     def access(self) -> Any:

@@ -20,7 +20,7 @@ from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import record_access, record_access_batch
 from plan_service.participants import selectors, services
 from plan_service.participants.api import serializers as s
-from plan_service.participants.models import ApiToken, Organization
+from plan_service.participants.models import ApiToken, Organization, Professional
 from plan_service.plans.api.views import ERRORS, WRITE_ERRORS
 
 Act = AccessEvent.Action
@@ -70,6 +70,7 @@ class AuthTokenViewSet(PolicyViewSet):
 
 class MeViewSet(PolicyViewSet):
     audit_object_type = "me"
+    schema_model = Professional
     plan_scoped = False
 
     @extend_schema(summary="Who am I", responses={200: s.MeSerializer, **ERRORS})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import action
@@ -14,6 +15,7 @@ from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet
 from plan_service.audit.models import AccessEvent
 from plan_service.plans import history
 from plan_service.plans.api.views import ERRORS, log_plan_read
+from plan_service.plans.models import Plan
 
 Act = AccessEvent.Action
 
@@ -31,6 +33,7 @@ class PlanHistoryViewSet(PlanScopedMixin, PolicyViewSet):
 
     audit_object_type = "history"
     serializer_class = VersionSerializer
+    schema_model = Plan
 
     @extend_schema(
         summary="Versions of the plan, or the plan as it stood",
@@ -60,7 +63,7 @@ class PlanHistoryViewSet(PlanScopedMixin, PolicyViewSet):
             OpenApiParameter("from", int, required=True),
             OpenApiParameter("to", int, required=True),
         ],
-        responses={200: serializers.DictField(), **ERRORS},
+        responses={200: OpenApiTypes.OBJECT, **ERRORS},
     )
     @action(detail=False, methods=["get"])
     def diff(self, request: Request, plan_pk: str) -> Response:
