@@ -105,6 +105,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/api/docs/"
 API_TOKEN_TTL_HOURS = envint("API_TOKEN_TTL_HOURS", 12)
 
 #
@@ -137,7 +138,19 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "SectorEnum": "plan_service.participants.models.Sector",
+        "CategoryEnum": "plan_service.categories.Category",
+        "RoleEnum": "plan_service.participants.models.Role",
+        "PersonKindEnum": "plan_service.participants.models.Person.Kind",
+        "CommentKindEnum": "plan_service.plans.models.Comment.Kind",
+        "PlanRoleEnum": "plan_service.plans.models.Membership.PlanRole",
+        "PlanStatusEnum": "plan_service.plans.models.Plan.Status",
+        "ActionStatusEnum": "plan_service.plans.models.Action.Status",
+        "ConsentStatusEnum": "plan_service.consent.models.Consent.Status",
+        "AccessActionEnum": "plan_service.audit.models.AccessEvent.Action",
+        "AccessOutcomeEnum": "plan_service.audit.models.AccessEvent.Outcome",
+    },
 }
 
 #
@@ -177,6 +190,11 @@ DEMO_PASSWORD = envstr("DEMO_PASSWORD", "demo-salasana-2026")
 AUDIT_CHAINS = envint("AUDIT_CHAINS", 4)
 AUDIT_RETENTION_DAYS = envint("AUDIT_RETENTION_DAYS", 365 * 2 + 1)
 FAMILY_ACCESS_LOG_DAYS = envint("FAMILY_ACCESS_LOG_DAYS", 365 * 2)
+#: FHIR server the plans are pushed to (a national repository); empty disables the push.
+FHIR_PUSH_BASE_URL = envstr("FHIR_PUSH_BASE_URL", "")
+FHIR_PUSH_TIMEOUT_SECONDS = envint("FHIR_PUSH_TIMEOUT_SECONDS", 30)
+FHIR_PUSH_ATTEMPTS = envint("FHIR_PUSH_ATTEMPTS", 4)
+FHIR_PUSH_BACKOFF_MS = envint("FHIR_PUSH_BACKOFF_MS", 500)  # doubles after each failed attempt
 
 LOGGING = {
     "version": 1,

@@ -278,3 +278,22 @@ def test_schema_documents_bodies_and_errors(api):
     assert "requestBody" in goal_post
     assert {"201", "400", "412", "415", "428"} <= set(goal_post["responses"])
     assert api.get("/api/docs/").status_code == 200
+
+
+def test_session_login_page_signs_in_for_the_api():
+    from django.test import Client
+
+    lead = factories.professional()
+    client = Client(enforce_csrf_checks=True)
+    page = client.get("/accounts/login/")
+    assert page.status_code == 200
+    token = page.cookies["csrftoken"].value
+    signed_in = client.post("/accounts/login/", {
+        "username": lead.user.username, "password": "test-password-123",
+        "csrfmiddlewaretoken": token, "next": "/api/v1/me/"})
+    assert signed_in.status_code == 302
+    me = client.get("/api/v1/me/")
+    assert me.status_code == 200
+    assert me.json()["kind"] == "professional"
+    # Unsafe methods over a session need the CSRF token.
+    assert client.post("/api/v1/plans/", {}, content_type="application/json").status_code == 403
