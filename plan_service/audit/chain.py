@@ -14,7 +14,7 @@ import hashlib
 import json
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,8 +56,15 @@ def _canonical_pairs(pairs: Iterable[tuple[str, object]]) -> str:
 
 
 def canonical(row: Chained) -> str:
-    """The row's hashed columns as canonical JSON."""
-    return _canonical_pairs((name, getattr(row, name)) for name in row.HASHED_FIELDS)
+    """The row's hashed columns as canonical JSON.
+
+    Values pass through each field's `to_python` first, so an in-memory row hashes exactly as
+    the same row read back from the database (a uuid given as text, a number given as a string).
+    """
+    fields = row._meta
+    return _canonical_pairs(
+        (name, fields.get_field(name).to_python(getattr(row, name))) for name in row.HASHED_FIELDS
+    )
 
 
 def _digest(prev_hash: str, text: str) -> str:
@@ -157,6 +164,16 @@ class VerifyResult:
         }
 
 
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _converters(model: type[Chained]) -> list[Callable[[Any], object] | None]:
+    """Per hashed column, the conversion `_plain` would apply (decided once, not per value)."""
+    kinds = {"UUIDField": str, "DateTimeField": _iso}
+    return [kinds.get(model._meta.get_field(n).get_internal_type()) for n in model.HASHED_FIELDS]
+
+
 def _rows(model: type[Chained], chain: int) -> Iterator[tuple[Any, ...]]:
     # Plain tuples rather than model instances: verify reads every row, and this is ~3x faster.
     fields = ("seq", "prev_hash", "row_hash", *model.HASHED_FIELDS)
@@ -191,6 +208,7 @@ def verify(model: type[Chained], *, anchor: Anchor | None = None) -> VerifyResul
     starts = _starts(model)
     present = model.objects.values_list("chain", flat=True).distinct().order_by()
     names = model.HASHED_FIELDS
+    columns = list(zip(names, _converters(model), strict=True))
     for chain in sorted(set(present) | set(anchored) | set(starts)):
         start_seq, prev = starts.get(chain, (1, GENESIS))
         expected = start_seq
@@ -215,7 +233,12 @@ def verify(model: type[Chained], *, anchor: Anchor | None = None) -> VerifyResul
                 return VerifyResult(
                     checked, False, chain, seq, row_id, "prev_hash does not match the previous row"
                 )
-            if _digest(prev, _canonical_pairs(zip(names, values[3:], strict=True))) != stored_hash:
+            data = {
+                name: value if convert is None or value is None else convert(value)
+                for (name, convert), value in zip(columns, values[3:], strict=True)
+            }
+            text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            if _digest(prev, text) != stored_hash:
                 return VerifyResult(
                     checked, False, chain, seq, row_id, "row_hash does not match the row"
                 )

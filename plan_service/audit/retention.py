@@ -108,8 +108,12 @@ def _purge(cutoff: dt.datetime, *, dry_run: bool) -> list[PurgedSegment]:
         actor_username="audit_purge",
         object_type="audit-log",
         purpose="retention",
-        legal_basis=f"AUDIT_RETENTION_DAYS={settings.AUDIT_RETENTION_DAYS}",
-        query={"cutoff": cutoff.isoformat(), "segments": [asdict(s) for s in segments]},
+        legal_basis="retention period (703/2023 §11)",
+        query={
+            "cutoff": cutoff.isoformat(),
+            "retention_days": (timezone.now() - cutoff).days,
+            "segments": [asdict(s) for s in segments],
+        },
         result_count=sum(s.rows_removed for s in segments),
     )
     # Purge points first: if the event lands in a chain this purge emptied, the append must

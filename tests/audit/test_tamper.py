@@ -11,6 +11,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,17 +70,20 @@ def test_database_refuses_update_delete_and_truncate(model, replica):
     assert model.objects.filter(pk=row.pk).exists()
 
 
-def test_application_role_with_insert_and_select_only_cannot_change_the_logs():
+def _documented_grants(role: str) -> list[str]:
+    """The statements of the `app-role-grants` block in docs/audit.md, for role `role`."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "audit.md").read_text()
+    block = text.split("-- app-role-grants\n", 1)[1].split("-- end", 1)[0]
+    return [line.replace("plan_app", role) for line in block.splitlines() if line.strip()]
+
+
+def test_application_role_with_the_documented_grants_cannot_change_the_logs():
     """The grants of docs/audit.md, applied to a throwaway role inside this transaction."""
     row = append_rows(AccessEvent, 1)[0]
     role = f"plan_app_test_{uuid.uuid4().hex[:12]}"
     with connection.cursor() as cursor:
-        cursor.execute(f"CREATE ROLE {role} NOLOGIN")
-        cursor.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
-        cursor.execute(
-            "GRANT SELECT, INSERT ON audit_accessevent, audit_disclosure, audit_purgepoint "
-            f"TO {role}"
-        )
+        for statement in _documented_grants(role):
+            cursor.execute(statement)
         cursor.execute(f"SET LOCAL ROLE {role}")
     try:
         for sql in (
@@ -87,7 +91,8 @@ def test_application_role_with_insert_and_select_only_cannot_change_the_logs():
             "DELETE FROM audit_accessevent WHERE id = %s",
         ):
             assert "permission denied" in _refused(sql, [row.pk])
-        assert "permission denied" in _refused("TRUNCATE audit_accessevent")
+        for table in ("audit_accessevent", "audit_disclosure", "audit_purgepoint"):
+            assert "permission denied" in _refused(f"TRUNCATE {table}")
         # Even the purge window does not help a role without DELETE.
         with connection.cursor() as cursor:
             cursor.execute("SELECT set_config('plan_service.audit_purge', '2999-01-01', true)")
@@ -96,8 +101,12 @@ def test_application_role_with_insert_and_select_only_cannot_change_the_logs():
         )
         with connection.cursor() as cursor:
             cursor.execute("SELECT set_config('plan_service.audit_purge', '', true)")
-        # What it may do: read and append.
+        # Nor can it forge a purge point to hide deleted rows.
+        with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
+            _purge_point()
+        # What it may do: read and append, through the real chain code.
         append_rows(AccessEvent, 1)
+        append_rows(Disclosure, 1)
         assert AccessEvent.objects.count() == 2
     finally:
         with connection.cursor() as cursor:

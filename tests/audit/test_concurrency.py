@@ -1,0 +1,118 @@
+"""Concurrent writers append to the chains without forks or gaps (committed rows, PostgreSQL).
+
+The writers are threads with their own database connections, so their appends really commit and
+really contend for the chain locks, while the test itself keeps the usual rolled-back
+transaction (a `transaction=True` test is impossible: its flush TRUNCATEs the log tables, which
+the trigger refuses). The rows the writers committed are removed at the end through the purge
+window (a superuser setting `plan_service.audit_purge`), leaving the test database as found.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection, connections, transaction
+
+from plan_service.audit import chain
+from plan_service.audit.models import AccessEvent
+from tests.audit.helpers import access_row, key_for_chain
+
+pytestmark = pytest.mark.django_db
+
+WRITERS = 8
+APPENDS_PER_WRITER = 30
+MARK = "concurrency-"
+
+
+def _in_own_connection(work: Callable[[], Any]) -> Any:
+    """Run `work` in a fresh thread, i.e. on its own connection, committing as it goes."""
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["value"] = work()
+        except BaseException as exc:  # handed back to the test thread
+            result["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
+
+
+def _committed_rows() -> int:
+    return _in_own_connection(lambda: AccessEvent.objects.count())
+
+
+def _remove_our_rows() -> None:
+    def purge() -> None:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('plan_service.audit_purge', 'infinity', true)")
+            cursor.execute("DELETE FROM audit_accessevent WHERE request_id LIKE %s", [MARK + "%"])
+
+    _in_own_connection(purge)
+
+
+def test_eight_concurrent_writers_leave_no_fork_and_no_gap():
+    if _committed_rows():
+        pytest.skip("the test database already holds committed log rows (--reuse-db?)")
+    hot = key_for_chain(0)  # half the appends fight over one chain
+    start = threading.Barrier(WRITERS)
+    errors: list[BaseException] = []
+    written: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def writer(n: int) -> None:
+        try:
+            start.wait()
+            for i in range(APPENDS_PER_WRITER):
+                size = 1 + (n + i) % 3  # one to three people per request
+                key = hot if i % 2 else str(uuid.uuid4())
+                rows = [access_row(request_id=f"{MARK}{n}-{i}") for _ in range(size)]
+                with transaction.atomic():
+                    chain.append(rows, key=key)
+                with lock:
+                    written["rows"] += size
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert errors == []
+        assert not any(t.is_alive() for t in threads)
+
+        rows = list(AccessEvent.objects.filter(request_id__startswith=MARK).values("chain", "seq"))
+        assert (
+            len(rows)
+            == written["rows"]
+            == sum((1 + (n + i) % 3) for n in range(WRITERS) for i in range(APPENDS_PER_WRITER))
+        )
+        by_chain: dict[int, list[int]] = {}
+        for row in rows:
+            by_chain.setdefault(row["chain"], []).append(row["seq"])
+        for seqs in by_chain.values():
+            assert sorted(seqs) == list(range(1, len(seqs) + 1))  # no gap, no fork (duplicate)
+        assert len(by_chain[0]) >= written["rows"] // 3  # the hot chain really was contended
+        result = chain.verify(AccessEvent)
+        assert result.ok, result.as_dict()
+        assert result.rows_checked == written["rows"]
+    finally:
+        for thread in threads:
+            thread.join(timeout=120)
+        _remove_our_rows()
+    assert _committed_rows() == 0
