@@ -64,6 +64,12 @@ def _field_error(field: str, message: str, code: str = "invalid") -> ValidationE
     return ValidationError({field: ValidationError(message, code=code)})
 
 
+def _track(row: Any, actor: User | None, reason: str) -> None:
+    """Tell django-simple-history who makes the coming save and why (never from the payload)."""
+    row._history_user = actor
+    row._change_reason = reason
+
+
 def _lock_plan(plan_id: object) -> Plan:
     """Lock the plan row for the rest of the transaction; all writes to a plan queue here."""
     plan = Plan.objects.select_for_update().filter(pk=plan_id).first()
@@ -81,8 +87,7 @@ def _advance(plan: Plan, actor: User, reason: str) -> int:
     """Advance the plan version (the plan row is locked); returns the new version."""
     plan.version += 1
     plan.updated_by = actor
-    plan._history_user = actor  # type: ignore[attr-defined]
-    plan._change_reason = reason or "item changed"  # type: ignore[attr-defined]
+    _track(plan, actor, reason or "item changed")
     plan.save(update_fields=["version", "updated_by", "updated_at"])
     return plan.version
 
@@ -146,8 +151,7 @@ def plan_create(
         created_by=actor,
         updated_by=actor,
     )
-    plan._history_user = actor  # type: ignore[attr-defined]
-    plan._change_reason = "plan created"  # type: ignore[attr-defined]
+    _track(plan, actor, "plan created")
     try:
         with transaction.atomic():
             plan.save()
@@ -204,8 +208,7 @@ def plan_update(
         raise _field_error("period_end", _("The period cannot end before it starts."))
     plan.version += 1
     plan.updated_by = actor
-    plan._history_user = actor  # type: ignore[attr-defined]
-    plan._change_reason = reason or "plan updated"  # type: ignore[attr-defined]
+    _track(plan, actor, reason or "plan updated")
     try:
         with transaction.atomic():
             plan.save()
@@ -245,8 +248,7 @@ def content_hash(plan: Plan) -> str:
 
 
 def _save_membership(membership: Membership, actor: User, reason: str) -> None:
-    membership._history_user = actor  # type: ignore[attr-defined]
-    membership._change_reason = reason  # type: ignore[attr-defined]
+    _track(membership, actor, reason)
     try:
         with transaction.atomic():
             membership.save()
@@ -358,8 +360,7 @@ def membership_end(*, actor: User, plan_id: object, membership_id: object) -> Me
         raise Conflict(_("Hand the lead to another professional before leaving the team."))
     membership.ended_at = timezone.now()
     membership.updated_by = actor
-    membership._history_user = actor  # type: ignore[attr-defined]
-    membership._change_reason = "member left the team"  # type: ignore[attr-defined]
+    _track(membership, actor, "member left the team")
     membership.save()
     policy.revoke_membership(membership)
     _advance(plan, actor, "team changed")
@@ -519,8 +520,7 @@ def item_create(
         item.plan_version = _advance(plan, actor, reason or f"{model._meta.model_name} added")
     else:
         item.plan_version = plan.version
-    item._history_user = actor  # type: ignore[attr-defined]
-    item._change_reason = reason or "created"  # type: ignore[attr-defined]
+    _track(item, actor, reason or "created")
     item.save()
     _log_item(actor, Act.CREATE, access, item)
     return item
@@ -586,8 +586,7 @@ def item_update(
     item.version += 1
     item.updated_by = actor
     item.plan_version = _advance(plan, actor, reason or f"{model._meta.model_name} changed")
-    item._history_user = actor  # type: ignore[attr-defined]
-    item._change_reason = reason or "updated"  # type: ignore[attr-defined]
+    _track(item, actor, reason or "updated")
     item.save()
     _log_item(actor, Act.UPDATE, access, item, also=concerned_before)
     return item
@@ -608,8 +607,7 @@ def _unlink_dependants(actor: User, item: PlanItem, version: int) -> None:
         row.version += 1
         row.plan_version = version
         row.updated_by = actor
-        row._history_user = actor  # type: ignore[attr-defined]
-        row._change_reason = "linked item removed"  # type: ignore[attr-defined]
+        _track(row, actor, "linked item removed")
         row.save()
 
 
@@ -634,8 +632,7 @@ def item_delete(
     version = _advance(plan, actor, reason or f"{model._meta.model_name} removed")
     _unlink_dependants(actor, item, version)
     item.plan_version = version
-    item._history_user = actor  # type: ignore[attr-defined]
-    item._change_reason = reason or "deleted"  # type: ignore[attr-defined]
+    _track(item, actor, reason or "deleted")
     _log_item(actor, Act.DELETE, access, item)
     item.delete()
 
@@ -669,8 +666,7 @@ def acknowledgement_create(
         created_by=actor,
         updated_by=actor,
     )
-    ack._history_user = actor  # type: ignore[attr-defined]
-    ack._change_reason = "acknowledged"  # type: ignore[attr-defined]
+    _track(ack, actor, "acknowledged")
     ack.save()
     _log_item(actor, Act.CREATE, access, ack)
     return ack
@@ -736,7 +732,7 @@ def assessment_record(
         created_by=actor,
         updated_by=actor,
     )
-    assessment._history_user = actor  # type: ignore[attr-defined]
+    _track(assessment, actor, "assessment recorded")
     assessment.save()
     record_access(
         actor=actor,
@@ -808,8 +804,7 @@ def item_restrict(
         row.version += 1
         row.plan_version = version
         row.updated_by = actor
-        row._history_user = actor  # type: ignore[attr-defined]
-        row._change_reason = "hidden from guardians" if child else "shown to guardians"  # type: ignore[attr-defined]
+        _track(row, actor, "hidden from guardians" if child else "shown to guardians")
         row.save()
     _log_item(actor, Act.UPDATE, access, item)
     return item

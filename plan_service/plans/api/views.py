@@ -409,6 +409,41 @@ class RestoreSerializer(serializers.Serializer):
     version = serializers.IntegerField(min_value=1, help_text="The item version to bring back.")
 
 
+class RestrictSerializer(serializers.Serializer):
+    child = serializers.UUIDField(
+        allow_null=True, help_text="The child whose wish hides the item; null shows it again."
+    )
+
+
+def _versioned_action(
+    view: Any,
+    request: Request,
+    pk: str,
+    input_serializer: type[serializers.Serializer],
+    service: Any,
+    **arguments: str,
+) -> Response:
+    """Shared steps of an item action: visible item, If-Match, valid body, service, new ETag.
+
+    `arguments` maps the service's keyword to the body field that supplies it.
+    """
+    access = view.access
+    selectors.item_get(access=access, model=view.model, item_id=pk)
+    expected = view.expected_version()
+    data = input_serializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    item = service(
+        actor=request.user,
+        plan_id=access.plan.pk,
+        model=view.model,
+        item_id=pk,
+        expected_version=expected,
+        **{name: data.validated_data[field] for name, field in arguments.items()},
+    )
+    access.plan.version = item.plan_version
+    return view.with_etag(Response(view.render(item)), item.version)
+
+
 class RestorableMixin:
     """POST …/{id}/restore/ {"version": n}: the lead brings back an earlier version (If-Match)."""
 
@@ -420,27 +455,9 @@ class RestorableMixin:
     )
     @action(detail=True, methods=["post"])
     def restore(self, request: Request, plan_pk: str, pk: str) -> Response:
-        access = self.access  # type: ignore[attr-defined]
-        selectors.item_get(access=access, model=self.model, item_id=pk)  # type: ignore[attr-defined]
-        expected = self.expected_version()  # type: ignore[attr-defined]
-        data = RestoreSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        item = services.item_restore(
-            actor=request.user,
-            plan_id=access.plan.pk,
-            model=self.model,  # type: ignore[attr-defined]
-            item_id=pk,
-            version=data.validated_data["version"],
-            expected_version=expected,
+        return _versioned_action(
+            self, request, pk, RestoreSerializer, services.item_restore, version="version"
         )
-        access.plan.version = item.plan_version
-        return self.with_etag(Response(self.render(item)), item.version)  # type: ignore[attr-defined]
-
-
-class RestrictSerializer(serializers.Serializer):
-    child = serializers.UUIDField(
-        allow_null=True, help_text="The child whose wish hides the item; null shows it again."
-    )
 
 
 class RestrictableMixin:
@@ -454,21 +471,9 @@ class RestrictableMixin:
     )
     @action(detail=True, methods=["post"])
     def restrict(self, request: Request, plan_pk: str, pk: str) -> Response:
-        access = self.access  # type: ignore[attr-defined]
-        selectors.item_get(access=access, model=self.model, item_id=pk)  # type: ignore[attr-defined]
-        expected = self.expected_version()  # type: ignore[attr-defined]
-        data = RestrictSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        item = services.item_restrict(
-            actor=request.user,
-            plan_id=access.plan.pk,
-            model=self.model,  # type: ignore[attr-defined]
-            item_id=pk,
-            child_id=data.validated_data["child"],
-            expected_version=expected,
+        return _versioned_action(
+            self, request, pk, RestrictSerializer, services.item_restrict, child_id="child"
         )
-        access.plan.version = item.plan_version
-        return self.with_etag(Response(self.render(item)), item.version)  # type: ignore[attr-defined]
 
 
 def _item_schema(name: str, out: Any, inp: Any) -> Any:
