@@ -85,7 +85,6 @@ class Command(BaseCommand):
             user = self._user(username, first, last)
             Professional.objects.create(user=user, organization=orgs[org], role=role, unit=unit)
             pro[username] = user
-        Professional.objects.filter(user=pro["sosiaalityontekija"]).first()
         prof = {p.user.username: p for p in Professional.objects.select_related("user")}
         self._family_virtanen(pro, prof, orgs)
         self._family_nieminen(pro, prof)
@@ -310,10 +309,21 @@ class Command(BaseCommand):
                 "description": "Lauri toivoo, ettei tätä näytetä huoltajalle.",
             },
         )
-        hidden.restricted_by = lauri_person
-        hidden._history_user = pro["terveydenhoitaja"]
-        hidden._change_reason = "alaikäisen kielto (THL 3)"
-        hidden.save()
+        services.assessment_record(
+            actor=pro["terveydenhoitaja"],
+            plan_id=plan.pk,
+            child_id=lauri_person.pk,
+            code=3,
+            note="Lauri ymmärtää asian merkityksen ja toivoo, ettei sitä näytetä huoltajalle.",
+        )
+        services.item_restrict(
+            actor=pro["terveydenhoitaja"],
+            plan_id=plan.pk,
+            model=Need,
+            item_id=hidden.pk,
+            child_id=lauri_person.pk,
+            expected_version=hidden.version,
+        )
         services.item_create(
             actor=lauri,
             plan_id=plan.pk,
