@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError, IntegrityError
+from django.db import DatabaseError, DataError, IntegrityError
 from django.http import Http404
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
@@ -83,6 +83,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(
             error_body(409, "conflict", _("The request conflicts with existing data.")),
             status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, DataError):
+        # The database refused a value the client sent (say, a NUL character): the client's
+        # doing, so a 400, and nothing was changed.
+        set_rollback()
+        return Response(
+            error_body(400, "invalid", _("The request holds a value that cannot be stored.")),
+            status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, DatabaseError):
         set_rollback()

@@ -32,7 +32,7 @@ class RequestIdMiddleware:
             RequestFacts(
                 request_id=request_id,
                 client_ip=normalise_ip(request.META.get("REMOTE_ADDR")),
-                user_agent=request.headers.get("User-Agent", "")[:300],
+                user_agent=request.headers.get("User-Agent", "")[:300].replace("\x00", ""),
             )
         )
         try:

@@ -38,6 +38,17 @@ def family_subjects(family_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[uui
     return subjects
 
 
+def _printable(value: Any) -> Any:
+    """A logged query as the client sent it, less NUL characters (PostgreSQL stores none)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    return value
+
+
 def _actor_columns(actor: AbstractBaseUser | AnonymousUser | None) -> dict[str, object]:
     if actor is None or not actor.is_authenticated:
         return {"actor_kind": "anonymous"}
@@ -105,6 +116,8 @@ def record_access_batch(
     rows = []
     for entry in entries:
         values = dict(entry)
+        if values.get("query") is not None:
+            values["query"] = _printable(values["query"])
         people = list(dict.fromkeys(values.pop("subjects"))) or [None]
         legal_basis = values.pop("legal_basis", "") or (access.legal_basis if access else "")
         object_id = values.pop("object_id", "")
