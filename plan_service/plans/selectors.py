@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404
 
 from plan_service import policy
@@ -94,13 +94,10 @@ def item_counts(*, access: policy.PlanAccess) -> dict[str, int]:
     """How many readable items of each kind the plan has (one query per kind)."""
     from plan_service.plans.models import ITEM_MODELS
 
-    counts: dict[str, int] = {}
-    for name, model in ITEM_MODELS.items():
-        counts[name] = (
-            policy.items_for(access, model.objects.all()).aggregate(n=Count("pk", filter=Q()))["n"]
-            or 0
-        )
-    return counts
+    return {
+        name: policy.items_for(access, model.objects.all()).count()
+        for name, model in ITEM_MODELS.items()
+    }
 
 
 def assessment_list(*, access: policy.PlanAccess) -> QuerySet[Any]:

@@ -6,6 +6,7 @@ import uuid
 from typing import Any, ClassVar
 
 from django.db.models import QuerySet
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -198,9 +199,7 @@ class PlanViewSet(PolicyViewSet):
     @action(detail=True, methods=["get"])
     def explain(self, request: Request, pk: str) -> Response:
         access = selectors.plan_access_get(user=request.user, plan_id=pk)
-        if not access.may(policy.Action.MANAGE) and not access.plan.is_read_only:
-            raise policy.PermissionDenied
-        if access.membership.role != "lead":
+        if access.membership.role != Membership.PlanRole.LEAD:  # also on a completed plan
             raise policy.PermissionDenied
         member_id = parse_uuid(request.query_params.get("member"))
         member = selectors.membership_list(access=access).filter(pk=member_id).first()
@@ -270,15 +269,9 @@ class MembershipViewSet(PlanScopedMixin, PolicyViewSet):
     def destroy(self, request: Request, plan_pk: str, pk: str) -> Response:
         access = self.access
         if parse_uuid(pk) is None:
-            return self._not_found()
+            raise Http404
         services.membership_end(actor=request.user, plan_id=access.plan.pk, membership_id=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-    @staticmethod
-    def _not_found() -> Response:
-        from django.http import Http404
-
-        raise Http404
 
 
 #
