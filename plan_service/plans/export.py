@@ -1,10 +1,11 @@
 """FHIR export of plans: the snapshot selector and the export services.
 
-`plan_snapshot` is the only place a plan is read for export. It reads through the policy: items
-via `policy.items_for`, so an item of a category the recipient may not read (or one a mature
-minor hid from a guardian recipient) is not in the snapshot at all and the FHIR functions cannot
-emit it, refer to it or count it; consents via `policy.consents_for`. The `fhir_export` package
-then turns the snapshot into FHIR without touching the database.
+`plan_snapshots` (and `plan_snapshot`, its one-plan form) is the only place a plan is read for
+export. It reads through the policy: items via `policy.items_for` (and, when one query serves
+several accesses, `policy.may_read_item` per access), so an item of a category the recipient may
+not read (or one a mature minor hid from a guardian recipient) is not in the snapshot at all and
+the FHIR functions cannot emit it, refer to it or count it; consents via `policy.consents_for`.
+The `fhir_export` package then turns the snapshot into FHIR without touching the database.
 
 Every export is one transaction that requires `Action.EXPORT`, takes a share lock on the plan
 row (writers lock it for update, so the snapshot is exactly one version) and appends one
@@ -14,14 +15,17 @@ logs or puts in a URL a personal identity code.
 
 from __future__ import annotations
 
+import operator
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import reduce
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Q
+from django.http import Http404
 from django.utils.translation import gettext as _
 
 from fhir_export import snapshot as snap
@@ -29,6 +33,7 @@ from fhir_export.bundle import plan_bundle
 from plan_service import policy
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import record_access, record_disclosure
+from plan_service.consent.models import Consent
 from plan_service.participants.models import Guardianship, Organization, Person
 from plan_service.plans import selectors
 from plan_service.plans.models import (
@@ -86,10 +91,6 @@ def _item_fields(item: PlanItem) -> dict[str, Any]:
     }
 
 
-def _items(access: policy.PlanAccess, model: type[PlanItem]) -> list[Any]:
-    return list(selectors.item_list(access=access, model=model).select_related("created_by"))
-
-
 def _member(m: Membership) -> snap.MemberData:
     professional = m.professional
     return snap.MemberData(
@@ -113,46 +114,120 @@ def _member(m: Membership) -> snap.MemberData:
     )
 
 
+@dataclass
+class _Rows:
+    """The rows of one plan's snapshot, gathered for many plans at once."""
+
+    persons: list[Person] = field(default_factory=list)
+    wards: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
+    members: list[Membership] = field(default_factory=list)
+    items: dict[type[PlanItem], list[Any]] = field(default_factory=dict)
+    consents: list[Consent] = field(default_factory=list)
+
+
+def _readable(accesses: Sequence[policy.PlanAccess], model: type[PlanItem]) -> list[Any]:
+    """Items of `model` each access may read, in one query: the OR of `policy.items_for`."""
+    scopes = [policy.items_for(access, model.objects.all()) for access in accesses]
+    return list(
+        reduce(operator.or_, scopes).select_related("created_by").order_by("created_at", "id")
+    )
+
+
+def _gather(accesses: Sequence[policy.PlanAccess]) -> list[_Rows]:
+    """Every row the snapshots of `accesses` need, in a fixed number of queries.
+
+    One `_Rows` per access, in order. Several accesses may share a plan (different recipients):
+    an item goes to an access only if `policy.may_read_item` (the in-memory twin of
+    `items_for`) says that access may read it, so a union query never mixes their views.
+    """
+    rows = [_Rows() for _ in accesses]
+    by_plan: dict[uuid.UUID, list[int]] = {}
+    by_family: dict[uuid.UUID, list[int]] = {}
+    for index, access in enumerate(accesses):
+        by_plan.setdefault(access.plan.pk, []).append(index)
+        by_family.setdefault(access.plan.family_id, []).append(index)
+    # `policy.persons_for(user)` is the members of families whose plan the user may view; each
+    # access proves its plan is one, so its family's members are exactly that set here.
+    for person in Person.objects.filter(family_id__in=by_family).order_by("id"):
+        for index in by_family[person.family_id]:
+            rows[index].persons.append(person)
+    for family_id, child_id, guardian_id in Guardianship.objects.filter(
+        child__family_id__in=by_family, guardian__family_id__in=by_family
+    ).values_list("child__family_id", "child_id", "guardian_id"):
+        for index in by_family[family_id]:
+            rows[index].wards.setdefault(guardian_id, []).append(child_id)
+    for membership in (
+        Membership.objects.filter(plan_id__in=by_plan)
+        .select_related("user", "professional__organization", "person")
+        .order_by("valid_from", "id")
+    ):
+        for index in by_plan[membership.plan_id]:
+            rows[index].members.append(membership)
+    for model in (Need, Goal, Action, Review, Comment, Dissent, Acknowledgement):
+        for plan_rows in rows:
+            plan_rows.items[model] = []
+        for item in _readable(accesses, model):
+            for index in by_plan[item.plan_id]:
+                if policy.may_read_item(accesses[index], item):
+                    rows[index].items[model].append(item)
+    by_user: dict[object, list[int]] = {}
+    for index, access in enumerate(accesses):
+        by_user.setdefault(access.membership.user_id, []).append(index)
+    for indices in by_user.values():
+        user = accesses[indices[0]].membership.user
+        wanted = {accesses[i].plan.family_id for i in indices}
+        for consent in (
+            policy.consents_for(user)
+            .filter(family_id__in=wanted)
+            .prefetch_related("subjects")
+            .order_by("created_at", "id")
+        ):
+            for index in indices:
+                if accesses[index].plan.family_id == consent.family_id:
+                    rows[index].consents.append(consent)
+    return rows
+
+
+def plan_snapshots(accesses: Sequence[policy.PlanAccess]) -> list[snap.PlanSnapshot]:
+    """The snapshots of many plans (bulk export), in as many queries as one plan takes."""
+    rows = _gather(accesses)
+    org_ids: set[uuid.UUID] = set()
+    for plan_rows in rows:
+        org_ids |= {m.professional.organization_id for m in plan_rows.members if m.professional}
+        org_ids |= {c.recipient_organization_id for c in plan_rows.consents}
+        org_ids |= {a.responsible_organization_id for a in plan_rows.items[Action]}
+    org_ids.discard(None)  # type: ignore[arg-type]
+    organizations = {o.pk: o for o in Organization.objects.filter(pk__in=org_ids)}
+    return [_snapshot(a, r, organizations) for a, r in zip(accesses, rows, strict=True)]
+
+
 def plan_snapshot(access: policy.PlanAccess) -> snap.PlanSnapshot:
     """The plan as the holder of `access` may receive it, at its current version.
 
-    Reads only through the policy; references to items the recipient may not read are dropped
-    here (and again, defensively, in fhir_export).
+    Reads only through the policy (items via `policy.items_for`, consents via
+    `policy.consents_for`); references to items the recipient may not read are dropped here
+    (and again, defensively, in fhir_export).
     """
+    return plan_snapshots([access])[0]
+
+
+def _snapshot(
+    access: policy.PlanAccess, rows: _Rows, organizations: dict[uuid.UUID, Organization]
+) -> snap.PlanSnapshot:
     plan = access.plan
-    user = access.membership.user
-    # `policy.persons_for(user)` is the members of families whose plan the user may view; the
-    # access proves this plan is one, so its family's members are exactly that set here. The
-    # direct filter avoids re-running the plan scope per exported plan (bulk export).
-    persons = list(Person.objects.filter(family_id=plan.family_id).order_by("id"))
+    persons, wards, members, consents = rows.persons, rows.wards, rows.members, rows.consents
     person_ids = {p.pk for p in persons}
-    wards: dict[uuid.UUID, list[uuid.UUID]] = {}
-    for child_id, guardian_id in Guardianship.objects.filter(
-        child_id__in=person_ids, guardian_id__in=person_ids
-    ).values_list("child_id", "guardian_id"):
-        wards.setdefault(guardian_id, []).append(child_id)
-    members = list(selectors.membership_list(access=access))
-    needs = _items(access, Need)
-    goals = _items(access, Goal)
-    actions = _items(access, Action)
-    reviews = _items(access, Review)
-    remarks = [*_items(access, Comment), *_items(access, Dissent)]
-    acks = _items(access, Acknowledgement)
-    consents = list(
-        policy.consents_for(user)
-        .filter(family_id=plan.family_id)
-        .prefetch_related("subjects")
-        .order_by("created_at", "id")
-    )
+    needs, goals, actions = rows.items[Need], rows.items[Goal], rows.items[Action]
+    reviews, acks = rows.items[Review], rows.items[Acknowledgement]
+    remarks = [*rows.items[Comment], *rows.items[Dissent]]
     need_ids = {n.pk for n in needs}
     goal_ids = {g.pk for g in goals}
     lead = next(
         (m for m in members if m.role == Membership.PlanRole.LEAD and m.ended_at is None), None
     )
-    org_ids = {m.professional.organization_id for m in members if m.professional}
-    org_ids |= {c.recipient_organization_id for c in consents if c.recipient_organization_id}
-    org_ids |= {a.responsible_organization_id for a in actions if a.responsible_organization_id}
-    organizations = Organization.objects.filter(pk__in=org_ids).order_by("id")
+    used = {m.professional.organization_id for m in members if m.professional}
+    used |= {c.recipient_organization_id for c in consents if c.recipient_organization_id}
+    used |= {a.responsible_organization_id for a in actions if a.responsible_organization_id}
     return snap.PlanSnapshot(
         plan_id=plan.pk,
         version=plan.version,
@@ -183,7 +258,7 @@ def plan_snapshot(access: policy.PlanAccess) -> snap.PlanSnapshot:
         ),
         organizations=tuple(
             snap.OrganizationData(id=o.pk, name=o.name, oid=o.oid, sector=o.sector)
-            for o in organizations
+            for o in sorted((organizations[i] for i in used if i in organizations), key=_pk)
         ),
         members=tuple(_member(m) for m in members),
         needs=tuple(
@@ -258,6 +333,10 @@ def plan_snapshot(access: policy.PlanAccess) -> snap.PlanSnapshot:
     )
 
 
+def _pk(row: Any) -> str:
+    return str(row.pk)
+
+
 def _review(review: Review, goal_ids: set[uuid.UUID]) -> snap.ReviewData:
     progress = []
     for entry in review.progress or []:
@@ -288,10 +367,14 @@ def _review(review: Review, goal_ids: set[uuid.UUID]) -> snap.ReviewData:
 #
 
 
-def _share_lock(plan: Plan) -> None:
-    """Hold writers of this plan (they lock its row FOR UPDATE) until the export commits."""
+def _share_lock(plans: Sequence[Plan]) -> None:
+    """Hold writers of these plans (they lock the row FOR UPDATE) until the export commits."""
+    table = Plan._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT 1 FROM {Plan._meta.db_table} WHERE id = %s FOR SHARE", [plan.pk])  # noqa: S608
+        cursor.execute(
+            f"SELECT 1 FROM {table} WHERE id = ANY(%s) ORDER BY id FOR SHARE",  # noqa: S608
+            [[p.pk for p in plans]],
+        )
 
 
 def _check_version(plan: Plan, version: int | None) -> None:
@@ -356,7 +439,7 @@ def plan_export_prepare(
     """
     plan = selectors.plan_get(user=actor, plan_id=plan_id)
     access = policy.require_plan(actor, policy.Action.EXPORT, plan)
-    _share_lock(plan)
+    _share_lock([plan])
     _check_version(plan, version)
     snapshot = plan_snapshot(access)
     return access, Export(bundle=plan_bundle(snapshot), snapshot=snapshot)
@@ -419,23 +502,34 @@ def export_plan_batches(
         last = rows[-1]
 
 
-def plan_export_to(
+def plan_export_many_to(
     *,
     actor: User,
-    plan_id: object,
-    sink: Callable[[dict[str, Any]], None],
+    plan_ids: Sequence[object],
+    sink: Callable[[Export], None],
     recipient: str,
-) -> Export:
-    """Export one plan into `sink` and log the disclosure, in one transaction.
+) -> int:
+    """Export plans into `sink` one by one and log each disclosure, in one transaction.
 
-    The disclosure rows commit only if `sink` returned; a sink that raises rolls them back (the
-    caller then deletes what the sink wrote). Same rights and errors as `plan_export`.
+    The rights are checked per plan exactly as `plan_export` does (404 hidden, 403 without
+    EXPORT), the plan rows are share-locked together, and their snapshots are read in a fixed
+    number of queries (`plan_snapshots`). Each plan's disclosure rows (one per person) are
+    written after `sink` took its Bundle; a sink that raises rolls back the rows of the whole
+    call (the caller then deletes what the sink wrote). Returns the number of plans exported.
     """
     with transaction.atomic():
-        access, export = plan_export_prepare(actor=actor, plan_id=plan_id)
-        sink(export.bundle)
-        log_disclosure(actor=actor, access=access, snapshot=export.snapshot, recipient=recipient)
-    return export
+        plans = {p.pk: p for p in selectors.plan_list(user=actor).filter(pk__in=plan_ids)}
+        accesses = []
+        for plan_id in plan_ids:
+            plan = plans.get(plan_id)  # type: ignore[call-overload]
+            if plan is None:
+                raise Http404
+            accesses.append(policy.require_plan(actor, policy.Action.EXPORT, plan))
+        _share_lock([a.plan for a in accesses])
+        for access, snapshot in zip(accesses, plan_snapshots(accesses), strict=True):
+            sink(Export(bundle=plan_bundle(snapshot), snapshot=snapshot))
+            log_disclosure(actor=actor, access=access, snapshot=snapshot, recipient=recipient)
+    return len(accesses)
 
 
 #

@@ -235,11 +235,11 @@ def plan_push(
     if plan is None:
         raise Http404
     policy.require_plan(actor, policy.Action.EXPORT, plan)  # refuse before saying anything else
+    with transaction.atomic():  # rights first: 404 and 403 come before "not configured"
+        access, result = export.plan_export_prepare(actor=actor, plan_id=plan_id, version=version)
     target = base_url or settings.FHIR_PUSH_BASE_URL
     if not target:
         raise PushNotConfigured
-    with transaction.atomic():
-        access, result = export.plan_export_prepare(actor=actor, plan_id=plan_id, version=version)
     pushed = fhir_transaction(
         base_url=target,
         bundle=result.bundle,

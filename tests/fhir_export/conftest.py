@@ -9,6 +9,7 @@ the validator tests skip; every other test runs.
 from __future__ import annotations
 
 import json
+import select
 import shutil
 import subprocess
 from collections import Counter
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 NODE_DIR = Path(__file__).parent / "node"
@@ -97,3 +99,42 @@ def validator() -> Iterator[Validator]:
             ensure_ascii=False,
         )
     )
+
+
+class FhirServer:
+    """tests/fhir_export/node/server.js: @medplum/fhir-router over a MemoryRepository."""
+
+    def __init__(self, node_dir: Path) -> None:
+        self.process = subprocess.Popen(  # noqa: S603
+            [shutil.which("node") or "node", "server.js", "0"],
+            cwd=node_dir,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], 120)
+        line = self.process.stdout.readline() if ready else ""
+        if not line.startswith("listening "):
+            self.process.kill()
+            raise RuntimeError(f"FHIR test server did not start: {line!r}")
+        self.base_url = f"http://127.0.0.1:{int(line.split()[1])}"
+
+    def hook(self, name: str, **body: Any) -> Any:
+        """Call a test hook ($fail, $drop, $requests) of the server."""
+        method = "GET" if not body else "POST"
+        return httpx.request(method, f"{self.base_url}/${name}", json=body or None).json()
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(f"{self.base_url}/{path}")
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def fhir_server() -> Iterator[FhirServer]:
+    """A real FHIR engine for the push tests, started once per session."""
+    server = FhirServer(node_install())
+    yield server
+    server.close()

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -272,3 +273,24 @@ def test_access_row_exports_as_balp_auditevent_with_identifiers_only() -> None:
     assert data["what"]["identifier"]["value"] == f"{row.object_id}/3"
     assert [a["requestor"] for a in event["agent"]] == [True, False]
     assert audit_event(row) == event  # stable id, same row same resource
+
+
+GOLDEN = Path(__file__).parent / "golden" / "demo_bundle.json"
+
+
+def test_demo_bundle_matches_the_golden_file(small: PlanSnapshot) -> None:
+    """Any change to the export's output shows here; regenerate the file only on purpose:
+    `python -c "from tests.fhir_export.test_bundle import write_golden; write_golden()"`."""
+    bundle = plan_bundle(small)
+    assert bundle == json.loads(GOLDEN.read_text(encoding="utf-8"))
+    round_trip = validated(bundle).model_dump(mode="json", exclude_none=True)
+    # The model writes UTC as "Z" where we write "+00:00": the same instant.
+    canonical = json.dumps(bundle, sort_keys=True).replace("+00:00", "Z")
+    assert json.dumps(round_trip, sort_keys=True) == canonical
+
+
+def write_golden() -> None:
+    from tests.fhir_export.samples import demo_snapshot
+
+    text = json.dumps(plan_bundle(demo_snapshot()), indent=1, ensure_ascii=False)
+    GOLDEN.write_text(text + "\n", encoding="utf-8")

@@ -23,6 +23,7 @@ from fhir_export import FHIR_JSON
 from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet
 from plan_service.plans import export, push
 from plan_service.plans.api.views import ERRORS
+from plan_service.plans.models import Plan
 
 
 class FhirJsonRenderer(JSONRenderer):
@@ -51,6 +52,7 @@ class PlanFhirViewSet(PlanScopedMixin, PolicyViewSet):
     """The plan's FHIR export, filtered by what the caller may read."""
 
     audit_object_type = "plan"
+    schema_model = Plan
     renderer_classes: ClassVar[list[type[BaseRenderer]]] = [FhirJsonRenderer, JSONRenderer]
 
     @extend_schema(
@@ -68,8 +70,8 @@ class PlanFhirViewSet(PlanScopedMixin, PolicyViewSet):
         },
     )
     def list(self, request: Request, plan_pk: str) -> Response:
-        version = parse_version(request.query_params.get("version"))
         access = self.access  # 404 before anything else when the plan is hidden
+        version = parse_version(request.query_params.get("version"))
         result = export.plan_export(actor=request.user, plan_id=access.plan.pk, version=version)
         response = Response(result.bundle)
         return self.with_etag(response, result.snapshot.version)
@@ -89,9 +91,9 @@ class PlanFhirViewSet(PlanScopedMixin, PolicyViewSet):
     )
     @action(detail=False, methods=["post"], url_path="push", renderer_classes=[JSONRenderer])
     def push(self, request: Request, plan_pk: str) -> Response:
+        access = self.access  # 404 before anything else when the plan is hidden
         data = PushInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        access = self.access
         try:
             result = push.plan_push(
                 actor=request.user,

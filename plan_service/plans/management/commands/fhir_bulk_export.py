@@ -28,7 +28,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--recipient", required=True, help="Username of the recipient.")
         parser.add_argument("--output", required=True, help="Directory for the NDJSON files.")
-        parser.add_argument("--chunk-size", type=int, default=200, help="Plans per query.")
+        parser.add_argument(
+            "--chunk-size", type=int, default=100, help="Plans per query and transaction."
+        )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -40,8 +42,7 @@ class Command(BaseCommand):
         writer = BulkWriter(Path(options["output"]))
         started = timezone.now()
         recipient = f"FHIR bulk export for {user.get_username()}"
-        plans = 0
-        family = None
+        state: dict[str, Any] = {"plans": 0, "family": None}
         try:
             with tqdm(
                 total=export.export_plan_count(user=user),
@@ -49,18 +50,24 @@ class Command(BaseCommand):
                 disable=options["no_progress"],
                 file=self.stderr._out,
             ) as bar:
+
+                def write(result: export.Export) -> None:
+                    if result.snapshot.family_id != state["family"]:
+                        writer.next_family()
+                        state["family"] = result.snapshot.family_id
+                    writer.add_bundle(result.bundle)
+                    state["plans"] += 1
+                    bar.update(1)
+
                 for batch in export.export_plan_batches(
                     user=user, chunk_size=options["chunk_size"]
                 ):
-                    for family_id, plan_id in batch:
-                        if family_id != family:
-                            writer.next_family()
-                            family = family_id
-                        export.plan_export_to(
-                            actor=user, plan_id=plan_id, sink=writer.add_bundle, recipient=recipient
-                        )
-                        plans += 1
-                        bar.update(1)
+                    export.plan_export_many_to(
+                        actor=user,
+                        plan_ids=[plan_id for _, plan_id in batch],
+                        sink=write,
+                        recipient=recipient,
+                    )
         except BaseException:
             writer.abort()
             raise
@@ -71,5 +78,5 @@ class Command(BaseCommand):
         lines = sum(item["count"] for item in manifest["output"])
         self.stdout.write(
             _("Exported %(plans)s plans as %(lines)s resources into %(dir)s.")
-            % {"plans": plans, "lines": lines, "dir": options["output"]}
+            % {"plans": state["plans"], "lines": lines, "dir": options["output"]}
         )

@@ -1,0 +1,139 @@
+"""Access-log rows as FHIR R4 AuditEvent, in the shape of IHE Basic Audit Log Patterns (BALP).
+
+One access-log row is already one person whose data was touched, so each row becomes one
+AuditEvent with at most one patient entity ("one per patient"). Like the log itself the
+AuditEvent carries identifiers only: the user by account id, the patient by identity code (when
+the caller passes it) or by the service's person id, the object by its id and version. No plan
+content, no names.
+
+BALP shape: `type` is the RESTful operation (DICOM 110106 for exports, 110114 for logins) with
+the interaction as `subtype`; the user agent is the requestor, the service the destination
+agent; `source.observer` is the service; the patient entity has type Person and role Patient,
+the object entity type System Object and role Domain Resource.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from fhir_export import coding as c
+from fhir_export import validated
+from fhir_export.identifiers import derive
+from fhir_export.participants import hetu_identifier
+
+
+@dataclass(frozen=True)
+class AccessRecord:
+    """One access-log row, as plain data (the caller maps it from `audit.AccessEvent`)."""
+
+    id: uuid.UUID
+    recorded_at: dt.datetime
+    action: str  # read, search, create, update, delete, export, disclose, login, ...
+    outcome: str  # success, denied or error
+    actor_user_id: int | None = None
+    subject_id: uuid.UUID | None = None
+    subject_identity_code: str = ""
+    plan_id: uuid.UUID | None = None
+    object_type: str = ""
+    object_id: str = ""
+    object_version: int | None = None
+    purpose: str = ""
+    client_ip: str | None = None
+    request_id: str = ""
+
+
+#: access-log action -> (type system, type code, subtype interaction or None, FHIR action)
+_SHAPE: dict[str, tuple[str, str, str | None, str]] = {
+    "read": (c.AUDIT_EVENT_TYPE, "rest", "read", "R"),
+    "search": (c.AUDIT_EVENT_TYPE, "rest", "search-type", "E"),
+    "create": (c.AUDIT_EVENT_TYPE, "rest", "create", "C"),
+    "update": (c.AUDIT_EVENT_TYPE, "rest", "update", "U"),
+    "delete": (c.AUDIT_EVENT_TYPE, "rest", "delete", "D"),
+    "export": (c.DICOM, "110106", None, "R"),
+    "disclose": (c.DICOM, "110106", None, "R"),
+    "login": (c.DICOM, "110114", None, "E"),
+    "login_failed": (c.DICOM, "110114", None, "E"),
+    "denied": (c.AUDIT_EVENT_TYPE, "rest", None, "E"),
+}
+_OUTCOME = {"success": "0", "denied": "4", "error": "8"}
+SERVICE = {"identifier": {"system": c.SERVICE_DEVICE_SYSTEM, "value": "plan-service"}}
+
+
+def audit_event(row: AccessRecord) -> dict[str, Any]:
+    """The BALP AuditEvent of one access-log row (validated; raises on an unknown action)."""
+    system, type_code, interaction, action = _SHAPE[row.action]
+    user: dict[str, Any] = {
+        "type": c.concept(c.V3_PARTICIPATION_TYPE, "IRCP"),
+        "who": {"identifier": {"system": c.USER_SYSTEM, "value": str(row.actor_user_id)}}
+        if row.actor_user_id is not None
+        else {"display": "anonymous"},
+        "requestor": True,
+    }
+    if row.client_ip:
+        user["network"] = {
+            "address": row.client_ip,
+            "type": c.code("AuditEvent.agent.network.type", "2"),
+        }
+    resource: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "id": derive("AuditEvent", row.id),
+        "type": c.coding(system, type_code),
+        "action": c.code("AuditEvent.action", action),
+        "recorded": row.recorded_at.isoformat(),
+        "outcome": c.code("AuditEvent.outcome", _OUTCOME[row.outcome]),
+        "agent": [
+            user,
+            {
+                "type": c.concept(c.DICOM, "110152"),
+                "who": SERVICE,
+                "requestor": False,
+            },
+        ],
+        "source": {"observer": SERVICE, "type": [c.coding(c.SECURITY_SOURCE_TYPE, "4")]},
+    }
+    if interaction is not None:
+        resource["subtype"] = [c.coding(c.RESTFUL_INTERACTION, interaction)]
+    if row.purpose == "care":
+        resource["purposeOfEvent"] = [c.concept(c.V3_ACT_REASON, "TREAT")]
+    entities: list[dict[str, Any]] = []
+    if row.subject_id is not None:
+        identifier = (
+            {k: v for k, v in hetu_identifier(row.subject_identity_code).items() if k != "use"}
+            if row.subject_identity_code
+            else {"system": c.PERSON_SYSTEM, "value": str(row.subject_id)}
+        )
+        entities.append(
+            {
+                "what": {"identifier": identifier},
+                "type": c.coding(c.AUDIT_ENTITY_TYPE, "1"),
+                "role": c.coding(c.OBJECT_ROLE, "1"),
+            }
+        )
+    if row.object_id:
+        system = c.PLAN_SYSTEM if row.object_type == "plan" else c.ITEM_SYSTEM
+        value = row.object_id
+        if row.object_version is not None:
+            value = f"{value}/{row.object_version}"
+            system = c.PLAN_VERSION_SYSTEM if row.object_type == "plan" else system
+        entity: dict[str, Any] = {
+            "what": {"identifier": {"system": system, "value": value}},
+            "type": c.coding(c.AUDIT_ENTITY_TYPE, "2"),
+            "role": c.coding(c.OBJECT_ROLE, "4"),
+        }
+        if row.object_type:
+            entity["description"] = row.object_type
+        entities.append(entity)
+    if entities:
+        resource["entity"] = entities
+    validated(resource)
+    return resource
+
+
+def audit_events(rows: Iterable[AccessRecord]) -> Iterator[dict[str, Any]]:
+    """One AuditEvent per access-log row (each row is one patient), lazily, in input order."""
+    for row in rows:
+        yield audit_event(row)

@@ -1,0 +1,210 @@
+"""Seed many plans quickly, for measuring `fhir_bulk_export` (not collected by pytest).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/plan_fhir_bench \\
+    DJANGO_SETTINGS_MODULE=plan_service.settings.test \\
+        python -m tests.fhir_export.bulk_benchmark --plans 10000
+
+Rows are bulk-inserted (no history rows, no access-log rows): this measures the export, and
+seeding 10,000 plans through the services would take most of an hour. Each plan has two
+children and a guardian, a lead (one professional leads them all, so one recipient receives
+them all), a statutory member, a need, two goals, two actions and a comment. Then it prints the
+command line to time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import itertools
+import uuid
+
+import django
+
+
+def seed(plans: int) -> str:
+    """Insert `plans` plans led by one new professional; return the lead's username."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+    from django.utils import timezone
+
+    from plan_service.participants.identity_codes import temporary_identity_code
+    from plan_service.participants.models import (
+        Family,
+        Guardianship,
+        Organization,
+        Person,
+        Professional,
+    )
+    from plan_service.plans.models import (
+        Action,
+        Comment,
+        Goal,
+        Membership,
+        Need,
+        Plan,
+        PlanUserObjectPermission,
+    )
+
+    tag = uuid.uuid4().hex[:8]
+    org = Organization.objects.create(
+        name=f"Bench {tag}", oid=f"1.2.246.10.{int(tag, 16) % 10**7}.10.0", sector="health"
+    )
+    users = get_user_model()
+    lead_user = users.objects.create_user(f"bench-lead-{tag}", first_name="Bench", last_name="Lead")
+    member_user = users.objects.create_user(f"bench-member-{tag}", first_name="M", last_name="X")
+    lead = Professional.objects.create(user=lead_user, organization=org, role="public_health_nurse")
+    member = Professional.objects.create(user=member_user, organization=org, role="teacher")
+    perms = list(
+        Permission.objects.filter(content_type__app_label="plans", codename__endswith="_plan")
+    )
+    lead_perms = [
+        p
+        for p in perms
+        if p.codename.split("_")[0] in {"view", "change", "contribute", "manage", "export"}
+    ]
+    member_perms = [
+        p for p in lead_perms if p.codename.split("_")[0] in {"view", "change", "contribute"}
+    ]
+    used = set(Person.objects.values_list("identity_code", flat=True))
+    codes = (
+        code
+        for day in itertools.count()
+        for n in range(900, 1000)
+        if (code := temporary_identity_code(dt.date(1950, 1, 1) + dt.timedelta(days=day), n))
+        not in used
+    )
+    now = timezone.now()
+    for start in range(0, plans, 500):
+        size = min(500, plans - start)
+        families = Family.objects.bulk_create(
+            [Family(name=f"Perhe {tag}-{start + i}") for i in range(size)]
+        )
+        people, guardianships, plan_rows, members, grants = [], [], [], [], []
+        needs, goals, actions, comments = [], [], [], []
+        for family in families:
+            kids = [
+                Person(
+                    family=family,
+                    kind="child",
+                    given_name=f"Lapsi{k}",
+                    family_name=family.name,
+                    identity_code=next(codes),
+                )
+                for k in range(2)
+            ]
+            guardian = Person(
+                family=family,
+                kind="guardian",
+                given_name="Huoltaja",
+                family_name=family.name,
+                identity_code=next(codes),
+            )
+            people += [*kids, guardian]
+            guardianships += [Guardianship(child=k, guardian=guardian) for k in kids]
+            plan = Plan(family=family, status="active", summary="Perheen tilanne.", version=7)
+            plan_rows.append(plan)
+            members.append(
+                Membership(
+                    plan=plan,
+                    user=lead_user,
+                    role="lead",
+                    professional=lead,
+                    basis="statute",
+                    statute="THL 1326/2010 §15",
+                )
+            )
+            members.append(
+                Membership(
+                    plan=plan,
+                    user=member_user,
+                    role="member",
+                    professional=member,
+                    basis="statute",
+                    statute="POL 628/1998 §40",
+                )
+            )
+            grants += [
+                PlanUserObjectPermission(user=lead_user, permission=p, content_object=plan)
+                for p in lead_perms
+            ]
+            grants += [
+                PlanUserObjectPermission(user=member_user, permission=p, content_object=plan)
+                for p in member_perms
+            ]
+            need = Need(plan=plan, category="health", title="Uni", concerns=[kids[0].id])
+            needs.append(need)
+            goal_a = Goal(
+                plan=plan,
+                category="health",
+                title="Hyvä uni",
+                desired_outcome="Nukkuu yönsä",
+                need=need,
+                target_date=now.date(),
+            )
+            goal_b = Goal(
+                plan=plan,
+                category="education",
+                title="Koulu",
+                desired_outcome="Läsnä",
+                achievement="improving",
+            )
+            goals += [goal_a, goal_b]
+            actions.append(
+                Action(
+                    plan=plan,
+                    category="health",
+                    goal=goal_a,
+                    description="Unikoulu",
+                    responsible_kind="member",
+                    responsible_user=lead_user,
+                    status="in-progress",
+                )
+            )
+            actions.append(
+                Action(
+                    plan=plan,
+                    category="general",
+                    goal=goal_b,
+                    description="Tapaaminen",
+                    responsible_kind="guardian",
+                    responsible_person=guardian,
+                    concerns=[kids[1].id],
+                )
+            )
+            comments.append(
+                Comment(
+                    plan=plan,
+                    category="health",
+                    kind="guardian_view",
+                    target_type="goal",
+                    target_id=goal_a.id,
+                    text="Hyvä suunnitelma.",
+                )
+            )
+        Person.objects.bulk_create(people)
+        Guardianship.objects.bulk_create(guardianships)
+        Plan.objects.bulk_create(plan_rows)
+        Membership.objects.bulk_create(members)
+        PlanUserObjectPermission.objects.bulk_create(grants)
+        Need.objects.bulk_create(needs)
+        Goal.objects.bulk_create(goals)
+        Action.objects.bulk_create(actions)
+        Comment.objects.bulk_create(comments)
+        print(f"seeded {start + size} plans", flush=True)
+    return lead_user.username
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--plans", type=int, default=10000)
+    args = parser.parse_args()
+    django.setup()
+    username = seed(args.plans)
+    print(
+        "now run: /usr/bin/time -v python manage.py fhir_bulk_export "
+        f"--recipient {username} --output var/bulk-{args.plans}"
+    )
+
+
+if __name__ == "__main__":
+    main()
