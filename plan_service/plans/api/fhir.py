@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -64,7 +65,7 @@ class PlanFhirViewSet(PlanScopedMixin, PolicyViewSet):
         ],
         responses={
             (200, FHIR_JSON): OpenApiResponse(
-                serializers.DictField(), description="FHIR R4 transaction Bundle."
+                OpenApiTypes.OBJECT, description="FHIR R4 transaction Bundle."
             ),
             **ERRORS,
         },
@@ -80,12 +81,12 @@ class PlanFhirViewSet(PlanScopedMixin, PolicyViewSet):
         summary="Push the plan to the configured FHIR server (needs export rights)",
         request=PushInputSerializer,
         responses={
-            200: OpenApiResponse(serializers.DictField(), description="Accepted by the server."),
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="Accepted by the server."),
             502: OpenApiResponse(
-                serializers.DictField(),
+                OpenApiTypes.OBJECT,
                 description="Refused or unreachable; the server's OperationOutcome is included.",
             ),
-            503: OpenApiResponse(serializers.DictField(), description="No server configured."),
+            503: OpenApiResponse(OpenApiTypes.OBJECT, description="No server configured."),
             **ERRORS,
         },
     )
