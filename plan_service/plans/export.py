@@ -15,6 +15,8 @@ logs or puts in a URL a personal identity code.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import operator
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import reduce
 from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Q
@@ -377,22 +380,54 @@ def _share_lock(plans: Sequence[Plan]) -> None:
         )
 
 
-def _check_version(plan: Plan, version: int | None) -> None:
-    """Only the current version can be exported for now.
-
-    Hook for the history issue: an older version will be rebuilt from the history tables by
-    a `plan_snapshot_at(access, version)` selector; this check is where the export will call it.
-    """
-    if version is not None and version != plan.version:
+def _check_version(plan: Plan, version: int) -> None:
+    """A version to export must be one the plan has had."""
+    if not 1 <= version <= plan.version:
         raise ValidationError(
             {
                 "version": ValidationError(
-                    _("Only the current version (%(current)s) can be exported for now."),
+                    _("The plan has versions 1 to %(current)s."),
                     code="version_not_available",
                     params={"current": plan.version},
                 )
             }
         )
+
+
+def plan_snapshot_at(access: policy.PlanAccess, version: int) -> snap.PlanSnapshot:
+    """The plan as it stood at an earlier `version`, as the holder of `access` may receive it.
+
+    Items and the plan's own fields come from the history tables, filtered by today's rules
+    (`plans.history`); the family, the team and the consents are those of today.
+    """
+    from plan_service.plans import history
+
+    plan_row = (
+        Plan.history.filter(id=access.plan.pk, version__lte=version)  # type: ignore[attr-defined]
+        .order_by("-history_date", "-history_id")
+        .first()
+    )
+    plan = copy.copy(access.plan)
+    for name in ("status", "summary", "period_start", "period_end", "version", "updated_at"):
+        setattr(plan, name, getattr(plan_row, name))
+    plan.updated_by_id = plan_row.updated_by_id
+    past = dataclasses.replace(access, plan=plan)
+    rows = _gather([access])[0]
+    state = history.state_at(access, history.visibility(access), version)
+    kinds = {model._meta.model_name: model for model in rows.items}
+    rows.items = {model: [] for model in rows.items}
+    for (kind, _id), row in sorted(state.items(), key=lambda kv: (kv[1].created_at, kv[0][1])):
+        rows.items[kinds[kind]].append(row.instance)
+    authors = {i.created_by_id for items in rows.items.values() for i in items}
+    users = {u.pk: u for u in get_user_model().objects.filter(pk__in=authors)}
+    for items in rows.items.values():
+        for item in items:
+            item.created_by = users.get(item.created_by_id)
+    org_ids = {m.professional.organization_id for m in rows.members if m.professional}
+    org_ids |= {c.recipient_organization_id for c in rows.consents}
+    org_ids |= {a.responsible_organization_id for a in rows.items[Action]}
+    organizations = {o.pk: o for o in Organization.objects.filter(pk__in=org_ids - {None})}
+    return _snapshot(past, rows, organizations)
 
 
 def log_disclosure(
@@ -440,8 +475,11 @@ def plan_export_prepare(
     plan = selectors.plan_get(user=actor, plan_id=plan_id)
     access = policy.require_plan(actor, policy.Action.EXPORT, plan)
     _share_lock([plan])
-    _check_version(plan, version)
-    snapshot = plan_snapshot(access)
+    if version is not None and version != plan.version:
+        _check_version(plan, version)
+        snapshot = plan_snapshot_at(access, version)
+    else:
+        snapshot = plan_snapshot(access)
     return access, Export(bundle=plan_bundle(snapshot), snapshot=snapshot)
 
 

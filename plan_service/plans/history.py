@@ -190,7 +190,10 @@ def plan_as_of(
     }
 
 
-def _state(access: policy.PlanAccess, vis: Visibility, version: int) -> dict[tuple[str, str], Any]:
+def state_at(
+    access: policy.PlanAccess, vis: Visibility, version: int
+) -> dict[tuple[str, str], Any]:
+    """The latest row of every item visible by today's rules, at a plan version (key: kind, id)."""
     state: dict[tuple[str, str], Any] = {}
     for kind, model in ITEM_MODELS.items():
         latest = (
@@ -219,8 +222,8 @@ def plan_diff(*, access: policy.PlanAccess, from_version: str, to_version: str) 
             )
         numbers.append(number)
     vis = visibility(access)
-    before = _state(access, vis, numbers[0])
-    after = _state(access, vis, numbers[1])
+    before = state_at(access, vis, numbers[0])
+    after = state_at(access, vis, numbers[1])
     added, removed, changed = [], [], []
     for key in sorted(after.keys() - before.keys()):
         added.append({"type": key[0], **_row_data(key[0], after[key], vis)})

@@ -147,15 +147,28 @@ def test_anonymous_caller_gets_401(api, world) -> None:
     assert api.get(url(world.plan)).status_code == 401
 
 
-def test_only_the_current_version_can_be_exported_for_now(api, world) -> None:
+def test_an_earlier_version_exports_as_it_stood(api, world) -> None:
     client = api.as_user(world.lead.user)
     current = world.plan.version
-    assert client.get(url(world.plan, f"?version={current}")).status_code == 200
-    for bad in (str(current - 1), "abc", "0"):
+    now = client.get(url(world.plan, f"?version={current}"))
+    assert now.status_code == 200
+    assert now.content == client.get(url(world.plan)).content
+    goal = Goal.objects.filter(plan=world.plan).order_by("created_at").first()
+    then = client.get(url(world.plan, f"?version={goal.plan_version - 1}"))
+    assert then.status_code == 200, then.content
+    assert then["ETag"] == f'W/"{goal.plan_version - 1}"'
+    goal_ids = {
+        e["resource"]["id"] for e in then.json()["entry"] if e["resource"]["resourceType"] == "Goal"
+    }
+    now_ids = {
+        e["resource"]["id"] for e in now.json()["entry"] if e["resource"]["resourceType"] == "Goal"
+    }
+    assert len(goal_ids) < len(now_ids)  # the goal added later is not in the earlier version
+    for bad in (str(current + 1), "abc", "0"):
         response = client.get(url(world.plan, f"?version={bad}"))
         assert response.status_code == 400, bad
         assert [e["field"] for e in response.json()["errors"]] == ["version"]
-    assert Disclosure.objects.filter(plan_id=world.plan.pk).count() == 3  # the one good export
+    assert Disclosure.objects.filter(plan_id=world.plan.pk).count() == 9  # three good exports
 
 
 def test_recipient_without_rights_to_a_category_gets_no_resource_reference_or_count(
