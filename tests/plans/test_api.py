@@ -288,9 +288,15 @@ def test_session_login_page_signs_in_for_the_api():
     page = client.get("/accounts/login/")
     assert page.status_code == 200
     token = page.cookies["csrftoken"].value
-    signed_in = client.post("/accounts/login/", {
-        "username": lead.user.username, "password": "test-password-123",
-        "csrfmiddlewaretoken": token, "next": "/api/v1/me/"})
+    signed_in = client.post(
+        "/accounts/login/",
+        {
+            "username": lead.user.username,
+            "password": "test-password-123",
+            "csrfmiddlewaretoken": token,
+            "next": "/api/v1/me/",
+        },
+    )
     assert signed_in.status_code == 302
     me = client.get("/api/v1/me/")
     assert me.status_code == 200

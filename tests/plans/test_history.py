@@ -40,8 +40,10 @@ def _patch(client, plan, kind, item_id, data):
 def test_as_of_shows_the_plan_as_it_stood_and_who_wrote_it(api, setting):
     lead, curator, _, plan = setting
     client = api.as_user(lead.user)
-    goal = client.post(f"/api/v1/plans/{plan.pk}/goals/", {
-        "category": "general", "title": "first words", "desired_outcome": "o"}).json()
+    goal = client.post(
+        f"/api/v1/plans/{plan.pk}/goals/",
+        {"category": "general", "title": "first words", "desired_outcome": "o"},
+    ).json()
     moment = timezone.now().isoformat()
     version_then = client.get(f"/api/v1/plans/{plan.pk}/").json()["version"]
     _patch(api.as_user(curator.user), plan, "goals", goal["id"], {"title": "second words"})
@@ -57,9 +59,11 @@ def test_as_of_shows_the_plan_as_it_stood_and_who_wrote_it(api, setting):
 def test_versions_list_says_who_when_why_and_what(api, setting):
     lead, _, _, plan = setting
     client = api.as_user(lead.user)
-    goal = client.post(f"/api/v1/plans/{plan.pk}/goals/", {
-        "category": "general", "title": "t", "desired_outcome": "o"},
-        HTTP_X_CHANGE_REASON="review meeting").json()
+    goal = client.post(
+        f"/api/v1/plans/{plan.pk}/goals/",
+        {"category": "general", "title": "t", "desired_outcome": "o"},
+        HTTP_X_CHANGE_REASON="review meeting",
+    ).json()
     versions = client.get(f"/api/v1/plans/{plan.pk}/history/").json()
     newest = versions["results"][0]
     assert newest["version"] == goal["plan_version"]
@@ -72,18 +76,21 @@ def test_diff_between_two_versions_field_by_field(api, setting):
     lead, _, _, plan = setting
     client = api.as_user(lead.user)
     start = client.get(f"/api/v1/plans/{plan.pk}/").json()["version"]
-    keep = client.post(f"/api/v1/plans/{plan.pk}/goals/", {
-        "category": "general", "title": "keep", "desired_outcome": "o"}).json()
-    drop = client.post(f"/api/v1/plans/{plan.pk}/needs/", {
-        "category": "general", "title": "drop"}).json()
+    keep = client.post(
+        f"/api/v1/plans/{plan.pk}/goals/",
+        {"category": "general", "title": "keep", "desired_outcome": "o"},
+    ).json()
+    drop = client.post(
+        f"/api/v1/plans/{plan.pk}/needs/", {"category": "general", "title": "drop"}
+    ).json()
     middle = client.get(f"/api/v1/plans/{plan.pk}/").json()["version"]
     _patch(client, plan, "goals", keep["id"], {"title": "kept", "achievement": "improving"})
     client.delete(f"/api/v1/plans/{plan.pk}/needs/{drop['id']}/", HTTP_IF_MATCH='W/"1"')
-    added = client.post(f"/api/v1/plans/{plan.pk}/needs/", {
-        "category": "general", "title": "new"}).json()
+    added = client.post(
+        f"/api/v1/plans/{plan.pk}/needs/", {"category": "general", "title": "new"}
+    ).json()
     end = client.get(f"/api/v1/plans/{plan.pk}/").json()["version"]
-    diff = client.get(f"/api/v1/plans/{plan.pk}/history/diff/",
-                      {"from": middle, "to": end}).json()
+    diff = client.get(f"/api/v1/plans/{plan.pk}/history/diff/", {"from": middle, "to": end}).json()
     assert [a["id"] for a in diff["added"]] == [added["id"]]
     assert [r["id"] for r in diff["removed"]] == [drop["id"]]
     [changed] = diff["changed"]
@@ -100,15 +107,20 @@ def test_diff_between_two_versions_field_by_field(api, setting):
 def test_history_never_shows_the_curator_what_the_curator_cannot_see_today(api, setting):
     lead, curator, _, plan = setting
     client = api.as_user(lead.user)
-    secret = client.post(f"/api/v1/plans/{plan.pk}/needs/", {
-        "category": "social", "title": "lastensuojeluilmoitus"}).json()
+    secret = client.post(
+        f"/api/v1/plans/{plan.pk}/needs/", {"category": "social", "title": "lastensuojeluilmoitus"}
+    ).json()
     # Was general once, became child protection: no version of it may show.
-    moved = client.post(f"/api/v1/plans/{plan.pk}/goals/", {
-        "category": "general", "title": "was open", "desired_outcome": "o"}).json()
+    moved = client.post(
+        f"/api/v1/plans/{plan.pk}/goals/",
+        {"category": "general", "title": "was open", "desired_outcome": "o"},
+    ).json()
     _patch(client, plan, "goals", moved["id"], {"category": "social"})
     # Deleted while child protection: stays hidden.
-    gone = client.post(f"/api/v1/plans/{plan.pk}/goals/", {
-        "category": "social", "title": "poistettu", "desired_outcome": "o"}).json()
+    gone = client.post(
+        f"/api/v1/plans/{plan.pk}/goals/",
+        {"category": "social", "title": "poistettu", "desired_outcome": "o"},
+    ).json()
     client.delete(f"/api/v1/plans/{plan.pk}/goals/{gone['id']}/", HTTP_IF_MATCH='W/"1"')
     end = client.get(f"/api/v1/plans/{plan.pk}/").json()["version"]
     c = api.as_user(curator.user)
@@ -121,8 +133,14 @@ def test_history_never_shows_the_curator_what_the_curator_cannot_see_today(api, 
     for v in range(1, end + 1):
         texts.append(c.get(f"/api/v1/plans/{plan.pk}/history/", {"version": v}).content.decode())
     seen = "\n".join(texts)
-    for hidden in (secret["id"], moved["id"], gone["id"], "lastensuojeluilmoitus", "poistettu",
-                   "was open"):
+    for hidden in (
+        secret["id"],
+        moved["id"],
+        gone["id"],
+        "lastensuojeluilmoitus",
+        "poistettu",
+        "was open",
+    ):
         assert hidden not in seen
     lead_seen = client.get(f"/api/v1/plans/{plan.pk}/history/diff/", {"from": 1, "to": end})
     assert secret["id"] in lead_seen.content.decode()
@@ -132,17 +150,24 @@ def test_guardian_history_hides_what_a_mature_minor_withheld(api, setting):
     lead, _, guardian, plan = setting
     client = api.as_user(lead.user)
     child = Person.objects.get(family=plan.family, kind="child")
-    need = services.item_create(actor=lead.user, plan_id=plan.pk, model=Need,
-                                data={"category": "social", "title": "yksityinen asia"})
+    need = services.item_create(
+        actor=lead.user,
+        plan_id=plan.pk,
+        model=Need,
+        data={"category": "social", "title": "yksityinen asia"},
+    )
     need.restricted_by = child
     need._history_user = lead.user
     need.save()
     end = client.get(f"/api/v1/plans/{plan.pk}/").json()["version"]
     g = api.as_user(guardian)
-    seen = "".join(
-        g.get(f"/api/v1/plans/{plan.pk}/history/", params).content.decode()
-        for params in ({}, {"version": end}, {"version": need.plan_version})
-    ) + g.get(f"/api/v1/plans/{plan.pk}/history/diff/", {"from": 1, "to": end}).content.decode()
+    seen = (
+        "".join(
+            g.get(f"/api/v1/plans/{plan.pk}/history/", params).content.decode()
+            for params in ({}, {"version": end}, {"version": need.plan_version})
+        )
+        + g.get(f"/api/v1/plans/{plan.pk}/history/diff/", {"from": 1, "to": end}).content.decode()
+    )
     assert str(need.pk) not in seen
     assert "yksityinen" not in seen
 
@@ -150,8 +175,10 @@ def test_guardian_history_hides_what_a_mature_minor_withheld(api, setting):
 def test_the_lead_restores_an_earlier_version_as_a_new_one(api, setting):
     lead, curator, _, plan = setting
     client = api.as_user(lead.user)
-    goal = client.post(f"/api/v1/plans/{plan.pk}/goals/", {
-        "category": "general", "title": "alku", "desired_outcome": "o"}).json()
+    goal = client.post(
+        f"/api/v1/plans/{plan.pk}/goals/",
+        {"category": "general", "title": "alku", "desired_outcome": "o"},
+    ).json()
     _patch(client, plan, "goals", goal["id"], {"title": "muutettu"})
     url = f"/api/v1/plans/{plan.pk}/goals/{goal['id']}/restore/"
     assert client.post(url, {"version": 1}).status_code == 428
@@ -170,21 +197,44 @@ def test_as_of_and_diff_are_bounded_at_100_items_by_50_versions(api, setting):
     lead, _, _, plan = setting
     client = api.as_user(lead.user)
     history = Goal.history.model
-    goals = [Goal(plan=plan, category="general", title=f"g{i}", desired_outcome="o",
-                  created_by=lead.user, updated_by=lead.user) for i in range(100)]
+    goals = [
+        Goal(
+            plan=plan,
+            category="general",
+            title=f"g{i}",
+            desired_outcome="o",
+            created_by=lead.user,
+            updated_by=lead.user,
+        )
+        for i in range(100)
+    ]
     Goal.objects.bulk_create(goals)  # test data only: history rows are written just below
     version = plan.version
     rows = []
     for v in range(1, 51):
         version += 1
         for goal in goals:
-            rows.append(history(
-                id=goal.pk, plan_id=plan.pk, category="general", title=f"{goal.title} v{v}",
-                desired_outcome="o", evidence="", achievement="in-progress", concerns=[],
-                version=v, plan_version=version, created_at=goal.created_at,
-                updated_at=goal.updated_at, history_date=timezone.now(),
-                history_type="+" if v == 1 else "~", history_user=lead.user,
-                history_id=None, history_change_reason="bulk"))
+            rows.append(
+                history(
+                    id=goal.pk,
+                    plan_id=plan.pk,
+                    category="general",
+                    title=f"{goal.title} v{v}",
+                    desired_outcome="o",
+                    evidence="",
+                    achievement="in-progress",
+                    concerns=[],
+                    version=v,
+                    plan_version=version,
+                    created_at=goal.created_at,
+                    updated_at=goal.updated_at,
+                    history_date=timezone.now(),
+                    history_type="+" if v == 1 else "~",
+                    history_user=lead.user,
+                    history_id=None,
+                    history_change_reason="bulk",
+                )
+            )
     history.objects.bulk_create(rows, batch_size=2000)
     plan.version = version
     plan._history_user = lead.user
@@ -207,6 +257,8 @@ def test_as_of_and_diff_are_bounded_at_100_items_by_50_versions(api, setting):
     assert all(g["title"].endswith("v50") for g in body["items"]["goal"])
     assert counts["as_of"] < 40
     assert counts["diff"] < 50
-    print(f"100 items x 50 versions: as_of {counts['as_of']} queries "  # noqa: T201
-          f"{times['as_of'] * 1000:.0f} ms; diff {counts['diff']} queries "
-          f"{times['diff'] * 1000:.0f} ms")
+    print(
+        f"100 items x 50 versions: as_of {counts['as_of']} queries "
+        f"{times['as_of'] * 1000:.0f} ms; diff {counts['diff']} queries "
+        f"{times['diff'] * 1000:.0f} ms"
+    )
