@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import select
+import fcntl
 import shutil
 import subprocess
 from collections import Counter
@@ -30,14 +31,18 @@ def node_install() -> Path:
         pytest.skip("node/npm not installed: the independent FHIR validators cannot run")
     marker = NODE_DIR / "node_modules" / ".package-lock.json"
     lock = NODE_DIR / "package-lock.json"
-    if not marker.exists() or (lock.exists() and marker.stat().st_mtime < lock.stat().st_mtime):
-        command = "ci" if lock.exists() else "install"
-        subprocess.run(  # noqa: S603
-            [npm, command, "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=NODE_DIR,
-            check=True,
-            timeout=600,
-        )
+    # Test workers (pytest-xdist) may arrive together: one installs, the others wait.
+    with (NODE_DIR / ".install.lock").open("w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        stale = lock.exists() and marker.exists() and marker.stat().st_mtime < lock.stat().st_mtime
+        if not marker.exists() or stale:
+            command = "ci" if lock.exists() else "install"
+            subprocess.run(  # noqa: S603
+                [npm, command, "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=NODE_DIR,
+                check=True,
+                timeout=600,
+            )
     return NODE_DIR
 
 
