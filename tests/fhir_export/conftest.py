@@ -8,9 +8,9 @@ the validator tests skip; every other test runs.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import select
-import fcntl
 import shutil
 import subprocess
 from collections import Counter
