@@ -477,6 +477,57 @@ case(
 )
 
 
+#
+# History, exports, the minor's restriction
+#
+case(
+    "history versions",
+    lambda api, w: api.get(f"{P}/{w.plan.pk}/history/"),
+    lambda w, r: rows("search", _people(w.plan.family_id)),
+)
+case(
+    "history as of a version",
+    lambda api, w: api.get(f"{P}/{w.plan.pk}/history/", {"version": 1}),
+    lambda w, r: rows("read", _people(w.plan.family_id)),
+)
+case(
+    "history diff",
+    lambda api, w: api.get(f"{P}/{w.plan.pk}/history/diff/", {"from": 1, "to": 2}),
+    lambda w, r: rows("read", _people(w.plan.family_id)),
+)
+case(
+    "history of another family's plan (404)",
+    lambda api, w: api.get(f"{P}/{w.other_plan.pk}/history/"),
+    lambda w, r: rows("denied", _people(w.other_plan.family_id)),
+    status=404,
+)
+case(
+    "FHIR export",
+    lambda api, w: api.get(f"{P}/{w.plan.pk}/fhir/"),
+    lambda w, r: rows("export", _people(w.plan.family_id)),
+)
+case(
+    "FHIR export by a guardian (403)",
+    lambda api, w: api.get(f"{P}/{w.plan.pk}/fhir/"),
+    lambda w, r: rows("denied", _people(w.plan.family_id)),
+    status=403,
+    actor="guardian",
+)
+case(
+    "maturity assessment",
+    lambda api, w: api.post(
+        f"{P}/{w.plan.pk}/assessments/", {"child": str(w.child_person.pk), "code": 2}
+    ),
+    lambda w, r: rows("create", {w.child_person.pk}),
+    status=201,
+)
+case(
+    "assessments list",
+    lambda api, w: api.get(f"{P}/{w.plan.pk}/assessments/"),
+    lambda w, r: rows("search", _people(w.plan.family_id)),
+)
+
+
 def _actor(w: World, name: str) -> Any:
     return {"lead": w.lead.user, "guardian": w.guardian, "child": w.child}[name]
 
