@@ -50,7 +50,10 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed(_("Invalid token header.")) from exc
         token = (
-            ApiToken.objects.select_related("user")
+            # The log needs the actor's role and organisation on every request: load them here.
+            ApiToken.objects.select_related(
+                "user", "user__professional__organization", "user__person"
+            )
             .filter(key_hash=_digest(key), expires_at__gt=timezone.now())
             .first()
         )

@@ -107,7 +107,8 @@ def append(rows: Sequence[Chained], *, key: str) -> None:
         return
     model = type(rows[0])
     chain = choose_chain(key)
-    with transaction.atomic():
+    # Inside a request's transaction no savepoint is needed: a failure fails the request.
+    with transaction.atomic(savepoint=False):
         lock_chain(model, chain)
         head = (
             model.objects.filter(chain=chain)

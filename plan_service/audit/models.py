@@ -128,6 +128,7 @@ class AccessEvent(Chained):
             models.Index(fields=["actor_user_id", "recorded_at"], name="access_actor_time"),
             models.Index(fields=["actor_organization_id", "recorded_at"], name="access_org_time"),
             models.Index(fields=["recorded_at"], name="access_time"),
+            models.Index(fields=["plan_id", "recorded_at"], name="access_plan_time"),
         ]
 
     def __str__(self) -> str:
@@ -180,6 +181,7 @@ class Disclosure(Chained):
             models.Index(fields=["subject_id", "recorded_at"], name="disclosure_subject_time"),
             models.Index(fields=["family_id", "recorded_at"], name="disclosure_family_time"),
             models.Index(fields=["recorded_at"], name="disclosure_time"),
+            models.Index(fields=["plan_id", "recorded_at"], name="disclosure_plan_time"),
         ]
 
     def __str__(self) -> str:
