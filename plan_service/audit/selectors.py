@@ -6,7 +6,7 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from plan_service import policy
@@ -22,8 +22,11 @@ def _org_scope(user: AbstractBaseUser) -> Q | None:
     if professional is None or not policy.is_auditor(user):
         return None
     org = professional.organization_id
-    plans = Membership.objects.filter(professional__organization_id=org).values("plan_id")
-    return Q(actor_organization_id=org) | Q(plan_id__in=plans)
+    # Correlated per log row (index on memberships by plan), not a scan of every membership.
+    worked_on = Membership.objects.filter(
+        plan_id=OuterRef("plan_id"), professional__organization_id=org
+    )
+    return Q(actor_organization_id=org) | Q(Exists(worked_on))
 
 
 def access_log_for_auditor(*, user: AbstractBaseUser) -> QuerySet[AccessEvent]:
