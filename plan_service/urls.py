@@ -29,3 +29,5 @@ urlpatterns = [
 
 if settings.DEBUG:
     urlpatterns.append(path("api-auth/", include("rest_framework.urls")))
+
+handler404 = "plan_service.api.exceptions.page_not_found"

@@ -116,3 +116,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         body["current_version"] = exc.current_version
         headers["ETag"] = f'W/"{exc.current_version}"'
     return Response(body, status=exc.status_code, headers=headers)
+
+
+def page_not_found(request: Any, exception: Exception | None = None) -> Any:
+    """Django's 404 for URLs no route matches: the API's own body under /api/."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found as html_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse(not_found_body(), status=404)
+    return html_not_found(request, exception)

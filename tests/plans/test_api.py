@@ -303,3 +303,12 @@ def test_session_login_page_signs_in_for_the_api():
     assert me.json()["kind"] == "professional"
     # Unsafe methods over a session need the CSRF token.
     assert client.post("/api/v1/plans/", {}, content_type="application/json").status_code == 403
+
+
+def test_unknown_api_urls_answer_the_same_json_404(api):
+    user = factories.user()
+    response = api.as_user(user).get("/api/v1/no-such-thing/")
+    assert response.status_code == 404
+    assert response.json() == {
+        "errors": [{"field": None, "code": "not_found", "message": "Not found."}]
+    }
