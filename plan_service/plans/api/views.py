@@ -162,9 +162,9 @@ class PlanViewSet(PolicyViewSet):
             "counts": selectors.item_counts(access=access),
             "acknowledgements": selectors.acknowledgement_summary(access=access),
         }
-        if log_read:
-            log_plan_read(request, access)
         data = s.PlanDetailSerializer(access.plan, context=context).data
+        if log_read:  # logged last, so the chain lock is held only until the commit
+            log_plan_read(request, access)
         return self.with_etag(Response(data, status=code), access.plan.version)
 
     def retrieve(self, request: Request, pk: str) -> Response:
@@ -322,6 +322,7 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
 
     def list(self, request: Request, plan_pk: str) -> Response:
         page = list(self.paginate_queryset(self.filter_queryset(self.get_queryset())))
+        data = self.render(page, many=True)
         log_plan_read(
             request,
             self.access,
@@ -330,10 +331,11 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
             subjects=self._subjects(page),
             result_count=len(page),
         )
-        return self.get_paginated_response(self.render(page, many=True))
+        return self.get_paginated_response(data)
 
     def retrieve(self, request: Request, plan_pk: str, pk: str) -> Response:
         item = selectors.item_get(access=self.access, model=self.model, item_id=pk)
+        data = self.render(item)
         log_plan_read(
             request,
             self.access,
@@ -342,7 +344,7 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
             version=item.version,
             subjects=self._subjects([item]),
         )
-        return self.with_etag(Response(self.render(item)), item.version)
+        return self.with_etag(Response(data), item.version)
 
     def create(self, request: Request, plan_pk: str) -> Response:
         access = self.access
