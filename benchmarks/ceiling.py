@@ -1,0 +1,82 @@
+"""The stack's own ceiling: a bare Django view serving one JSON document from one indexed row.
+
+Same server (gunicorn), same settings and middleware, same database: what is left between this
+and a product endpoint is the product's own work (authentication, policy, audit, serialisation).
+The table lives only in benchmark databases; `install` creates and fills it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from django.db import connection, transaction
+from django.http import Http404, HttpRequest, JsonResponse
+
+TABLE = "bench_ceiling"
+
+
+def ceiling(request: HttpRequest, doc_id: uuid.UUID) -> JsonResponse:
+    """Fetch one row by primary key and answer its document as JSON."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT doc FROM {TABLE} WHERE id = %s", [doc_id])  # noqa: S608
+        row = cursor.fetchone()
+    if row is None:
+        raise Http404
+    return JsonResponse(json.loads(row[0]))
+
+
+def ceiling_logged(request: HttpRequest, doc_id: uuid.UUID) -> JsonResponse:
+    """The ceiling plus the one thing every read must do: append an access-log row.
+
+    One transaction, the row read, one row appended to the hash chain by the product's own
+    `chain.append` (lock, head, insert), then the answer: the least a logged read can cost.
+    """
+    from plan_service.audit import chain
+    from plan_service.audit.models import AccessEvent
+
+    request_id = getattr(request, "request_id", "") or uuid.uuid4().hex
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT doc FROM {TABLE} WHERE id = %s", [doc_id])  # noqa: S608
+            row = cursor.fetchone()
+        if row is None:
+            raise Http404
+        event = AccessEvent(
+            action=AccessEvent.Action.READ,
+            outcome=AccessEvent.Outcome.SUCCESS,
+            actor_kind="benchmark",
+            object_type="bench-ceiling",
+            object_id=str(doc_id),
+            request_id=request_id,
+            purpose="benchmark",
+        )
+        chain.append([event], key=request_id)
+    return JsonResponse(json.loads(row[0]))
+
+
+def document(size: int, seed: int) -> dict[str, Any]:
+    """A JSON document of about `size` bytes shaped like an API answer (keys, strings, ints)."""
+    doc: dict[str, Any] = {"id": str(uuid.UUID(int=seed)), "version": seed, "items": []}
+    n = 0
+    while len(json.dumps(doc)) < size - 60:
+        doc["items"].append({"n": n, "text": "x" * 40, "status": "in-progress"})
+        n += 1
+    pad = size - len(json.dumps(doc)) - len(', "pad": ""')
+    doc["pad"] = "p" * max(0, pad)
+    return doc
+
+
+def install(size: int, count: int = 1000) -> list[str]:
+    """(Re)create the ceiling table with `count` documents of `size` bytes; return their ids."""
+    ids = [str(uuid.UUID(int=i + 1)) for i in range(count)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {TABLE}")
+        cursor.execute(f"CREATE TABLE {TABLE} (id uuid PRIMARY KEY, doc jsonb NOT NULL)")
+        cursor.executemany(
+            f"INSERT INTO {TABLE} (id, doc) VALUES (%s, %s::jsonb)",  # noqa: S608
+            [(i, json.dumps(document(size, n))) for n, i in enumerate(ids)],
+        )
+        cursor.execute(f"ANALYZE {TABLE}")
+    return ids

@@ -1,0 +1,165 @@
+"""The journeys benchmarks/run.py drives over HTTP, one locust user class per journey.
+
+Run by the harness (`locust -f benchmarks/locustfile.py --headless ... <Journey>`), with
+BENCH_FIXTURE naming the JSON file of actors, their bearer tokens and their plans that run.py
+prepared. Each simulated user takes its own actor (slot) so writers do not race each other into
+412s; requests named "setup: ..." are left out of the figures.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any, ClassVar
+
+from locust import constant, task
+from locust.contrib.fasthttp import FastHttpUser
+
+FIXTURE: dict[str, Any] = (
+    json.loads(Path(os.environ["BENCH_FIXTURE"]).read_text())
+    if os.environ.get("BENCH_FIXTURE")
+    else {}
+)
+_slot = itertools.count()
+ACHIEVEMENTS = ["in-progress", "improving", "no-change", "sustaining", "worsening"]
+
+
+class Journey(FastHttpUser):
+    """One actor per simulated user, closed loop (no think time): throughput at saturation."""
+
+    abstract = True
+    wait_time = constant(0)
+    fixture_key: ClassVar[str] = ""
+
+    def on_start(self) -> None:
+        slots = FIXTURE[self.fixture_key]
+        self.slot: dict[str, Any] = slots[next(_slot) % len(slots)]
+        self.auth = (
+            {"Authorization": f"Bearer {self.slot['token']}"} if "token" in self.slot else {}
+        )
+
+    def get(self, url: str, name: str) -> Any:
+        return self.client.get(url, headers=self.auth, name=name)
+
+    def pick(self, key: str) -> Any:
+        return random.choice(self.slot[key])  # noqa: S311 (load pattern, not secrets)
+
+
+class Ceiling(Journey):
+    """The bare Django endpoint: one indexed row, a document of the open plan's size."""
+
+    fixture_key = "ceiling"
+
+    @task
+    def fetch(self) -> None:
+        self.get(f"/bench/ceiling/{self.pick('ids')}/", "ceiling: GET one row as JSON")
+
+
+class CeilingLogged(Journey):
+    """The ceiling plus one access-log append: the least any logged read can cost."""
+
+    fixture_key = "ceiling"
+
+    @task
+    def fetch(self) -> None:
+        self.get(
+            f"/bench/ceiling-logged/{self.pick('ids')}/",
+            "ceiling + log: GET one row, append one log row",
+        )
+
+
+class PlanList(Journey):
+    """A professional opens their plan list (about 200 plans each; first page of 50)."""
+
+    fixture_key = "plan_list"
+
+    @task
+    def plan_list(self) -> None:
+        self.get("/api/v1/plans/", "professional: GET /plans/")
+
+
+class OpenPlan(Journey):
+    """A professional opens one of their plans of typical size (3 children, 20 goals, ...)."""
+
+    fixture_key = "open_plan"
+
+    @task
+    def open_plan(self) -> None:
+        self.get(f"/api/v1/plans/{self.pick('plans')}/", "professional: GET /plans/{id}/")
+
+
+class EditGoal(Journey):
+    """A professional edits a goal they may write, naming the version read (If-Match)."""
+
+    fixture_key = "edit_goal"
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.url = f"/api/v1/plans/{self.slot['plan']}/goals/{self.slot['goal']}/"
+        self.etag = self._read_etag()
+
+    def _read_etag(self) -> str:
+        response = self.get(self.url, "setup: GET goal for its ETag")
+        return str(response.headers.get("ETag", ""))
+
+    @task
+    def edit(self) -> None:
+        headers = {**self.auth, "If-Match": self.etag, "X-Change-Reason": "benchmark"}
+        body = {"achievement": random.choice(ACHIEVEMENTS)}  # noqa: S311
+        with self.client.patch(
+            self.url,
+            json=body,
+            headers=headers,
+            name="professional: PATCH /plans/{id}/goals/{gid}/ (If-Match)",
+            catch_response=True,
+        ) as response:
+            if response.status_code == 200:
+                self.etag = str(response.headers.get("ETag", ""))
+            else:
+                response.failure(f"HTTP {response.status_code}")
+                self.etag = self._read_etag()
+
+
+class Guardian(Journey):
+    """A guardian reads the plan, comments on it, and reads who accessed the family's data."""
+
+    fixture_key = "guardian"
+
+    @task
+    def visit(self) -> None:
+        plan = self.slot["plan"]
+        self.get(f"/api/v1/plans/{plan}/", "guardian: GET /plans/{id}/")
+        self.client.post(
+            f"/api/v1/plans/{plan}/comments/",
+            json={"target_type": "plan", "text": "Kiitos, tämä sopii meille."},
+            headers=self.auth,
+            name="guardian: POST /plans/{id}/comments/",
+        )
+        self.get(f"/api/v1/plans/{plan}/access-log/", "guardian: GET /plans/{id}/access-log/")
+
+
+class Auditor(Journey):
+    """The data protection officer queries the access log by person."""
+
+    fixture_key = "auditor"
+
+    @task
+    def query(self) -> None:
+        subject = self.pick("subjects")
+        self.get(
+            f"/api/v1/audit/access-log/?subject={subject}",
+            "auditor: GET /audit/access-log/?subject=",
+        )
+
+
+class Fhir(Journey):
+    """The lead exports a plan of typical size as a FHIR R4 transaction Bundle."""
+
+    fixture_key = "fhir"
+
+    @task
+    def export(self) -> None:
+        self.get(f"/api/v1/plans/{self.pick('plans')}/fhir/", "professional: GET /plans/{id}/fhir/")

@@ -1,0 +1,11 @@
+"""Settings for benchmark runs only: the product's settings plus the ceiling endpoint's URLconf.
+
+DEBUG stays off and every other value comes from plan_service.settings.base unchanged, so the
+service under load is the production configuration.
+"""
+
+from __future__ import annotations
+
+from plan_service.settings.base import *  # noqa: F403
+
+ROOT_URLCONF = "benchmarks.urls"

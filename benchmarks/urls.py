@@ -1,0 +1,14 @@
+"""The product's URLs plus the ceiling endpoint (used only by benchmarks/run.py)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from benchmarks.ceiling import ceiling, ceiling_logged
+from plan_service.urls import urlpatterns as product_urlpatterns
+
+urlpatterns = [
+    path("bench/ceiling/<uuid:doc_id>/", ceiling, name="bench-ceiling"),
+    path("bench/ceiling-logged/<uuid:doc_id>/", ceiling_logged, name="bench-ceiling-logged"),
+]
+urlpatterns += product_urlpatterns
