@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -133,14 +132,3 @@ def add_member(p: Plan, lead: Professional, who: Professional, **extra: Any) -> 
 def token_header(u: Any) -> dict[str, str]:
     key, _ = token_issue(user=u)
     return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
-
-
-@dataclass
-class Team:
-    """A plan with a lead, members of several sectors and a linked family."""
-
-    plan: Plan
-    lead: Professional
-    members: dict[str, Professional] = field(default_factory=dict)
-    guardian: Any = None
-    child: Any = None

@@ -253,7 +253,7 @@ def test_anonymous_requests_get_401_with_a_bearer_challenge(api, team):
 
 
 def test_tokens_are_issued_and_revoked(api):
-    user = factories.user("tokenuser")
+    factories.user("tokenuser")
     bad = api.post("/api/v1/auth/token/", {"username": "tokenuser", "password": "wrong"})
     assert bad.status_code == 400
     good = api.post(
@@ -264,7 +264,6 @@ def test_tokens_are_issued_and_revoked(api):
     assert api.get("/api/v1/me/", **header).status_code == 200
     assert api.delete("/api/v1/auth/token/", **header).status_code == 204
     assert api.get("/api/v1/me/", **header).status_code == 401
-    del user
 
 
 def test_health_and_readiness(api):

@@ -86,7 +86,7 @@ class Command(BaseCommand):
             Professional.objects.create(user=user, organization=orgs[org], role=role, unit=unit)
             pro[username] = user
         prof = {p.user.username: p for p in Professional.objects.select_related("user")}
-        self._family_virtanen(pro, prof, orgs)
+        self._family_virtanen(pro, prof)
         self._family_nieminen(pro, prof)
         self._family_makinen(pro, prof)
 
@@ -96,7 +96,7 @@ class Command(BaseCommand):
         person_link_account(person=person, user=user)
         return user
 
-    def _family_virtanen(self, pro: dict, prof: dict, orgs: list) -> None:
+    def _family_virtanen(self, pro: dict, prof: dict) -> None:
         """Two children, two guardians who live apart; led from the child-health clinic."""
         lead = pro["terveydenhoitaja"]
         today = timezone.localdate()
@@ -235,7 +235,6 @@ class Command(BaseCommand):
                 "next_review_on": today + dt.timedelta(days=60),
             },
         )
-        del orgs
 
     def _family_nieminen(self, pro: dict, prof: dict) -> None:
         """A 13-year-old with an own account and a matter hidden from the guardian."""
