@@ -50,3 +50,18 @@ def test_demo_guardian_does_not_see_what_lauri_hid_but_lauri_does():
     makinen = Plan.objects.get(family__name="Mäkinen")
     seen = Api(curator).get(f"/api/v1/plans/{makinen.pk}/needs/").json()
     assert seen["count"] == 0  # child protection only
+
+
+def test_linking_an_account_is_logged_against_the_person():
+    from plan_service.audit.models import AccessEvent
+    from plan_service.participants.models import Person
+    from tests import factories
+
+    lead = factories.professional()
+    plan = factories.plan(lead)
+    guardian = Person.objects.get(family=plan.family, kind="guardian")
+    user = factories.link(guardian)
+    row = AccessEvent.objects.get(object_type="person", object_id=str(guardian.pk))
+    assert (row.action, row.subject_id, row.actor_user_id) == ("update", guardian.pk, user.pk)
+    assert row.plan_id == plan.pk
+    assert plan.memberships.filter(user=user, role="family").exists()

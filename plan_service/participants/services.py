@@ -97,7 +97,8 @@ def family_create(*, actor: User, name: str, members: Sequence[dict[str, Any]]) 
 def person_link_account(*, person: Person, user: User) -> Person:
     """Link a family member to the account an identity provider vouched for by identity code.
 
-    The person becomes a family member of the family's open plan at once.
+    The person becomes a family member of the family's open plan at once; the link is logged
+    as a change to that person's data.
     """
     from plan_service.plans.models import Plan
     from plan_service.plans.services import family_sync
@@ -106,8 +107,19 @@ def person_link_account(*, person: Person, user: User) -> Person:
     person._history_user = user  # type: ignore[attr-defined]
     person._change_reason = "account linked"  # type: ignore[attr-defined]
     person.save()
-    for plan in Plan.objects.filter(family_id=person.family_id).exclude(status="completed"):
+    plans = list(Plan.objects.filter(family_id=person.family_id).exclude(status="completed"))
+    for plan in plans:
         family_sync(plan=plan, actor=None)
+    record_access(
+        actor=user,
+        action=AccessEvent.Action.UPDATE,
+        subjects=[person.pk],
+        family_id=person.family_id,
+        plan_id=plans[0].pk if plans else None,
+        object_type="person",
+        object_id=person.pk,
+        legal_basis="identification",
+    )
     return person
 
 
