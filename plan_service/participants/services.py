@@ -107,15 +107,14 @@ def person_link_account(*, person: Person, user: User) -> Person:
     person._history_user = user  # type: ignore[attr-defined]
     person._change_reason = "account linked"  # type: ignore[attr-defined]
     person.save()
-    plans = list(Plan.objects.filter(family_id=person.family_id).exclude(status="completed"))
-    for plan in plans:
+    for plan in Plan.objects.filter(family_id=person.family_id).exclude(status="completed"):
         family_sync(plan=plan, actor=None)
+    # Found by subject (the person) for auditors; not part of the family's own access account,
+    # which tells the family what others did with its data.
     record_access(
         actor=user,
         action=AccessEvent.Action.UPDATE,
         subjects=[person.pk],
-        family_id=person.family_id,
-        plan_id=plans[0].pk if plans else None,
         object_type="person",
         object_id=person.pk,
         legal_basis="identification",
