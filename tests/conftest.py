@@ -9,6 +9,12 @@ import pytest
 from django.test import Client
 
 from tests import factories
+from tests.harness import db_guard
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before anything touches a database: only test databases the harness created."""
+    db_guard.install()
 
 
 class Api:
