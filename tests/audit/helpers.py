@@ -105,3 +105,22 @@ def bypass_triggers() -> None:
     with connection.cursor() as cursor:
         for table in TABLES:
             cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+
+
+def fresh_chain_offset(spare: int = 4) -> int:
+    """The first chain number from which `spare` chains hold no row of any log.
+
+    The test database may hold committed log rows (from `live_db` tests, or an earlier run with
+    `--reuse-db`); rows are never removed from the logs. A test about a chain's start (seq 1, a
+    purge of the oldest rows) therefore works in chains no row has used yet: callers widen
+    `AUDIT_CHAINS` to `offset + spare` and address chains `offset + n`.
+    """
+    from django.conf import settings
+    from django.db.models import Max
+
+    from plan_service.audit.models import PurgePoint
+
+    used = [
+        m.objects.aggregate(top=Max("chain"))["top"] for m in (AccessEvent, Disclosure, PurgePoint)
+    ]
+    return max([settings.AUDIT_CHAINS - 1, *(u for u in used if u is not None)]) + 1

@@ -32,54 +32,63 @@ def run(name: str, *args: str) -> tuple[str, int]:
     return out.getvalue(), 0
 
 
-def test_verify_command_reports_rows_checked_and_exits_zero_when_intact():
-    append_rows(AccessEvent, 5, chain_no=1)
-    append_rows(Disclosure, 2, chain_no=2)
+def test_verify_command_reports_rows_checked_and_exits_zero_when_intact(chains):
+    before = {m: chain.verify(m).rows_checked for m in (AccessEvent, Disclosure)}
+    append_rows(AccessEvent, 5, chain_no=chains[1])
+    append_rows(Disclosure, 2, chain_no=chains[2])
     out, code = run("audit_verify", "--json")
     assert code == 0
     result = json.loads(out)
-    assert result["access"] == {"rows_checked": 5, "ok": True, "first_broken": None}
-    assert result["disclosure"]["rows_checked"] == 2
+    assert result["access"] == {
+        "rows_checked": before[AccessEvent] + 5,
+        "ok": True,
+        "first_broken": None,
+    }
+    assert result["disclosure"]["rows_checked"] == before[Disclosure] + 2
 
 
-def test_verify_command_names_the_first_broken_row_and_exits_one():
-    rows = append_rows(AccessEvent, 5, chain_no=1)
+def test_verify_command_names_the_first_broken_row_and_exits_one(chains):
+    rows = append_rows(AccessEvent, 5, chain_no=chains[1])
     bypass_triggers()
     with connection.cursor() as cursor:
         cursor.execute("UPDATE audit_accessevent SET purpose = 'x' WHERE id = %s", [rows[2].pk])
     out, code = run("audit_verify")
     assert code == 1
-    assert "BROKEN at chain 1 seq 3" in out
+    assert f"BROKEN at chain {chains[1]} seq 3" in out
     assert str(rows[2].pk) in out
 
 
-def test_anchor_command_writes_heads_of_both_logs(tmp_path: Path):
-    rows = append_rows(AccessEvent, 3, chain_no=2)
+def test_anchor_command_writes_heads_of_both_logs(chains, tmp_path: Path):
+    heads = {m: json.loads(json.dumps(chain.anchor_heads(m))) for m in (AccessEvent, Disclosure)}
+    rows = append_rows(AccessEvent, 3, chain_no=chains[2])
     target = tmp_path / "anchor.json"
     run("audit_anchor", "--output", str(target))
     data = json.loads(target.read_text())
-    assert data["logs"]["access"] == {"2": {"seq": 3, "row_hash": rows[-1].row_hash}}
-    assert data["logs"]["disclosure"] == {}
+    assert data["logs"]["access"] == {
+        **heads[AccessEvent],
+        str(chains[2]): {"seq": 3, "row_hash": rows[-1].row_hash},
+    }
+    assert data["logs"]["disclosure"] == heads[Disclosure]
     out, _ = run("audit_anchor")
     assert json.loads(out)["logs"] == data["logs"]
 
 
-def test_verify_against_anchor_detects_tail_truncation(tmp_path: Path):
-    append_rows(AccessEvent, 6, chain_no=0)
+def test_verify_against_anchor_detects_tail_truncation(chains, tmp_path: Path):
+    append_rows(AccessEvent, 6, chain_no=chains[0])
     target = tmp_path / "anchor.json"
     run("audit_anchor", "-o", str(target))
     bypass_triggers()
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM audit_accessevent WHERE chain = 0 AND seq >= 5")
+        cursor.execute("DELETE FROM audit_accessevent WHERE chain = %s AND seq >= 5", [chains[0]])
     assert run("audit_verify")[1] == 0  # a chain alone cannot see a shorter tail
     out, code = run("audit_verify", "--anchor", str(target), "--json")
     assert code == 1
     broken = json.loads(out)["access"]["first_broken"]
-    assert (broken["chain"], broken["seq"]) == (0, 5)
+    assert (broken["chain"], broken["seq"]) == (chains[0], 5)
 
 
-def test_verify_against_anchor_detects_a_rewritten_chain(tmp_path: Path):
-    rows = append_rows(AccessEvent, 4, chain_no=0)
+def test_verify_against_anchor_detects_a_rewritten_chain(chains, tmp_path: Path):
+    rows = append_rows(AccessEvent, 4, chain_no=chains[0])
     target = tmp_path / "anchor.json"
     run("audit_anchor", "-o", str(target))
     bypass_triggers()
@@ -98,66 +107,69 @@ def test_verify_against_anchor_detects_a_rewritten_chain(tmp_path: Path):
     assert json.loads(out)["access"]["first_broken"]["seq"] == 4
 
 
-def test_verify_refuses_a_chain_start_without_a_purge_point():
-    rows = append_rows(AccessEvent, 4, chain_no=3)
+def test_verify_refuses_a_chain_start_without_a_purge_point(chains):
+    rows = append_rows(AccessEvent, 4, chain_no=chains[3])
     bypass_triggers()
     AccessEvent.objects.filter(pk__in=[rows[0].pk, rows[1].pk]).delete()
     result = chain.verify(AccessEvent)
     assert not result.ok
-    assert (result.broken_chain, result.broken_seq) == (3, 1)
+    assert (result.broken_chain, result.broken_seq) == (chains[3], 1)
     assert result.broken_id == str(rows[2].pk)
 
 
-def test_purge_removes_only_the_expired_start_of_each_chain_and_records_it():
-    old = append_rows(AccessEvent, 3, chain_no=0, age=OLD)
-    fresh = append_rows(AccessEvent, 2, chain_no=0)
-    late_old = append_rows(AccessEvent, 1, chain_no=0, age=OLD)  # old, but after a fresh row
-    old_disclosures = append_rows(Disclosure, 2, chain_no=1, age=OLD)
+def test_purge_removes_only_the_expired_start_of_each_chain_and_records_it(chains):
+    old = append_rows(AccessEvent, 3, chain_no=chains[0], age=OLD)
+    fresh = append_rows(AccessEvent, 2, chain_no=chains[0])
+    late_old = append_rows(
+        AccessEvent, 1, chain_no=chains[0], age=OLD
+    )  # old, but after a fresh row
+    old_disclosures = append_rows(Disclosure, 2, chain_no=chains[1], age=OLD)
 
     segments = retention_purge(cutoff=retention_cutoff(days=731))
 
     assert {(s.log, s.chain, s.first_seq, s.rows_removed) for s in segments} == {
-        ("access", 0, 4, 3),
-        ("disclosure", 1, 3, 2),
+        ("access", chains[0], 4, 3),
+        ("disclosure", chains[1], 3, 2),
     }
     assert not AccessEvent.objects.filter(pk__in=[r.pk for r in old]).exists()
     assert AccessEvent.objects.filter(pk__in=[r.pk for r in fresh + late_old]).count() == 3
-    assert not Disclosure.objects.exists()
-    points = {(p.log, p.chain): p for p in PurgePoint.objects.all()}
-    assert points["access", 0].prev_hash == old[-1].row_hash
-    assert points["disclosure", 1].prev_hash == old_disclosures[-1].row_hash
-    event = AccessEvent.objects.get(action="purge")
+    assert not Disclosure.objects.filter(chain=chains[1]).exists()
+    points = {(p.log, p.chain): p for p in PurgePoint.objects.filter(chain__in=list(chains))}
+    assert points["access", chains[0]].prev_hash == old[-1].row_hash
+    assert points["disclosure", chains[1]].prev_hash == old_disclosures[-1].row_hash
+    event = AccessEvent.objects.get(action="purge", pk=points["access", chains[0]].event_id)
     assert event.query["segments"][0]["rows_removed"] in (3, 2)
     assert event.result_count == 5
-    assert points["access", 0].event_id == event.pk
+    assert points["disclosure", chains[1]].event_id == event.pk
     assert chain.verify(AccessEvent).ok
     assert chain.verify(Disclosure).ok
 
 
-def test_purge_window_closes_after_the_purge():
-    rows = append_rows(AccessEvent, 2, chain_no=0, age=OLD)
-    append_rows(AccessEvent, 1, chain_no=1)
+def test_purge_window_closes_after_the_purge(chains):
+    rows = append_rows(AccessEvent, 2, chain_no=chains[0], age=OLD)
+    append_rows(AccessEvent, 1, chain_no=chains[1])
     retention_purge(cutoff=timezone.now() - dt.timedelta(days=900))  # nothing that old
     with pytest.raises(Exception, match="append-only"):
         AccessEvent.objects.filter(pk=rows[0].pk).delete()
 
 
-def test_purge_is_idempotent_and_dry_run_changes_nothing():
-    append_rows(AccessEvent, 3, chain_no=2, age=OLD)
-    append_rows(AccessEvent, 1, chain_no=2)
+def test_purge_is_idempotent_and_dry_run_changes_nothing(chains):
+    append_rows(AccessEvent, 3, chain_no=chains[2], age=OLD)
+    append_rows(AccessEvent, 1, chain_no=chains[2])
+    purges = AccessEvent.objects.filter(action="purge").count()
     cutoff = retention_cutoff(days=731)
     preview = retention_purge(cutoff=cutoff, dry_run=True)
     assert [s.rows_removed for s in preview] == [3]
-    assert AccessEvent.objects.count() == 4
-    assert not PurgePoint.objects.exists()
+    assert AccessEvent.objects.filter(chain=chains[2]).count() == 4
+    assert not PurgePoint.objects.filter(chain__in=list(chains)).exists()
     retention_purge(cutoff=cutoff)
     assert retention_purge(cutoff=cutoff) == []
-    assert PurgePoint.objects.count() == 1
-    assert AccessEvent.objects.filter(action="purge").count() == 1
+    assert PurgePoint.objects.filter(chain__in=list(chains)).count() == 1
+    assert AccessEvent.objects.filter(action="purge").count() == purges + 1
 
 
-def test_a_chain_emptied_by_a_purge_continues_from_its_purge_point():
-    emptied = next(n for n in range(4) if n != chain.choose_chain(PURGE_KEY))
+def test_a_chain_emptied_by_a_purge_continues_from_its_purge_point(chains):
+    emptied = next(n for n in chains if n != chain.choose_chain(PURGE_KEY))
     old = append_rows(AccessEvent, 2, chain_no=emptied, age=OLD)
     retention_purge(cutoff=retention_cutoff(days=731))
     assert not AccessEvent.objects.filter(chain=emptied).exists()
@@ -168,27 +180,27 @@ def test_a_chain_emptied_by_a_purge_continues_from_its_purge_point():
     assert chain.verify(AccessEvent, anchor=anchor).ok
 
 
-def test_deleting_rows_after_a_purge_point_is_detected():
-    append_rows(AccessEvent, 2, chain_no=0, age=OLD)
-    kept = append_rows(AccessEvent, 3, chain_no=0)
+def test_deleting_rows_after_a_purge_point_is_detected(chains):
+    append_rows(AccessEvent, 2, chain_no=chains[0], age=OLD)
+    kept = append_rows(AccessEvent, 3, chain_no=chains[0])
     retention_purge(cutoff=retention_cutoff(days=731))
     bypass_triggers()
     AccessEvent.objects.filter(pk=kept[0].pk).delete()
     result = chain.verify(AccessEvent)
-    assert (result.ok, result.broken_chain, result.broken_seq) == (False, 0, 3)
+    assert (result.ok, result.broken_chain, result.broken_seq) == (False, chains[0], 3)
 
 
-def test_an_anchor_older_than_a_purge_still_verifies():
-    append_rows(AccessEvent, 2, chain_no=0, age=OLD)
+def test_an_anchor_older_than_a_purge_still_verifies(chains):
+    append_rows(AccessEvent, 2, chain_no=chains[0], age=OLD)
     anchor = chain.anchor_heads(AccessEvent)
-    append_rows(AccessEvent, 2, chain_no=0)
+    append_rows(AccessEvent, 2, chain_no=chains[0])
     retention_purge(cutoff=retention_cutoff(days=731))
     assert chain.verify(AccessEvent, anchor=anchor).ok
 
 
-def test_purge_command_reports_segments_and_keeps_the_logs_verifiable():
-    append_rows(AccessEvent, 4, chain_no=3, age=OLD)
-    append_rows(AccessEvent, 1, chain_no=3)
+def test_purge_command_reports_segments_and_keeps_the_logs_verifiable(chains):
+    append_rows(AccessEvent, 4, chain_no=chains[3], age=OLD)
+    append_rows(AccessEvent, 1, chain_no=chains[3])
     out, code = run("audit_purge", "--dry-run")
     assert code == 0
     assert "would remove 4 rows before seq 5" in out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,9 +105,13 @@ def test_application_role_with_the_documented_grants_cannot_change_the_logs():
         with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
             _purge_point()
         # What it may do: read and append, through the real chain code.
+        before = (AccessEvent.objects.count(), Disclosure.objects.count())
         append_rows(AccessEvent, 1)
         append_rows(Disclosure, 1)
-        assert AccessEvent.objects.count() == 2
+        assert (AccessEvent.objects.count(), Disclosure.objects.count()) == (
+            before[0] + 1,
+            before[1] + 1,
+        )
     finally:
         with connection.cursor() as cursor:
             cursor.execute("RESET ROLE")
@@ -127,7 +131,8 @@ def test_purge_window_allows_only_rows_older_than_the_cutoff():
 # Mutation testing of the chain (transparency-dev style)
 #
 
-CHAIN = 1
+CHAIN = 1  # replaced by an unused chain number for the test (fixture fresh_chain)
+NEIGHBOUR = 0
 ROWS = 6
 CHOSEN = (1, 3, 6)  # first, middle and last row of the chain
 
@@ -174,6 +179,18 @@ def _set(model: type[Chained], row_id: Any, values: dict[str, Any]) -> None:
 
 def _by_seq(model: type[Chained]) -> dict[int, Chained]:
     return {r.seq: r for r in model.objects.filter(chain=CHAIN)}
+
+
+@pytest.fixture
+def fresh_chain(chains: Any) -> Iterator[int]:
+    """Run the mutation test in chains no committed row has used (CHAIN and its neighbour)."""
+    global CHAIN, NEIGHBOUR
+    saved = CHAIN, NEIGHBOUR
+    CHAIN, NEIGHBOUR = chains[1], chains[0]
+    try:
+        yield CHAIN
+    finally:
+        CHAIN, NEIGHBOUR = saved
 
 
 def _mutations(model: type[Chained]) -> list[tuple[str, Callable[[], None], int | None]]:
@@ -262,8 +279,8 @@ def _anchored_seq(name: str, plain_seq: int | None) -> int:
 
 
 @pytest.mark.parametrize("model", LOG_TABLES, ids=lambda m: m._meta.db_table)
-def test_every_mutation_of_a_chain_is_detected_at_the_right_row(model):
-    append_rows(model, 2, chain_no=0)  # a neighbouring chain that must stay intact
+def test_every_mutation_of_a_chain_is_detected_at_the_right_row(model, fresh_chain):
+    append_rows(model, 2, chain_no=NEIGHBOUR)  # a neighbouring chain that must stay intact
     append_rows(model, ROWS, chain_no=CHAIN)
     anchor = chain.anchor_heads(model)
     assert chain.verify(model, anchor=anchor).ok

@@ -1,0 +1,188 @@
+"""Mutation testing of the rules that matter most, one module at a time, with a time bound.
+
+    ./run mutation policy            # or: consent, chain, history; --minutes N (default 30)
+    ./run mutation policy --report   # only print the tally of what has run so far
+
+Each module is mutated by mutmut (pinned in pyproject.toml) and tested by its focused subset of
+the suite (MODULES below), in a copy of the checkout under var/mutation/<module>/ so the
+worktree is never touched. Results persist there: a run that hits its time bound resumes where
+it stopped the next time. The tally goes to var/mutation/<module>/summary.json and is printed;
+docs/testing.md records the measured rates and explains the survivors.
+
+The test databases are `test_<db>_mut_<module>` on the server in DATABASE_URL (or the embedded
+one), reused between mutants (`--reuse-db`) and separate from the ordinary test run's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: module -> (files mutmut mutates, tests that judge them). Keep each subset fast: every mutant
+#: of a function runs the tests that reach that function.
+MODULES: dict[str, tuple[list[str], list[str]]] = {
+    "policy": (
+        ["plan_service/policy.py"],
+        [
+            "tests/test_policy_rules.py",
+            "tests/test_named_mutations.py",
+            "tests/consent/test_consent.py",
+        ],
+    ),
+    "consent": (
+        ["plan_service/consent/models.py", "plan_service/consent/services.py"],
+        ["tests/consent/test_consent.py", "tests/test_policy_rules.py"],
+    ),
+    "chain": (
+        ["plan_service/audit/chain.py"],
+        [
+            "tests/audit/test_tamper.py",
+            "tests/audit/test_retention_and_commands.py",
+            "tests/test_named_mutations.py",
+        ],
+    ),
+    "history": (
+        ["plan_service/plans/history.py"],
+        ["tests/plans/test_history.py", "tests/plans/test_leaks.py"],
+    ),
+}
+
+PYTEST_ARGS = ["-p", "no:randomly", "-p", "no:cacheprovider", "-n", "0", "--reuse-db", "-x"]
+OUTCOMES = ("killed", "timeout", "survived", "no tests", "suspicious", "segfault", "not checked")
+
+
+def _copy_checkout(dest: Path) -> None:
+    """Copy tracked and new (not ignored) files, keeping mtimes so mutmut can resume."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],  # noqa: S607
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.split(b"\0")
+    for raw in filter(None, listed):
+        rel = raw.decode()
+        src, dst = ROOT / rel, dest / rel
+        if not src.is_file():
+            continue
+        if dst.exists() and dst.stat().st_mtime == src.stat().st_mtime:
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst)
+
+
+def _config(files: list[str], tests: list[str]) -> str:
+    def listing(values: list[str]) -> str:
+        return "".join(f"\n    {v}" for v in values)
+
+    return (
+        "[mutmut]\n"
+        "source_paths=plan_service\n"
+        f"only_mutate={listing(files)}\n"
+        f"also_copy={listing(['fhir_export', 'manage.py', 'docs', 'README.md'])}\n"
+        f"pytest_add_cli_args={listing(PYTEST_ARGS)}\n"
+        f"pytest_add_cli_args_test_selection={listing(tests)}\n"
+    )
+
+
+def _database_url(module: str) -> str:
+    url = os.environ.get("DATABASE_URL", "")
+    if not url:
+        sys.path.insert(0, str(ROOT))
+        from plan_service.embedded_db import embedded_database_url
+
+        url = embedded_database_url(ROOT)
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") or "plan_service"
+    return urlunsplit(parts._replace(path=f"/{name}_mut_{module}"))
+
+
+def tally(workdir: Path) -> dict[str, object]:
+    """Count mutmut's verdicts in `workdir`; the kill rate is over every mutant it tried."""
+    out = subprocess.run(  # noqa: S603
+        [str(Path(sys.executable).parent / "mutmut"), "results", "--all", "true"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    verdicts: Counter[str] = Counter()
+    survivors = []
+    for line in out.splitlines():
+        name, _, verdict = line.strip().rpartition(": ")
+        if not name:
+            continue
+        verdicts[verdict] += 1
+        if verdict in ("survived", "no tests"):
+            survivors.append(f"{name}: {verdict}")
+    detected = verdicts["killed"] + verdicts["timeout"] + verdicts["segfault"]
+    tried = sum(n for v, n in verdicts.items() if v != "not checked")
+    return {
+        "mutants": sum(verdicts.values()),
+        "tried": tried,
+        "verdicts": dict(verdicts),
+        "kill_rate": round(detected / tried, 4) if tried else None,
+        "undetected": survivors,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("module", choices=sorted(MODULES))
+    parser.add_argument("--minutes", type=float, default=30.0, help="time bound of this run")
+    parser.add_argument("--report", action="store_true", help="only print the tally so far")
+    args = parser.parse_args()
+
+    files, tests = MODULES[args.module]
+    workdir = ROOT / "var" / "mutation" / args.module
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not args.report:
+        _copy_checkout(workdir)
+        config = _config(files, tests)
+        cfg = workdir / "setup.cfg"
+        if not cfg.exists() or cfg.read_text() != config:
+            cfg.write_text(config)
+        env = {**os.environ, "DATABASE_URL": _database_url(args.module)}
+        env.pop("PYTEST_ADDOPTS", None)
+        started = time.monotonic()
+        process = subprocess.Popen(  # noqa: S603
+            [str(Path(sys.executable).parent / "mutmut"), "run", "--max-children", "1"],
+            cwd=workdir,
+            env=env,
+            start_new_session=True,
+        )
+        try:
+            process.wait(timeout=args.minutes * 60)
+        except subprocess.TimeoutExpired:
+            print(f"\ntime bound of {args.minutes} min reached: stopping (the next run resumes)")
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        elapsed = time.monotonic() - started
+    else:
+        elapsed = None
+    summary = {"module": args.module, "files": files, "tests": tests, **tally(workdir)}
+    if elapsed is not None:
+        summary["last_run_seconds"] = round(elapsed)
+    (workdir / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(json.dumps({k: v for k, v in summary.items() if k != "undetected"}, indent=1))
+    for line in summary["undetected"]:  # type: ignore[union-attr]
+        print("  undetected:", line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
