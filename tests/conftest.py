@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from tests import factories
-from tests.harness import db_guard
+from tests.harness import db_guard, hypothesis_profiles  # noqa: F401 (registers profiles)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.harness.fixtures import world  # noqa: F401 (fixture)
+from tests.harness.hypothesis_profiles import examples
 from tests.harness.permission_matrix import ENDPOINTS
 
 pytestmark = pytest.mark.django_db
@@ -57,9 +58,8 @@ def test_no_server_error_for_any_body(api, world, ep):  # noqa: F811
     url = ep.path(world, side)
 
     @settings(
-        max_examples=25,
+        max_examples=examples(25),
         deadline=None,
-        derandomize=True,
         suppress_health_check=[HealthCheck.function_scoped_fixture],
     )
     @given(

@@ -76,7 +76,16 @@ def test_a_write_whose_log_row_cannot_be_written_is_not_made(api, team, broken_l
     assert not Need.objects.filter(title="Unlogged").exists()
 
 
-def test_reads_work_again_once_the_log_can_be_written(api, team):
+def test_reads_work_again_once_the_log_can_be_written(api, team, broken_log):
     lead, plan, _ = team
-    response = api.as_user(lead.user).get(f"/api/v1/plans/{plan.pk}/")
+    client = api.as_user(lead.user)
+    url = f"/api/v1/plans/{plan.pk}/"
+    assert client.get(url).status_code == 503  # the log is broken first
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER audit_test_refuse ON audit_accessevent")
+    before = AccessEvent.objects.filter(plan_id=plan.pk, action="read").count()
+    response = client.get(url, HTTP_X_REQUEST_ID="fail-closed-again")
     assert response.status_code == 200
+    assert response.json()["id"] == str(plan.pk)
+    assert AccessEvent.objects.filter(plan_id=plan.pk, action="read").count() > before
+    assert AccessEvent.objects.filter(request_id="fail-closed-again").exists()

@@ -20,6 +20,7 @@ from plan_service.plans import services
 from plan_service.plans.models import Need
 from tests import factories
 from tests.conftest import Api
+from tests.harness.hypothesis_profiles import examples
 
 pytestmark = pytest.mark.django_db
 
@@ -364,7 +365,7 @@ class ConsentMachine(RuleBasedStateMachine):
 
 
 ConsentMachine.TestCase.settings = settings(
-    max_examples=12, stateful_step_count=10, deadline=None, derandomize=True
+    max_examples=examples(12), stateful_step_count=10, deadline=None
 )
 
 

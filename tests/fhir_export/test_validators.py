@@ -19,6 +19,7 @@ from plan_service.plans.export import access_record, plan_export, plan_snapshot
 from plan_service.plans.models import Membership, Plan
 from tests.fhir_export.samples import demo_snapshot
 from tests.fhir_export.strategies import snapshots
+from tests.harness.hypothesis_profiles import examples
 
 
 def test_demo_like_snapshot_passes_both_validators(validator) -> None:
@@ -26,10 +27,9 @@ def test_demo_like_snapshot_passes_both_validators(validator) -> None:
 
 
 @settings(
-    max_examples=120,
+    max_examples=examples(120),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-    database=None,
 )
 @given(snapshots())
 def test_generated_plans_of_every_shape_pass_both_validators(
