@@ -31,8 +31,30 @@ ROLES = (
     "stranger",
     "auditor",
     "admin",
+    # Members on a consent basis (issue 21): checked on the family's open plan (`own`); on any
+    # other plan they are strangers, as the rows above already show.
+    "consent",
+    "withdrawn",
+    "expired",
 )
 RELATIONS = ("own", "completed", "other", "missing")
+#: The roles that read some of the plan, and one who reads none (rows of the wider world).
+ITEM_ROLES = ("lead", "health", "curator", "guardian", "child", "consent", "stranger")
+#: Roles checked only against the family's open plan in plan-scoped rows.
+OWN_PLAN_ONLY = frozenset({"consent", "withdrawn", "expired"})
+#: For rows with an explicit table (`expect=`), a newer role answers like an older one: a member
+#: on a consent in force like the statutory nurse, a member whose consent was withdrawn or ran
+#: out like the member whose membership ended. Rows need not list the newer roles.
+EXPLICIT_AS = {"consent": "health", "withdrawn": "ended", "expired": "ended"}
+CATEGORIES = ("general", "social", "health", "education", "family")
+#: Who wrote the comments and dissents of each category in the world (their author may edit).
+AUTHOR_OF = {
+    "general": "guardian",
+    "social": "lead",
+    "health": "health",
+    "education": "curator",
+    "family": "guardian",
+}
 
 ALL = frozenset({"general", "social", "health", "education", "family"})
 #: role -> (plan actions, categories read, categories written) on the family's open plan.
@@ -55,7 +77,17 @@ REFERENCE: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {
     ),
     "guardian": (frozenset({"view", "contribute"}), ALL, frozenset({"family"})),
     "child": (frozenset({"view", "contribute"}), ALL, frozenset({"family"})),
+    # A psychiatric nurse seated on the guardian's consent to social and health data: reads
+    # general plus what the consent covers, writes only its own sector's categories among them.
+    "consent": (
+        frozenset({"view", "change", "contribute"}),
+        frozenset({"general", "social", "health"}),
+        frozenset({"general", "health"}),
+    ),
 }
+#: Items hidden from the guardians at the child's wish: every reader of their category but the
+#: guardian sees them (the child hid them; professionals are not the audience being limited).
+HIDDEN_FROM = frozenset({"guardian"})
 READ_ONLY = frozenset({"view", "export"})
 PROFESSIONALS = ("lead", "health", "curator", "ended", "future", "stranger")
 PLAN_VIEWERS = ("lead", "health", "curator", "guardian", "child")
@@ -79,6 +111,9 @@ class Endpoint:
     expect: Callable[[str, str], int] | None = None
     plan_scoped: bool = True
     if_match: Callable[[World, Side], str] | None = None
+    restricted: bool = False  # the item is hidden from the guardians (a mature child's wish)
+    relations: tuple[str, ...] | None = None  # plan relations to check; None: all of them
+    roles: tuple[str, ...] | None = None  # roles to check; None: all of ROLES
 
 
 def expected(role: str, relation: str, ep: Endpoint) -> int:
@@ -86,13 +121,15 @@ def expected(role: str, relation: str, ep: Endpoint) -> int:
     if role == "anon":
         return 401
     if ep.expect is not None:
-        return ep.expect(role, relation)
+        return ep.expect(EXPLICIT_AS.get(role, role), relation)
     if relation in ("other", "missing") or role not in REFERENCE:
         return 404
     actions, reads, writes = REFERENCE[role]
     if relation == "completed":
         actions = actions & READ_ONLY
     if ep.category is not None and ep.category not in reads:
+        return 404
+    if ep.restricted and role in HIDDEN_FROM:
         return 404
     if ep.needs not in actions:
         return 403
@@ -197,7 +234,7 @@ def _item_endpoints() -> list[Endpoint]:
             def etag(w: World, s: Side, kind: str = kind, category: str = category) -> str:
                 return f'W/"{s.items[(kind, category)].version}"'
 
-            author = ("guardian" if category == "general" else "lead") if authored else None
+            author = AUTHOR_OF[category] if authored else None
             if not authored:
                 eps.append(
                     Endpoint(
@@ -243,6 +280,83 @@ def _item_endpoints() -> list[Endpoint]:
                         if_match=etag,
                     )
                 )
+        eps += _more_item_endpoints(kind, lst, authored, write_need)
+    return eps
+
+
+def _more_item_endpoints(
+    kind: str, lst: Callable[[World, Side], str], authored: bool, write_need: str
+) -> list[Endpoint]:
+    """Rows for the other categories and the hidden items: reads and changes, on the family's
+    open plan, by its readers and one outsider (the general and social rows above cover the
+    other plans, completed plans, missing ids, creation and every other role)."""
+    base = f"plan-{kind}"
+    eps: list[Endpoint] = []
+    for category in CATEGORIES[2:]:
+
+        def detail(w: World, s: Side, kind: str = kind, category: str = category) -> str:
+            return f"/api/v1/plans/{s.plan.pk}/{kind}/{s.items[(kind, category)].pk}/"
+
+        def etag(w: World, s: Side, kind: str = kind, category: str = category) -> str:
+            return f'W/"{s.items[(kind, category)].version}"'
+
+        eps += [
+            Endpoint(
+                f"{kind} read {category}",
+                f"{base}-detail",
+                "GET",
+                detail,
+                category=category,
+                relations=("own",),
+                roles=ITEM_ROLES,
+            ),
+            Endpoint(
+                f"{kind} PATCH {category}",
+                f"{base}-detail",
+                "PATCH",
+                detail,
+                needs=write_need,
+                category=category,
+                author=AUTHOR_OF[category] if authored else None,
+                payload=_update_payload(kind, category),
+                if_match=etag,
+                relations=("own",),
+                roles=ITEM_ROLES,
+            ),
+        ]
+    if kind in ("needs", "goals"):
+
+        def hidden(w: World, s: Side, kind: str = kind) -> str:
+            return f"/api/v1/plans/{s.plan.pk}/{kind}/{s.hidden[kind].pk}/"
+
+        def hidden_etag(w: World, s: Side, kind: str = kind) -> str:
+            return f'W/"{s.hidden[kind].version}"'
+
+        eps += [
+            Endpoint(
+                f"{kind} read general hidden",
+                f"{base}-detail",
+                "GET",
+                hidden,
+                category="general",
+                restricted=True,
+                relations=("own",),
+                roles=ITEM_ROLES,
+            ),
+            Endpoint(
+                f"{kind} PATCH general hidden",
+                f"{base}-detail",
+                "PATCH",
+                hidden,
+                needs="change",
+                category="general",
+                restricted=True,
+                payload=_update_payload(kind, "general"),
+                if_match=hidden_etag,
+                relations=("own",),
+                roles=ITEM_ROLES,
+            ),
+        ]
     return eps
 
 
@@ -633,8 +747,10 @@ def cells() -> list[tuple[str, str, Endpoint]]:
     """Every (role, relation, endpoint) the matrix checks."""
     out = []
     for ep in ENDPOINTS:
-        relations = RELATIONS if ep.plan_scoped else ("own",)
+        relations = ep.relations or (RELATIONS if ep.plan_scoped else ("own",))
         for relation in relations:
-            for role in ROLES:
+            for role in ep.roles or ROLES:
+                if role in OWN_PLAN_ONLY and ep.plan_scoped and relation != "own":
+                    continue
                 out.append((role, relation, ep))
     return out

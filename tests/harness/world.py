@@ -6,20 +6,27 @@
   accounts and are family members of the plan.
 * plan_done: the same family's earlier, completed plan with the same team.
 * plan_b: another family's plan, led by someone outside the matrix.
-* Each plan holds one item of every kind in category `general`; plan_a also one in `social`
-  (child protection), which the nurse and the curator must never see.
+* Each plan holds one item of every kind in category `general` and in `social` (child
+  protection, which the nurse and the curator must never see); plan_a also in `health`,
+  `education` and `family`, each written by a professional who may write it.
+* plan_a also has items the 13-year-old hid from the guardian (a need and a goal, THL code 3)
+  and a visible goal whose need is such a hidden need.
+* On plan_a, three psychiatric nurses of a clinic are members on a consent basis: `consent`
+  (the guardian's consent to social and health data for the clinic, in force), `withdrawn`
+  (seated on a consent since withdrawn) and `expired` (on a consent since expired).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils import timezone
 
-from plan_service.consent.services import consent_create
+from plan_service.consent.services import consent_create, consent_withdraw
 from plan_service.participants.models import Person
 from plan_service.plans import services
 from plan_service.plans.models import Action, Comment, Dissent, Goal, Need, Review
@@ -38,6 +45,16 @@ class Side:
     ack_id: Any = None
     family_id: Any = None
     consent_id: Any = None
+    hidden: dict[str, Any] = field(default_factory=dict)  # kind -> item hidden from guardians
+    extra: list[Any] = field(default_factory=list)  # other items (a goal over a hidden need)
+
+    def all_items(self, kind: str) -> list[Any]:
+        """Every item of `kind` on this plan in the world."""
+        return [
+            *(item for (k, _), item in self.items.items() if k == kind),
+            *(item for k, item in self.hidden.items() if k == kind),
+            *(item for item in self.extra if _kind_of(item) == kind),
+        ]
 
 
 @dataclass
@@ -55,10 +72,22 @@ class World:
         return self.users.get(role)
 
 
-def _items(side: Side, lead: Any, guardian: Any, categories: tuple[str, ...]) -> None:
+def _kind_of(item: Any) -> str:
+    return {"need": "needs", "goal": "goals", "action": "actions", "review": "reviews"}.get(
+        item._meta.model_name, f"{item._meta.model_name}s"
+    )
+
+
+def _items(
+    side: Side,
+    lead: Any,
+    guardian: Any,
+    categories: tuple[str, ...],
+    writers: dict[str, Any] | None = None,
+) -> None:
     plan_id = side.plan.pk
     for category in categories:
-        author = lead.user
+        author = (writers or {}).get(category, lead).user
         need = services.item_create(
             actor=author,
             plan_id=plan_id,
@@ -98,8 +127,8 @@ def _items(side: Side, lead: Any, guardian: Any, categories: tuple[str, ...]) ->
                 "progress": [{"goal": str(goal.pk), "note": "ok"}],
             },
         )
-        # Words of the family about general matters; the lead's about child protection.
-        speaker = guardian if category == "general" else author
+        # Words of the family about general and family matters; the writer's about the rest.
+        speaker = guardian if category in ("general", "family") else author
         target = {"target_type": "goal", "target_id": goal.pk}
         comment = services.item_create(
             actor=speaker, plan_id=plan_id, model=Comment, data={**target, "text": "c"}
@@ -116,6 +145,86 @@ def _items(side: Side, lead: Any, guardian: Any, categories: tuple[str, ...]) ->
             ("dissents", dissent),
         ):
             side.items[(kind, category)] = item
+
+
+def _hidden_items(side: Side, lead: Any, child_person: Any) -> None:
+    """The child, assessed capable (THL code 3), hides a need and a goal from the guardians."""
+    plan_id = side.plan.pk
+    services.assessment_record(actor=lead.user, plan_id=plan_id, child_id=child_person.pk, code=3)
+    need = services.item_create(
+        actor=lead.user,
+        plan_id=plan_id,
+        model=Need,
+        data={"category": "general", "title": "need general hidden"},
+    )
+    goal = services.item_create(
+        actor=lead.user,
+        plan_id=plan_id,
+        model=Goal,
+        data={
+            "category": "general",
+            "title": "goal general hidden",
+            "desired_outcome": "x",
+            "need": need.pk,
+        },
+    )
+    over = services.item_create(
+        actor=lead.user,
+        plan_id=plan_id,
+        model=Goal,
+        data={
+            "category": "general",
+            "title": "goal general over a hidden need",
+            "desired_outcome": "x",
+            "need": need.pk,
+        },
+    )
+    for model, item in ((Need, need), (Goal, goal)):
+        services.item_restrict(
+            actor=lead.user,
+            plan_id=plan_id,
+            model=model,
+            item_id=item.pk,
+            child_id=child_person.pk,
+            expected_version=None,
+        )
+        item.refresh_from_db()
+    side.hidden = {"needs": need, "goals": goal}
+    side.extra = [over]
+
+
+def _consent_members(
+    lead: Any, guardian: Any, family: Any, child_person: Any, plan: Any
+) -> dict[str, Any]:
+    """Three clinic nurses on a consent basis: in force, withdrawn and expired."""
+    clinic = factories.organization("health")
+    seated = {}
+    for name in ("consent", "withdrawn", "expired"):
+        pro = factories.professional("psychiatric_nurse", clinic)
+        given = consent_create(
+            actor=guardian,
+            family=family,
+            grantor_id=None,
+            subject_ids=[child_person.pk],
+            categories=["social", "health"],
+            purpose=f"matrix {name}",
+            recipient_organization=clinic,
+            valid_until=timezone.now() + dt.timedelta(seconds=0.5) if name == "expired" else None,
+        )
+        services.membership_add(
+            actor=lead.user,
+            plan_id=plan.pk,
+            professional=pro,
+            role="member",
+            basis="consent",
+            consent_id=given.pk,
+        )
+        if name == "withdrawn":
+            consent_withdraw(actor=guardian, consent=given, reason="changed my mind")
+        seated[name] = pro
+    # The expired consent runs out on its own, with nobody acting.
+    time.sleep(max(0.0, (given.valid_until - timezone.now()).total_seconds()) + 0.05)
+    return seated
 
 
 def build_world() -> World:
@@ -159,7 +268,14 @@ def build_world() -> World:
     services.membership_end(actor=lead.user, plan_id=plan_a.pk, membership_id=ended_m.pk)
     factories.add_member(plan_a, lead, future, valid_from=timezone.now() + dt.timedelta(days=1))
     side_a = Side(plan=plan_a, family_id=family_a.pk)
-    _items(side_a, lead, guardian, ("general", "social"))
+    _items(
+        side_a,
+        lead,
+        guardian,
+        ("general", "social", "health", "education", "family"),
+        writers={"health": health, "education": curator},
+    )
+    _hidden_items(side_a, lead, child_person)
     side_a.member_id = plan_a.memberships.get(user=health.user, ended_at__isnull=True).pk
     consent = consent_create(
         actor=guardian,
@@ -171,6 +287,7 @@ def build_world() -> World:
         recipient_sector="education",
     )
     side_a.consent_id = consent.pk
+    seated = _consent_members(lead, guardian, family_a, child_person, plan_a)
     ack = services.acknowledgement_create(
         actor=guardian,
         plan_id=plan_a.pk,
@@ -231,6 +348,7 @@ def build_world() -> World:
         "stranger": stranger,
         "auditor": auditor,
         "admin": admin,
+        **seated,
     }
     users = {name: p.user for name, p in pros.items()}
     users.update(guardian=guardian, child=child)
