@@ -35,14 +35,14 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     "policy": (
         ["plan_service/policy.py"],
         [
-            "tests/test_policy_rules.py",
             "tests/test_named_mutations.py",
             "tests/consent/test_consent.py",
+            "tests/plans/test_leaks.py",
         ],
     ),
     "consent": (
         ["plan_service/consent/models.py", "plan_service/consent/services.py"],
-        ["tests/consent/test_consent.py", "tests/test_policy_rules.py"],
+        ["tests/consent/test_consent.py", "tests/test_named_mutations.py"],
     ),
     "chain": (
         ["plan_service/audit/chain.py"],
