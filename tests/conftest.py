@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from tests import factories
+from tests.harness.db_roles import django_db_setup, owner_session  # noqa: F401 (the service role)
 
 
 class Api:
@@ -76,5 +77,5 @@ def live_db(django_db_setup: None, django_db_blocker: Any) -> Any:
             for t in connection.introspection.django_table_names(only_existing=True)
             if t not in _KEEP and not t.startswith("audit_")
         ]
-        with connection.cursor() as cursor:
+        with owner_session(), connection.cursor() as cursor:
             cursor.execute("TRUNCATE {} CASCADE".format(", ".join(f'"{t}"' for t in tables)))

@@ -47,6 +47,12 @@ class AccessEvent(Chained):
         LOGIN_FAILED = "login_failed", _("failed login")
         DENIED = "denied", _("denied")
         PURGE = "purge", _("retention purge")
+        LOGOUT = "logout", _("sign-out")
+        LOCKOUT = "lockout", _("sign-in locked out")
+        PASSWORD_CHANGE = "password_change", _("password change")
+        ACTIVATION_CHANGE = "activation_change", _("activation change")
+        TOKEN_REVOKE = "token_revoke", _("token revoked")
+        ADMIN_CHANGE = "admin_change", _("administration change")
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", _("success")
@@ -223,3 +229,28 @@ class PurgePoint(models.Model):
 
     def __str__(self) -> str:
         return f"purge {self.log} {self.chain}:{self.first_seq}"
+
+
+class RetentionPolicy(models.Model):
+    """The one row the delete trigger reads: how long logs are kept and who may purge them.
+
+    Written by the owner (`db_roles`, after every migration, from `AUDIT_RETENTION_DAYS` and
+    `DATABASE_PURGE_ROLE`); the service and the purge role may only read it. The trigger lets a
+    row go only when the purge role deletes it, inside the purge window, and the window's
+    cutoff lies at least `days` before the database's own clock.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    days = models.PositiveIntegerField(_("retention in days"))
+    purge_role = models.CharField(_("database role that may purge"), max_length=63, blank=True)
+
+    class Meta:
+        verbose_name = _("retention policy")
+        verbose_name_plural = _("retention policy")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(id=1), name="retentionpolicy_single_row"),
+            models.CheckConstraint(condition=models.Q(days__gte=1), name="retentionpolicy_days"),
+        ]
+
+    def __str__(self) -> str:
+        return f"retention {self.days} days"

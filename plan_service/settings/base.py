@@ -90,6 +90,10 @@ DATABASES = {
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", envint("DATABASE_CONNECT_TIMEOUT", 5))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+#: The roles `db_roles` creates and grants (docs/operations.md): the service connects as the
+#: first, the retention purge as the second; migrations run as the tables' owner.
+DATABASE_APP_ROLE = envstr("DATABASE_APP_ROLE", "plan_app")
+DATABASE_PURGE_ROLE = envstr("DATABASE_PURGE_ROLE", "plan_audit_purge")
 
 #
 # Authentication and authorization

@@ -11,12 +11,13 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
-from django.utils import timezone
 
 from plan_service.audit import chain
 from plan_service.audit.models import AccessEvent, Disclosure, PurgePoint
-from plan_service.audit.retention import PURGE_KEY, retention_cutoff, retention_purge
+from plan_service.audit.retention import PURGE_KEY, retention_cutoff
+from plan_service.audit.retention import retention_purge as _retention_purge
 from tests.audit.helpers import append_rows, bypass_triggers
+from tests.harness.db_roles import as_purge_role
 
 pytestmark = pytest.mark.django_db
 
@@ -26,10 +27,20 @@ OLD = dt.timedelta(days=800)
 def run(name: str, *args: str) -> tuple[str, int]:
     out = io.StringIO()
     try:
-        call_command(name, *args, stdout=out, stderr=io.StringIO())
+        if name == "audit_purge":
+            with as_purge_role():
+                call_command(name, *args, stdout=out, stderr=io.StringIO())
+        else:
+            call_command(name, *args, stdout=out, stderr=io.StringIO())
     except CommandError as exc:
         return out.getvalue(), exc.returncode
     return out.getvalue(), 0
+
+
+def retention_purge(**kwargs):
+    """The purge as the retention job runs it: under the purge role."""
+    with as_purge_role():
+        return _retention_purge(**kwargs)
 
 
 def test_verify_command_reports_rows_checked_and_exits_zero_when_intact():
@@ -137,8 +148,8 @@ def test_purge_removes_only_the_expired_start_of_each_chain_and_records_it():
 def test_purge_window_closes_after_the_purge():
     rows = append_rows(AccessEvent, 2, chain_no=0, age=OLD)
     append_rows(AccessEvent, 1, chain_no=1)
-    retention_purge(cutoff=timezone.now() - dt.timedelta(days=900))  # nothing that old
-    with pytest.raises(Exception, match="append-only"):
+    retention_purge(cutoff=retention_cutoff(days=900))  # nothing that old
+    with as_purge_role(), pytest.raises(Exception, match="append-only"):
         AccessEvent.objects.filter(pk=rows[0].pk).delete()
 
 
