@@ -49,9 +49,7 @@ def append_only_tables(tables: list[str]) -> list[str]:
 
 
 def _tables(cursor: Any) -> list[str]:
-    cursor.execute(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
-    )
+    cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")
     return [row[0] for row in cursor.fetchall()]
 
 

@@ -39,14 +39,14 @@ class PurgedSegment:
     rows_removed: int
 
 
-class PurgeRefused(ValueError):
+class PurgeRefusedError(ValueError):
     """The purge may not run: wrong database role, or a period shorter than the policy's."""
 
 
 def _policy() -> tuple[int, str]:
     policy = RetentionPolicy.objects.filter(pk=1).values_list("days", "purge_role").first()
     if policy is None:
-        raise PurgeRefused("no retention policy in the database (run migrate)")
+        raise PurgeRefusedError("no retention policy in the database (run migrate)")
     return int(policy[0]), str(policy[1])
 
 
@@ -58,10 +58,10 @@ def retention_cutoff(*, days: int | None = None) -> dt.datetime:
     """
     keep = settings.AUDIT_RETENTION_DAYS if days is None else days
     if keep < 1:
-        raise PurgeRefused("retention must be at least one day")
+        raise PurgeRefusedError("retention must be at least one day")
     policy_days, _role = _policy()
     if keep < policy_days:
-        raise PurgeRefused(
+        raise PurgeRefusedError(
             f"retention of {keep} days is shorter than the database's policy ({policy_days} days)"
         )
     with connection.cursor() as cursor:
@@ -76,7 +76,7 @@ def require_purge_role() -> None:
         cursor.execute("SELECT current_user")
         current = cursor.fetchone()[0]
     if not role or current != role:
-        raise PurgeRefused(
+        raise PurgeRefusedError(
             f"the purge runs only as the database role {role or '(none configured)'}, "
             f"not as {current}"
         )

@@ -113,7 +113,9 @@ def test_the_purge_window_is_no_back_door_for_the_service_role(table):
     [row] = append_rows(model, 1, age=dt.timedelta(days=3000))
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('plan_service.audit_purge', '9999-01-01', true)")
-    error = _refused(sql.SQL("DELETE FROM {} WHERE id = %s").format(sql.Identifier(table)), [row.pk])
+    error = _refused(
+        sql.SQL("DELETE FROM {} WHERE id = %s").format(sql.Identifier(table)), [row.pk]
+    )
     assert "permission denied" in error
     assert model.objects.filter(pk=row.pk).exists()
 

@@ -77,10 +77,14 @@ def as_purge_role() -> Iterator[None]:
 
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL ROLE NONE")
-        cursor.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(current_test_roles().purge)))
+        cursor.execute(
+            sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(current_test_roles().purge))
+        )
     try:
         yield
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL ROLE NONE")
-            cursor.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(current_test_roles().app)))
+            cursor.execute(
+                sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(current_test_roles().app))
+            )

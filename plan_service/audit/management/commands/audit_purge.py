@@ -15,7 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from plan_service.audit.retention import PurgeRefused, retention_cutoff, retention_purge
+from plan_service.audit.retention import PurgeRefusedError, retention_cutoff, retention_purge
 
 
 class Command(BaseCommand):
@@ -29,7 +29,7 @@ class Command(BaseCommand):
         try:
             cutoff = retention_cutoff(days=options["days"])
             segments = retention_purge(cutoff=cutoff, dry_run=options["dry_run"])
-        except PurgeRefused as exc:
+        except PurgeRefusedError as exc:
             raise CommandError(str(exc)) from exc
         verb = _("would remove") if options["dry_run"] else _("removed")
         for s in segments:
