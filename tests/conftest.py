@@ -64,7 +64,7 @@ _KEEP = {
 
 
 @pytest.fixture
-def live_db(django_db_setup: None, django_db_blocker: Any) -> Any:
+def live_db(django_db_setup: None, django_db_blocker: Any) -> Any:  # noqa: F811
     """Committed data, for tests with several threads or processes (each with its own
     connection). Afterwards every table but the logs is emptied; log rows stay, and their
     chains stay valid, so no other test may assume an empty log."""

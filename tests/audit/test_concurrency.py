@@ -3,8 +3,8 @@
 The writers are threads with their own database connections, so their appends really commit and
 really contend for the chain locks, while the test itself keeps the usual rolled-back
 transaction (a `transaction=True` test is impossible: its flush TRUNCATEs the log tables, which
-the trigger refuses). The rows the writers committed are removed at the end through the purge
-window (the owner switching the delete trigger off in that one transaction), leaving the test database as found.
+the trigger refuses). The rows the writers committed are removed at the end by the owner,
+switching the delete trigger off in that one transaction, leaving the test database as found.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from django.db import connection, connections, transaction
 
 from plan_service.audit import chain
 from plan_service.audit.models import AccessEvent
-from tests.harness.db_roles import owner_powers
 from tests.audit.helpers import access_row, key_for_chain
+from tests.harness.db_roles import owner_powers
 
 pytestmark = pytest.mark.django_db
 

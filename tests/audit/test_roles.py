@@ -20,7 +20,7 @@ from plan_service.db_roles import append_only_tables
 from plan_service.plans.models import Goal, Plan
 from tests import factories
 from tests.audit.helpers import append_rows
-from tests.harness.db_roles import as_purge_role, owner_powers, current_test_roles
+from tests.harness.db_roles import as_purge_role, current_test_roles, owner_powers
 
 pytestmark = pytest.mark.django_db
 
