@@ -135,6 +135,7 @@ class AccessEvent(Chained):
             models.Index(fields=["actor_organization_id", "recorded_at"], name="access_org_time"),
             models.Index(fields=["recorded_at"], name="access_time"),
             models.Index(fields=["plan_id", "recorded_at"], name="access_plan_time"),
+            models.Index(fields=["action", "recorded_at"], name="access_action_time"),
         ]
 
     def __str__(self) -> str:
@@ -254,3 +255,40 @@ class RetentionPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"retention {self.days} days"
+
+
+class ThrottledSignIn(models.Model):
+    """A counter of sign-in attempts refused by the throttle, per address and hour.
+
+    Attempts past the throttle are not chained one by one (anyone without an account could grow
+    the chained log without limit): each adds one to this row, and the periodic `audit_anchor`
+    run appends one chained row per closed window (`summarised_at` then set). Not evidence in
+    itself, so the service may update it; the chained summaries are.
+    """
+
+    window_start = models.DateTimeField(_("hour"))
+    client_ip = models.CharField(_("client ip"), max_length=45, blank=True)
+    last_username = models.CharField(_("last attempted username"), max_length=150, blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    first_at = models.DateTimeField(_("first attempt"))
+    last_at = models.DateTimeField(_("last attempt"))
+    summarised_at = models.DateTimeField(_("chained at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("throttled sign-in counter")
+        verbose_name_plural = _("throttled sign-in counters")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["window_start", "client_ip"], name="throttled_window_ip"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["window_start"],
+                name="throttled_open",
+                condition=models.Q(summarised_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"throttled {self.client_ip} {self.window_start:%Y-%m-%d %H}h: {self.attempts}"

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "guardian",
     "simple_history",
+    "axes",
     "plan_service.participants",
     "plan_service.consent",
     "plan_service.plans",
@@ -53,6 +54,8 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "plan_service.audit.accounts.AccountEventsMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "plan_service.urls"
@@ -99,6 +102,7 @@ DATABASE_PURGE_ROLE = envstr("DATABASE_PURGE_ROLE", "plan_audit_purge")
 # Authentication and authorization
 #
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -111,6 +115,19 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/api/docs/"
 API_TOKEN_TTL_HOURS = envint("API_TOKEN_TTL_HOURS", 12)
+#: Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT failures an account, and
+#: separately an address, is locked; the cool-off starts at SIGNIN_COOLOFF_MINUTES and doubles
+#: with every further failure (up to a day). Attempts while locked are counted, not chained.
+AXES_FAILURE_LIMIT = envint("SIGNIN_FAILURE_LIMIT", 5)
+SIGNIN_COOLOFF_MINUTES = envint("SIGNIN_COOLOFF_MINUTES", 15)
+AXES_COOLOFF_TIME = "plan_service.audit.accounts.cool_off"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "plan_service.audit.accounts.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the chained access log
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
+AXES_VERBOSE = False
+AXES_CLIENT_IP_CALLABLE = "plan_service.audit.accounts.client_ip"
 
 #
 # REST API
