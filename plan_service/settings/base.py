@@ -210,6 +210,13 @@ SILENCED_SYSTEM_CHECKS: list[str] = []
 DEMO_PASSWORD = envstr("DEMO_PASSWORD", "demo-salasana-2026")
 AUDIT_CHAINS = envint("AUDIT_CHAINS", 4)
 AUDIT_RETENTION_DAYS = envint("AUDIT_RETENTION_DAYS", 365 * 2 + 1)
+#: Signed anchors (docs/audit.md): the Ed25519 private key only the anchoring job can read, the
+#: public key verification uses (default: the private key's path + ".pub"), the directory the
+#: anchors go to (outside the database: another system or write-once storage) and how often.
+AUDIT_ANCHOR_KEY_FILE = envstr("AUDIT_ANCHOR_KEY_FILE", "")
+AUDIT_ANCHOR_PUBLIC_KEY_FILE = envstr("AUDIT_ANCHOR_PUBLIC_KEY_FILE", "")
+AUDIT_ANCHOR_DIR = envstr("AUDIT_ANCHOR_DIR", str(BASE_DIR / "var" / "anchors"))
+AUDIT_ANCHOR_INTERVAL_MINUTES = envint("AUDIT_ANCHOR_INTERVAL_MINUTES", 60)
 FAMILY_ACCESS_LOG_DAYS = envint("FAMILY_ACCESS_LOG_DAYS", 365 * 2)
 #: FHIR server the plans are pushed to (a national repository); empty disables the push.
 FHIR_PUSH_BASE_URL = envstr("FHIR_PUSH_BASE_URL", "")
