@@ -41,6 +41,11 @@ def _start_as(role: str | None) -> None:
 def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
     """pytest-django's setup, then the roles; every later connection is the service role."""
     with django_db_blocker.unblock():
+        if not connection.settings_dict["NAME"].startswith("test_"):
+            # pytest-django made no test database (no test in this run is marked django_db):
+            # never grant anything on a developer's own database.
+            yield
+            return
         roles = current_test_roles()
         with connection.cursor() as cursor:
             apply_roles(cursor, roles, retention_days=settings.AUDIT_RETENTION_DAYS)

@@ -49,9 +49,11 @@ def connection_env() -> dict[str, str]:
     ):
         if db.get(name):
             env[key] = str(db[name])
-    options = (db.get("OPTIONS") or {}).get("options")
-    if options:
-        env["PGOPTIONS"] = options
+    options = db.get("OPTIONS") or {}
+    if options.get("host"):  # the embedded server's socket directory
+        env["PGHOST"] = str(options["host"])
+    if options.get("options"):
+        env["PGOPTIONS"] = str(options["options"])
     return env
 
 
