@@ -84,6 +84,7 @@ _database_url = envstr("DATABASE_URL", "")
 if not _database_url:
     from plan_service.embedded_db import embedded_database_url
 
+    # As the service role unless this process runs migrations or the purge (__main__ decides).
     _database_url = embedded_database_url(BASE_DIR)
 DATABASES = {
     "default": dj_database_url.parse(
