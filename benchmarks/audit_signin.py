@@ -29,6 +29,7 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection, connections
     from django.test import Client
+    from django.test.utils import CaptureQueriesContext
 
     from plan_service.audit import chain
     from plan_service.audit.models import AccessEvent
@@ -108,9 +109,10 @@ def main() -> None:
         before = AccessEvent.objects.count()
         codes: dict[int, int] = {}
         started = time.perf_counter()
-        for _ in range(n):
-            code = run(client)
-            codes[code] = codes.get(code, 0) + 1
+        with CaptureQueriesContext(connection) as queries:
+            for _ in range(n):
+                code = run(client)
+                codes[code] = codes.get(code, 0) + 1
         elapsed = time.perf_counter() - started
         rows = AccessEvent.objects.count() - before
         results.append(
@@ -123,6 +125,7 @@ def main() -> None:
                 "chained_rows": rows,
                 "rows_per_request": round(rows / n, 2),
                 "chained_rows_per_second": round(rows / elapsed, 1),
+                "queries_per_request": round(len(queries) / n, 1),
             }
         )
         print(json.dumps(results[-1]), flush=True)
