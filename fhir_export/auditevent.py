@@ -24,6 +24,7 @@ from fhir_export import coding as c
 from fhir_export import validated
 from fhir_export.identifiers import derive
 from fhir_export.participants import hetu_identifier
+from fhir_export.primitives import ENCODED, identifier_value, is_fhir_string
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class AccessRecord:
     purpose: str = ""
     client_ip: str | None = None
     request_id: str = ""
+    actor_username: str = ""  # shown (as agent altId) for sign-in and account events only
 
 
 #: access-log action -> (type system, type code, subtype interaction or None, FHIR action)
@@ -58,8 +60,35 @@ _SHAPE: dict[str, tuple[str, str, str | None, str]] = {
     "login": (c.DICOM, "110114", None, "E"),
     "login_failed": (c.DICOM, "110114", None, "E"),
     "denied": (c.AUDIT_EVENT_TYPE, "rest", None, "E"),
+    "logout": (c.DICOM, "110114", None, "E"),
+    "lockout": (c.DICOM, "110114", None, "E"),
+    "password_change": (c.DICOM, "110137", None, "U"),
+    "activation_change": (c.DICOM, "110137", None, "U"),
+    "token_revoke": (c.DICOM, "110137", None, "U"),
+    "admin_change": (c.DICOM, "110137", None, "U"),
 }
+#: DICOM subtype of the user-authentication events (BALP: Login / Logout).
+_AUTH_SUBTYPE = {
+    "login": "110122",
+    "login_failed": "110122",
+    "lockout": "110122",
+    "logout": "110123",
+}
+#: Actions whose row names the account by its (attempted) username.
+ACCOUNT_ACTIONS = frozenset(
+    {
+        "login",
+        "login_failed",
+        "lockout",
+        "logout",
+        "password_change",
+        "activation_change",
+        "token_revoke",
+        "admin_change",
+    }
+)
 _OUTCOME = {"success": "0", "denied": "4", "error": "8"}
+_ENCODED = {"url": c.ENCODED_EXTENSION, "valueCode": ENCODED}
 SERVICE = {"identifier": {"system": c.SERVICE_DEVICE_SYSTEM, "value": "plan-service"}}
 
 
@@ -95,8 +124,15 @@ def audit_event(row: AccessRecord) -> dict[str, Any]:
         ],
         "source": {"observer": SERVICE, "type": [c.coding(c.SECURITY_SOURCE_TYPE, "4")]},
     }
+    if row.action in ACCOUNT_ACTIONS and row.actor_username:
+        name, encoded = identifier_value(row.actor_username)
+        user["altId"] = name
+        if encoded:
+            user["_altId"] = {"extension": [_ENCODED]}
     if interaction is not None:
         resource["subtype"] = [c.coding(c.RESTFUL_INTERACTION, interaction)]
+    elif row.action in _AUTH_SUBTYPE:
+        resource["subtype"] = [c.coding(c.DICOM, _AUTH_SUBTYPE[row.action])]
     if row.purpose == "care":
         resource["purposeOfEvent"] = [c.concept(c.V3_ACT_REASON, "TREAT")]
     entities: list[dict[str, Any]] = []
@@ -115,16 +151,21 @@ def audit_event(row: AccessRecord) -> dict[str, Any]:
         )
     if row.object_id:
         system = c.PLAN_SYSTEM if row.object_type == "plan" else c.ITEM_SYSTEM
-        value = row.object_id
+        # The object id is whatever the client put in the URL: carried exactly, encoded when
+        # it is not a plain FHIR string (NBSP, controls, RTL marks), never dropped.
+        value, encoded = identifier_value(row.object_id)
         if row.object_version is not None:
             value = f"{value}/{row.object_version}"
             system = c.PLAN_VERSION_SYSTEM if row.object_type == "plan" else system
+        identifier: dict[str, Any] = {"system": system, "value": value}
+        if encoded:
+            identifier["extension"] = [_ENCODED]
         entity: dict[str, Any] = {
-            "what": {"identifier": {"system": system, "value": value}},
+            "what": {"identifier": identifier},
             "type": c.coding(c.AUDIT_ENTITY_TYPE, "2"),
             "role": c.coding(c.OBJECT_ROLE, "4"),
         }
-        if row.object_type:
+        if row.object_type and is_fhir_string(row.object_type):
             entity["description"] = row.object_type
         entities.append(entity)
     if entities:

@@ -39,6 +39,9 @@ PROFESSIONAL_ROLE_SYSTEM = f"{LOCAL_BASE}/CodeSystem/professional-role"
 PLAN_ROLE_SYSTEM = f"{LOCAL_BASE}/CodeSystem/plan-role"
 ANNOTATION_KIND_URL = f"{LOCAL_BASE}/StructureDefinition/annotation-kind"
 SERVICE_DEVICE_SYSTEM = f"{LOCAL_BASE}/sid/service"
+#: Marks an identifier value that was percent-encoded (`primitives.identifier_value`).
+ENCODED_EXTENSION = f"{LOCAL_BASE}/StructureDefinition/percent-encoded"
+ACCOUNT_SYSTEM = f"{LOCAL_BASE}/sid/account-object"
 
 #
 # HL7 code systems
@@ -156,6 +159,9 @@ CODE_SYSTEMS: dict[str, dict[str, str]] = {
         "110152": "Destination Role ID",
         "110106": "Export",
         "110114": "User Authentication",
+        "110122": "Login",
+        "110123": "Logout",
+        "110137": "User Security Attributes Changed",
     },
     RESTFUL_INTERACTION: {
         "read": "read",

@@ -9,17 +9,41 @@ from __future__ import annotations
 import os
 import sys
 
+#: Commands that need the tables' owner; everything else runs as the service role (and the
+#: purge as the purge role). Only decides the role of the embedded server: with DATABASE_URL set,
+#: the URL's user is used as given (docs/operations.md).
+OWNER_COMMANDS = {"migrate", "makemigrations", "db_roles", "showmigrations", "sqlmigrate"}
+PURGE_COMMANDS = {"audit_purge"}
+
+
+def _embedded() -> bool:
+    return not os.environ.get("DATABASE_URL")
+
+
+def _as_service_role() -> None:
+    """Reconnect as the service role (embedded server) after the owner's work is done."""
+    from django.conf import settings
+    from django.db import connections
+
+    connections["default"].settings_dict["USER"] = settings.DATABASE_APP_ROLE
+    connections.close_all()
+
 
 def main(argv: list[str]) -> None:
     if argv[1:2] == ["demo"]:
         os.environ.setdefault("DEBUG", "1")
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "plan_service.settings.base")
+        if _embedded():
+            os.environ["PLAN_SERVICE_DB_ROLE"] = "owner"
         import django
         from django.core.management import call_command
 
         django.setup()
         address = argv[2] if len(argv) > 2 else "127.0.0.1:8000"
         call_command("migrate", interactive=False, verbosity=0)
+        if _embedded():
+            call_command("db_roles")
+            _as_service_role()  # seeding and serving: least privilege, as in production
         call_command("seed_demo")
         print(f"\nServing the demo at http://{address}/api/docs/  (Ctrl-C stops)\n", flush=True)
         call_command("runserver", address, use_reloader=False)
@@ -28,7 +52,16 @@ def main(argv: list[str]) -> None:
     from django.core.management import execute_from_command_line
 
     argv = [argv[0], *(a.replace("-", "_") if i == 0 else a for i, a in enumerate(argv[1:]))]
+    command = argv[1] if len(argv) > 1 else ""
+    if _embedded() and command in OWNER_COMMANDS:
+        os.environ.setdefault("PLAN_SERVICE_DB_ROLE", "owner")
+    elif _embedded() and command in PURGE_COMMANDS:
+        os.environ.setdefault("PLAN_SERVICE_DB_ROLE", "purge")
     execute_from_command_line(argv)
+    if _embedded() and command == "migrate":
+        from django.core.management import call_command
+
+        call_command("db_roles")  # the new tables get their grants at once
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from django.test import Client
 
 from tests import factories
 from tests.harness import db_guard, hypothesis_profiles  # noqa: F401 (registers profiles)
+from tests.harness.db_roles import django_db_setup, owner_session  # noqa: F401 (the service role)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -69,7 +70,7 @@ _KEEP = {
 
 
 @pytest.fixture
-def live_db(django_db_setup: None, django_db_blocker: Any) -> Any:
+def live_db(django_db_setup: None, django_db_blocker: Any) -> Any:  # noqa: F811
     """Committed data, for tests with several threads or processes (each with its own
     connection). Afterwards every table but the logs is emptied; log rows stay, and their
     chains stay valid, so no other test may assume an empty log."""
@@ -82,5 +83,5 @@ def live_db(django_db_setup: None, django_db_blocker: Any) -> Any:
             for t in connection.introspection.django_table_names(only_existing=True)
             if t not in _KEEP and not t.startswith("audit_")
         ]
-        with connection.cursor() as cursor:
+        with owner_session(), connection.cursor() as cursor:
             cursor.execute("TRUNCATE {} CASCADE".format(", ".join(f'"{t}"' for t in tables)))

@@ -8,3 +8,8 @@ class AuditConfig(AppConfig):
     name = "plan_service.audit"
     label = "audit"
     verbose_name = _("audit")
+
+    def ready(self) -> None:
+        from plan_service.audit import accounts
+
+        accounts.connect()

@@ -15,7 +15,7 @@ import json
 import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -135,12 +135,27 @@ def append(rows: Sequence[Chained], *, key: str) -> None:
 #
 
 
+@dataclass(frozen=True)
+class Break:
+    """One place where a chain is broken: the position, the row found there, what is wrong."""
+
+    chain: int
+    seq: int | None
+    id: str | None
+    problem: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"chain": self.chain, "seq": self.seq, "id": self.id, "problem": self.problem}
+
+
 @dataclass
 class VerifyResult:
-    """What verification found: rows checked, and the first broken row if any.
+    """What verification found: rows checked, every break in every chain, and per chain a
+    summary. `broken_*` repeat the first break (by chain, then position) for older callers.
 
-    `broken_seq` is the position in the chain where it breaks (for a deleted row, the seq that
-    is missing); `broken_id` is the id of the row found at that position, if any.
+    A break's `seq` is the position in the chain where it breaks (for a deleted row, the seq
+    that is missing); `id` is the id of the row found at that position, or for a removed tail
+    the id the anchor recorded for the missing head.
     """
 
     rows_checked: int
@@ -149,6 +164,17 @@ class VerifyResult:
     broken_seq: int | None = None
     broken_id: str | None = None
     problem: str = ""
+    breaks: list[Break] = field(default_factory=list)
+    chains: dict[int, dict[str, object]] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, checked: int, breaks: list[Break], chains: dict[int, dict[str, object]]
+    ) -> VerifyResult:
+        if not breaks:
+            return cls(checked, True, chains=chains)
+        first = breaks[0]
+        return cls(checked, False, first.chain, first.seq, first.id, first.problem, breaks, chains)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -162,6 +188,8 @@ class VerifyResult:
                 "id": self.broken_id,
                 "problem": self.problem,
             },
+            "breaks": [b.as_dict() for b in self.breaks],
+            "chains": {str(n): summary for n, summary in sorted(self.chains.items())},
         }
 
 
@@ -195,20 +223,29 @@ def _starts(model: type[Chained]) -> dict[int, tuple[int, str]]:
 
 
 def verify(model: type[Chained], *, anchor: Anchor | None = None) -> VerifyResult:
-    """Recompute every chain of `model`; with an anchor, also check each chain reaches it.
+    """Recompute every chain of `model`, report every break; with an anchor, also check each
+    chain reaches it.
 
     Each chain must start where it should (seq 1 from genesis, or the latest recorded purge
     point with its prev_hash), continue without gaps, link each row to the previous row's hash,
-    and carry the hash of its own columns. `anchor` maps chain number (as text) to
-    {"seq", "row_hash"} written earlier by `anchor_heads`: a chain that no longer reaches that
-    seq was truncated; a different hash at that seq means the chain was rewritten. An anchor
-    older than a purge cannot be checked beyond the purge point and is accepted.
+    and carry the hash of its own columns. After a break, checking goes on from the row found
+    (its stored hash becomes the link), so one tampered row is one break and later breaks in
+    the same or other chains are reported too.
+
+    `anchor` maps chain number (as text) to {"seq", "row_hash"[, "id"]} written earlier by
+    `anchor_heads`: a chain that no longer reaches that seq was truncated; a different hash at
+    that seq means the chain was rewritten. Rows after the anchored head are accepted (they are
+    newer than the anchor). An anchor older than a purge cannot be checked beyond the purge
+    point and is accepted.
     """
     checked = 0
+    breaks: list[Break] = []
+    chains: dict[int, dict[str, object]] = {}
     anchored = {int(k): v for k, v in (anchor or {}).items()}
     starts = _starts(model)
     present = model.objects.values_list("chain", flat=True).distinct().order_by()
     names = model.HASHED_FIELDS
+    id_index = 3 + names.index("id")
     columns = list(zip(names, _converters(model), strict=True))
     for chain in sorted(set(present) | set(anchored) | set(starts)):
         start_seq, prev = starts.get(chain, (1, GENESIS))
@@ -216,56 +253,65 @@ def verify(model: type[Chained], *, anchor: Anchor | None = None) -> VerifyResul
         head = anchored.get(chain)
         head_seq = int(str(head["seq"])) if head else None
         hash_at_head: str | None = prev if head_seq == start_seq - 1 else None
+        rows = 0
+        found: list[Break] = []
         for values in _rows(model, chain):
-            checked += 1
+            rows += 1
             seq, prev_hash, stored_hash = values[0], values[1], values[2]
-            row_id = str(values[3 + names.index("id")])
+            row_id = str(values[id_index])
+            problems = []
             if seq != expected:
                 where = "chain must start" if expected == start_seq else "missing row"
-                return VerifyResult(
-                    checked,
-                    False,
-                    chain,
-                    expected,
-                    row_id,
-                    f"{where}: expected seq {expected}, found {seq}",
-                )
+                problems.append(f"{where}: expected seq {expected}, found {seq}")
             if prev_hash != prev:
-                return VerifyResult(
-                    checked, False, chain, seq, row_id, "prev_hash does not match the previous row"
-                )
+                problems.append("prev_hash does not match the previous row")
             data = {
                 name: value if convert is None or value is None else convert(value)
                 for (name, convert), value in zip(columns, values[3:], strict=True)
             }
             text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-            if _digest(prev, text) != stored_hash:
-                return VerifyResult(
-                    checked, False, chain, seq, row_id, "row_hash does not match the row"
+            if _digest(prev_hash, text) != stored_hash:
+                problems.append("row_hash does not match the row")
+            if problems:
+                found.append(
+                    Break(chain, expected if seq != expected else seq, row_id, "; ".join(problems))
                 )
             if seq == head_seq:
                 hash_at_head = stored_hash
             prev = stored_hash
-            expected += 1
-        if head is None or head_seq is None:
-            continue
+            expected = seq + 1
+        checked += rows
         last_seq = expected - 1
-        if last_seq < head_seq:
-            return VerifyResult(
-                checked,
-                False,
-                chain,
-                last_seq + 1,
-                None,
-                f"chain ends at seq {last_seq}; the anchor has seq {head_seq} (tail removed)",
-            )
-        if head_seq < start_seq - 1:
-            continue  # the anchored row was purged since; nothing left to compare it with
-        if hash_at_head != head["row_hash"]:
-            return VerifyResult(
-                checked, False, chain, head_seq, None, "row at the anchor differs (rewritten)"
-            )
-    return VerifyResult(checked, True)
+        if head is not None and head_seq is not None:
+            if last_seq < head_seq:
+                found.append(
+                    Break(
+                        chain,
+                        last_seq + 1,
+                        str(head.get("id")) if head.get("id") else None,
+                        f"chain ends at seq {last_seq}; the anchor has seq {head_seq}"
+                        + (f" (row {head['id']})" if head.get("id") else "")
+                        + " (tail removed)",
+                    )
+                )
+            elif head_seq >= start_seq - 1 and hash_at_head != head["row_hash"]:
+                found.append(
+                    Break(
+                        chain,
+                        head_seq,
+                        str(head.get("id") or "") or None,
+                        "row at the anchor differs (rewritten)",
+                    )
+                )
+        breaks.extend(found)
+        chains[chain] = {
+            "rows": rows,
+            "first_seq": start_seq,
+            "last_seq": last_seq,
+            "anchored_seq": head_seq,
+            "ok": not found,
+        }
+    return VerifyResult.of(checked, breaks, chains)
 
 
 def anchor_heads(model: type[Chained]) -> Anchor:
@@ -280,11 +326,13 @@ def anchor_heads(model: type[Chained]) -> Anchor:
         head = (
             model.objects.filter(chain=chain)
             .order_by("-seq")
-            .values_list("seq", "row_hash")
+            .values_list("seq", "row_hash", "id")
             .first()
         )
         if head is None:
             first, prev = chain_start(model, chain)
-            head = (first - 1, prev)
-        heads[str(chain)] = {"seq": head[0], "row_hash": head[1]}
+            head = (first - 1, prev, None)
+        else:
+            head = (head[0], head[1], str(head[2]))
+        heads[str(chain)] = {"seq": head[0], "row_hash": head[1], "id": head[2]}
     return heads

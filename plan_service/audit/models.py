@@ -47,6 +47,12 @@ class AccessEvent(Chained):
         LOGIN_FAILED = "login_failed", _("failed login")
         DENIED = "denied", _("denied")
         PURGE = "purge", _("retention purge")
+        LOGOUT = "logout", _("sign-out")
+        LOCKOUT = "lockout", _("sign-in locked out")
+        PASSWORD_CHANGE = "password_change", _("password change")
+        ACTIVATION_CHANGE = "activation_change", _("activation change")
+        TOKEN_REVOKE = "token_revoke", _("token revoked")
+        ADMIN_CHANGE = "admin_change", _("administration change")
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", _("success")
@@ -129,6 +135,7 @@ class AccessEvent(Chained):
             models.Index(fields=["actor_organization_id", "recorded_at"], name="access_org_time"),
             models.Index(fields=["recorded_at"], name="access_time"),
             models.Index(fields=["plan_id", "recorded_at"], name="access_plan_time"),
+            models.Index(fields=["action", "recorded_at"], name="access_action_time"),
         ]
 
     def __str__(self) -> str:
@@ -223,3 +230,65 @@ class PurgePoint(models.Model):
 
     def __str__(self) -> str:
         return f"purge {self.log} {self.chain}:{self.first_seq}"
+
+
+class RetentionPolicy(models.Model):
+    """The one row the delete trigger reads: how long logs are kept and who may purge them.
+
+    Written by the owner (`db_roles`, after every migration, from `AUDIT_RETENTION_DAYS` and
+    `DATABASE_PURGE_ROLE`); the service and the purge role may only read it. The trigger lets a
+    row go only when the purge role deletes it, inside the purge window, and the window's
+    cutoff lies at least `days` before the database's own clock.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    days = models.PositiveIntegerField(_("retention in days"))
+    purge_role = models.CharField(_("database role that may purge"), max_length=63, blank=True)
+
+    class Meta:
+        verbose_name = _("retention policy")
+        verbose_name_plural = _("retention policy")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(id=1), name="retentionpolicy_single_row"),
+            models.CheckConstraint(condition=models.Q(days__gte=1), name="retentionpolicy_days"),
+        ]
+
+    def __str__(self) -> str:
+        return f"retention {self.days} days"
+
+
+class ThrottledSignIn(models.Model):
+    """A counter of sign-in attempts refused by the throttle, per address and hour.
+
+    Attempts past the throttle are not chained one by one (anyone without an account could grow
+    the chained log without limit): each adds one to this row, and the periodic `audit_anchor`
+    run appends one chained row per closed window (`summarised_at` then set). Not evidence in
+    itself, so the service may update it; the chained summaries are.
+    """
+
+    window_start = models.DateTimeField(_("hour"))
+    client_ip = models.CharField(_("client ip"), max_length=45, blank=True)
+    last_username = models.CharField(_("last attempted username"), max_length=150, blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    first_at = models.DateTimeField(_("first attempt"))
+    last_at = models.DateTimeField(_("last attempt"))
+    summarised_at = models.DateTimeField(_("chained at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("throttled sign-in counter")
+        verbose_name_plural = _("throttled sign-in counters")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["window_start", "client_ip"], name="throttled_window_ip"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["window_start"],
+                name="throttled_open",
+                condition=models.Q(summarised_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"throttled {self.client_ip} {self.window_start:%Y-%m-%d %H}h: {self.attempts}"

@@ -5,8 +5,10 @@ ask). A purge removes, in each chain, the longest run of rows from its start tha
 than the cutoff; rows inside a chain are never removed, so what stays still verifies. For each
 chain cut it records a `PurgePoint` (first retained seq and the hash before it, which lets
 verification accept the new start) and appends one access-log row (action "purge") with the
-details. The database trigger allows these deletes only because the transaction sets
-`plan_service.audit_purge` to the cutoff, and only for rows older than it.
+details. The database trigger allows these deletes only to the purge role (named in
+`audit_retentionpolicy`), only because the transaction sets `plan_service.audit_purge` to the
+cutoff, only when that cutoff is at least the policy's retention before the database's clock,
+and only for rows older than it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from plan_service.audit import chain
-from plan_service.audit.models import AccessEvent, Chained, PurgePoint
+from plan_service.audit.models import AccessEvent, Chained, PurgePoint, RetentionPolicy
 
 #: The chain key of purge records (a fixed key: purges are rare and need no spreading).
 PURGE_KEY = "audit-purge"
@@ -37,12 +39,47 @@ class PurgedSegment:
     rows_removed: int
 
 
-def retention_cutoff(*, days: int | None = None, now: dt.datetime | None = None) -> dt.datetime:
-    """The instant before which rows have expired (`AUDIT_RETENTION_DAYS` by default)."""
+class PurgeRefusedError(ValueError):
+    """The purge may not run: wrong database role, or a period shorter than the policy's."""
+
+
+def _policy() -> tuple[int, str]:
+    policy = RetentionPolicy.objects.filter(pk=1).values_list("days", "purge_role").first()
+    if policy is None:
+        raise PurgeRefusedError("no retention policy in the database (run migrate)")
+    return int(policy[0]), str(policy[1])
+
+
+def retention_cutoff(*, days: int | None = None) -> dt.datetime:
+    """The instant before which rows have expired, by the database's clock.
+
+    `days` defaults to `AUDIT_RETENTION_DAYS`; it may be longer than the policy the database
+    holds (keeping more is always allowed) but not shorter: the trigger would refuse.
+    """
     keep = settings.AUDIT_RETENTION_DAYS if days is None else days
     if keep < 1:
-        raise ValueError("retention must be at least one day")
-    return (now or timezone.now()) - dt.timedelta(days=keep)
+        raise PurgeRefusedError("retention must be at least one day")
+    policy_days, _role = _policy()
+    if keep < policy_days:
+        raise PurgeRefusedError(
+            f"retention of {keep} days is shorter than the database's policy ({policy_days} days)"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT now() - make_interval(days => %s)", [keep])
+        return cursor.fetchone()[0]
+
+
+def require_purge_role() -> None:
+    """Refuse unless connected as the purge role named in the database's policy."""
+    _days, role = _policy()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user")
+        current = cursor.fetchone()[0]
+    if not role or current != role:
+        raise PurgeRefusedError(
+            f"the purge runs only as the database role {role or '(none configured)'}, "
+            f"not as {current}"
+        )
 
 
 def _expired_segment(
@@ -72,6 +109,8 @@ def retention_purge(*, cutoff: dt.datetime, dry_run: bool = False) -> list[Purge
     run with the same cutoff removes nothing and records nothing. With `dry_run`, reports what
     would be removed and changes nothing.
     """
+    if not dry_run:
+        require_purge_role()
     cutoff = cutoff.astimezone(dt.UTC)
     _allow_purge(cutoff.isoformat())
     segments = _purge(cutoff, dry_run=dry_run)

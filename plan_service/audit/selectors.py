@@ -30,11 +30,16 @@ def _org_scope(user: AbstractBaseUser) -> Q | None:
 
 
 def access_log_for_auditor(*, user: AbstractBaseUser) -> QuerySet[AccessEvent]:
-    """Rows by the auditor's organisation's people, or about plans it has worked on."""
+    """Rows by the auditor's organisation's people, or about plans it has worked on, and the
+    sign-in and account events that belong to no organisation (families' accounts, unknown
+    usernames, administrators): the service's security is every auditor's business."""
+    from plan_service.audit.accounts import ACCOUNT_ACTIONS
+
     scope = _org_scope(user)
     if scope is None:
         return AccessEvent.objects.none()
-    return AccessEvent.objects.filter(scope).order_by("-recorded_at", "chain", "-seq")
+    unowned = Q(action__in=ACCOUNT_ACTIONS, actor_organization_id__isnull=True)
+    return AccessEvent.objects.filter(scope | unowned).order_by("-recorded_at", "chain", "-seq")
 
 
 def disclosures_for_auditor(*, user: AbstractBaseUser) -> QuerySet[Disclosure]:

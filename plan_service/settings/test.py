@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-key-not-for-any-deployment-5f0c2a")
+# The test runner creates and migrates the test database as the owner; tests/harness/db_roles.py
+# then switches every connection to the test database's own service role.
+os.environ.setdefault("PLAN_SERVICE_DB_ROLE", "owner")
 
 from plan_service.settings.base import *  # noqa: F403
 

@@ -102,7 +102,9 @@ def bypass_triggers() -> None:
     Only a table owner or superuser can do this, which is the point: the test plays an
     attacker with full database rights, and the chain must still give them away.
     """
-    with connection.cursor() as cursor:
+    from tests.harness.db_roles import owner_powers
+
+    with owner_powers(), connection.cursor() as cursor:
         for table in TABLES:
             cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
 

@@ -13,13 +13,15 @@ from plan_service.audit.models import AccessEvent
 from plan_service.plans.models import Need
 from plan_service.plans.services import item_create
 from tests import factories
+from tests.harness.db_roles import owner_powers
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def broken_log() -> None:
-    with connection.cursor() as cursor:
+    # Only the owner may add a trigger: this plays a failing log, not the service.
+    with owner_powers(), connection.cursor() as cursor:
         cursor.execute(
             """
             CREATE FUNCTION pg_temp.audit_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$

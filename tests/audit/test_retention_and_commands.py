@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
-from django.utils import timezone
+from django.db import connection, transaction
 
 from plan_service.audit import chain
 from plan_service.audit.models import AccessEvent, Disclosure, PurgePoint
-from plan_service.audit.retention import PURGE_KEY, retention_cutoff, retention_purge
+from plan_service.audit.retention import PURGE_KEY, retention_cutoff
+from plan_service.audit.retention import retention_purge as _retention_purge
 from tests.audit.helpers import append_rows, bypass_triggers
+from tests.harness.db_roles import as_purge_role
 
 pytestmark = pytest.mark.django_db
 
@@ -26,10 +27,30 @@ OLD = dt.timedelta(days=800)
 def run(name: str, *args: str) -> tuple[str, int]:
     out = io.StringIO()
     try:
-        call_command(name, *args, stdout=out, stderr=io.StringIO())
+        if name == "audit_purge":
+            with as_purge_role():
+                call_command(name, *args, stdout=out, stderr=io.StringIO())
+        else:
+            call_command(name, *args, stdout=out, stderr=io.StringIO())
     except CommandError as exc:
         return out.getvalue(), exc.returncode
     return out.getvalue(), 0
+
+
+def retention_purge(**kwargs):
+    """The purge as the retention job runs it: under the purge role."""
+    with as_purge_role():
+        return _retention_purge(**kwargs)
+
+
+@pytest.fixture
+def signing_key(tmp_path: Path, settings) -> Path:
+    """An anchor key pair and directory, as the anchoring job has them."""
+    key = tmp_path / "keys" / "anchor.pem"
+    run("audit_keygen", "--output", str(key))
+    settings.AUDIT_ANCHOR_KEY_FILE = str(key)
+    settings.AUDIT_ANCHOR_DIR = str(tmp_path / "anchors")
+    return key
 
 
 def test_verify_command_reports_rows_checked_and_exits_zero_when_intact(chains):
@@ -39,12 +60,22 @@ def test_verify_command_reports_rows_checked_and_exits_zero_when_intact(chains):
     out, code = run("audit_verify", "--json")
     assert code == 0
     result = json.loads(out)
-    assert result["access"] == {
-        "rows_checked": before[AccessEvent] + 5,
+    total = before[AccessEvent] + before[Disclosure] + 7
+    assert (result["ok"], result["breaks"], result["rows_checked"]) == (True, 0, total)
+    access = result["logs"]["access"]
+    assert (access["rows_checked"], access["ok"], access["breaks"]) == (
+        before[AccessEvent] + 5,
+        True,
+        [],
+    )
+    assert access["chains"][str(chains[1])] == {
+        "rows": 5,
+        "first_seq": 1,
+        "last_seq": 5,
+        "anchored_seq": None,
         "ok": True,
-        "first_broken": None,
     }
-    assert result["disclosure"]["rows_checked"] == before[Disclosure] + 2
+    assert result["logs"]["disclosure"]["rows_checked"] == before[Disclosure] + 2
 
 
 def test_verify_command_names_the_first_broken_row_and_exits_one(chains):
@@ -58,23 +89,29 @@ def test_verify_command_names_the_first_broken_row_and_exits_one(chains):
     assert str(rows[2].pk) in out
 
 
-def test_anchor_command_writes_heads_of_both_logs(chains, tmp_path: Path):
+def test_anchor_command_writes_signed_heads_of_both_logs(chains, tmp_path: Path, signing_key: Path):
     heads = {m: json.loads(json.dumps(chain.anchor_heads(m))) for m in (AccessEvent, Disclosure)}
     rows = append_rows(AccessEvent, 3, chain_no=chains[2])
     target = tmp_path / "anchor.json"
     run("audit_anchor", "--output", str(target))
     data = json.loads(target.read_text())
-    assert data["logs"]["access"] == {
+    assert data["anchor"]["logs"]["access"] == {
         **heads[AccessEvent],
-        str(chains[2]): {"seq": 3, "row_hash": rows[-1].row_hash},
+        str(chains[2]): {"seq": 3, "row_hash": rows[-1].row_hash, "id": str(rows[-1].pk)},
     }
-    assert data["logs"]["disclosure"] == heads[Disclosure]
-    out, _ = run("audit_anchor")
-    assert json.loads(out)["logs"] == data["logs"]
+    assert data["anchor"]["logs"]["disclosure"] == heads[Disclosure]
+    assert data["signature"]["algorithm"] == "Ed25519"
+    out, code = run("audit_anchor")  # into AUDIT_ANCHOR_DIR
+    assert code == 0
+    written = Path(out.strip())
+    assert written.parent == Path(settings_dir(signing_key))
+    assert json.loads(written.read_text())["anchor"]["logs"] == data["anchor"]["logs"]
+    assert run("audit_anchor", "--if-due")[0] == ""  # the interval has not passed
+    assert len(list(written.parent.iterdir())) == 1
 
 
-def test_verify_against_anchor_detects_tail_truncation(chains, tmp_path: Path):
-    append_rows(AccessEvent, 6, chain_no=chains[0])
+def test_verify_against_anchor_detects_tail_truncation(chains, tmp_path: Path, signing_key: Path):
+    rows = append_rows(AccessEvent, 6, chain_no=chains[0])
     target = tmp_path / "anchor.json"
     run("audit_anchor", "-o", str(target))
     bypass_triggers()
@@ -83,11 +120,60 @@ def test_verify_against_anchor_detects_tail_truncation(chains, tmp_path: Path):
     assert run("audit_verify")[1] == 0  # a chain alone cannot see a shorter tail
     out, code = run("audit_verify", "--anchor", str(target), "--json")
     assert code == 1
-    broken = json.loads(out)["access"]["first_broken"]
-    assert (broken["chain"], broken["seq"]) == (chains[0], 5)
+    [broken] = json.loads(out)["logs"]["access"]["breaks"]
+    assert (broken["chain"], broken["seq"], broken["id"]) == (chains[0], 5, str(rows[-1].pk))
+    assert "tail removed" in broken["problem"]
 
 
-def test_verify_against_anchor_detects_a_rewritten_chain(chains, tmp_path: Path):
+def test_verify_refuses_a_forged_or_unsigned_anchor(chains, tmp_path: Path, signing_key: Path):
+    append_rows(AccessEvent, 2, chain_no=chains[0])
+    target = tmp_path / "anchor.json"
+    run("audit_anchor", "-o", str(target))
+    signed = json.loads(target.read_text())
+    signed["anchor"]["logs"]["access"][str(chains[0])]["seq"] = 1  # hide the newest row
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(signed))
+    assert run("audit_verify", "--anchor", str(forged))[1] == 1
+    unsigned = tmp_path / "unsigned.json"
+    unsigned.write_text(json.dumps({"logs": signed["anchor"]["logs"]}))
+    assert run("audit_verify", "--anchor", str(unsigned))[1] == 1
+    other = tmp_path / "other.pem"
+    run("audit_keygen", "-o", str(other))
+    code = run("audit_verify", "--anchor", str(target), "--public-key", f"{other}.pub")[1]
+    assert code == 1
+    assert run("audit_verify", "--anchor", str(target))[1] == 0
+
+
+def test_verify_reports_every_break_in_every_chain(chains):
+    """Found 5: verify stopped at the first break and never reported later chains."""
+    first = append_rows(AccessEvent, 5, chain_no=chains[0])
+    second = append_rows(AccessEvent, 5, chain_no=chains[2])
+    disclosures = append_rows(Disclosure, 3, chain_no=chains[1])
+    bypass_triggers()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE audit_accessevent SET purpose = 'x' WHERE id = %s", [first[1].pk])
+        cursor.execute("DELETE FROM audit_accessevent WHERE id = %s", [first[3].pk])
+        cursor.execute(
+            "UPDATE audit_accessevent SET actor_unit = 'y' WHERE id = %s", [second[4].pk]
+        )
+        cursor.execute("UPDATE audit_disclosure SET basis = 'z' WHERE id = %s", [disclosures[0].pk])
+    out, code = run("audit_verify", "--json")
+    assert code == 1
+    result = json.loads(out)
+    assert result["breaks"] == 4
+    access = [(b["chain"], b["seq"], b["id"]) for b in result["logs"]["access"]["breaks"]]
+    assert access == [
+        (chains[0], 2, str(first[1].pk)),
+        (chains[0], 4, str(first[4].pk)),  # the missing seq, and the row found there
+        (chains[2], 5, str(second[4].pk)),
+    ]
+    assert [b["seq"] for b in result["logs"]["disclosure"]["breaks"]] == [1]
+    assert result["logs"]["access"]["chains"][str(chains[0])]["ok"] is False
+    text, _ = run("audit_verify")
+    assert text.count("BROKEN") == 4
+
+
+def test_verify_against_anchor_detects_a_rewritten_chain(chains, tmp_path: Path, signing_key: Path):
     rows = append_rows(AccessEvent, 4, chain_no=chains[0])
     target = tmp_path / "anchor.json"
     run("audit_anchor", "-o", str(target))
@@ -104,7 +190,7 @@ def test_verify_against_anchor_detects_a_rewritten_chain(chains, tmp_path: Path)
     assert run("audit_verify")[1] == 0
     out, code = run("audit_verify", "--anchor", str(target), "--json")
     assert code == 1
-    assert json.loads(out)["access"]["first_broken"]["seq"] == 4
+    assert json.loads(out)["logs"]["access"]["first_broken"]["seq"] == 4
 
 
 def test_verify_refuses_a_chain_start_without_a_purge_point(chains):
@@ -148,8 +234,8 @@ def test_purge_removes_only_the_expired_start_of_each_chain_and_records_it(chain
 def test_purge_window_closes_after_the_purge(chains):
     rows = append_rows(AccessEvent, 2, chain_no=chains[0], age=OLD)
     append_rows(AccessEvent, 1, chain_no=chains[1])
-    retention_purge(cutoff=timezone.now() - dt.timedelta(days=900))  # nothing that old
-    with pytest.raises(Exception, match="append-only"):
+    retention_purge(cutoff=retention_cutoff(days=900))  # nothing that old
+    with as_purge_role(), pytest.raises(Exception, match="append-only"), transaction.atomic():
         AccessEvent.objects.filter(pk=rows[0].pk).delete()
 
 
@@ -174,7 +260,7 @@ def test_a_chain_emptied_by_a_purge_continues_from_its_purge_point(chains):
     retention_purge(cutoff=retention_cutoff(days=731))
     assert not AccessEvent.objects.filter(chain=emptied).exists()
     anchor = chain.anchor_heads(AccessEvent)
-    assert anchor[str(emptied)] == {"seq": 2, "row_hash": old[-1].row_hash}
+    assert anchor[str(emptied)] == {"seq": 2, "row_hash": old[-1].row_hash, "id": None}
     [new] = append_rows(AccessEvent, 1, chain_no=emptied)
     assert (new.seq, new.prev_hash) == (3, old[-1].row_hash)
     assert chain.verify(AccessEvent, anchor=anchor).ok
@@ -208,3 +294,7 @@ def test_purge_command_reports_segments_and_keeps_the_logs_verifiable(chains):
     assert "removed 4 rows before seq 5" in out
     assert run("audit_verify")[1] == 0
     assert run("audit_purge", "--days", "0")[1] == 1
+
+
+def settings_dir(key: Path) -> Path:
+    return key.parent.parent / "anchors"

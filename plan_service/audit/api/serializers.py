@@ -93,8 +93,17 @@ class FamilyAccessRowSerializer(serializers.Serializer):
         return row.legal_basis.split(":", 1)[0] if row.legal_basis else ""
 
 
+class BreakSerializer(serializers.Serializer):
+    chain = serializers.IntegerField()
+    seq = serializers.IntegerField(allow_null=True)
+    id = serializers.CharField(allow_null=True)
+    problem = serializers.CharField()
+
+
 class VerifySerializer(serializers.Serializer):
     log = serializers.CharField()
     rows_checked = serializers.IntegerField()
     ok = serializers.BooleanField()
     first_broken = serializers.DictField(allow_null=True)
+    breaks = BreakSerializer(many=True)
+    chains = serializers.DictField(child=serializers.DictField())

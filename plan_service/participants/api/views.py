@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import authenticate
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -15,6 +15,8 @@ from rest_framework.response import Response
 
 from plan_service import policy
 from plan_service.api.authentication import token_issue, token_revoke
+from plan_service.api.exceptions import error_body, flatten
+from plan_service.api.serializers import ErrorSerializer
 from plan_service.api.viewsets import PolicyViewSet
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import record_access, record_access_batch
@@ -24,6 +26,10 @@ from plan_service.participants.models import ApiToken, Organization, Professiona
 from plan_service.plans.api.views import ERRORS, WRITE_ERRORS
 
 Act = AccessEvent.Action
+THROTTLED = OpenApiResponse(
+    ErrorSerializer,
+    description="Too many failed sign-ins for this account or address; see Retry-After.",
+)
 
 
 class AuthTokenViewSet(PolicyViewSet):
@@ -40,7 +46,7 @@ class AuthTokenViewSet(PolicyViewSet):
     @extend_schema(
         summary="Sign in and get a bearer token",
         request=s.TokenRequestSerializer,
-        responses={200: s.TokenResponseSerializer, 400: ERRORS[400]},
+        responses={200: s.TokenResponseSerializer, 400: ERRORS[400], 429: THROTTLED},
         auth=[],
     )
     def create(self, request: Request) -> Response:
@@ -52,18 +58,44 @@ class AuthTokenViewSet(PolicyViewSet):
             password=data.validated_data["password"],
         )
         if user is None:
-            record_access(actor=None, action=Act.LOGIN_FAILED, subjects=[], legal_basis="")
-            raise exceptions.ValidationError(
-                {"password": [_("Unable to sign in with these credentials.")]},
-                code="invalid_credentials",
+            # Answered, not raised: raising would roll back the request's transaction, and with
+            # it the throttle's count of this failure. The failed attempt itself is logged by
+            # plan_service.audit.accounts (user_login_failed), in its own transaction.
+            if getattr(request._request, "axes_locked_out", False):
+                return Response(
+                    error_body(429, "throttled", _("Too many failed sign-in attempts.")),
+                    status=status.HTTP_429_TOO_MANY_REQUESTS,
+                )
+            detail = exceptions.ErrorDetail(
+                _("Unable to sign in with these credentials."), code="invalid_credentials"
+            )
+            return Response(
+                {"errors": flatten({"password": [detail]})}, status=status.HTTP_400_BAD_REQUEST
             )
         key, token = token_issue(user=user)
-        record_access(actor=user, action=Act.LOGIN, subjects=[])
+        # Signing in through this door issues the token: one row, in the token's transaction.
+        record_access(
+            actor=user,
+            action=Act.LOGIN,
+            subjects=[],
+            object_type="token",
+            object_id=str(token.pk),
+            purpose="security",
+            query={"path": "token"},
+        )
         return Response({"token": key, "expires_at": token.expires_at})
 
     @extend_schema(summary="Revoke the token used in this request", responses={204: None, **ERRORS})
     def destroy_current(self, request: Request) -> Response:
         if isinstance(request.auth, ApiToken):
+            record_access(
+                actor=request.user,
+                action=Act.LOGOUT,
+                subjects=[],
+                object_type="token",
+                object_id=str(request.auth.pk),
+                purpose="security",
+            )
             token_revoke(token=request.auth)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -2,8 +2,9 @@
 
 Removes, in each chain of both logs, the run of rows from its start that are older than the
 retention period (`AUDIT_RETENTION_DAYS`, or `--days`), records a purge point per chain cut and
-one access-log row saying what was removed. Run it as a role that may DELETE on the log tables
-(the application's role should not be able to); see docs/audit.md.
+one access-log row saying what was removed. It runs only as the purge role
+(`DATABASE_PURGE_ROLE`, see `db_roles`): connect with that role's DATABASE_URL. The cutoff is
+taken from the database's clock; the delete trigger checks both again. See docs/audit.md.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from plan_service.audit.retention import retention_cutoff, retention_purge
+from plan_service.audit.retention import PurgeRefusedError, retention_cutoff, retention_purge
 
 
 class Command(BaseCommand):
@@ -27,9 +28,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             cutoff = retention_cutoff(days=options["days"])
-        except ValueError as exc:
+            segments = retention_purge(cutoff=cutoff, dry_run=options["dry_run"])
+        except PurgeRefusedError as exc:
             raise CommandError(str(exc)) from exc
-        segments = retention_purge(cutoff=cutoff, dry_run=options["dry_run"])
         verb = _("would remove") if options["dry_run"] else _("removed")
         for s in segments:
             self.stdout.write(
