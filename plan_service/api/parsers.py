@@ -21,13 +21,20 @@ MAX_JSON_DEPTH = 32
 
 
 def json_depth(value: Any, limit: int) -> int:
-    """The nesting depth of a decoded JSON value, counted without recursion; stops past `limit`."""
+    """The nesting depth of a decoded JSON value, counted without recursion; stops past `limit`.
+
+    Raises UnicodeEncodeError for a string (or key) holding a lone surrogate, such as
+    "\\ud800": valid JSON, but no text PostgreSQL (or anyone) can store.
+    """
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
+        if isinstance(node, str):
+            node.encode("utf-8")
+            continue
         if isinstance(node, dict):
-            children = node.values()
+            children: Any = [*node.keys(), *node.values()]
         elif isinstance(node, list):
             children = node
         else:
@@ -39,25 +46,43 @@ def json_depth(value: Any, limit: int) -> int:
     return deepest
 
 
+class RequestTooLarge(exceptions.APIException):
+    status_code = 413
+    default_code = "too_large"
+
+
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser with a nesting limit and a 400 (never a 500) for any undecodable body."""
+    """DRF's JSON parser with limits: a body larger than DATA_UPLOAD_MAX_MEMORY_SIZE is 413, one
+    nested deeper than MAX_JSON_DEPTH or holding text that is not Unicode is 400 (never 500)."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         parser_context = parser_context or {}
         encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
         limit = getattr(settings, "API_MAX_JSON_DEPTH", MAX_JSON_DEPTH)
         too_deep = _("The JSON body is nested deeper than %(limit)s levels.") % {"limit": limit}
+        most = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raw = stream.read() if most is None else stream.read(most + 1)
+        if most is not None and len(raw) > most:
+            raise RequestTooLarge(
+                _("The body is larger than %(most)s bytes.") % {"most": most}, code="too_large"
+            )
         try:
-            decoded = codecs.getreader(encoding)(stream)
-            data = json.load(decoded, parse_constant=json.strict_constant if self.strict else None)
+            text = codecs.decode(raw, encoding)
+            data = json.loads(text, parse_constant=json.strict_constant if self.strict else None)
         except RecursionError as exc:
             raise exceptions.ParseError(too_deep, code="too_deep") from exc
         except (ValueError, LookupError) as exc:  # UnicodeDecodeError is a ValueError
             raise exceptions.ParseError(
                 _("The body is not valid JSON: %(reason)s") % {"reason": exc}
             ) from exc
-        if json_depth(data, limit) > limit:
-            raise exceptions.ParseError(too_deep, code="too_deep")
+        try:
+            if json_depth(data, limit) > limit:
+                raise exceptions.ParseError(too_deep, code="too_deep")
+        except UnicodeEncodeError as exc:
+            raise exceptions.ParseError(
+                _("The body holds text that is not valid Unicode (a lone surrogate)."),
+                code="invalid_unicode",
+            ) from exc
         return data
 
 

@@ -2,7 +2,8 @@
 
 * the bearer-token scheme;
 * views whose `list` answers one object (`/me/`) or a plain array (`/audit/verify/`), not a page;
-* answers any operation can give whatever its view does: 503 (database briefly unavailable,
+* answers any operation can give whatever its view does: 413 (body too large) where there is a
+  body, 503 (database briefly unavailable,
   with Retry-After), 414 (request line too long, from the HTTP server) and 429 (too many
   attempts, with Retry-After) where the view is throttled. They are added by one
   postprocessing hook, so a new route gets them without anyone remembering.
@@ -70,6 +71,10 @@ def add_generic_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, An
                 if code == "503":
                     declared.setdefault("headers", response["headers"])
                     declared.setdefault("content", content)
+            if "requestBody" in operation:
+                responses.setdefault(
+                    "413", {"description": "The body is too large.", "content": content}
+                )
             if (method, path) in THROTTLED:
                 responses.setdefault("429", {**_THROTTLED, "content": content})
     return result
