@@ -106,7 +106,7 @@ def test_service_commands_need_no_secret_key_on_the_embedded_database(pgdata):
 def test_sigterm_stops_the_embedded_postgresql(pgdata):
     sleeper = "import time; print('ready', flush=True); time.sleep(300)"
     process = subprocess.Popen(  # noqa: S603 (our own module, fixed arguments)
-        [sys.executable, "-m", "plan_service", "shell", "-c", sleeper],
+        [sys.executable, "-m", "plan_service", "shell", "--no-imports", "-c", sleeper],
         cwd=ROOT,
         env=_env(EMBEDDED_PGDATA=str(pgdata)),
         stdout=subprocess.PIPE,
@@ -115,9 +115,14 @@ def test_sigterm_stops_the_embedded_postgresql(pgdata):
     )
     try:
         assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 300)
-        assert ready, "the command did not start within 300 s"
-        assert process.stdout.readline().strip() == "ready", process.stderr.read()[-2000:]  # type: ignore[union-attr]
+        deadline = time.monotonic() + 300
+        line = ""
+        while line.strip() != "ready":
+            assert time.monotonic() < deadline, "the command did not start within 300 s"
+            ready, _, _ = select.select([process.stdout], [], [], 5)
+            if ready:
+                line = process.stdout.readline()
+                assert line or process.poll() is None, process.stderr.read()[-2000:]  # type: ignore[union-attr]
         assert (pgdata / "postmaster.pid").exists()
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
