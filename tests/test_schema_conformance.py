@@ -45,8 +45,23 @@ pytestmark = pytest.mark.django_db
 
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "2"))
 ROLES = ("lead", "health", "guardian", "child", "auditor", "admin")
+
+
+def no_server_error(ctx: Any, response: Any, case: Any) -> bool | None:
+    """Schemathesis' server-error check, less the documented 5xx of the FHIR push: no FHIR server
+    is configured (or reachable) in tests, so an allowed push answers 503/502 in the error shape
+    (pushes to a real FHIR server are tested in tests/fhir_export)."""
+    if (
+        case.operation.path.endswith("/fhir/push/")
+        and response.status_code in (502, 503)
+        and response.content.startswith(b'{"errors":')
+    ):
+        return True
+    return not_a_server_error(ctx, response, case)
+
+
 CHECKS = [
-    not_a_server_error,
+    no_server_error,
     status_code_conformance,
     content_type_conformance,
     response_headers_conformance,
