@@ -134,3 +134,6 @@ def test_sigterm_stops_the_embedded_postgresql(pgdata):
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()

@@ -89,6 +89,8 @@ def server() -> Iterator[int]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+        if process.stderr is not None:
+            process.stderr.close()
 
 
 def test_healthz_answers_within_a_second_with_idle_and_slow_clients_open(server):
