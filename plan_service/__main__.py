@@ -1,5 +1,8 @@
 """`python -m plan_service <command>`: the service's own commands, and Django's.
 
+Without DATABASE_URL (a local checkout on the embedded PostgreSQL) or with DEBUG on, the
+commands need no SECRET_KEY; `seed-demo` applies migrations first on a fresh database.
+
 `python -m plan_service demo` migrates, seeds the demo region and serves it on
 http://127.0.0.1:8000/ (DEBUG on, embedded PostgreSQL unless DATABASE_URL is set).
 """
@@ -7,7 +10,15 @@ http://127.0.0.1:8000/ (DEBUG on, embedded PostgreSQL unless DATABASE_URL is set
 from __future__ import annotations
 
 import os
+import signal
 import sys
+from types import FrameType
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM ends the command like Ctrl-C does: exit handlers run, so the embedded PostgreSQL
+    this process started is stopped too (Python's default for SIGTERM skips them)."""
+    raise SystemExit(128 + signum)
 
 #: Commands that need the tables' owner; everything else runs as the service role (and the
 #: purge as the purge role). Only decides the role of the embedded server: with DATABASE_URL set,
@@ -30,6 +41,7 @@ def _as_service_role() -> None:
 
 
 def main(argv: list[str]) -> None:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if argv[1:2] == ["demo"]:
         os.environ.setdefault("DEBUG", "1")
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "plan_service.settings.base")

@@ -1,4 +1,4 @@
-"""ASGI entry point."""
+"""ASGI entry point (the production server runs it: deploy/gunicorn.conf.py)."""
 
 from __future__ import annotations
 
@@ -8,3 +8,13 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "plan_service.settings.base")
 application = get_asgi_application()
+
+
+def _warm_up() -> None:
+    """Import every view now, so a worker's first request is as fast as the others."""
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 (the lookup loads the URLconf)
+
+
+_warm_up()

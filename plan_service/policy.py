@@ -356,6 +356,40 @@ def _consents_covering(plan: Plan, professional: Professional | None) -> list[Co
     return list(Consent.objects.filter(Consent.effective_q(), recipient, family_id=plan.family_id))
 
 
+def consent_mismatch(
+    consent: Consent,
+    professional: Professional,
+    *,
+    family_id: object,
+    valid_from: dt.datetime,
+    valid_until: dt.datetime | None,
+) -> str | None:
+    """Why `consent` cannot be the basis of this professional's place in a family's plan team.
+
+    None when it can: the consent is an active consent (not withdrawn, not a refusal) of this
+    family about its own children, addressed to the professional's organisation or to the
+    sector of their role, and the membership's period lies within the consent's. Returns a
+    translated reason otherwise (the caller answers 400 naming `basis`).
+    """
+    from django.utils.translation import gettext as _
+
+    if consent.family_id != family_id or consent.status != Consent.Status.ACTIVE:
+        return _("The consent is not an active consent of this family.")
+    if consent.subjects.exclude(family_id=family_id).exists():
+        return _("The consent is about people outside this family.")
+    sector = ROLE_SECTOR.get(professional.role)
+    to_organization = consent.recipient_organization_id == professional.organization_id
+    to_sector = bool(consent.recipient_sector) and consent.recipient_sector == sector
+    if not (to_organization or to_sector):
+        return _("The consent is not addressed to this professional's organisation or sector.")
+    if valid_from < consent.valid_from:
+        return _("The membership would start before the consent does.")
+    ends = consent.valid_until
+    if ends is not None and (valid_until is None or valid_until > ends or valid_from >= ends):
+        return _("The membership would last beyond the consent.")
+    return None
+
+
 def items_for(access: PlanAccess | None, qs: QuerySet[M]) -> QuerySet[M]:
     """The rows of an item queryset this access may read: its plan, its categories, its audience."""
     if access is None:

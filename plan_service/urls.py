@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from plan_service.api import schema  # noqa: F401 (registers the bearer scheme)
@@ -16,6 +17,7 @@ from plan_service.participants.api.views import AuthTokenViewSet
 token = AuthTokenViewSet.as_view({"post": "create", "delete": "destroy_current"})
 
 urlpatterns = [
+    path("", RedirectView.as_view(url="/api/docs/"), name="home"),  # issue 16: the family pages
     path("api/v1/auth/token/", token, name="auth-token"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, DataError, IntegrityError
 from django.http import Http404
@@ -26,6 +26,8 @@ from plan_service.plans.errors import PreconditionFailed
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = "5"
+#: Longest error message returned (characters).
+MAX_MESSAGE = 300
 
 
 def flatten(detail: Any, prefix: str | None = None) -> list[dict[str, Any]]:
@@ -46,7 +48,10 @@ def flatten(detail: Any, prefix: str | None = None) -> list[dict[str, Any]]:
                 out.extend(flatten(value, prefix))
         return out
     code = getattr(detail, "code", None) or "invalid"
-    return [{"field": prefix, "code": code, "message": str(detail)}]
+    message = str(detail)
+    if len(message) > MAX_MESSAGE:  # messages may quote the input: never echo a megabyte
+        message = message[: MAX_MESSAGE - 1] + "…"
+    return [{"field": prefix, "code": code, "message": message}]
 
 
 def _django_validation_detail(exc: DjangoValidationError) -> Any:
@@ -73,6 +78,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, Http404 | exceptions.NotFound):
         set_rollback()
         return Response(not_found_body(), status=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, RequestDataTooBig):
+        set_rollback()
+        return Response(
+            error_body(413, "too_large", _("The request body is too large.")),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     if isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     if isinstance(exc, DjangoValidationError):

@@ -44,3 +44,29 @@ class RequestIdMiddleware:
             response["Cache-Control"] = "no-store"
             response["Pragma"] = "no-cache"
         return response
+
+
+#: Methods no route serves; they are refused before authentication, so the answer is 405.
+REFUSED_METHODS = frozenset({"TRACE", "CONNECT"})
+
+
+class RefuseMethodsMiddleware:
+    """Answer TRACE and CONNECT with 405 on every path, signed in or not."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method in REFUSED_METHODS:
+            from django.http import JsonResponse
+            from django.utils.translation import gettext as _
+
+            from plan_service.api.exceptions import error_body
+
+            response = JsonResponse(
+                error_body(405, "method_not_allowed", _("This method is not allowed.")),
+                status=405,
+            )
+            response["Allow"] = "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
+            return response
+        return self.get_response(request)

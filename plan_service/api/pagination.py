@@ -1,11 +1,78 @@
-"""Page-number pagination with a bounded, client-chosen page size."""
+"""Page-number pagination with a bounded, client-chosen page size.
+
+A bad `page` or `page_size` is the client's mistake and answers 400 naming the parameter:
+not a whole number, below 1, a page past the last one, or a page size above the maximum
+(never silently capped, so a client never believes it received everything when it did not).
+"""
 
 from __future__ import annotations
 
-from rest_framework import pagination
+from typing import Any
+
+from django.core.paginator import InvalidPage
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, pagination
+
+#: Longer numbers than this are refused before being read as integers.
+_MAX_DIGITS = 9
+
+
+def _whole_number(raw: str, parameter: str) -> int:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > _MAX_DIGITS or int(raw) < 1:
+        raise exceptions.ValidationError(
+            {parameter: [_("Give a whole number from 1 upwards.")]}, code="invalid"
+        )
+    return int(raw)
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def get_page_size(self, request: Any) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        size = _whole_number(raw, self.page_size_query_param)
+        if size > self.max_page_size:
+            raise exceptions.ValidationError(
+                {
+                    self.page_size_query_param: [
+                        _("At most %(max)s rows per page.") % {"max": self.max_page_size}
+                    ]
+                },
+                code="max_value",
+            )
+        return size
+
+    def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> list[Any]:
+        self.request = request
+        page_size = self.get_page_size(request)
+        paginator = self.django_paginator_class(queryset, page_size)
+        raw = request.query_params.get(self.page_query_param)
+        number = 1 if raw is None or raw == "last" else _whole_number(raw, self.page_query_param)
+        if raw == "last":
+            number = paginator.num_pages
+        try:
+            self.page = paginator.page(number)
+        except InvalidPage as exc:
+            raise exceptions.ValidationError(
+                {
+                    self.page_query_param: [
+                        _("There is no page %(page)s; the last is %(last)s.")
+                        % {"page": number, "last": paginator.num_pages}
+                    ]
+                },
+                code="out_of_range",
+            ) from exc
+        return list(self.page)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            bound = {"type": "integer", "minimum": 1}
+            if parameter["name"] == self.page_size_query_param:
+                bound["maximum"] = self.max_page_size
+            parameter["schema"] = bound
+        return parameters

@@ -1,10 +1,20 @@
-"""OpenAPI details drf-spectacular cannot infer: the bearer-token scheme."""
+"""OpenAPI details drf-spectacular cannot infer.
+
+* the bearer-token scheme;
+* views whose `list` answers one object (`/me/`) or a plain array (`/audit/verify/`), not a page;
+* answers any operation can give whatever its view does: 413 (body too large) where there is a
+  body, 503 (database briefly unavailable,
+  with Retry-After), 414 (request line too long, from the HTTP server) and 429 (too many
+  attempts, with Retry-After) where the view is throttled. They are added by one
+  postprocessing hook, so a new route gets them without anyone remembering.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
@@ -13,3 +23,58 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
         return {"type": "http", "scheme": "bearer", "description": "POST /api/v1/auth/token/"}
+
+
+class AutoSchema(SpectacularAutoSchema):
+    """drf-spectacular's schema, told which `list` actions answer a single object."""
+
+    def _is_list_view(self, serializer: Any = None) -> bool:
+        if getattr(self.view, "list_is_single_object", False):
+            return False
+        return bool(super()._is_list_view(serializer))
+
+
+#: Operations a throttle guards (method, path); issue-12's sign-in throttling adds to this.
+THROTTLED: set[tuple[str, str]] = {("post", "/api/v1/auth/token/")}
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "schema": {"type": "integer"},
+        "description": "Seconds to wait before retrying.",
+    }
+}
+_GENERIC: dict[str, dict[str, Any]] = {
+    "503": {
+        "description": "The service is briefly unavailable (database); retry after a moment.",
+        "headers": _RETRY_AFTER,
+    },
+    "414": {"description": "The request line is too long (answered by the HTTP server)."},
+}
+_THROTTLED = {
+    "description": "Too many attempts; retry later.",
+    "headers": _RETRY_AFTER,
+}
+
+
+def add_generic_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Postprocessing hook: declare 503 and 414 on every operation, 429 on throttled ones."""
+    content = {"application/json": {"schema": _ERROR}}
+    for path, item in result.get("paths", {}).items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            for code, response in _GENERIC.items():
+                declared = responses.setdefault(code, {"description": response["description"]})
+                declared.setdefault("description", response["description"])
+                if code == "503":
+                    declared.setdefault("headers", response["headers"])
+                    declared.setdefault("content", content)
+            if "requestBody" in operation:
+                responses.setdefault(
+                    "413", {"description": "The body is too large.", "content": content}
+                )
+            if (method, path) in THROTTLED:
+                responses.setdefault("429", {**_THROTTLED, "content": content})
+    return result

@@ -7,6 +7,10 @@ from typing import Any
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
+#: The largest integer a request may carry where the database keeps an integer (PostgreSQL's
+#: `integer`): versions, user ids. Larger values are refused with 400 naming the field.
+MAX_INT = 2_147_483_647
+
 
 class StrictInputMixin:
     """Reject any key the serializer does not accept as input (mass assignment, typos)."""

@@ -82,6 +82,7 @@ class Organization(Stamped):
     name = models.CharField(_("name"), max_length=200)
     oid = models.CharField(_("OID"), max_length=120, unique=True)
     sector = models.CharField(_("sector"), max_length=20, choices=Sector.choices)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["name"]
@@ -223,6 +224,8 @@ class Guardianship(models.Model):
 
     child = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="guardianships")
     guardian = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+")
+    # Custody matters in law: who became or stopped being guardian of whom, and who said so.
+    history = HistoricalRecords()
 
     class Meta:
         constraints = [
@@ -273,7 +276,7 @@ class MaturityAssessment(Stamped):
     child = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="assessments")
     code = models.PositiveSmallIntegerField(_("assessment"), choices=Code.choices)
     assessed_on = models.DateField(_("assessed on"))
-    note = models.TextField(_("note"), blank=True)
+    note = models.TextField(_("note"), blank=True, max_length=2000)
     history = HistoricalRecords()
 
     class Meta:

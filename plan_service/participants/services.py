@@ -80,7 +80,12 @@ def family_create(*, actor: User, name: str, members: Sequence[dict[str, Any]]) 
                         )
                     }
                 )
-            Guardianship.objects.get_or_create(child=people[child_index], guardian=people[index])
+            child, guardian = people[child_index], people[index]
+            if not Guardianship.objects.filter(child=child, guardian=guardian).exists():
+                guardianship = Guardianship(child=child, guardian=guardian)
+                guardianship._history_user = actor  # type: ignore[attr-defined]
+                guardianship._change_reason = "family registered"  # type: ignore[attr-defined]
+                guardianship.save()
     record_access(
         actor=actor,
         action=AccessEvent.Action.CREATE,
@@ -124,9 +129,13 @@ def person_link_account(*, person: Person, user: User) -> Person:
 
 @transaction.atomic
 def organization_create(*, actor: User, name: str, oid: str, sector: str) -> Organization:
-    """An administrator registers an organisation."""
+    """An administrator registers an organisation (history row and access-log row with it)."""
     policy.require_model(actor, policy.is_admin(actor))
-    organization = Organization(name=name, oid=oid, sector=sector, created_by=actor)
+    organization = Organization(
+        name=name, oid=oid, sector=sector, created_by=actor, updated_by=actor
+    )
+    organization._history_user = actor  # type: ignore[attr-defined]
+    organization._change_reason = "organisation registered"  # type: ignore[attr-defined]
     try:
         with transaction.atomic():
             organization.save()
@@ -134,7 +143,20 @@ def organization_create(*, actor: User, name: str, oid: str, sector: str) -> Org
         raise ValidationError(
             {"oid": ValidationError(_("This OID is already registered."), code="duplicate")}
         ) from exc
+    _log_registry_write(actor, "organization", organization.pk)
     return organization
+
+
+def _log_registry_write(actor: User, object_type: str, object_id: object) -> None:
+    """An administrator's registry write, in the access log (no family's data is touched)."""
+    record_access(
+        actor=actor,
+        action=AccessEvent.Action.CREATE,
+        subjects=[],
+        object_type=object_type,
+        object_id=object_id,
+        legal_basis="registry administration",
+    )
 
 
 @transaction.atomic
@@ -165,5 +187,7 @@ def professional_create(
         user=user, organization=organization, role=role, unit=unit, created_by=actor
     )
     professional._history_user = actor  # type: ignore[attr-defined]
+    professional._change_reason = "professional registered"  # type: ignore[attr-defined]
     professional.save()
+    _log_registry_write(actor, "professional", professional.pk)
     return professional

@@ -15,6 +15,14 @@ from simple_history.models import HistoricalRecords
 from plan_service.categories import Category
 from plan_service.models_base import Stamped
 from plan_service.participants.models import Family, Organization, Person, Professional
+from plan_service.text_limits import (
+    LONG_TEXT,
+    MAX_CONCERNS,
+    MAX_PARTICIPANTS,
+    NOTES_TEXT,
+    SHORT_TEXT,
+    array_max_length,
+)
 
 #
 # The plan
@@ -46,7 +54,9 @@ class Plan(Stamped):
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.DRAFT
     )
-    summary = models.TextField(_("summary of the family's situation"), blank=True)
+    summary = models.TextField(
+        _("summary of the family's situation"), blank=True, max_length=LONG_TEXT
+    )
     period_start = models.DateField(_("period start"), default=timezone.localdate)
     period_end = models.DateField(_("period end"), null=True, blank=True)
     version = models.PositiveIntegerField(_("version"), default=1)
@@ -182,6 +192,7 @@ class PlanItem(Stamped):
         models.UUIDField(),
         default=list,
         blank=True,
+        validators=[array_max_length(MAX_CONCERNS)],
         verbose_name=_("children concerned"),
         help_text=_("Empty: the whole family."),
     )
@@ -205,7 +216,7 @@ class Need(PlanItem):
     """A need of the family or of named children, that goals answer."""
 
     title = models.CharField(_("title"), max_length=300)
-    description = models.TextField(_("description"), blank=True)
+    description = models.TextField(_("description"), blank=True, max_length=LONG_TEXT)
     history = HistoricalRecords()
 
     class Meta(PlanItem.Meta):
@@ -232,8 +243,10 @@ class Goal(PlanItem):
         Need, on_delete=models.SET_NULL, null=True, blank=True, related_name="goals"
     )
     title = models.CharField(_("title"), max_length=300)
-    desired_outcome = models.TextField(_("desired outcome"))
-    evidence = models.TextField(_("how achievement is evidenced"), blank=True)
+    desired_outcome = models.TextField(_("desired outcome"), max_length=SHORT_TEXT)
+    evidence = models.TextField(
+        _("how achievement is evidenced"), blank=True, max_length=SHORT_TEXT
+    )
     target_date = models.DateField(_("target date"), null=True, blank=True)
     achievement = models.CharField(
         _("achievement"),
@@ -269,7 +282,7 @@ class Action(PlanItem):
     goal = models.ForeignKey(
         Goal, on_delete=models.SET_NULL, null=True, blank=True, related_name="actions"
     )
-    description = models.TextField(_("what is done"))
+    description = models.TextField(_("what is done"), max_length=SHORT_TEXT)
     responsible_kind = models.CharField(
         _("responsible"), max_length=20, choices=Responsible.choices
     )
@@ -314,9 +327,13 @@ class Review(PlanItem):
 
     held_on = models.DateField(_("held on"))
     participants = ArrayField(
-        models.CharField(max_length=200), default=list, blank=True, verbose_name=_("took part")
+        models.CharField(max_length=200),
+        default=list,
+        blank=True,
+        verbose_name=_("took part"),
+        validators=[array_max_length(MAX_PARTICIPANTS)],
     )
-    notes = models.TextField(_("notes"), blank=True)
+    notes = models.TextField(_("notes"), blank=True, max_length=NOTES_TEXT)
     progress = models.JSONField(_("progress per goal"), default=list, blank=True)
     next_review_on = models.DateField(_("next review"), null=True, blank=True)
     history = HistoricalRecords()
@@ -347,7 +364,7 @@ class Comment(PlanItem):
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.COMMENT)
     target_type = models.CharField(_("about"), max_length=10, choices=TargetType.choices)
     target_id = models.UUIDField(_("about item"), null=True, blank=True)
-    text = models.TextField(_("text"))
+    text = models.TextField(_("text"), max_length=LONG_TEXT)
     history = HistoricalRecords()
 
     class Meta(PlanItem.Meta):
@@ -360,7 +377,7 @@ class Dissent(PlanItem):
 
     target_type = models.CharField(_("disputes"), max_length=10, choices=TargetType.choices)
     target_id = models.UUIDField(_("disputed item"), null=True, blank=True)
-    text = models.TextField(_("text"))
+    text = models.TextField(_("text"), max_length=LONG_TEXT)
     history = HistoricalRecords()
 
     class Meta(PlanItem.Meta):
@@ -379,7 +396,7 @@ class Acknowledgement(PlanItem):
     acknowledged_version = models.PositiveIntegerField(_("acknowledged plan version"))
     content_hash = models.CharField(_("content hash"), max_length=64)
     decision = models.CharField(_("decision"), max_length=10, choices=Decision.choices)
-    comment = models.TextField(_("comment"), blank=True)
+    comment = models.TextField(_("comment"), blank=True, max_length=SHORT_TEXT)
     history = HistoricalRecords()
 
     class Meta(PlanItem.Meta):

@@ -310,6 +310,17 @@ def membership_add(
         if consent is None:
             raise _field_error("consent", _("No such consent for this family."), "does_not_exist")
         statute = ""
+        if valid_until is None:
+            valid_until = consent.valid_until  # a place on a consent ends with the consent
+        problem = policy.consent_mismatch(
+            consent,
+            professional,
+            family_id=plan.family_id,
+            valid_from=valid_from or timezone.now(),
+            valid_until=valid_until,
+        )
+        if problem is not None:
+            raise _field_error("basis", problem, "consent_mismatch")
     elif basis == Membership.Basis.STATUTE:
         if not statute.strip():
             raise _field_error("statute", _("Name the statute and section."), "required")

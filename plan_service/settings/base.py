@@ -17,8 +17,13 @@ from plan_service.settings.environment import envbool, envint, envlist, envsecre
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 DEBUG = envbool("DEBUG", False)
+#: Without DATABASE_URL the service runs on the embedded PostgreSQL of a local checkout, which
+#: no deployment uses: there, as with DEBUG, service commands work without a SECRET_KEY.
+LOCAL_CHECKOUT = not envstr("DATABASE_URL", "")
 SECRET_KEY = envsecret(
-    "SECRET_KEY", debug=DEBUG, dev_default="dev-only-insecure-key-change-me-0123456789abcdef"
+    "SECRET_KEY",
+    debug=DEBUG or LOCAL_CHECKOUT,
+    dev_default="dev-only-insecure-key-change-me-0123456789abcdef",
 )
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
@@ -34,6 +39,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "guardian",
     "simple_history",
     "axes",
@@ -45,7 +51,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "plan_service.api.middleware.RequestIdMiddleware",
+    "plan_service.api.middleware.RefuseMethodsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -139,12 +147,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["plan_service.api.parsers.JSONParser"],
+    "DEFAULT_METADATA_CLASS": "plan_service.api.parsers.Metadata",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "plan_service.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "plan_service.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "plan_service.api.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -160,6 +169,14 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "plan_service.api.schema.add_generic_responses",
+    ],
+    # Swagger UI and Redoc from the installed drf-spectacular-sidecar, never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "SectorEnum": "plan_service.participants.models.Sector",
         "CategoryEnum": "plan_service.categories.Category",
@@ -187,6 +204,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(envstr("STATIC_ROOT", str(BASE_DIR / "var" / "static")))
+#: The service serves its own static files (Swagger UI from drf-spectacular-sidecar), so
+#: /api/docs/ works behind no proxy and without internet; straight from the installed packages
+#: unless `collectstatic` was run and WHITENOISE_USE_FINDERS=0.
+WHITENOISE_USE_FINDERS = envbool("WHITENOISE_USE_FINDERS", True)
 
 #
 # Security: strict by default, relaxed only with DEBUG for local work.
@@ -204,6 +225,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SILENCED_SYSTEM_CHECKS: list[str] = []
+#: Probes answer on plain HTTP too (load balancers and orchestrators call them directly).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
 #
 # Domain settings

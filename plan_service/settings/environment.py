@@ -56,4 +56,7 @@ def envsecret(name: str, *, debug: bool, dev_default: str) -> str:
         return value
     if debug:
         return dev_default
-    raise ImproperlyConfigured(f"{name} must be set when DEBUG is off")
+    raise ImproperlyConfigured(
+        f"{name} must be set when DEBUG is off and DATABASE_URL names a server "
+        f"(for local work, set DEBUG=1 or leave DATABASE_URL unset)"
+    )

@@ -263,6 +263,7 @@ class AuditVerifyViewSet(PolicyViewSet):
     audit_object_type = "verify"
     schema_model = AccessEvent
     plan_scoped = False
+    pagination_class = None  # one result per log, never paged
 
     @extend_schema(
         summary="Verify both hash chains (auditor)",

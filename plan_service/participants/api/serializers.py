@@ -107,13 +107,16 @@ class MemberInputSerializer(StrictSerializer):
     family_name = serializers.CharField(max_length=100)
     identity_code = serializers.CharField(max_length=11, validators=[validate_identity_code])
     guardian_of = serializers.ListField(
-        child=serializers.IntegerField(min_value=0), required=False, default=list
+        child=serializers.IntegerField(min_value=0, max_value=100),
+        required=False,
+        default=list,
+        max_length=100,
     )
 
 
 class FamilyInputSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
-    members = MemberInputSerializer(many=True, allow_empty=False)
+    members = MemberInputSerializer(many=True, allow_empty=False, max_length=100)
 
 
 class MeSerializer(serializers.Serializer):

@@ -104,6 +104,8 @@ class MeViewSet(PolicyViewSet):
     audit_object_type = "me"
     schema_model = Professional
     plan_scoped = False
+    pagination_class = None
+    list_is_single_object = True  # GET /me/ answers one object (plan_service.api.schema)
 
     @extend_schema(summary="Who am I", responses={200: s.MeSerializer, **ERRORS})
     def list(self, request: Request) -> Response:

@@ -46,7 +46,7 @@ def parse_version(raw: str | None) -> int | None:
 class PushInputSerializer(serializers.Serializer):
     """What a push may name: the plan version (only the current one for now)."""
 
-    version = serializers.IntegerField(required=False, min_value=1)
+    version = serializers.IntegerField(required=False, min_value=1, max_value=2_147_483_647)
 
 
 class PlanFhirViewSet(PlanScopedMixin, PolicyViewSet):
@@ -65,6 +65,10 @@ class PlanFhirViewSet(PlanScopedMixin, PolicyViewSet):
         ],
         responses={
             (200, FHIR_JSON): OpenApiResponse(
+                OpenApiTypes.OBJECT, description="FHIR R4 transaction Bundle."
+            ),
+            # The same Bundle for clients that ask for plain JSON (Accept or ?format=json).
+            (200, "application/json"): OpenApiResponse(
                 OpenApiTypes.OBJECT, description="FHIR R4 transaction Bundle."
             ),
             **ERRORS,

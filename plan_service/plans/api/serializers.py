@@ -7,7 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from plan_service.api.serializers import StrictModelSerializer, StrictSerializer
+from plan_service.api.serializers import MAX_INT, StrictModelSerializer, StrictSerializer
 from plan_service.categories import Category
 from plan_service.plans.models import (
     Acknowledgement,
@@ -21,6 +21,7 @@ from plan_service.plans.models import (
     Review,
     TargetType,
 )
+from plan_service.text_limits import MAX_PROGRESS
 
 #
 # Plans
@@ -115,8 +116,13 @@ class MembershipOutputSerializer(serializers.ModelSerializer):
     user = serializers.IntegerField(source="user_id")
     name = serializers.SerializerMethodField()
     professional = serializers.UUIDField(source="professional_id", allow_null=True)
-    professional_role = serializers.CharField(source="professional.role", default=None)
-    organization = serializers.UUIDField(source="professional.organization_id", default=None)
+    # Family members of the team are no professionals: these are null for them.
+    professional_role = serializers.CharField(
+        source="professional.role", default=None, allow_null=True
+    )
+    organization = serializers.UUIDField(
+        source="professional.organization_id", default=None, allow_null=True
+    )
     person = serializers.UUIDField(source="person_id", allow_null=True)
     consent = serializers.UUIDField(source="consent_id", allow_null=True)
 
@@ -278,7 +284,9 @@ class ActionOutputSerializer(ItemOutputSerializer):
 
 class ActionInputSerializer(StrictModelSerializer):
     goal = serializers.UUIDField(required=False, allow_null=True)
-    responsible_user = serializers.IntegerField(required=False, allow_null=True)
+    responsible_user = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_INT
+    )
     responsible_person = serializers.UUIDField(required=False, allow_null=True)
     responsible_organization = serializers.UUIDField(required=False, allow_null=True)
 
@@ -317,7 +325,7 @@ class ReviewOutputSerializer(ItemOutputSerializer):
 
 
 class ReviewInputSerializer(StrictModelSerializer):
-    progress = ProgressSerializer(many=True, required=False)
+    progress = ProgressSerializer(many=True, required=False, max_length=MAX_PROGRESS)
 
     class Meta:
         model = Review
@@ -382,6 +390,6 @@ class AcknowledgementOutputSerializer(ItemOutputSerializer):
 
 
 class AcknowledgementInputSerializer(StrictSerializer):
-    version = serializers.IntegerField(min_value=1)
+    version = serializers.IntegerField(min_value=1, max_value=MAX_INT)
     decision = serializers.ChoiceField(choices=Acknowledgement.Decision.choices)
     comment = serializers.CharField(required=False, allow_blank=True, max_length=4000)

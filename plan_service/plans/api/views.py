@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from plan_service import policy
-from plan_service.api.serializers import ErrorSerializer, StrictSerializer
+from plan_service.api.serializers import MAX_INT, ErrorSerializer, StrictSerializer
 from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet, parse_uuid
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import family_subjects, record_access, record_access_batch
@@ -400,11 +400,13 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class RestoreSerializer(serializers.Serializer):
-    version = serializers.IntegerField(min_value=1, help_text="The item version to bring back.")
+class RestoreSerializer(StrictSerializer):
+    version = serializers.IntegerField(
+        min_value=1, max_value=MAX_INT, help_text="The item version to bring back."
+    )
 
 
-class RestrictSerializer(serializers.Serializer):
+class RestrictSerializer(StrictSerializer):
     child = serializers.UUIDField(
         allow_null=True, help_text="The child whose wish hides the item; null shows it again."
     )
@@ -472,7 +474,21 @@ class RestrictableMixin:
 
 
 def _item_schema(name: str, out: Any, inp: Any) -> Any:
+    def decorate(cls: Any) -> Any:
+        # restore and restrict answer the item as it now is.
+        extra = {
+            action_name: extend_schema(responses={200: out, **WRITE_ERRORS})
+            for action_name in ("restore", "restrict")
+            if hasattr(cls, action_name)
+        }
+        return _item_schema_view(name, out, inp, extra)(cls)
+
+    return decorate
+
+
+def _item_schema_view(name: str, out: Any, inp: Any, extra: dict[str, Any]) -> Any:
     return extend_schema_view(
+        **extra,
         list=extend_schema(
             summary=f"{name}s of the plan the caller may read", responses={200: out, **ERRORS}
         ),

@@ -53,7 +53,19 @@ PROFESSIONALS = [
 class Command(BaseCommand):
     help = "Create the demo region (idempotent) and print who can log in as whom."
 
+    def _migrate_first(self) -> None:
+        """On a fresh database, apply the migrations first and say so."""
+        from django.core.management import call_command
+        from django.db import connection
+        from django.db.migrations.executor import MigrationExecutor
+
+        executor = MigrationExecutor(connection)
+        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+            self.stdout.write("The database is not up to date: applying migrations first.")
+            call_command("migrate", interactive=False, verbosity=0)
+
     def handle(self, *args: Any, **options: Any) -> None:
+        self._migrate_first()
         if not Organization.objects.filter(oid=ORG_SOCIAL_HEALTH[1]).exists():
             with transaction.atomic():
                 self._build()
