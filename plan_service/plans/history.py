@@ -134,11 +134,16 @@ def plan_diff(*, access: policy.PlanAccess, from_version: str, to_version: str) 
     before = state_at(view, view.stored_range(numbers[0])[1])
     after = state_at(view, view.stored_range(numbers[1])[1])
     added, removed, changed = [], [], []
-    for key in sorted(after.keys() - before.keys()):
+
+    def in_order(keys: set[tuple[str, str]], state: dict[tuple[str, str], Change]) -> list[Any]:
+        # By kind, then as the plan shows them (oldest first), then id.
+        return sorted(keys, key=lambda k: (k[0], state[k].row.created_at, k[1]))
+
+    for key in in_order(after.keys() - before.keys(), after):
         added.append({"type": key[0], **_row_data(view, after[key])})
-    for key in sorted(before.keys() - after.keys()):
+    for key in in_order(before.keys() - after.keys(), before):
         removed.append({"type": key[0], **_row_data(view, before[key])})
-    for key in sorted(before.keys() & after.keys()):
+    for key in in_order(before.keys() & after.keys(), after):
         old, new = _row_data(view, before[key]), _row_data(view, after[key])
         fields = {
             name: {"from": old[name], "to": new[name]}
