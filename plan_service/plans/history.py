@@ -117,6 +117,7 @@ def plan_as_of(
             }
         )
     return {
+        "_stored_version": first,  # for the access log (auditors see stored versions)
         "plan": str(access.plan.pk),
         "version": number,
         "as_of": (made_at or plan_row.history_date).isoformat(),
@@ -161,6 +162,7 @@ def plan_diff(*, access: policy.PlanAccess, from_version: str, to_version: str) 
                 }
             )
     return {
+        "_stored_version": view.stored_range(numbers[1])[0],
         "from": numbers[0],
         "to": numbers[1],
         "added": added,

@@ -55,14 +55,13 @@ class PlanHistoryViewSet(PlanScopedMixin, PolicyViewSet):
         version = request.query_params.get("version")
         if as_of is not None or version is not None:
             state = history.plan_as_of(access=access, as_of=as_of, version=version)
-            log_plan_read(request, access, object_type="history", version=state["version"])
+            stored = state.pop("_stored_version")
+            log_plan_read(request, access, object_type="history", version=stored)
             return Response(state)
         view = reader_view(access)
         page = self.paginate_queryset(history.version_numbers(view))
         entries = history.version_entries(view=view, numbers=list(page))
-        log_plan_read(
-            request, access, action=Act.SEARCH, object_type="history", version=view.version
-        )
+        log_plan_read(request, access, action=Act.SEARCH, object_type="history")
         return self.get_paginated_response(entries)
 
     @extend_schema(
@@ -81,5 +80,6 @@ class PlanHistoryViewSet(PlanScopedMixin, PolicyViewSet):
             from_version=request.query_params.get("from", ""),
             to_version=request.query_params.get("to", ""),
         )
-        log_plan_read(request, access, object_type="history", version=result["to"])
+        stored = result.pop("_stored_version")
+        log_plan_read(request, access, object_type="history", version=stored)
         return Response(result)
