@@ -31,6 +31,9 @@ from plan_service.plans.errors import PreconditionRequired
 
 logger = logging.getLogger(__name__)
 
+#: The longest free-text reason a write may carry.
+REASON_MAX = 500
+
 _ETAG = re.compile(r'^\s*(?:W/)?"(\d{1,9})"\s*$')
 
 
@@ -114,8 +117,28 @@ class PolicyViewSet(viewsets.GenericViewSet):
         return response
 
     @staticmethod
-    def change_reason(request: Request) -> str:
-        return request.headers.get("X-Change-Reason", "")[:100]
+    def change_reason(request: Request) -> Any:
+        """The client's reason for a write: `X-Change-Reason-Code` (one of the closed list of
+        `ChangeCode`s a client may choose) and `X-Change-Reason` (free text, at most
+        `REASON_MAX` characters). Either may be left out; a bad one answers 400 naming it."""
+        from plan_service.plans.models import CLIENT_CHANGE_CODES, Reason
+
+        code = request.headers.get("X-Change-Reason-Code", "").strip()
+        text = request.headers.get("X-Change-Reason", "").strip()
+        if code and code not in CLIENT_CHANGE_CODES:
+            raise exceptions.ValidationError(
+                {
+                    "X-Change-Reason-Code": [
+                        _("Choose one of: %(codes)s.")
+                        % {"codes": ", ".join(sorted(CLIENT_CHANGE_CODES))}
+                    ]
+                }
+            )
+        if len(text) > REASON_MAX:
+            raise exceptions.ValidationError(
+                {"X-Change-Reason": [_("At most %(n)s characters.") % {"n": REASON_MAX}]}
+            )
+        return Reason(code=code, text=text)
 
 
 class PlanScopedMixin:

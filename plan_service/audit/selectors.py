@@ -50,11 +50,24 @@ def disclosures_for_auditor(*, user: AbstractBaseUser) -> QuerySet[Disclosure]:
 
 
 def access_log_for_family(*, access: policy.PlanAccess) -> QuerySet[AccessEvent]:
-    """Who touched this family's data in the last FAMILY_ACCESS_LOG_DAYS (703/2023 §11)."""
+    """Who touched this family's data in the last FAMILY_ACCESS_LOG_DAYS (703/2023 §11).
+
+    What the reader may not see leaves no trace here either: rows about a plan item the reader
+    cannot see (by today's rules, as in the plan's history) are left out, and so are rows about
+    maturity assessments for the guardians (a child with an account sees those about
+    themselves, as every row of a child's log is about them or about nobody in particular).
+    """
+    from plan_service.plans.visibility import reader_view
+
     since = timezone.now() - dt.timedelta(days=settings.FAMILY_ACCESS_LOG_DAYS)
     qs = AccessEvent.objects.filter(
         family_id=access.plan.family_id, recorded_at__gte=since, outcome="success"
     )
     if access.kind == "child":
         qs = qs.filter(Q(subject_id=access.person_id) | Q(subject_id__isnull=True))
-    return qs.order_by("-recorded_at", "chain", "-seq")
+    hidden = Q()
+    for kind, ids in reader_view(access).vis.ids.items():
+        hidden |= Q(object_type=kind) & ~Q(object_id__in=sorted(str(i) for i in ids))
+    if access.kind == "guardian":
+        hidden |= Q(object_type="maturityassessment")
+    return qs.exclude(hidden).order_by("-recorded_at", "chain", "-seq")

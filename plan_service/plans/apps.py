@@ -1,10 +1,29 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
+
+
+def _keep_change_note(sender: Any, instance: Any, history_instance: Any, **kwargs: Any) -> None:
+    """Copy the writer's free-text reason onto the plan's new historical row (simple-history's
+    documented way to fill an extra history column; the services set `_change_note`)."""
+    history_instance.change_note = getattr(instance, "_change_note", "") or ""
 
 
 class PlansConfig(AppConfig):
     name = "plan_service.plans"
     label = "plans"
     verbose_name = _("plans")
+
+    def ready(self) -> None:
+        from simple_history.signals import pre_create_historical_record
+
+        from plan_service.plans.models import Plan
+
+        pre_create_historical_record.connect(
+            _keep_change_note,
+            sender=Plan.history.model,  # type: ignore[attr-defined]
+            dispatch_uid="plans.keep_change_note",
+        )

@@ -380,30 +380,35 @@ def _share_lock(plans: Sequence[Plan]) -> None:
         )
 
 
-def _check_version(plan: Plan, version: int) -> None:
-    """A version to export must be one the plan has had."""
-    if not 1 <= version <= plan.version:
+def _check_version(plan: Plan, version: int, current: int | None = None) -> None:
+    """A version to export must be one the plan has had (as the exporter sees its versions)."""
+    current = plan.version if current is None else current
+    if not 1 <= version <= current:
         raise ValidationError(
             {
                 "version": ValidationError(
                     _("The plan has versions 1 to %(current)s."),
                     code="version_not_available",
-                    params={"current": plan.version},
+                    params={"current": current},
                 )
             }
         )
 
 
 def plan_snapshot_at(access: policy.PlanAccess, version: int) -> snap.PlanSnapshot:
-    """The plan as it stood at an earlier `version`, as the holder of `access` may receive it.
+    """The plan as it stood at an earlier `version` (numbered as the holder of `access` sees
+    the plan's versions), as they may receive it.
 
     Items and the plan's own fields come from the history tables, filtered by today's rules
     (`plans.history`); the family, the team and the consents are those of today.
     """
     from plan_service.plans import history
+    from plan_service.plans.visibility import reader_view
 
+    view = reader_view(access)
+    last = view.stored_range(version)[1]
     plan_row = (
-        Plan.history.filter(id=access.plan.pk, version__lte=version)  # type: ignore[attr-defined]
+        Plan.history.filter(id=access.plan.pk, version__lte=last)  # type: ignore[attr-defined]
         .order_by("-history_date", "-history_id")
         .first()
     )
@@ -413,11 +418,13 @@ def plan_snapshot_at(access: policy.PlanAccess, version: int) -> snap.PlanSnapsh
     plan.updated_by_id = plan_row.updated_by_id
     past = dataclasses.replace(access, plan=plan)
     rows = _gather([access])[0]
-    state = history.state_at(access, history.visibility(access), version)
+    state = history.state_at(view, last)
     kinds = {model._meta.model_name: model for model in rows.items}
     rows.items = {model: [] for model in rows.items}
-    for (kind, _id), row in sorted(state.items(), key=lambda kv: (kv[1].created_at, kv[0][1])):
-        rows.items[kinds[kind]].append(row.instance)
+    for (kind, _id), change in sorted(
+        state.items(), key=lambda kv: (kv[1].row.created_at, kv[0][1])
+    ):
+        rows.items[kinds[kind]].append(change.row.instance)
     authors = {i.created_by_id for items in rows.items.values() for i in items}
     users = {u.pk: u for u in get_user_model().objects.filter(pk__in=authors)}
     for items in rows.items.values():
@@ -428,6 +435,45 @@ def plan_snapshot_at(access: policy.PlanAccess, version: int) -> snap.PlanSnapsh
     org_ids |= {a.responsible_organization_id for a in rows.items[Action]}
     organizations = {o.pk: o for o in Organization.objects.filter(pk__in=org_ids - {None})}
     return _snapshot(past, rows, organizations)
+
+
+def as_reader(snapshot: snap.PlanSnapshot, view: Any, version: int | None = None) -> Any:
+    """The snapshot with versions, times and authors as its recipient sees them
+    (plans/visibility.py): a change the recipient cannot see moves none of them."""
+    number = version or view.version
+    first, _last = view.stored_range(number)
+    at, by = view.made(first)
+    changes = {item_id: cs for (_kind, item_id), cs in view.items.items()}
+
+    def item(data: Any) -> Any:
+        found = changes.get(data.id)
+        if not found:
+            return data
+        upto = [c for c in found if c.row.plan_version <= view.stored_range(number)[1]]
+        if not upto:
+            return data
+        start = next((c for c in upto if c.present), upto[0])
+        extra = {}
+        if isinstance(data, snap.AcknowledgementData):
+            extra["acknowledged_version"] = view.reader_version(data.acknowledged_version)
+        return dataclasses.replace(
+            data,
+            version=upto[-1].number,
+            created_at=start.row.history_date,
+            updated_at=upto[-1].row.history_date,
+            author_user_id=start.row.history_user_id,
+            author_display=view.name(start.row.history_user_id) or "",
+            **extra,
+        )
+
+    kinds = ("needs", "goals", "actions", "reviews", "remarks", "acknowledgements")
+    return dataclasses.replace(
+        snapshot,
+        version=number,
+        updated_at=at or snapshot.updated_at,
+        updated_by_user_id=by if by is not None else snapshot.updated_by_user_id,
+        **{name: tuple(item(d) for d in getattr(snapshot, name)) for name in kinds},
+    )
 
 
 def log_disclosure(
@@ -472,14 +518,17 @@ def plan_export_prepare(
     Must run inside a transaction. Raises Http404 when the plan is invisible to `actor`,
     PermissionDenied without EXPORT, ValidationError for a version that cannot be exported.
     """
+    from plan_service.plans.visibility import reader_view
+
     plan = selectors.plan_get(user=actor, plan_id=plan_id)
     access = policy.require_plan(actor, policy.Action.EXPORT, plan)
     _share_lock([plan])
-    if version is not None and version != plan.version:
-        _check_version(plan, version)
-        snapshot = plan_snapshot_at(access, version)
+    view = reader_view(access)
+    if version is not None and version != view.version:
+        _check_version(plan, version, view.version)
+        snapshot = as_reader(plan_snapshot_at(access, version), view, version)
     else:
-        snapshot = plan_snapshot(access)
+        snapshot = as_reader(plan_snapshot(access), view)
     return access, Export(bundle=plan_bundle(snapshot), snapshot=snapshot)
 
 

@@ -1,103 +1,52 @@
 """Reading a plan's past: its versions, the plan as it stood at a moment or version, diffs, and
-who wrote each part. Every answer is filtered by what the reader may see *today*.
+who wrote each part. Every answer is what the reader can see *today*, in the reader's own
+version numbers (plans/visibility.py decides both).
 
-An item appears in any past view only if the reader could read it now (or, for a deleted item,
-its last state), and only in the versions whose own category and audience the reader may read.
-Related ids inside a row are shown only when they point at items visible the same way.
+* A version whose changes the reader cannot see does not exist for them; a version with some
+  visible changes lists only those. Its author and time are shown only when it exists for the
+  reader; the writer's free-text reason only when the reader can see every change it made.
+* An item appears in a past view only if the reader could read it now (or, for a deleted item,
+  its last state), and only in the versions whose own category and audience the reader may read.
+  Related ids inside a row are shown only when they point at items visible the same way.
 
-Query cost is bounded by the number of item kinds, never by items or versions: per kind one
-DISTINCT ON query for the state, one for today's visibility and one for deleted items' last states.
+Query cost is bounded by the number of item kinds, never by items or versions: one query per
+kind (and one for the plan) reads the history, and the views are computed from those rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.db.models import Max, Q, QuerySet
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import ValidationError
 
 from plan_service import policy
-from plan_service.plans.models import ITEM_MODELS, Acknowledgement, Plan, PlanItem
-
-#: Fields shown for each item kind in past views (ids of related items are filtered).
-ITEM_FIELDS: dict[str, tuple[str, ...]] = {
-    "need": ("title", "description"),
-    "goal": ("need_id", "title", "desired_outcome", "evidence", "target_date", "achievement"),
-    "action": (
-        "goal_id",
-        "description",
-        "responsible_kind",
-        "responsible_user_id",
-        "responsible_person_id",
-        "responsible_organization_id",
-        "due_date",
-        "status",
-    ),
-    "review": ("held_on", "participants", "notes", "progress", "next_review_on"),
-    "comment": ("kind", "target_type", "target_id", "text"),
-    "dissent": ("target_type", "target_id", "text"),
-    "acknowledgement": ("person_id", "acknowledged_version", "content_hash", "decision", "comment"),
-}
-COMMON_FIELDS = ("category", "concerns")
-PLAN_FIELDS = ("status", "summary", "period_start", "period_end")
-#: Related-id fields and the kind of item they point at.
-REFERENCES = {"need_id": "need", "goal_id": "goal"}
+from plan_service.plans.models import ChangeCode, PlanItem
+from plan_service.plans.visibility import (
+    COMMON_FIELDS,
+    ITEM_FIELDS,
+    PLAN_FIELDS,
+    SIGNATURES,
+    Change,
+    ReaderView,
+    plain,
+    project,
+    reader_view,
+)
 
 
-def _history(model: type[PlanItem]) -> Any:
-    return model.history.model  # type: ignore[attr-defined]
-
-
-@dataclass
-class Visibility:
-    """Which item ids of each kind the reader may see in the past (decided by today's rules)."""
-
-    access: policy.PlanAccess
-    ids: dict[str, set[uuid.UUID]] = field(default_factory=dict)
-
-    def allows(self, kind: str, row: Any) -> bool:
-        """The item is visible today, and this past version's own category and audience too."""
-        return row.id in self.ids.get(kind, set()) and policy.may_read_item(self.access, row)
-
-
-def visibility(access: policy.PlanAccess) -> Visibility:
-    """Today's visible ids per kind: live items via the policy, deleted ones by their last state."""
-    vis = Visibility(access)
-    for kind, model in ITEM_MODELS.items():
-        live = set(policy.items_for(access, model.objects.all()).values_list("pk", flat=True))
-        existing = model.objects.filter(plan_id=access.plan.pk).values("pk")
-        last_of_deleted = (
-            _history(model)
-            .objects.filter(plan_id=access.plan.pk)
-            .exclude(id__in=existing)
-            .order_by("id", "-history_date", "-history_id")
-            .distinct("id")
+def _number(view: ReaderView, raw: Any, name: str) -> int:
+    """A reader's plan version from a query parameter; 400 naming the parameter otherwise."""
+    try:
+        number = int(raw)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({name: [_("A whole number is required.")]}) from exc
+    if not 1 <= number <= view.version:
+        raise ValidationError(
+            {name: [_("The plan has versions 1 to %(n)s.") % {"n": view.version}]}
         )
-        gone = {row.id for row in last_of_deleted if policy.may_read_item(access, row)}
-        vis.ids[kind] = live | gone
-    return vis
-
-
-def _resolve_moment(plan: Plan, as_of: str | None, version: str | None) -> Q:
-    """A filter on history rows for 'as it stood': by time or by plan version."""
-    if version is not None:
-        try:
-            number = int(version)
-        except ValueError as exc:
-            raise ValidationError({"version": [_("A whole number is required.")]}) from exc
-        if not 1 <= number <= plan.version:
-            raise ValidationError(
-                {"version": [_("The plan has versions 1 to %(n)s.") % {"n": plan.version}]}
-            )
-        return Q(plan_version__lte=number)
-    assert as_of is not None  # noqa: S101 - callers pass one of the two
-    moment = _parse_datetime(as_of, "as_of")
-    return Q(history_date__lte=moment)
+    return number
 
 
 def _parse_datetime(value: str, name: str) -> dt.datetime:
@@ -110,127 +59,93 @@ def _parse_datetime(value: str, name: str) -> dt.datetime:
     return moment
 
 
-def _row_data(kind: str, row: Any, vis: Visibility) -> dict[str, Any]:
-    data: dict[str, Any] = {"id": str(row.id)}
-    for name in COMMON_FIELDS + ITEM_FIELDS[kind]:
-        value = getattr(row, name)
-        if name in REFERENCES:
-            value = value if value in vis.ids.get(REFERENCES[name], set()) else None
-        if name == "progress":
-            goals = {str(g) for g in vis.ids.get("goal", set())}
-            value = [p for p in value if p.get("goal") in goals]
-        data[name.removesuffix("_id") if name.endswith("_id") else name] = _plain(value)
-    data["hidden_from_guardians"] = row.restricted_by_id is not None
-    data["version"] = row.version
-    data["plan_version"] = row.plan_version
+def _row_data(view: ReaderView, change: Change) -> dict[str, Any]:
+    data = project(change.kind, change.row, view.vis)
+    data["version"] = change.number
+    data["plan_version"] = view.reader_version(change.row.plan_version)
     return data
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+def state_at(view: ReaderView, last_stored: int) -> dict[tuple[str, str], Change]:
+    """Each item's last visible change up to a stored plan version, if it shows then."""
+    state: dict[tuple[str, str], Change] = {}
+    for (kind, item_id), changes in view.items.items():
+        latest = None
+        for change in changes:
+            if change.row.plan_version <= last_stored:
+                latest = change
+        if latest is not None and latest.present:
+            state[(kind, str(item_id))] = latest
+    return state
 
 
-def _names(user_ids: set[Any]) -> dict[Any, str]:
-    users = get_user_model().objects.filter(pk__in=[u for u in user_ids if u is not None])
-    return {u.pk: u.get_full_name() or u.get_username() for u in users}
+def _stored_at_moment(view: ReaderView, moment: dt.datetime) -> int:
+    """The last stored version made at or before `moment`, by the plan's own rows."""
+    made = [v for v, row in view.plan_rows.items() if row.history_date <= moment]
+    for changes in view.by_version.values():
+        made += [c.row.plan_version for c in changes if c.row.history_date <= moment]
+    if not made:
+        raise ValidationError({"as_of": [_("The plan did not exist yet.")]})
+    return max(made)
 
 
 def plan_as_of(
     *, access: policy.PlanAccess, as_of: str | None = None, version: str | None = None
 ) -> dict[str, Any]:
     """The plan and its items as they stood, with who wrote each item's text at that point."""
-    plan = access.plan
-    moment = _resolve_moment(plan, as_of, version)
-    plan_row = (
-        _history(Plan)
-        .objects.filter(id=plan.pk)
-        .filter(moment if version is None else Q(version__lte=int(version)))
-        .order_by("-history_date", "-history_id")
-        .first()
-    )
+    view = reader_view(access)
+    if version is not None:
+        number = _number(view, version, "version")
+    else:
+        assert as_of is not None  # noqa: S101 - callers pass one of the two
+        number = view.reader_version(_stored_at_moment(view, _parse_datetime(as_of, "as_of")))
+    first, last = view.stored_range(number)
+    plan_row = view.plan_rows.get(max((v for v in view.plan_rows if v <= last), default=0))
     if plan_row is None:
         raise ValidationError({"as_of": [_("The plan did not exist yet.")]})
-    vis = visibility(access)
-    items: dict[str, list[dict[str, Any]]] = {}
-    authors: set[Any] = {plan_row.history_user_id}
-    rows_by_kind: dict[str, list[Any]] = {}
-    for kind, model in ITEM_MODELS.items():
-        latest = (
-            _history(model)
-            .objects.filter(plan_id=plan.pk)
-            .filter(moment)
-            .order_by("id", "-history_date", "-history_id")
-            .distinct("id")
-        )
-        rows = [r for r in latest if r.history_type != "-" and vis.allows(kind, r)]
-        rows_by_kind[kind] = rows
-        authors |= {r.history_user_id for r in rows}
-    names = _names(authors)
-    for kind, rows in rows_by_kind.items():
-        items[kind] = [
+    made_at, _by = view.made(first)
+    state = state_at(view, last)
+    items: dict[str, list[dict[str, Any]]] = {kind: [] for kind in ITEM_FIELDS}
+    for (kind, _id), change in sorted(
+        state.items(), key=lambda kv: (kv[1].row.created_at, kv[0][1])
+    ):
+        items[kind].append(
             {
-                **_row_data(kind, r, vis),
-                "written_by": names.get(r.history_user_id),
-                "written_at": r.history_date.isoformat(),
+                **_row_data(view, change),
+                "written_by": view.name(change.row.history_user_id),
+                "written_at": change.row.history_date.isoformat(),
             }
-            for r in sorted(rows, key=lambda r: (r.created_at, str(r.id)))
-        ]
+        )
     return {
-        "plan": str(plan.pk),
-        "version": plan_row.version,
-        "as_of": plan_row.history_date.isoformat(),
-        **{name: _plain(getattr(plan_row, name)) for name in PLAN_FIELDS},
+        "_stored_version": first,  # for the access log (auditors see stored versions)
+        "plan": str(access.plan.pk),
+        "version": number,
+        "as_of": (made_at or plan_row.history_date).isoformat(),
+        **{name: plain(getattr(plan_row, name)) for name in PLAN_FIELDS},
         "items": items,
     }
 
 
-def state_at(
-    access: policy.PlanAccess, vis: Visibility, version: int
-) -> dict[tuple[str, str], Any]:
-    """The latest row of every item visible by today's rules, at a plan version (key: kind, id)."""
-    state: dict[tuple[str, str], Any] = {}
-    for kind, model in ITEM_MODELS.items():
-        latest = (
-            _history(model)
-            .objects.filter(plan_id=access.plan.pk, plan_version__lte=version)
-            .order_by("id", "-history_date", "-history_id")
-            .distinct("id")
-        )
-        for row in latest:
-            if row.history_type != "-" and vis.allows(kind, row):
-                state[(kind, str(row.id))] = row
-    return state
-
-
 def plan_diff(*, access: policy.PlanAccess, from_version: str, to_version: str) -> dict[str, Any]:
-    """Items added, removed and changed between two plan versions, field by field."""
-    numbers = []
-    for name, raw in (("from", from_version), ("to", to_version)):
-        try:
-            number = int(raw)
-        except (TypeError, ValueError) as exc:
-            raise ValidationError({name: [_("A whole number is required.")]}) from exc
-        if not 1 <= number <= access.plan.version:
-            raise ValidationError(
-                {name: [_("The plan has versions 1 to %(n)s.") % {"n": access.plan.version}]}
-            )
-        numbers.append(number)
-    vis = visibility(access)
-    before = state_at(access, vis, numbers[0])
-    after = state_at(access, vis, numbers[1])
+    """Items added, removed and changed between two of the reader's versions, field by field."""
+    view = reader_view(access)
+    numbers = [
+        _number(view, raw, name) for name, raw in (("from", from_version), ("to", to_version))
+    ]
+    before = state_at(view, view.stored_range(numbers[0])[1])
+    after = state_at(view, view.stored_range(numbers[1])[1])
     added, removed, changed = [], [], []
-    for key in sorted(after.keys() - before.keys()):
-        added.append({"type": key[0], **_row_data(key[0], after[key], vis)})
-    for key in sorted(before.keys() - after.keys()):
-        removed.append({"type": key[0], **_row_data(key[0], before[key], vis)})
-    for key in sorted(before.keys() & after.keys()):
-        old, new = _row_data(key[0], before[key], vis), _row_data(key[0], after[key], vis)
+
+    def in_order(keys: set[tuple[str, str]], state: dict[tuple[str, str], Change]) -> list[Any]:
+        # By kind, then as the plan shows them (oldest first), then id.
+        return sorted(keys, key=lambda k: (k[0], state[k].row.created_at, k[1]))
+
+    for key in in_order(after.keys() - before.keys(), after):
+        added.append({"type": key[0], **_row_data(view, after[key])})
+    for key in in_order(before.keys() - after.keys(), before):
+        removed.append({"type": key[0], **_row_data(view, before[key])})
+    for key in in_order(before.keys() & after.keys(), after):
+        old, new = _row_data(view, before[key]), _row_data(view, after[key])
         fields = {
             name: {"from": old[name], "to": new[name]}
             for name in new
@@ -247,6 +162,7 @@ def plan_diff(*, access: policy.PlanAccess, from_version: str, to_version: str) 
                 }
             )
     return {
+        "_stored_version": view.stored_range(numbers[1])[0],
         "from": numbers[0],
         "to": numbers[1],
         "added": added,
@@ -255,57 +171,38 @@ def plan_diff(*, access: policy.PlanAccess, from_version: str, to_version: str) 
     }
 
 
-def version_list(*, access: policy.PlanAccess) -> QuerySet[Any]:
-    """The plan's versions, newest first (HistoricalPlan rows, one per version)."""
-    return (
-        _history(Plan)
-        .objects.filter(id=access.plan.pk)
-        .values("version")
-        .annotate(last=Max("history_id"))
-        .order_by("-version")
-    )
+def version_numbers(view: ReaderView) -> list[int]:
+    """The reader's versions, newest first (a list the paginator pages)."""
+    return list(range(view.version, 0, -1))
 
 
-def version_entries(*, access: policy.PlanAccess, versions: list[int]) -> list[dict[str, Any]]:
-    """For a page of versions: who, when, why, and which visible items each changed."""
-    vis = visibility(access)
-    plan_rows = {
-        r.version: r
-        for r in _history(Plan)
-        .objects.filter(id=access.plan.pk, version__in=versions)
-        .order_by("version", "history_date", "history_id")
-    }
-    changes: dict[int, list[dict[str, Any]]] = {v: [] for v in versions}
-    authors = {r.history_user_id for r in plan_rows.values()}
-    for kind, model in ITEM_MODELS.items():
-        if model is Acknowledgement:
-            continue  # a signature is about a version, it does not make one
-        for row in (
-            _history(model)
-            .objects.filter(plan_id=access.plan.pk, plan_version__in=versions)
-            .order_by("history_date", "history_id")
-        ):
-            if vis.allows(kind, row):
-                changes[row.plan_version].append(
-                    {
-                        "type": kind,
-                        "id": str(row.id),
-                        "change": {"+": "added", "~": "changed", "-": "removed"}[row.history_type],
-                    }
-                )
-    names = _names(authors)
+def version_entries(*, view: ReaderView, numbers: list[int]) -> list[dict[str, Any]]:
+    """For a page of the reader's versions: who, when, why, and which visible items changed.
+
+    The reason code is shown for every version that exists for the reader; the writer's own
+    words only when the reader can see every change of that version.
+    """
     entries = []
-    for v in versions:
-        row = plan_rows.get(v)
-        if row is None:
-            continue
+    for number in numbers:
+        stored = view.versions[number - 1] if view.versions else view.current
+        at, by = view.made(stored)
+        row = view.plan_rows.get(stored)
+        code = (row.history_change_reason if row is not None else "") or ""
+        if code not in ChangeCode.values:
+            code = ChangeCode.OTHER if code else ChangeCode.ITEM_CHANGED
+        whole = stored not in view.partly_hidden
         entries.append(
             {
-                "version": v,
-                "at": row.history_date.isoformat(),
-                "by": names.get(row.history_user_id),
-                "reason": row.history_change_reason or "",
-                "changes": changes[v],
+                "version": number,
+                "at": at.isoformat() if at else None,
+                "by": view.name(by),
+                "reason_code": code,
+                "reason_label": str(ChangeCode(code).label),
+                "reason": (row.change_note if row is not None and whole else "") or "",
+                "changes": [
+                    {"type": c.kind, "id": str(c.row.id), "change": c.word}
+                    for c in view.by_version.get(stored, [])
+                ],
             }
         )
     return entries
@@ -314,19 +211,14 @@ def version_entries(*, access: policy.PlanAccess, versions: list[int]) -> list[d
 def item_version(
     *, model: type[PlanItem], access: policy.PlanAccess, item_id: Any, version: int
 ) -> Any:
-    """An earlier version of one item the reader may see today (for restore)."""
-    vis = visibility(access)
+    """An earlier version of one item the reader may see today, by the reader's item version."""
+    view = reader_view(access)
     kind = model._meta.model_name
-    row = (
-        _history(model)
-        .objects.filter(plan_id=access.plan.pk, id=item_id, version=version)
-        .exclude(history_type="-")
-        .order_by("-history_date")
-        .first()
-    )
-    if row is None or not vis.allows(kind, row):
+    changes = view.item_changes(kind, item_id)
+    match = [c for c in changes if c.number == version and c.present]
+    if kind in SIGNATURES or not match:
         raise ValidationError({"version": [_("No such version of this item.")]})
-    return row
+    return match[0].row
 
 
 def restorable_values(model: type[PlanItem], row: Any) -> dict[str, Any]:

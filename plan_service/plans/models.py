@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
@@ -23,6 +25,68 @@ from plan_service.text_limits import (
     SHORT_TEXT,
     array_max_length,
 )
+
+#
+# Why a version was made
+#
+
+
+class ChangeCode(models.TextChoices):
+    """Why a plan version was made: a closed list, shown (translated) to every reader of it.
+
+    The service picks the first group from the operation; a client may name one of
+    `CLIENT_CHANGE_CODES` in the `X-Change-Reason-Code` header instead. Free text from the
+    `X-Change-Reason` header is kept beside it and shown only to readers who can see every
+    change of that version (plans/visibility.py).
+    """
+
+    PLAN_CREATED = "plan_created", _("plan opened")
+    PLAN_CHANGED = "plan_changed", _("plan details changed")
+    TEAM_CHANGED = "team_changed", _("care team changed")
+    ITEM_ADDED = "item_added", _("item added")
+    ITEM_CHANGED = "item_changed", _("item changed")
+    ITEM_REMOVED = "item_removed", _("item removed")
+    ITEM_RESTORED = "item_restored", _("earlier version restored")
+    AUDIENCE_CHANGED = "audience_changed", _("who may see an item changed")
+    REVIEW_MEETING = "review_meeting", _("agreed in a review meeting")
+    CORRECTION = "correction", _("correction of an error")
+    NEW_INFORMATION = "new_information", _("new information")
+    FAMILY_REQUEST = "family_request", _("at the family's request")
+    OTHER = "other", _("other reason")
+
+
+#: Codes a client may choose (the rest describe the operation and are set by the service).
+CLIENT_CHANGE_CODES = frozenset(
+    {
+        ChangeCode.REVIEW_MEETING,
+        ChangeCode.CORRECTION,
+        ChangeCode.NEW_INFORMATION,
+        ChangeCode.FAMILY_REQUEST,
+        ChangeCode.OTHER,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a write is made, as the client said: a code of `CLIENT_CHANGE_CODES` (or empty for the
+    operation's own) and free text."""
+
+    code: str = ""
+    text: str = ""
+
+
+class PlanVersionNote(models.Model):
+    """Added to the plan's historical rows: the free text given with the version's reason code.
+
+    The code itself is the row's `history_change_reason`.
+    """
+
+    change_note = models.TextField(_("reason in the writer's words"), blank=True, default="")
+
+    class Meta:
+        abstract = True
+
 
 #
 # The plan
@@ -60,7 +124,7 @@ class Plan(Stamped):
     period_start = models.DateField(_("period start"), default=timezone.localdate)
     period_end = models.DateField(_("period end"), null=True, blank=True)
     version = models.PositiveIntegerField(_("version"), default=1)
-    history = HistoricalRecords()
+    history = HistoricalRecords(bases=[PlanVersionNote])
 
     class Meta:
         ordering = ["-updated_at"]

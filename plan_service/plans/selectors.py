@@ -10,6 +10,7 @@ from django.http import Http404
 
 from plan_service import policy
 from plan_service.plans.models import Acknowledgement, Membership, Plan, PlanItem
+from plan_service.plans.visibility import ReaderView
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -18,11 +19,15 @@ I = TypeVar("I", bound=PlanItem)  # noqa: E741
 
 
 def plan_list(*, user: AbstractBaseUser) -> QuerySet[Plan]:
-    """The plans the user may view, with the family loaded (one query per page)."""
+    """The plans the user may view, with the family loaded (one query per page).
+
+    Newest plan first: not by `updated_at`, which moves with changes the user may not see
+    (the plan's detail gives its version and `updated_at` as the user sees them).
+    """
     return (
         policy.plans_for(user, policy.Action.VIEW)
         .select_related("family")
-        .order_by("-updated_at", "id")
+        .order_by("-created_at", "id")
     )
 
 
@@ -73,18 +78,31 @@ def membership_list(*, access: policy.PlanAccess) -> QuerySet[Membership]:
     )
 
 
-def acknowledgement_summary(*, access: policy.PlanAccess) -> list[dict[str, object]]:
-    """Each family member's latest acknowledgement, marked outdated when the plan moved on."""
+def signer_kinds(*, view: ReaderView) -> dict[object, str]:
+    """Person id -> kind (guardian or child) of the family, to judge signatures (one query)."""
+    from plan_service.participants.models import Person
+
+    return dict(
+        Person.objects.filter(family_id=view.access.plan.family_id).values_list("pk", "kind")
+    )
+
+
+def acknowledgement_summary(
+    *, access: policy.PlanAccess, view: ReaderView
+) -> list[dict[str, object]]:
+    """Each family member's latest acknowledgement, in the reader's version numbers, marked
+    outdated when content the signer saw has changed since (as far as the reader can see)."""
     latest: dict[object, Acknowledgement] = {}
     for ack in item_list(access=access, model=Acknowledgement).order_by("person_id", "created_at"):
         latest[ack.person_id] = ack
+    kinds = signer_kinds(view=view) if latest else {}
     return [
         {
             "person": str(ack.person_id),
             "acknowledgement": str(ack.pk),
-            "version": ack.acknowledged_version,
+            "version": view.reader_version(ack.acknowledged_version),
             "decision": ack.decision,
-            "outdated": ack.acknowledged_version != access.plan.version,
+            "outdated": view.outdated(ack, kinds.get(ack.person_id, "guardian")),
         }
         for ack in latest.values()
     ]

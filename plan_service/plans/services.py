@@ -10,8 +10,6 @@ models.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -37,6 +35,7 @@ from plan_service.plans.models import (
     ITEM_MODELS,
     Acknowledgement,
     Action,
+    ChangeCode,
     Comment,
     Dissent,
     Goal,
@@ -44,10 +43,12 @@ from plan_service.plans.models import (
     Need,
     Plan,
     PlanItem,
+    Reason,
     Review,
     TargetType,
     validate_transition,
 )
+from plan_service.plans.visibility import content_hash, reader_view
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -64,10 +65,25 @@ def _field_error(field: str, message: str, code: str = "invalid") -> ValidationE
     return ValidationError({field: ValidationError(message, code=code)})
 
 
-def _track(row: Any, actor: User | None, reason: str) -> None:
+def _track(row: Any, actor: User | None, code: str) -> None:
     """Tell django-simple-history who makes the coming save and why (never from the payload)."""
     row._history_user = actor
-    row._change_reason = reason
+    row._change_reason = code
+
+
+def _reason(reason: Reason | str | None) -> Reason:
+    """A client's reason (or a caller's plain text) as a Reason."""
+    if isinstance(reason, Reason):
+        return reason
+    return Reason(text=reason or "")
+
+
+def _track_plan(plan: Plan, actor: User | None, reason: Reason | str | None, default: str) -> None:
+    """Who makes the coming plan version and why: the client's code or the operation's, and the
+    client's own words (kept on the version, shown only to readers who see all of it)."""
+    given = _reason(reason)
+    _track(plan, actor, given.code or default)
+    plan._change_note = given.text  # type: ignore[attr-defined]
 
 
 def _lock_plan(plan_id: object) -> Plan:
@@ -79,15 +95,18 @@ def _lock_plan(plan_id: object) -> Plan:
 
 
 def _check_version(current: int, expected: int | None) -> None:
+    """Compare If-Match with the version *as the writer sees it* (plans/visibility.py), computed
+    under the row locks: 412 when the writer's view is stale. Changes the writer cannot see do
+    not make it stale, and the writer's write cannot touch them."""
     if expected is not None and expected != current:
         raise PreconditionFailed(current)
 
 
-def _advance(plan: Plan, actor: User, reason: str) -> int:
+def _advance(plan: Plan, actor: User, reason: Reason | str | None, default: str) -> int:
     """Advance the plan version (the plan row is locked); returns the new version."""
     plan.version += 1
     plan.updated_by = actor
-    _track(plan, actor, reason or "item changed")
+    _track_plan(plan, actor, reason, default)
     plan.save(update_fields=["version", "updated_by", "updated_at"])
     return plan.version
 
@@ -151,7 +170,7 @@ def plan_create(
         created_by=actor,
         updated_by=actor,
     )
-    _track(plan, actor, "plan created")
+    _track_plan(plan, actor, None, ChangeCode.PLAN_CREATED)
     try:
         with transaction.atomic():
             plan.save()
@@ -191,15 +210,19 @@ def plan_update(
     plan_id: object,
     expected_version: int | None,
     data: Mapping[str, Any],
-    reason: str = "",
+    reason: Reason | str | None = None,
 ) -> Plan:
-    """Change the plan's summary, period or status. Status moves need the lead (MANAGE)."""
+    """Change the plan's summary, period or status. Status moves need the lead (MANAGE).
+
+    `expected_version` is the plan version as the actor sees it (their ETag).
+    """
     plan = _lock_plan(plan_id)
     access = policy.require_plan(actor, policy.Action.CHANGE, plan)
-    _check_version(plan.version, expected_version)
+    if "status" in data and data["status"] != plan.status and not access.may(policy.Action.MANAGE):
+        raise policy.PermissionDenied
+    if expected_version is not None:
+        _check_version(reader_view(access).version, expected_version)
     if "status" in data and data["status"] != plan.status:
-        if not access.may(policy.Action.MANAGE):
-            raise policy.PermissionDenied
         validate_transition(plan.status, data["status"])
     for name in ("summary", "period_start", "period_end", "status"):
         if name in data:
@@ -208,7 +231,7 @@ def plan_update(
         raise _field_error("period_end", _("The period cannot end before it starts."))
     plan.version += 1
     plan.updated_by = actor
-    _track(plan, actor, reason or "plan updated")
+    _track_plan(plan, actor, reason, ChangeCode.PLAN_CHANGED)
     try:
         with transaction.atomic():
             plan.save()
@@ -226,20 +249,6 @@ def plan_update(
         access=access,
     )
     return plan
-
-
-def content_hash(plan: Plan) -> str:
-    """A hash of the plan's content at its current version: the plan row and each item version.
-
-    Acknowledgements are not content (they are about a version), so signing never outdates itself.
-    """
-    parts: list[object] = [str(plan.pk), plan.version, plan.status, plan.summary]
-    for name, model in ITEM_MODELS.items():
-        if model is Acknowledgement:
-            continue
-        rows = model.objects.filter(plan=plan).order_by("id").values_list("id", "version")
-        parts.append([name, [[str(i), v] for i, v in rows]])
-    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
 
 #
@@ -294,6 +303,7 @@ def membership_add(
     statute: str = "",
     valid_from: dt.datetime | None = None,
     valid_until: dt.datetime | None = None,
+    reason: Reason | str | None = None,
 ) -> Membership:
     """The lead adds a professional to the team on a consent or a named statute."""
     plan = _lock_plan(plan_id)
@@ -342,8 +352,8 @@ def membership_add(
         created_by=actor,
         updated_by=actor,
     )
-    _save_membership(membership, actor, "member added")
-    _advance(plan, actor, "team changed")
+    _save_membership(membership, actor, ChangeCode.TEAM_CHANGED)
+    _advance(plan, actor, reason, ChangeCode.TEAM_CHANGED)
     record_access(
         actor=actor,
         action=Act.CREATE,
@@ -358,7 +368,9 @@ def membership_add(
 
 
 @transaction.atomic
-def membership_end(*, actor: User, plan_id: object, membership_id: object) -> Membership:
+def membership_end(
+    *, actor: User, plan_id: object, membership_id: object, reason: Reason | str | None = None
+) -> Membership:
     """The lead ends a place in the team; access stops on the member's next request."""
     plan = _lock_plan(plan_id)
     access = policy.require_plan(actor, policy.Action.MANAGE, plan)
@@ -371,10 +383,10 @@ def membership_end(*, actor: User, plan_id: object, membership_id: object) -> Me
         raise Conflict(_("Hand the lead to another professional before leaving the team."))
     membership.ended_at = timezone.now()
     membership.updated_by = actor
-    _track(membership, actor, "member left the team")
+    _track(membership, actor, ChangeCode.TEAM_CHANGED)
     membership.save()
     policy.revoke_membership(membership)
-    _advance(plan, actor, "team changed")
+    _advance(plan, actor, reason, ChangeCode.TEAM_CHANGED)
     record_access(
         actor=actor,
         action=Act.UPDATE,
@@ -507,7 +519,7 @@ def item_create(
     plan_id: object,
     model: type[PlanItem],
     data: Mapping[str, Any],
-    reason: str = "",
+    reason: Reason | str | None = None,
 ) -> PlanItem:
     """Add an item to a plan; the plan's version advances in the same transaction."""
     plan = _lock_plan(plan_id)
@@ -528,13 +540,20 @@ def item_create(
             raise _field_error("category", _("You cannot write in this category."))
     item = model(plan=plan, created_by=actor, updated_by=actor, **values)
     if model is not Acknowledgement:
-        item.plan_version = _advance(plan, actor, reason or f"{model._meta.model_name} added")
+        item.plan_version = _advance(plan, actor, reason, ChangeCode.ITEM_ADDED)
     else:
         item.plan_version = plan.version
-    _track(item, actor, reason or "created")
+    _track(item, actor, _reason(reason).code or ChangeCode.ITEM_ADDED)
     item.save()
     _log_item(actor, Act.CREATE, access, item)
     return item
+
+
+def _check_item_version(access: policy.PlanAccess, item: PlanItem, expected: int | None) -> None:
+    """If-Match on an item names its version as the writer sees it; compare under the locks."""
+    if expected is not None:
+        view = reader_view(access)
+        _check_version(view.item_version(item._meta.model_name, item.pk, item.version), expected)
 
 
 def _lock_item(access: policy.PlanAccess, model: type[PlanItem], item_id: object) -> PlanItem:
@@ -559,16 +578,20 @@ def item_update(
     item_id: object,
     expected_version: int | None,
     data: Mapping[str, Any],
-    reason: str = "",
+    reason: Reason | str | None = None,
+    default_code: str = ChangeCode.ITEM_CHANGED,
 ) -> PlanItem:
-    """Change an item the actor may write, based on the version they read (412 when stale)."""
+    """Change an item the actor may write, based on the version they read (412 when stale).
+
+    `expected_version` is the item's version as the actor sees it (their ETag).
+    """
     plan = _lock_plan(plan_id)
     access = policy.plan_access(actor, plan)
     if access is None:
         raise Http404
     item = _lock_item(access, model, item_id)
     policy.require_item(access, _required_action(model), item)
-    _check_version(item.version, expected_version)
+    _check_item_version(access, item, expected_version)
     values = {k: v for k, v in data.items() if k not in _FROZEN}
     # Whom the item concerned before the change: moving it to another child touches both.
     concerned_before = _item_subjects(plan, item)
@@ -596,8 +619,8 @@ def item_update(
         )
     item.version += 1
     item.updated_by = actor
-    item.plan_version = _advance(plan, actor, reason or f"{model._meta.model_name} changed")
-    _track(item, actor, reason or "updated")
+    item.plan_version = _advance(plan, actor, reason, default_code)
+    _track(item, actor, _reason(reason).code or default_code)
     item.save()
     _log_item(actor, Act.UPDATE, access, item, also=concerned_before)
     return item
@@ -618,7 +641,7 @@ def _unlink_dependants(actor: User, item: PlanItem, version: int) -> None:
         row.version += 1
         row.plan_version = version
         row.updated_by = actor
-        _track(row, actor, "linked item removed")
+        _track(row, actor, ChangeCode.ITEM_CHANGED)
         row.save()
 
 
@@ -630,7 +653,7 @@ def item_delete(
     model: type[PlanItem],
     item_id: object,
     expected_version: int | None,
-    reason: str = "",
+    reason: Reason | str | None = None,
 ) -> None:
     """Remove an item; its history stays (and stays as hidden as the item was)."""
     plan = _lock_plan(plan_id)
@@ -639,11 +662,11 @@ def item_delete(
         raise Http404
     item = _lock_item(access, model, item_id)
     policy.require_item(access, _required_action(model), item)
-    _check_version(item.version, expected_version)
-    version = _advance(plan, actor, reason or f"{model._meta.model_name} removed")
+    _check_item_version(access, item, expected_version)
+    version = _advance(plan, actor, reason, ChangeCode.ITEM_REMOVED)
     _unlink_dependants(actor, item, version)
     item.plan_version = version
-    _track(item, actor, reason or "deleted")
+    _track(item, actor, _reason(reason).code or ChangeCode.ITEM_REMOVED)
     _log_item(actor, Act.DELETE, access, item)
     item.delete()
 
@@ -652,7 +675,8 @@ def item_delete(
 def acknowledgement_create(
     *, actor: User, plan_id: object, version: int, decision: str, comment: str = ""
 ) -> Acknowledgement:
-    """A guardian or the child signs the current plan version, bound to its content hash.
+    """A guardian or the child signs the current plan version *as they see it*, bound to the
+    hash of the content they see (plans/visibility.py); the signature keeps the stored version.
 
     Signing an older version answers 409 with the current one; the plan's version does not move.
     """
@@ -660,24 +684,25 @@ def acknowledgement_create(
     access = policy.require_plan(actor, policy.Action.CONTRIBUTE, plan)
     if access.kind not in (Person.Kind.GUARDIAN, Person.Kind.CHILD):
         raise policy.PermissionDenied
-    if version != plan.version:
+    view = reader_view(access)
+    if version != view.version:
         raise Conflict(
             _("Version %(version)s is not current; the plan is at version %(current)s.")
-            % {"version": version, "current": plan.version}
+            % {"version": version, "current": view.version}
         )
     ack = Acknowledgement(
         plan=plan,
         category="general",
         person_id=access.person_id,
-        acknowledged_version=version,
-        content_hash=content_hash(plan),
+        acknowledged_version=plan.version,
+        content_hash=content_hash(view),
         decision=decision,
         comment=comment,
         plan_version=plan.version,
         created_by=actor,
         updated_by=actor,
     )
-    _track(ack, actor, "acknowledged")
+    _track(ack, actor, ChangeCode.ITEM_ADDED)
     ack.save()
     _log_item(actor, Act.CREATE, access, ack)
     return ack
@@ -692,8 +717,10 @@ def item_restore(
     item_id: object,
     version: int,
     expected_version: int | None,
+    reason: Reason | str | None = None,
 ) -> PlanItem:
-    """The lead brings an item back to an earlier version of it; that makes a new version."""
+    """The lead brings an item back to an earlier version of it (numbered as the lead sees the
+    item's versions); that makes a new version."""
     from plan_service.plans import history
 
     plan = _lock_plan(plan_id)
@@ -706,7 +733,8 @@ def item_restore(
         item_id=item_id,
         expected_version=expected_version,
         data=history.restorable_values(model, row),
-        reason=f"restored version {version}",
+        reason=reason,
+        default_code=ChangeCode.ITEM_RESTORED,
     )
 
 
@@ -743,7 +771,7 @@ def assessment_record(
         created_by=actor,
         updated_by=actor,
     )
-    _track(assessment, actor, "assessment recorded")
+    _track(assessment, actor, "assessment_recorded")
     assessment.save()
     record_access(
         actor=actor,
@@ -767,6 +795,7 @@ def item_restrict(
     item_id: object,
     child_id: object | None,
     expected_version: int | None,
+    reason: Reason | str | None = None,
 ) -> PlanItem:
     """Hide an item from the guardians at a mature child's wish (THL code 3), or lift that.
 
@@ -782,7 +811,7 @@ def item_restrict(
     policy.require_item(access, policy.Action.CHANGE, item)
     if access.kind != "professional":
         raise policy.PermissionDenied
-    _check_version(item.version, expected_version)
+    _check_item_version(access, item, expected_version)
     child = None
     if child_id is not None:
         child = Person.objects.filter(pk=child_id, family_id=plan.family_id, kind="child").first()
@@ -802,7 +831,7 @@ def item_restrict(
                 _("Only a child assessed capable who forbids showing (THL code 3) can hide items."),
                 "not_assessed",
             )
-    version = _advance(plan, actor, "restriction changed")
+    version = _advance(plan, actor, reason, ChangeCode.AUDIENCE_CHANGED)
     targets = [item]
     for words in (Comment, Dissent):
         targets += list(
@@ -815,7 +844,7 @@ def item_restrict(
         row.version += 1
         row.plan_version = version
         row.updated_by = actor
-        _track(row, actor, "hidden from guardians" if child else "shown to guardians")
+        _track(row, actor, ChangeCode.AUDIENCE_CHANGED)
         row.save()
     _log_item(actor, Act.UPDATE, access, item)
     return item

@@ -164,6 +164,9 @@ def plan_only(
 
 _seq = itertools.count(1)
 
+#: An `if_match` answer meaning "the ETag the caller gets from a GET of the same path".
+READERS_OWN_ETAG = "reader's own"
+
 #
 # Item payloads
 #
@@ -365,7 +368,8 @@ def _plan_endpoints() -> list[Endpoint]:
         return f"/api/v1/plans/{s.plan.pk}/"
 
     def plan_etag(w: World, s: Side) -> str:
-        return f'W/"{s.plan.version}"'
+        # Plan versions are counted as each reader sees them (issue 11): the caller's own ETag.
+        return READERS_OWN_ETAG
 
     def members(w: World, s: Side) -> str:
         return f"/api/v1/plans/{s.plan.pk}/members/"

@@ -15,7 +15,8 @@ from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet
 from plan_service.audit.models import AccessEvent
 from plan_service.plans import history
 from plan_service.plans.api.views import ERRORS, log_plan_read
-from plan_service.plans.models import Plan
+from plan_service.plans.models import ChangeCode, Plan
+from plan_service.plans.visibility import reader_view
 
 Act = AccessEvent.Action
 
@@ -24,7 +25,12 @@ class VersionSerializer(serializers.Serializer):
     version = serializers.IntegerField()
     at = serializers.DateTimeField()
     by = serializers.CharField(allow_null=True)
-    reason = serializers.CharField()
+    reason_code = serializers.ChoiceField(choices=ChangeCode.choices)
+    reason_label = serializers.CharField(help_text="The reason code in the reader's language.")
+    reason = serializers.CharField(
+        help_text="The writer's own words (X-Change-Reason); empty unless the reader can see "
+        "every change of the version."
+    )
     changes = serializers.ListField(child=serializers.DictField())
 
 
@@ -49,11 +55,12 @@ class PlanHistoryViewSet(PlanScopedMixin, PolicyViewSet):
         version = request.query_params.get("version")
         if as_of is not None or version is not None:
             state = history.plan_as_of(access=access, as_of=as_of, version=version)
-            log_plan_read(request, access, object_type="history", version=state["version"])
+            stored = state.pop("_stored_version")
+            log_plan_read(request, access, object_type="history", version=stored)
             return Response(state)
-        page = self.paginate_queryset(history.version_list(access=access))
-        versions = [row["version"] for row in page]
-        entries = history.version_entries(access=access, versions=versions)
+        view = reader_view(access)
+        page = self.paginate_queryset(history.version_numbers(view))
+        entries = history.version_entries(view=view, numbers=list(page))
         log_plan_read(request, access, action=Act.SEARCH, object_type="history")
         return self.get_paginated_response(entries)
 
@@ -73,5 +80,6 @@ class PlanHistoryViewSet(PlanScopedMixin, PolicyViewSet):
             from_version=request.query_params.get("from", ""),
             to_version=request.query_params.get("to", ""),
         )
-        log_plan_read(request, access, object_type="history", version=result["to"])
+        stored = result.pop("_stored_version")
+        log_plan_read(request, access, object_type="history", version=stored)
         return Response(result)

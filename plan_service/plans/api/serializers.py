@@ -33,7 +33,13 @@ class FamilyBriefSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
+_DATETIME = serializers.DateTimeField()
+
+
 class PlanOutputSerializer(serializers.ModelSerializer):
+    """A plan in a list: only what is the same for every reader of it (the version and
+    `updated_at`, which depend on what the reader can see, are on the plan's detail)."""
+
     family = FamilyBriefSerializer()
 
     class Meta:
@@ -45,9 +51,7 @@ class PlanOutputSerializer(serializers.ModelSerializer):
             "summary",
             "period_start",
             "period_end",
-            "version",
             "created_at",
-            "updated_at",
         ]
 
 
@@ -69,12 +73,30 @@ class AcknowledgementStateSerializer(serializers.Serializer):
 class PlanDetailSerializer(PlanOutputSerializer):
     """The plan with what the caller may do, item counts and acknowledgement states."""
 
+    version = serializers.SerializerMethodField()
+    updated_at = serializers.SerializerMethodField()
     permissions = serializers.SerializerMethodField()
     counts = serializers.SerializerMethodField()
     acknowledgements = serializers.SerializerMethodField()
 
     class Meta(PlanOutputSerializer.Meta):
-        fields = [*PlanOutputSerializer.Meta.fields, "permissions", "counts", "acknowledgements"]
+        fields = [
+            *PlanOutputSerializer.Meta.fields,
+            "version",
+            "updated_at",
+            "permissions",
+            "counts",
+            "acknowledgements",
+        ]
+
+    def get_version(self, plan: Plan) -> int:
+        """The plan's version as the caller sees it (plans/visibility.py); also its ETag."""
+        return self.context["view"].version
+
+    @extend_schema_field(serializers.DateTimeField())
+    def get_updated_at(self, plan: Plan) -> str | None:
+        at, _by = self.context["view"].updated
+        return _DATETIME.to_representation(at or plan.created_at)
 
     @extend_schema_field(PermissionsSerializer)
     def get_permissions(self, plan: Plan) -> dict[str, Any]:
@@ -183,25 +205,49 @@ ITEM_INPUT = ["category", "concerns"]
 
 
 class ItemOutputSerializer(serializers.ModelSerializer):
-    """Common read fields; ids of related items the reader cannot see are given as null."""
+    """Common read fields; ids of related items the reader cannot see are given as null.
+
+    Versions, plan versions and who and when created and last changed the item are as the
+    reader sees them (`context["view"]`, plans/visibility.py): a change the reader cannot see
+    (a link to a hidden item dropped) moves none of them.
+    """
 
     hidden_from_guardians = serializers.SerializerMethodField()
+    version = serializers.SerializerMethodField()
+    plan_version = serializers.SerializerMethodField()
+    created_at = serializers.SerializerMethodField()
     created_by = serializers.SerializerMethodField()
+    updated_at = serializers.SerializerMethodField()
     updated_by = serializers.SerializerMethodField()
 
     def get_hidden_from_guardians(self, item: Any) -> bool:
         return item.restricted_by_id is not None
 
-    def _name(self, user: Any) -> str | None:
-        if user is None:
-            return None
-        return user.get_full_name() or user.get_username()
+    def _meta_of(self, item: Any) -> dict[str, Any]:
+        cache = self.context.setdefault("_meta", {})
+        if item.pk not in cache:
+            cache[item.pk] = self.context["view"].item_meta(item)
+        return cache[item.pk]
+
+    def get_version(self, item: Any) -> int:
+        return self._meta_of(item)["version"]
+
+    def get_plan_version(self, item: Any) -> int:
+        return self._meta_of(item)["plan_version"]
+
+    @extend_schema_field(serializers.DateTimeField())
+    def get_created_at(self, item: Any) -> str:
+        return _DATETIME.to_representation(self._meta_of(item)["created_at"])
+
+    @extend_schema_field(serializers.DateTimeField())
+    def get_updated_at(self, item: Any) -> str:
+        return _DATETIME.to_representation(self._meta_of(item)["updated_at"])
 
     def get_created_by(self, item: Any) -> str | None:
-        return self._name(item.created_by)
+        return self._meta_of(item)["created_by"]
 
     def get_updated_by(self, item: Any) -> str | None:
-        return self._name(item.updated_by)
+        return self._meta_of(item)["updated_by"]
 
     def visible_ref(self, kind: str, value: Any) -> str | None:
         if value is None:
@@ -367,8 +413,9 @@ class DissentInputSerializer(StrictModelSerializer):
 
 
 class AcknowledgementOutputSerializer(ItemOutputSerializer):
-    version = serializers.IntegerField(source="acknowledged_version")
+    version = serializers.SerializerMethodField()
     person = serializers.UUIDField(source="person_id")
+    content_hash = serializers.SerializerMethodField()
     outdated = serializers.SerializerMethodField()
 
     class Meta:
@@ -385,8 +432,19 @@ class AcknowledgementOutputSerializer(ItemOutputSerializer):
             "created_by",
         ]
 
+    def get_version(self, ack: Acknowledgement) -> int:
+        """The plan version signed, in the reader's numbering."""
+        return self.context["view"].reader_version(ack.acknowledged_version)
+
+    def get_content_hash(self, ack: Acknowledgement) -> str | None:
+        """The hash of the content the signer saw: only the signer is shown it (it depends on
+        items others may not see)."""
+        return ack.content_hash if ack.person_id == self.context["view"].access.person_id else None
+
     def get_outdated(self, ack: Acknowledgement) -> bool:
-        return ack.acknowledged_version != self.context["plan_version"]
+        """Content the signer saw has changed since, as far as the reader can see."""
+        kind = self.context.get("signers", {}).get(ack.person_id, "guardian")
+        return self.context["view"].outdated(ack, kind)
 
 
 class AcknowledgementInputSerializer(StrictSerializer):

@@ -29,6 +29,7 @@ from plan_service.plans import selectors, services
 from plan_service.plans.api import filters
 from plan_service.plans.api import serializers as s
 from plan_service.plans.models import (
+    CLIENT_CHANGE_CODES,
     Acknowledgement,
     Action,
     Comment,
@@ -40,6 +41,7 @@ from plan_service.plans.models import (
     PlanItem,
     Review,
 )
+from plan_service.plans.visibility import reader_view
 
 Act = AccessEvent.Action
 
@@ -57,8 +59,33 @@ WRITE_ERRORS = {
     428: OpenApiResponse(ErrorSerializer, description="If-Match missing."),
 }
 IF_MATCH = OpenApiParameter(
-    "If-Match", str, OpenApiParameter.HEADER, required=True, description='W/"<version>"'
+    "If-Match",
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    description='W/"<version>", the ETag the caller read: versions are counted as the caller '
+    "sees them (docs/architecture.md), so only changes the caller can see make it stale.",
 )
+REASON_CODE = OpenApiParameter(
+    "X-Change-Reason-Code",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    enum=sorted(CLIENT_CHANGE_CODES),
+    description="Why this change is made, from a closed list; without it the operation names "
+    "its own code (plan_changed, item_added, ...). Every reader of the version sees the code.",
+)
+REASON_TEXT = OpenApiParameter(
+    "X-Change-Reason",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Why this change is made, in the writer's words (at most 500 characters). "
+    "Kept with the version and shown in its history only to readers who can see every change "
+    "the version made.",
+)
+#: Headers every write that makes a plan version accepts.
+REASONS = [REASON_CODE, REASON_TEXT]
 
 
 def log_plan_read(
@@ -111,7 +138,7 @@ def log_plan_read(
     partial_update=extend_schema(
         summary="Change summary, period or status",
         request=s.PlanUpdateSerializer,
-        parameters=[IF_MATCH],
+        parameters=[IF_MATCH, *REASONS],
         responses={200: s.PlanDetailSerializer, **WRITE_ERRORS},
     ),
 )
@@ -157,15 +184,17 @@ class PlanViewSet(PolicyViewSet):
         # After a write the service has logged each person once; a second "read" row per
         # person for the same request would be a duplicate (security.md row H).
         access = selectors.plan_access_get(user=request.user, plan_id=plan_id)
+        view = reader_view(access)
         context = {
             "access": access,
+            "view": view,
             "counts": selectors.item_counts(access=access),
-            "acknowledgements": selectors.acknowledgement_summary(access=access),
+            "acknowledgements": selectors.acknowledgement_summary(access=access, view=view),
         }
         data = s.PlanDetailSerializer(access.plan, context=context).data
         if log_read:  # logged last, so the chain lock is held only until the commit
             log_plan_read(request, access)
-        return self.with_etag(Response(data, status=code), access.plan.version)
+        return self.with_etag(Response(data, status=code), view.version)
 
     def retrieve(self, request: Request, pk: str) -> Response:
         return self._detail(request, pk)
@@ -221,10 +250,13 @@ class PlanViewSet(PolicyViewSet):
     create=extend_schema(
         summary="Add a professional (lead only)",
         request=s.MembershipCreateSerializer,
+        parameters=REASONS,
         responses={201: s.MembershipOutputSerializer, **WRITE_ERRORS},
     ),
     destroy=extend_schema(
-        summary="End a membership (lead only)", responses={204: None, **WRITE_ERRORS}
+        summary="End a membership (lead only)",
+        parameters=REASONS,
+        responses={204: None, **WRITE_ERRORS},
     ),
 )
 class MembershipViewSet(PlanScopedMixin, PolicyViewSet):
@@ -263,6 +295,7 @@ class MembershipViewSet(PlanScopedMixin, PolicyViewSet):
             statute=values.get("statute", ""),
             valid_from=values.get("valid_from"),
             valid_until=values.get("valid_until"),
+            reason=self.change_reason(request),
         )
         return Response(self.get_serializer(membership).data, status=status.HTTP_201_CREATED)
 
@@ -270,7 +303,12 @@ class MembershipViewSet(PlanScopedMixin, PolicyViewSet):
         access = self.access
         if parse_uuid(pk) is None:
             raise Http404
-        services.membership_end(actor=request.user, plan_id=access.plan.pk, membership_id=pk)
+        services.membership_end(
+            actor=request.user,
+            plan_id=access.plan.pk,
+            membership_id=pk,
+            reason=self.change_reason(request),
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -307,10 +345,17 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
             )
             for ref in self.refs
         }
-        return {"visible": visible, "plan_version": self.access.plan.version}
+        view = reader_view(self.access)
+        return {"visible": visible, "view": view, "signers": selectors.signer_kinds(view=view)}
 
     def render(self, items: Any, many: bool = False) -> Any:
-        return self.output_serializer(items, many=many, context=self.output_context()).data
+        context = self.output_context()
+        self._reader_view = context["view"]
+        return self.output_serializer(items, many=many, context=context).data
+
+    def etag_version(self, item: PlanItem) -> int:
+        """The item's version as the caller sees it (after `render`, from the same view)."""
+        return self._reader_view.item_version(item._meta.model_name, item.pk, item.version)
 
     def _subjects(self, items: list[PlanItem]) -> list[uuid.UUID] | None:
         people: list[uuid.UUID] = []
@@ -344,7 +389,7 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
             version=item.version,
             subjects=self._subjects([item]),
         )
-        return self.with_etag(Response(data), item.version)
+        return self.with_etag(Response(data), self.etag_version(item))
 
     def create(self, request: Request, plan_pk: str) -> Response:
         access = self.access
@@ -357,9 +402,9 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
             data=data.validated_data,
             reason=self.change_reason(request),
         )
-        self.access.plan.version = item.plan_version
-        response = Response(self.render(item), status=status.HTTP_201_CREATED)
-        return self.with_etag(response, item.version)
+        data = self.render(item)
+        response = Response(data, status=status.HTTP_201_CREATED)
+        return self.with_etag(response, self.etag_version(item))
 
     def _update(self, request: Request, pk: str, partial: bool) -> Response:
         access = self.access
@@ -376,8 +421,8 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
             data=data.validated_data,
             reason=self.change_reason(request),
         )
-        self.access.plan.version = item.plan_version
-        return self.with_etag(Response(self.render(item)), item.version)
+        data = self.render(item)
+        return self.with_etag(Response(data), self.etag_version(item))
 
     def update(self, request: Request, plan_pk: str, pk: str) -> Response:
         return self._update(request, pk, partial=False)
@@ -437,8 +482,8 @@ def _versioned_action(
         expected_version=expected,
         **{name: data.validated_data[field] for name, field in arguments.items()},
     )
-    access.plan.version = item.plan_version
-    return view.with_etag(Response(view.render(item)), item.version)
+    data = view.render(item)
+    return view.with_etag(Response(data), view.etag_version(item))
 
 
 class RestorableMixin:
@@ -447,7 +492,7 @@ class RestorableMixin:
     @extend_schema(
         summary="Bring back an earlier version (lead)",
         request=RestoreSerializer,
-        parameters=[IF_MATCH],
+        parameters=[IF_MATCH, *REASONS],
         responses={200: None, **WRITE_ERRORS},
     )
     @action(detail=True, methods=["post"])
@@ -463,7 +508,7 @@ class RestrictableMixin:
     @extend_schema(
         summary="Hide from guardians at a mature minor's wish, or show again (professional)",
         request=RestrictSerializer,
-        parameters=[IF_MATCH],
+        parameters=[IF_MATCH, *REASONS],
         responses={200: None, **WRITE_ERRORS},
     )
     @action(detail=True, methods=["post"])
@@ -494,22 +539,27 @@ def _item_schema_view(name: str, out: Any, inp: Any, extra: dict[str, Any]) -> A
         ),
         retrieve=extend_schema(summary=f"One {name}", responses={200: out, **ERRORS}),
         create=extend_schema(
-            summary=f"Add a {name}", request=inp, responses={201: out, **WRITE_ERRORS}
+            summary=f"Add a {name}",
+            request=inp,
+            parameters=REASONS,
+            responses={201: out, **WRITE_ERRORS},
         ),
         update=extend_schema(
             summary=f"Replace a {name}",
             request=inp,
-            parameters=[IF_MATCH],
+            parameters=[IF_MATCH, *REASONS],
             responses={200: out, **WRITE_ERRORS},
         ),
         partial_update=extend_schema(
             summary=f"Change a {name}",
             request=inp,
-            parameters=[IF_MATCH],
+            parameters=[IF_MATCH, *REASONS],
             responses={200: out, **WRITE_ERRORS},
         ),
         destroy=extend_schema(
-            summary=f"Remove a {name}", parameters=[IF_MATCH], responses={204: None, **WRITE_ERRORS}
+            summary=f"Remove a {name}",
+            parameters=[IF_MATCH, *REASONS],
+            responses={204: None, **WRITE_ERRORS},
         ),
     )
 

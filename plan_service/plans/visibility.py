@@ -1,0 +1,388 @@
+"""What one reader can see of a plan's past, and so which versions exist for them.
+
+Noninterference: two worlds that differ only in what a reader may not see must look the same
+to that reader. Versions are where that is hardest, because every write advances the plan's
+version, whoever can see it. So no view shows the stored version: every version number, ETag,
+`updated_at`/`updated_by`, history entry and acknowledgement state a reader gets comes from
+`reader_view(access)`, the one function in this module that views call.
+
+The rules, all decided from the history tables by today's policy (docs/architecture.md,
+"Reader-relative versions"):
+
+* A historical item row is *shown* to the reader when the item is visible to them today (or,
+  for a removed item, its last state was) and the row's own category and audience are.
+* A row is a *visible change* when what the reader sees of the item differs from what they saw
+  after the previous row: it appeared, disappeared, or a field they can see changed (links to
+  items they cannot see read as null, so re-linking between hidden items is no change). A save
+  that changed nothing is a visible change for everyone who sees the item.
+* A plan version exists for the reader when it holds a visible change, or when it changed the
+  plan itself or its team (those every reader of the plan sees). The reader's version number is
+  the count of such versions; their version k covers the stored versions from the k-th visible
+  one up to the next.
+* An item's version for the reader is the count of its visible changes; its `created_*` and
+  `updated_*` are those of its first and last visible change.
+
+Writes still lock the row and compare: the service computes the writer's own reader version
+under the lock and compares it with If-Match, so a write based on a stale *visible* state is
+refused (412), and no update the writer could see is lost; changes they cannot see do not make
+their view stale and are not touched by their write.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+from plan_service import policy
+from plan_service.participants.models import Person
+from plan_service.plans.models import ITEM_MODELS, Acknowledgement, Plan, PlanItem
+
+#: Fields shown for each item kind in past views (ids of related items are filtered).
+ITEM_FIELDS: dict[str, tuple[str, ...]] = {
+    "need": ("title", "description"),
+    "goal": ("need_id", "title", "desired_outcome", "evidence", "target_date", "achievement"),
+    "action": (
+        "goal_id",
+        "description",
+        "responsible_kind",
+        "responsible_user_id",
+        "responsible_person_id",
+        "responsible_organization_id",
+        "due_date",
+        "status",
+    ),
+    "review": ("held_on", "participants", "notes", "progress", "next_review_on"),
+    "comment": ("kind", "target_type", "target_id", "text"),
+    "dissent": ("target_type", "target_id", "text"),
+    "acknowledgement": ("person_id", "acknowledged_version", "content_hash", "decision", "comment"),
+}
+COMMON_FIELDS = ("category", "concerns")
+PLAN_FIELDS = ("status", "summary", "period_start", "period_end")
+#: Related-id fields and the kind of item they point at.
+REFERENCES = {"need_id": "need", "goal_id": "goal"}
+#: Kinds whose rows are signatures about a version: they never make a version.
+SIGNATURES = frozenset({"acknowledgement"})
+
+
+def history_model(model: type[Any]) -> Any:
+    """The django-simple-history model of a tracked model."""
+    return model.history.model
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready value: ids and dates as strings, lists element by element."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+@dataclass
+class Visibility:
+    """Which item ids of each kind the reader may see in the past (decided by today's rules)."""
+
+    access: policy.PlanAccess
+    ids: dict[str, set[uuid.UUID]] = field(default_factory=dict)
+
+    def allows(self, kind: str, row: Any) -> bool:
+        """The item is visible today, and this past version's own category and audience too."""
+        return row.id in self.ids.get(kind, set()) and policy.may_read_item(self.access, row)
+
+
+def project(kind: str, row: Any, vis: Visibility) -> dict[str, Any]:
+    """What the reader sees of one historical item row (no version numbers)."""
+    data: dict[str, Any] = {"id": str(row.id)}
+    for name in COMMON_FIELDS + ITEM_FIELDS[kind]:
+        value = getattr(row, name)
+        if name in REFERENCES:
+            value = value if value in vis.ids.get(REFERENCES[name], set()) else None
+        if name == "progress":
+            goals = {str(g) for g in vis.ids.get("goal", set())}
+            value = [p for p in value if p.get("goal") in goals]
+        data[name.removesuffix("_id") if name.endswith("_id") else name] = plain(value)
+    data["hidden_from_guardians"] = row.restricted_by_id is not None
+    return data
+
+
+def _raw(kind: str, row: Any) -> tuple[Any, ...]:
+    return tuple(
+        plain(getattr(row, name))
+        for name in (*COMMON_FIELDS, *ITEM_FIELDS[kind], "restricted_by_id")
+    )
+
+
+@dataclass(frozen=True)
+class Change:
+    """One visible change of an item: the historical row, and whether the item shows after it."""
+
+    kind: str
+    row: Any
+    present: bool
+    number: int  # the item's version for this reader after this change
+    word: str  # added, changed or removed, as the reader sees it
+
+
+@dataclass
+class ReaderView:
+    """One reader's view of one plan's versions (built by `reader_view`)."""
+
+    access: policy.PlanAccess
+    vis: Visibility
+    #: Stored plan versions that exist for this reader, ascending.
+    versions: list[int]
+    #: Stored plan version -> its latest historical plan row.
+    plan_rows: dict[int, Any]
+    #: (kind, item id) -> the item's visible changes, in order.
+    items: dict[tuple[str, uuid.UUID], list[Change]]
+    #: Stored plan version -> the visible changes it made (signatures excluded).
+    by_version: dict[int, list[Change]]
+    #: Stored plan versions holding at least one change this reader cannot see.
+    partly_hidden: set[int]
+    current: int  # the stored version of the plan now
+    _names: dict[Any, str] | None = None
+
+    #
+    # Plan versions
+    #
+
+    @property
+    def version(self) -> int:
+        """The plan's version as this reader sees it: how many versions exist for them."""
+        return max(len(self.versions), 1)
+
+    def reader_version(self, stored: int) -> int:
+        """The reader's number for a stored plan version (the last visible one at or before)."""
+        return max(bisect.bisect_right(self.versions, stored), 1)
+
+    def stored_range(self, number: int) -> tuple[int, int]:
+        """The stored versions the reader's version `number` covers (first, last)."""
+        if not self.versions:
+            return (self.current, self.current)
+        first = self.versions[number - 1]
+        last = self.versions[number] - 1 if number < len(self.versions) else self.current
+        return (first, last)
+
+    def made(self, stored: int) -> tuple[dt.datetime | None, Any]:
+        """When and by whom (user id) a stored version that exists for the reader was made."""
+        changes = self.by_version.get(stored)
+        if changes:
+            return changes[0].row.history_date, changes[0].row.history_user_id
+        row = self.plan_rows.get(stored)
+        if row is None:
+            return None, None
+        return row.history_date, row.history_user_id
+
+    @property
+    def updated(self) -> tuple[dt.datetime | None, Any]:
+        """When and by whom the plan last changed, as far as the reader can see."""
+        if not self.versions:
+            return None, None
+        return self.made(self.versions[-1])
+
+    #
+    # Items
+    #
+
+    def item_changes(self, kind: str, item_id: Any) -> list[Change]:
+        return self.items.get((kind, _uuid(item_id)), [])
+
+    def item_version(self, kind: str, item_id: Any, default: int = 1) -> int:
+        """The item's version (its ETag) for this reader: the count of its visible changes."""
+        changes = self.item_changes(kind, item_id)
+        return changes[-1].number if changes else default
+
+    def item_meta(self, item: PlanItem) -> dict[str, Any]:
+        """Version, plan version, created and updated (at, by) of a live item, for this reader."""
+        kind = item._meta.model_name
+        changes = self.item_changes(kind, item.pk)
+        if not changes:  # no history (test data written around the services): the row as is
+            return {
+                "version": item.version,
+                "plan_version": self.reader_version(item.plan_version),
+                "created_at": item.created_at,
+                "created_by": self.name(item.created_by_id),
+                "updated_at": item.updated_at,
+                "updated_by": self.name(item.updated_by_id),
+            }
+        first = next((c for c in changes if c.present), changes[0])
+        last = changes[-1]
+        return {
+            "version": last.number,
+            "plan_version": self.reader_version(last.row.plan_version),
+            "created_at": first.row.history_date,
+            "created_by": self.name(first.row.history_user_id),
+            "updated_at": last.row.history_date,
+            "updated_by": self.name(last.row.history_user_id),
+        }
+
+    def name(self, user_id: Any) -> str | None:
+        """A user's display name (all names of the view's authors are loaded in one query)."""
+        if user_id is None:
+            return None
+        if self._names is None or user_id not in self._names:
+            ids = {c.row.history_user_id for cs in self.items.values() for c in cs}
+            ids |= {r.history_user_id for r in self.plan_rows.values()}
+            ids.add(user_id)
+            self._names = user_names(ids)
+        return self._names.get(user_id)
+
+    #
+    # Signatures
+    #
+
+    def outdated(self, ack: Acknowledgement, signer_kind: str) -> bool:
+        """Whether what the signer saw has changed since they signed, as far as this reader
+        can tell: a change both the signer and this reader can see came after the signature."""
+        signed = ack.acknowledged_version
+        signer = _Signer(kind=signer_kind, person_id=ack.person_id)
+        for stored in self.versions:
+            if stored <= signed:
+                continue
+            changes = self.by_version.get(stored)
+            if not changes:
+                if _plan_fields_changed(self.plan_rows, stored):
+                    return True
+                continue
+            for change in changes:
+                latest = self.items[(change.kind, change.row.id)][-1].row
+                if signer.sees(change.row) or signer.sees(latest):
+                    return True
+        return False
+
+
+@dataclass(frozen=True)
+class _Signer:
+    kind: str
+    person_id: Any
+
+    def sees(self, row: Any) -> bool:
+        if row.restricted_by_id is None:
+            return True
+        return self.kind == Person.Kind.CHILD and row.restricted_by_id == self.person_id
+
+
+def _plan_fields_changed(plan_rows: dict[int, Any], stored: int) -> bool:
+    row = plan_rows.get(stored)
+    earlier = [v for v in plan_rows if v < stored]
+    if row is None or not earlier:
+        return False
+    before = plan_rows[max(earlier)]
+    return any(getattr(row, f) != getattr(before, f) for f in PLAN_FIELDS)
+
+
+def _uuid(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return value
+
+
+def user_names(user_ids: Iterable[Any]) -> dict[Any, str]:
+    users = get_user_model().objects.filter(pk__in=[u for u in user_ids if u is not None])
+    return {u.pk: u.get_full_name() or u.get_username() for u in users}
+
+
+def reader_view(access: policy.PlanAccess) -> ReaderView:
+    """The reader's view of the plan's versions: THE function behind every version, ETag,
+    `updated_*`, history entry and signature state a plan reader is shown.
+
+    One query for the plan's historical rows and one per item kind, whatever the plan's size
+    in versions (the work in Python grows with the plan's history rows). Call it inside the
+    request's transaction, after any write of the request, so it sees that write.
+    """
+    plan = access.plan
+    plan_rows: dict[int, Any] = {}
+    for row in (
+        history_model(Plan).objects.filter(id=plan.pk).order_by("history_date", "history_id")
+    ):
+        plan_rows[row.version] = row
+    rows_by_kind: dict[str, list[Any]] = {}
+    for kind, model in ITEM_MODELS.items():
+        rows_by_kind[kind] = list(
+            history_model(model)
+            .objects.filter(plan_id=plan.pk)
+            .order_by("id", "history_date", "history_id")
+        )
+    # Today's visibility: an item's last row is its current state (or, if removed, its last).
+    vis = Visibility(access)
+    for kind, rows in rows_by_kind.items():
+        last: dict[uuid.UUID, Any] = {}
+        for row in rows:
+            last[row.id] = row
+        vis.ids[kind] = {i for i, row in last.items() if policy.may_read_item(access, row)}
+
+    items: dict[tuple[str, uuid.UUID], list[Change]] = {}
+    by_version: dict[int, list[Change]] = {}
+    partly_hidden: set[int] = set()
+    item_versions: set[int] = set()
+    absent: dict[str, Any] | None = None
+    for kind, rows in rows_by_kind.items():
+        signature = kind in SIGNATURES
+        previous: dict[str, Any] | None = absent
+        previous_raw: tuple[Any, ...] | None = None
+        current_id = None
+        number = 0
+        for row in rows:
+            if row.id != current_id:
+                current_id, previous, previous_raw, number = row.id, absent, None, 0
+            if not signature:
+                item_versions.add(row.plan_version)
+            shown = row.history_type != "-" and vis.allows(kind, row)
+            seen = project(kind, row, vis) if shown else absent
+            raw = _raw(kind, row)
+            same_save = shown and previous is not absent and raw == previous_raw
+            if seen != previous or same_save:
+                number += 1
+                word = (
+                    "added" if previous is absent else ("removed" if seen is absent else "changed")
+                )
+                change = Change(kind, row, seen is not absent, number, word)
+                items.setdefault((kind, row.id), []).append(change)
+                if not signature:
+                    by_version.setdefault(row.plan_version, []).append(change)
+            elif not signature:
+                partly_hidden.add(row.plan_version)
+            previous, previous_raw = seen, raw
+    team_or_plan = {v for v in plan_rows if v not in item_versions}
+    versions = sorted(team_or_plan | set(by_version))
+    for changes in by_version.values():
+        changes.sort(key=lambda c: (c.row.history_date, c.row.history_id))
+    return ReaderView(
+        access=access,
+        vis=vis,
+        versions=versions,
+        plan_rows=plan_rows,
+        items=items,
+        by_version=by_version,
+        partly_hidden=partly_hidden,
+        current=max([plan.version, *plan_rows]) if plan_rows else plan.version,
+    )
+
+
+def content_hash(view: ReaderView) -> str:
+    """A hash of the plan's content as this reader sees it now (signatures are not content).
+
+    Stored with a signature as the signer's evidence of what they signed; shown only to them.
+    """
+    last = view.plan_rows[max(view.plan_rows)] if view.plan_rows else view.access.plan
+    parts: list[Any] = [str(view.access.plan.pk), *(plain(getattr(last, f)) for f in PLAN_FIELDS)]
+    for (kind, item_id), changes in sorted(
+        view.items.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))
+    ):
+        if kind in SIGNATURES or not changes[-1].present:
+            continue
+        parts.append([kind, str(item_id), project(kind, changes[-1].row, view.vis)])
+    return hashlib.sha256(json.dumps(parts, default=str, sort_keys=True).encode()).hexdigest()
