@@ -38,10 +38,15 @@ def plan_get(*, user: AbstractBaseUser, plan_id: object) -> Plan:
     return plan
 
 
-def plan_access_get(*, user: AbstractBaseUser, plan_id: object) -> policy.PlanAccess:
-    """The user's access to a visible plan; Http404 when it is hidden or missing."""
-    plan = plan_get(user=user, plan_id=plan_id)
-    access = policy.plan_access(user, plan)
+def plan_access_get(
+    *, user: AbstractBaseUser, plan_id: object, lock: bool = False
+) -> policy.PlanAccess:
+    """The user's access to a visible plan; Http404 when it is hidden or missing.
+
+    One statement (`policy.plan_access_for`); with `lock` the plan row is locked first, for a
+    write that then passes this access to its service instead of deciding again.
+    """
+    access = policy.plan_access_for(user, plan_id, lock=lock)
     if access is None:
         raise Http404
     return access

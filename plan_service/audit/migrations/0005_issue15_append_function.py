@@ -1,0 +1,72 @@
+"""One round trip per log append: a PL/pgSQL function that locks, reads the head, hashes, inserts.
+
+`audit_chain_append(table, log, chain, rows, heads, tails)` takes the chain's transaction-scoped
+advisory lock (the same key `chain.lock_chain` uses), reads the chain's head (or its latest purge
+point, or genesis), and for each row computes
+`sha256(prev_hash || head || seq || tail)` where `head || seq || tail` is the row's canonical JSON
+made by Python (`plan_service.audit.chain.canonical`, with the seq cut out because only the
+database knows it under the lock). So the hash stays byte-identical to `chain.row_hash`, and
+`chain.verify` checks these rows like any other. It returns (seq, prev_hash, row_hash) per row.
+"""
+
+from django.db import migrations
+
+FUNCTION = """
+CREATE OR REPLACE FUNCTION audit_chain_append(
+    p_table text, p_log text, p_chain integer, p_rows jsonb, p_heads text[], p_tails text[]
+) RETURNS TABLE(seq bigint, prev_hash text, row_hash text)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_seq bigint;
+    v_prev text;
+    v_hash text;
+    v_out jsonb := '[]'::jsonb;
+    v_seqs bigint[] := '{}';
+    v_prevs text[] := '{}';
+    v_hashes text[] := '{}';
+    i integer;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext(p_table), p_chain);
+    EXECUTE format('SELECT seq, row_hash FROM %I WHERE chain = $1 ORDER BY seq DESC LIMIT 1',
+                   p_table)
+        INTO v_seq, v_prev USING p_chain;
+    IF v_seq IS NULL THEN
+        SELECT pp.first_seq - 1, pp.prev_hash INTO v_seq, v_prev
+          FROM audit_purgepoint pp
+         WHERE pp.log = p_log AND pp.chain = p_chain
+         ORDER BY pp.first_seq DESC LIMIT 1;
+        IF v_seq IS NULL THEN
+            v_seq := 0;
+            v_prev := repeat('0', 64);
+        END IF;
+    END IF;
+    FOR i IN 1 .. coalesce(array_length(p_heads, 1), 0) LOOP
+        v_seq := v_seq + 1;
+        v_hash := encode(
+            sha256(convert_to(v_prev || p_heads[i] || v_seq::text || p_tails[i], 'UTF8')), 'hex');
+        v_out := v_out || jsonb_build_array((p_rows -> (i - 1)) || jsonb_build_object(
+            'chain', p_chain, 'seq', v_seq, 'prev_hash', v_prev, 'row_hash', v_hash));
+        v_seqs := v_seqs || v_seq;
+        v_prevs := v_prevs || v_prev;
+        v_hashes := v_hashes || v_hash;
+        v_prev := v_hash;
+    END LOOP;
+    EXECUTE format('INSERT INTO %1$I SELECT * FROM jsonb_populate_recordset(NULL::%1$I, $1)',
+                   p_table)
+        USING v_out;
+    RETURN QUERY SELECT * FROM unnest(v_seqs, v_prevs, v_hashes);
+END;
+$fn$;
+"""
+
+REVERSE = (
+    "DROP FUNCTION IF EXISTS audit_chain_append(text, text, integer, jsonb, text[], text[]);"
+)
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("audit", "0004_access_plan_index"),
+    ]
+
+    operations = [migrations.RunSQL(FUNCTION, REVERSE)]
