@@ -265,6 +265,9 @@ class PlanAccess:
     #: (`plan_access_for`); None when not loaded.
     family_people: tuple[object, ...] | None = None
     family_children: tuple[object, ...] | None = None
+    #: Decided after the plan row was locked in the current transaction (`plan_access_for`
+    #: with lock): a write service may use it instead of locking and deciding again.
+    locked: bool = False
 
     @property
     def legal_basis(self) -> str:
@@ -397,6 +400,7 @@ def plan_access_for(user: User, plan_id: object, *, lock: bool = False) -> PlanA
         consents,
         family_people=tuple(membership.people_ids or ()),
         family_children=tuple(membership.children_ids or ()),
+        locked=lock,
     )
 
 
@@ -405,7 +409,7 @@ def _decide(
     membership: Membership,
     granted: frozenset[Action],
     consents: tuple[Consent, ...],
-    **loaded: tuple[object, ...],
+    **loaded: object,
 ) -> PlanAccess | None:
     """The rules: what a current member holding `granted` may do and read in `plan`."""
     actions = granted & ROLE_ACTIONS[membership.role]

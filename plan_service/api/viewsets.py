@@ -135,6 +135,9 @@ class PlanScopedMixin:
 
     @cached_property
     def access(self) -> Any:
+        """Decided once per request, in one statement. For a write the plan row is locked
+        first, so the services can use this access instead of deciding again."""
         from plan_service.plans.selectors import plan_access_get
 
-        return plan_access_get(user=self.request.user, plan_id=self.kwargs["plan_pk"])
+        write = self.request.method not in ("GET", "HEAD", "OPTIONS")
+        return plan_access_get(user=self.request.user, plan_id=self.kwargs["plan_pk"], lock=write)

@@ -57,13 +57,22 @@ def item_list(*, access: policy.PlanAccess, model: type[I]) -> QuerySet[I]:
     return policy.items_for(access, model.objects.all()).order_by("created_at", "id")
 
 
-def item_get(*, access: policy.PlanAccess, model: type[I], item_id: object) -> I:
-    """One readable item of the plan; Http404 when it is hidden, missing or malformed."""
+def item_get(
+    *, access: policy.PlanAccess, model: type[I], item_id: object, lock: bool = False
+) -> I:
+    """One readable item of the plan; Http404 when it is hidden, missing or malformed.
+
+    With `lock` the row is locked for the rest of the transaction (for a write), with its
+    author loaded for the answer.
+    """
     try:
         pk = uuid.UUID(str(item_id))
     except ValueError as exc:
         raise Http404 from exc
-    item = item_list(access=access, model=model).filter(pk=pk).first()
+    items = item_list(access=access, model=model).filter(pk=pk)
+    if lock:
+        items = items.select_related("created_by").select_for_update(of=("self",))
+    item = items.first()
     if item is None:
         raise Http404
     return item

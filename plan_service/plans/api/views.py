@@ -380,6 +380,7 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
             model=self.model,
             data=data.validated_data,
             reason=self.change_reason(request),
+            access=access,
         )
         self.access.plan.version = item.plan_version
         response = Response(self.render(item), status=status.HTTP_201_CREATED)
@@ -387,7 +388,7 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
 
     def _update(self, request: Request, pk: str, partial: bool) -> Response:
         access = self.access
-        selectors.item_get(access=access, model=self.model, item_id=pk)
+        locked = selectors.item_get(access=access, model=self.model, item_id=pk, lock=True)
         expected = self.expected_version()
         data = self.input_serializer(data=request.data, partial=partial)
         data.is_valid(raise_exception=True)
@@ -399,6 +400,8 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
             expected_version=expected,
             data=data.validated_data,
             reason=self.change_reason(request),
+            access=access,
+            item=locked,
         )
         self.access.plan.version = item.plan_version
         return self.with_etag(Response(self.render(item)), item.version)
