@@ -20,7 +20,6 @@ DECLARE
     v_seq bigint;
     v_prev text;
     v_hash text;
-    v_out jsonb := '[]'::jsonb;
     v_seqs bigint[] := '{}';
     v_prevs text[] := '{}';
     v_hashes text[] := '{}';
@@ -44,16 +43,21 @@ BEGIN
         v_seq := v_seq + 1;
         v_hash := encode(
             sha256(convert_to(v_prev || p_heads[i] || v_seq::text || p_tails[i], 'UTF8')), 'hex');
-        v_out := v_out || jsonb_build_array((p_rows -> (i - 1)) || jsonb_build_object(
-            'chain', p_chain, 'seq', v_seq, 'prev_hash', v_prev, 'row_hash', v_hash));
         v_seqs := v_seqs || v_seq;
         v_prevs := v_prevs || v_prev;
         v_hashes := v_hashes || v_hash;
         v_prev := v_hash;
     END LOOP;
-    EXECUTE format('INSERT INTO %1$I SELECT * FROM jsonb_populate_recordset(NULL::%1$I, $1)',
-                   p_table)
-        USING v_out;
+    -- One INSERT for all rows: each row's columns from p_rows, its chain place from the arrays.
+    EXECUTE format(
+        'INSERT INTO %1$I SELECT rec.* '
+        'FROM jsonb_array_elements($1) WITH ORDINALITY AS r(value, n) '
+        'JOIN unnest($3, $4, $5) WITH ORDINALITY AS h(seq, prev, hash, n) USING (n) '
+        'CROSS JOIN LATERAL jsonb_populate_record(NULL::%1$I, r.value || jsonb_build_object('
+        '''chain'', $2, ''seq'', h.seq, ''prev_hash'', h.prev, ''row_hash'', h.hash)) AS rec '
+        'ORDER BY n',
+        p_table)
+        USING p_rows, p_chain, v_seqs, v_prevs, v_hashes;
     RETURN QUERY SELECT * FROM unnest(v_seqs, v_prevs, v_hashes);
 END;
 $fn$;
