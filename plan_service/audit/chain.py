@@ -106,16 +106,31 @@ _SEQ_MARK = "\x00seq\x00"
 _SEQ_TOKEN = '"seq":' + json.dumps(_SEQ_MARK)
 
 
+def _to_python(model: type[Chained]) -> list[tuple[str, Callable[[Any], object] | None]]:
+    """Per hashed column, its field's `to_python` (None for seq), as `canonical` applies them."""
+    cached = _TO_PYTHON.get(model)
+    if cached is None:
+        fields = model._meta
+        cached = [
+            (name, None if name == "seq" else fields.get_field(name).to_python)
+            for name in model.HASHED_FIELDS
+        ]
+        _TO_PYTHON[model] = cached
+    return cached
+
+
+_TO_PYTHON: dict[type[Chained], list[tuple[str, Callable[[Any], object] | None]]] = {}
+
+
 def _canonical_split(row: Chained) -> tuple[str, str]:
     """The row's canonical JSON cut around its seq: `canonical(row) == head + str(seq) + tail`.
 
     Keys are sorted and every string value is escaped, so the marker's quoted form can only be
     the `seq` member itself; the text is `canonical`'s own.
     """
-    fields = row._meta
     text = _canonical_pairs(
-        (name, _SEQ_MARK if name == "seq" else fields.get_field(name).to_python(getattr(row, name)))
-        for name in row.HASHED_FIELDS
+        (name, _SEQ_MARK if convert is None else convert(getattr(row, name)))
+        for name, convert in _to_python(type(row))
     )
     head, token, tail = text.rpartition(_SEQ_TOKEN)
     if not token:  # pragma: no cover - every chained model hashes its seq
@@ -124,7 +139,7 @@ def _canonical_split(row: Chained) -> tuple[str, str]:
 
 
 def _column_values(row: Chained) -> dict[str, object]:
-    """The row's columns for jsonb_populate_recordset; NULL columns are left out (SQL NULL)."""
+    """The row's columns for jsonb_populate_record; NULL columns are left out (SQL NULL)."""
     values = {}
     for f in row._meta.concrete_fields:
         value = getattr(row, f.attname)
@@ -144,26 +159,16 @@ def append(rows: Sequence[Chained], *, key: str) -> None:
         return
     model = type(rows[0])
     chain = choose_chain(key)
-    heads, tails, columns = [], [], []
+    payload = []
     for row in rows:
         row.chain = chain
         row.recorded_at = row.recorded_at.astimezone(dt.UTC)
         head, tail = _canonical_split(row)
-        heads.append(head)
-        tails.append(tail)
-        columns.append(_column_values(row))
+        payload.append({**_column_values(row), "_head": head, "_tail": tail})
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT seq, prev_hash, row_hash"
-            " FROM audit_chain_append(%s, %s, %s, %s::jsonb, %s, %s)",
-            [
-                model._meta.db_table,
-                log_name(model),
-                chain,
-                json.dumps(columns, separators=(",", ":")),
-                heads,
-                tails,
-            ],
+            "SELECT seq, prev_hash, row_hash FROM audit_chain_append(%s, %s, %s, %s::jsonb)",
+            [model._meta.db_table, log_name(model), chain, json.dumps(payload)],
         )
         assigned = cursor.fetchall()
     for row, (seq, prev, digest) in zip(rows, assigned, strict=True):

@@ -1,11 +1,11 @@
 """One round trip per log append: a PL/pgSQL function that locks, reads the head, hashes, inserts.
 
-`audit_chain_append(table, log, chain, rows, heads, tails)` takes the chain's transaction-scoped
+`audit_chain_append(table, log, chain, rows)` takes the chain's transaction-scoped
 advisory lock (the same key `chain.lock_chain` uses), reads the chain's head (or its latest purge
 point, or genesis), and for each row computes
 `sha256(prev_hash || head || seq || tail)` where `head || seq || tail` is the row's canonical JSON
 made by Python (`plan_service.audit.chain.canonical`, with the seq cut out because only the
-database knows it under the lock). So the hash stays byte-identical to `chain.row_hash`, and
+database knows it under the lock), passed with each row's columns as `_head` and `_tail`. So the hash stays byte-identical to `chain.row_hash`, and
 `chain.verify` checks these rows like any other. It returns (seq, prev_hash, row_hash) per row.
 """
 
@@ -13,13 +13,14 @@ from django.db import migrations
 
 FUNCTION = """
 CREATE OR REPLACE FUNCTION audit_chain_append(
-    p_table text, p_log text, p_chain integer, p_rows jsonb, p_heads text[], p_tails text[]
+    p_table text, p_log text, p_chain integer, p_rows jsonb
 ) RETURNS TABLE(seq bigint, prev_hash text, row_hash text)
 LANGUAGE plpgsql AS $fn$
 DECLARE
     v_seq bigint;
     v_prev text;
     v_hash text;
+    v_row jsonb;
     v_seqs bigint[] := '{}';
     v_prevs text[] := '{}';
     v_hashes text[] := '{}';
@@ -39,16 +40,18 @@ BEGIN
             v_prev := repeat('0', 64);
         END IF;
     END IF;
-    FOR i IN 1 .. coalesce(array_length(p_heads, 1), 0) LOOP
+    FOR i IN 0 .. jsonb_array_length(p_rows) - 1 LOOP
+        v_row := p_rows -> i;
         v_seq := v_seq + 1;
-        v_hash := encode(
-            sha256(convert_to(v_prev || p_heads[i] || v_seq::text || p_tails[i], 'UTF8')), 'hex');
+        v_hash := encode(sha256(convert_to(
+            v_prev || (v_row ->> '_head') || v_seq::text || (v_row ->> '_tail'), 'UTF8')), 'hex');
         v_seqs := v_seqs || v_seq;
         v_prevs := v_prevs || v_prev;
         v_hashes := v_hashes || v_hash;
         v_prev := v_hash;
     END LOOP;
-    -- One INSERT for all rows: each row's columns from p_rows, its chain place from the arrays.
+    -- One INSERT for all rows: each row's columns from p_rows (the _head and _tail keys match
+    -- no column and are ignored), its place in the chain from the arrays.
     EXECUTE format(
         'INSERT INTO %1$I SELECT rec.* '
         'FROM jsonb_array_elements($1) WITH ORDINALITY AS r(value, n) '
@@ -64,7 +67,7 @@ $fn$;
 """
 
 REVERSE = (
-    "DROP FUNCTION IF EXISTS audit_chain_append(text, text, integer, jsonb, text[], text[]);"
+    "DROP FUNCTION IF EXISTS audit_chain_append(text, text, integer, jsonb);"
 )
 
 
