@@ -106,10 +106,13 @@ def ceiling_document_logged(request: HttpRequest, doc_id: uuid.UUID) -> HttpResp
 def document(size: int, seed: int) -> dict[str, Any]:
     """A JSON document of about `size` bytes shaped like an API answer (keys, strings, ints)."""
     doc: dict[str, Any] = {"id": str(uuid.UUID(int=seed)), "version": seed, "items": []}
-    n = 0
+    item = {"n": 0, "text": "x" * 40, "status": "in-progress"}
+    per_item = len(json.dumps({**item, "n": 99999})) + 2  # the longest, with the separator
+    # Measure once, not per item: documents of tens of kilobytes would take quadratic time.
+    wanted = max(0, (size - 60 - len(json.dumps(doc))) // per_item)
+    doc["items"] = [{**item, "n": n} for n in range(wanted)]
     while len(json.dumps(doc)) < size - 60:
-        doc["items"].append({"n": n, "text": "x" * 40, "status": "in-progress"})
-        n += 1
+        doc["items"].append({**item, "n": len(doc["items"])})
     pad = size - len(json.dumps(doc)) - len(', "pad": ""')
     doc["pad"] = "p" * max(0, pad)
     return doc

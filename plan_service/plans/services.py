@@ -672,13 +672,18 @@ def item_delete(
     item_id: object,
     expected_version: int | None,
     reason: str = "",
+    access: policy.PlanAccess | None = None,
+    item: PlanItem | None = None,
 ) -> None:
-    """Remove an item; its history stays (and stays as hidden as the item was)."""
-    plan = _lock_plan(plan_id)
-    access = policy.plan_access(actor, plan)
+    """Remove an item; its history stays (and stays as hidden as the item was).
+
+    `access` and `item` as for `item_update`.
+    """
+    plan, access = _decided(actor, plan_id, access)
     if access is None:
         raise Http404
-    item = _lock_item(access, model, item_id)
+    if item is None or not access.locked or str(item.pk) != str(item_id):
+        item = _lock_item(access, model, item_id)
     policy.require_item(access, _required_action(model), item)
     _check_version(item.version, expected_version)
     version = _advance(plan, actor, reason or f"{model._meta.model_name} removed")
@@ -691,14 +696,19 @@ def item_delete(
 
 @transaction.atomic
 def acknowledgement_create(
-    *, actor: User, plan_id: object, version: int, decision: str, comment: str = ""
+    *,
+    actor: User,
+    plan_id: object,
+    version: int,
+    decision: str,
+    comment: str = "",
+    access: policy.PlanAccess | None = None,
 ) -> Acknowledgement:
     """A guardian or the child signs the current plan version, bound to its content hash.
 
     Signing an older version answers 409 with the current one; the plan's version does not move.
     """
-    plan = _lock_plan(plan_id)
-    access = policy.require_plan(actor, policy.Action.CONTRIBUTE, plan)
+    plan, access = _require(actor, plan_id, policy.Action.CONTRIBUTE, access)
     if access.kind not in (Person.Kind.GUARDIAN, Person.Kind.CHILD):
         raise policy.PermissionDenied
     if version != plan.version:

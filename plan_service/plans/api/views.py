@@ -307,6 +307,7 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
     """List, read, add, change and remove one kind of plan item, all versioned."""
 
     model: ClassVar[type[PlanItem]]
+    lock_plan_on_write = True  # writes pass the view's access to the services
     output_serializer: ClassVar[type[serializers.Serializer]]
     input_serializer: ClassVar[type[serializers.Serializer]]
     #: Related item kinds whose ids the output shows only when visible.
@@ -414,7 +415,7 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
 
     def destroy(self, request: Request, plan_pk: str, pk: str) -> Response:
         access = self.access
-        selectors.item_get(access=access, model=self.model, item_id=pk)
+        locked = selectors.item_get(access=access, model=self.model, item_id=pk, lock=True)
         expected = self.expected_version()
         services.item_delete(
             actor=request.user,
@@ -423,6 +424,8 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
             item_id=pk,
             expected_version=expected,
             reason=self.change_reason(request),
+            access=access,
+            item=locked,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -610,7 +613,7 @@ class AcknowledgementViewSet(PlanItemViewSet):
         data = s.AcknowledgementInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         ack = services.acknowledgement_create(
-            actor=request.user, plan_id=access.plan.pk, **data.validated_data
+            actor=request.user, plan_id=access.plan.pk, access=access, **data.validated_data
         )
         return Response(self.render(ack), status=status.HTTP_201_CREATED)
 
