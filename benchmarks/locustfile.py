@@ -71,6 +71,58 @@ class CeilingLogged(Journey):
         )
 
 
+class CeilingDocument(Journey):
+    """The ceiling with a document the size of a typical plan's whole-plan document."""
+
+    fixture_key = "ceiling_document"
+
+    @task
+    def fetch(self) -> None:
+        self.get(
+            f"/bench/ceiling-document/{self.pick('ids')}/",
+            "ceiling (document size): GET one row as JSON",
+        )
+
+
+class CeilingDocumentLogged(Journey):
+    """The document-sized ceiling plus one access-log append."""
+
+    fixture_key = "ceiling_document"
+
+    @task
+    def fetch(self) -> None:
+        self.get(
+            f"/bench/ceiling-document-logged/{self.pick('ids')}/",
+            "ceiling (document size) + log: GET one row, append one log row",
+        )
+
+
+class Document(Journey):
+    """A professional reads the whole plan of typical size in one request."""
+
+    fixture_key = "open_plan"
+
+    @task
+    def document(self) -> None:
+        self.get(
+            f"/api/v1/plans/{self.pick('plans')}/document/",
+            "professional: GET /plans/{id}/document/",
+        )
+
+
+class GuardianDocument(Journey):
+    """A guardian reads the whole plan (their family's, typical size where there is one)."""
+
+    fixture_key = "guardian"
+
+    @task
+    def document(self) -> None:
+        self.get(
+            f"/api/v1/plans/{self.slot['plan']}/document/",
+            "guardian: GET /plans/{id}/document/",
+        )
+
+
 class PlanList(Journey):
     """A professional opens their plan list (about 200 plans each; first page of 50)."""
 

@@ -43,6 +43,10 @@ BIN = Path(sys.executable).parent
 JOURNEYS = [
     "Ceiling",
     "CeilingLogged",
+    "CeilingDocument",
+    "CeilingDocumentLogged",
+    "Document",
+    "GuardianDocument",
     "OpenPlan",
     "PlanList",
     "EditGoal",
@@ -53,6 +57,10 @@ JOURNEYS = [
 FIXTURE_KEYS = {
     "Ceiling": "ceiling",
     "CeilingLogged": "ceiling",
+    "CeilingDocument": "ceiling_document",
+    "CeilingDocumentLogged": "ceiling_document",
+    "Document": "open_plan",
+    "GuardianDocument": "guardian",
     "OpenPlan": "open_plan",
     "PlanList": "plan_list",
     "EditGoal": "edit_goal",
@@ -211,6 +219,29 @@ def prepare(slots: int, seed: int) -> dict[str, Any]:
     return fixture
 
 
+def warm_documents(fixture: dict[str, Any]) -> dict[str, Any]:
+    """Render the whole-plan documents the Document journey will read, in-process, first.
+
+    The journey then measures the steady state the read model exists for (a plan read many
+    times per version); the cost of a first read after a change (a miss) is reported here.
+    """
+    from django.test import Client
+
+    client, times = Client(), []
+    for slot in fixture.get("open_plan", []):
+        for plan in slot["plans"]:
+            started = time.perf_counter()
+            response = _client_get(client, f"/api/v1/plans/{plan}/document/", slot["token"])
+            if response.status_code == 200:
+                times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    print(f"rendered {len(times)} documents before measuring", flush=True)
+    return {
+        "documents": len(times),
+        "miss_ms_median": round(times[len(times) // 2], 1) if times else None,
+    }
+
+
 def _client_get(client: Any, url: str, token: str, **extra: Any) -> Any:
     return client.get(url, HTTP_AUTHORIZATION=f"Bearer {token}", **extra)
 
@@ -280,8 +311,13 @@ def count_queries(fixture: dict[str, Any], fhir: bool) -> dict[str, Any]:
             continue
         pro = actor_for(plan, ("lead",))
         guardian = actor_for(plan, ("family",))
+        document = _has_route(f"/api/v1/plans/{plan}/document/")
         if pro:
             out[f"open plan ({size})"] = measure("get", f"/api/v1/plans/{plan}/", pro[1])
+            if document:
+                out[f"document ({size})"] = measure(
+                    "get", f"/api/v1/plans/{plan}/document/", pro[1]
+                )
             out[f"goal list ({size})"] = measure("get", f"/api/v1/plans/{plan}/goals/", pro[1])
             if fhir:
                 out[f"fhir ({size})"] = measure("get", f"/api/v1/plans/{plan}/fhir/", pro[1])
@@ -310,6 +346,10 @@ def count_queries(fixture: dict[str, Any], fhir: bool) -> dict[str, Any]:
                 }
         if guardian:
             out[f"guardian plan ({size})"] = measure("get", f"/api/v1/plans/{plan}/", guardian[1])
+            if document:
+                out[f"guardian document ({size})"] = measure(
+                    "get", f"/api/v1/plans/{plan}/document/", guardian[1]
+                )
             counts, times = [], []
             for _ in range(3):
                 started = time.perf_counter()
@@ -347,6 +387,12 @@ def count_queries(fixture: dict[str, Any], fhir: bool) -> dict[str, Any]:
         doc = fixture["ceiling"][0]["ids"][0]
         out["ceiling"] = measure("get", f"/bench/ceiling/{doc}/", "-")
         out["ceiling + log"] = measure("get", f"/bench/ceiling-logged/{doc}/", "-")
+    if fixture.get("ceiling_document"):
+        doc = fixture["ceiling_document"][0]["ids"][0]
+        out["ceiling (document size)"] = measure("get", f"/bench/ceiling-document/{doc}/", "-")
+        out["ceiling (document size) + log"] = measure(
+            "get", f"/bench/ceiling-document-logged/{doc}/", "-"
+        )
     return out
 
 
@@ -565,6 +611,23 @@ def main(argv: list[str] | None = None) -> None:
     )
     size = len(answer.content)
     fixture["ceiling"] = [{"ids": ceiling.install(size)}]
+    # A second ceiling, sized to the typical plan's whole-plan document.
+    document_size = 0
+    if _has_route(f"/api/v1/plans/{sample['plans'][0]}/document/"):
+        whole = Client().get(
+            f"/api/v1/plans/{sample['plans'][0]}/document/",
+            HTTP_AUTHORIZATION=f"Bearer {sample['token']}",
+        )
+        document_size = len(whole.content) if whole.status_code == 200 else 0
+    if document_size:
+        fixture["ceiling_document"] = [
+            {"ids": ceiling.install(document_size, table=ceiling.DOCUMENT_TABLE)}
+        ]
+    else:
+        journeys = [j for j in journeys if "Document" not in j]
+    warmed = {}
+    if "Document" in journeys:
+        warmed = warm_documents(fixture)
     print("counting SQL queries per request ...", flush=True)
     queries = count_queries(fixture, fhir)
     fixture_path = out_dir / "fixture.json"
@@ -597,8 +660,10 @@ def main(argv: list[str] | None = None) -> None:
             "duration_s": args.duration,
             "warmup_s": args.warmup,
             "ceiling_bytes": size,
+            "ceiling_document_bytes": document_size,
         },
         "rows": _row_counts(),
+        "documents_rendered_before_measuring": warmed,
         "queries_per_request": queries,
         "results": results,
     }
@@ -692,6 +757,12 @@ def _row_counts() -> dict[str, int]:
 QUERY_KEYS = {
     "ceiling: GET one row as JSON": "ceiling",
     "ceiling + log: GET one row, append one log row": "ceiling + log",
+    "ceiling (document size): GET one row as JSON": "ceiling (document size)",
+    "ceiling (document size) + log: GET one row, append one log row": (
+        "ceiling (document size) + log"
+    ),
+    "professional: GET /plans/{id}/document/": "document (typical)",
+    "guardian: GET /plans/{id}/document/": "guardian document (typical)",
     "professional: GET /plans/": "plan list (",
     "professional: GET /plans/{id}/": "open plan (typical)",
     "professional: PATCH /plans/{id}/goals/{gid}/ (If-Match)": "edit goal (typical)",
@@ -721,11 +792,21 @@ def markdown(report: dict[str, Any]) -> str:
         "| ratio to ceiling / to ceiling + log |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    doc_rps = results["CeilingDocument"]["journey"]["rps"] if "CeilingDocument" in results else None
+    doc_logged_rps = (
+        results["CeilingDocumentLogged"]["journey"]["rps"]
+        if "CeilingDocumentLogged" in results
+        else None
+    )
     for journey, data in results.items():
         for name, r in data["requests"].items():
-            ratio = f"{r['rps'] / ceiling_rps:.3f}" if ceiling_rps else "-"
-            if logged_rps:
-                ratio += f" / {r['rps'] / logged_rps:.3f}"
+            # Whole-plan documents are set against the ceiling of their own size.
+            base, logged = (
+                (doc_rps, doc_logged_rps) if "document" in name else (ceiling_rps, logged_rps)
+            )
+            ratio = f"{r['rps'] / base:.3f}" if base else "-"
+            if logged:
+                ratio += f" / {r['rps'] / logged:.3f}"
             lines.append(
                 f"| {journey} | {name} | {r['rps']} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} "
                 f"| {r['p99_ms']:.0f} | {r['errors']}/{r['requests']} "

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from django.urls import path
 
-from benchmarks.ceiling import ceiling, ceiling_logged
+from benchmarks.ceiling import ceiling, ceiling_document, ceiling_document_logged, ceiling_logged
 from plan_service.urls import urlpatterns as product_urlpatterns
 
 urlpatterns = [
     path("bench/ceiling/<uuid:doc_id>/", ceiling, name="bench-ceiling"),
     path("bench/ceiling-logged/<uuid:doc_id>/", ceiling_logged, name="bench-ceiling-logged"),
+    path("bench/ceiling-document/<uuid:doc_id>/", ceiling_document, name="bench-ceiling-doc"),
+    path(
+        "bench/ceiling-document-logged/<uuid:doc_id>/",
+        ceiling_document_logged,
+        name="bench-ceiling-doc-logged",
+    ),
 ]
 urlpatterns += product_urlpatterns

@@ -17,12 +17,16 @@ object permission its plan role was granted. Within a plan the information categ
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypeVar
 
+from django.contrib.postgres.aggregates import JSONBAgg
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, Model, OuterRef, Q, QuerySet
+from django.db.models import Exists, Model, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import JSONObject
 from django.http import Http404
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
@@ -30,7 +34,7 @@ from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
 from plan_service.categories import Category
 from plan_service.consent.models import Consent
 from plan_service.participants.models import ROLE_SECTOR, Family, Person, Professional, Role, Sector
-from plan_service.plans.models import Membership, Plan, PlanItem
+from plan_service.plans.models import Membership, Plan, PlanItem, PlanUserObjectPermission
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -257,6 +261,13 @@ class PlanAccess:
     person_id: object | None = None
     sector: str | None = None
     consents: tuple[Consent, ...] = field(default=())
+    #: The family's people (ids) and children (ids), when the access was read with them
+    #: (`plan_access_for`); None when not loaded.
+    family_people: tuple[object, ...] | None = None
+    family_children: tuple[object, ...] | None = None
+    #: Decided after the plan row was locked in the current transaction (`plan_access_for`
+    #: with lock): a write service may use it instead of locking and deciding again.
+    locked: bool = False
 
     @property
     def legal_basis(self) -> str:
@@ -270,6 +281,21 @@ class PlanAccess:
 
     def may(self, action: Action) -> bool:
         return action in self.actions
+
+    @property
+    def visibility(self) -> str:
+        """Which items this access reads, as a key: equal keys read exactly the same items.
+
+        Derived from the answer `items_for` applies (the categories read and the restriction
+        audience), so readers whose rights give the same view share one rendering of the plan.
+        """
+        if self.kind == Person.Kind.GUARDIAN:
+            audience = "unrestricted"
+        elif self.kind == Person.Kind.CHILD:
+            audience = f"child:{self.person_id}"
+        else:
+            audience = "all"
+        return f"{audience}|{','.join(sorted(self.reads))}"
 
     def as_flags(self) -> dict[str, object]:
         """The caller's rights, for clients to show or hide controls."""
@@ -296,6 +322,96 @@ def plan_access(user: User, plan: Plan) -> PlanAccess | None:
     granted = _granted_actions(user, plan)
     if Action.VIEW not in granted:
         return None
+    consents: tuple[Consent, ...] = ()
+    if membership.role != Membership.PlanRole.FAMILY:
+        consents = tuple(_consents_covering(plan, membership.professional))
+    return _decide(plan, membership, granted, consents)
+
+
+def plan_access_for(user: User, plan_id: object, *, lock: bool = False) -> PlanAccess | None:
+    """`plans_for(user, VIEW)` and `plan_access` for one plan id, in one SQL statement.
+
+    The plan, the current membership, the object permissions granted on the plan, the consents
+    covering a professional and the family's people are read together; the rules applied to
+    them are `_decide`'s, the same as `plan_access`. With `lock`, the plan row is locked first
+    (for a write) and everything is read after the lock is granted, so the decision sees every
+    change committed before it (one statement more).
+    """
+    if not _active(user):
+        return None
+    try:
+        pk = uuid.UUID(str(plan_id))
+    except ValueError:
+        return None
+    if lock and not Plan.objects.select_for_update().filter(pk=pk).values_list("pk").first():
+        return None
+    professional = professional_of(user)
+    people = Person.objects.filter(family_id=OuterRef("plan__family_id")).order_by()
+    annotations: dict[str, object] = {
+        "granted_codenames": ArraySubquery(
+            PlanUserObjectPermission.objects.filter(
+                content_object_id=OuterRef("plan_id"), user_id=user.pk
+            ).values("permission__codename")
+        ),
+        "people_ids": ArraySubquery(people.values("pk")),
+        "children_ids": ArraySubquery(people.filter(kind=Person.Kind.CHILD).values("pk")),
+    }
+    if professional is not None:
+        covering = (
+            Consent.objects.filter(
+                Consent.effective_q(),
+                _recipient_q(professional),
+                family_id=OuterRef("plan__family_id"),
+            )
+            .order_by()
+            .values("family_id")
+            .annotate(rows=JSONBAgg(JSONObject(id="id", categories="categories")))
+            .values("rows")
+        )
+        annotations["covering_consents"] = Subquery(covering)
+    membership = (
+        Membership.objects.filter(plan_id=pk, user_id=user.pk)
+        .filter(current_membership_q())
+        .select_related("plan__family", "person")
+        .annotate(**annotations)
+        .first()
+    )
+    if membership is None:
+        return None
+    if membership.professional_id is not None:
+        if professional is None or membership.professional_id != professional.pk:
+            return plan_access(user, membership.plan)  # not expected; decide the long way
+        membership.professional = professional
+    granted = frozenset(
+        a for a in Action if _CODENAME[a] in set(membership.granted_codenames or ())
+    )
+    if Action.VIEW not in granted:
+        return None
+    consents: tuple[Consent, ...] = ()
+    if membership.role != Membership.PlanRole.FAMILY and professional is not None:
+        consents = tuple(
+            Consent(pk=uuid.UUID(row["id"]), categories=row["categories"])
+            for row in membership.covering_consents or ()
+        )
+    return _decide(
+        membership.plan,
+        membership,
+        granted,
+        consents,
+        family_people=tuple(membership.people_ids or ()),
+        family_children=tuple(membership.children_ids or ()),
+        locked=lock,
+    )
+
+
+def _decide(
+    plan: Plan,
+    membership: Membership,
+    granted: frozenset[Action],
+    consents: tuple[Consent, ...],
+    **loaded: object,
+) -> PlanAccess | None:
+    """The rules: what a current member holding `granted` may do and read in `plan`."""
     actions = granted & ROLE_ACTIONS[membership.role]
     if plan.is_read_only:
         actions &= READ_ONLY_ACTIONS
@@ -309,10 +425,10 @@ def plan_access(user: User, plan: Plan) -> PlanAccess | None:
             reads=FAMILY_READS,
             writes=FAMILY_WRITES,
             person_id=membership.person_id,
+            **loaded,
         )
     professional = membership.professional
     sector = ROLE_SECTOR.get(professional.role) if professional else None
-    consents = tuple(_consents_covering(plan, professional))
     consented = frozenset(c for consent in consents for c in consent.categories)
     defaults = SECTOR_CATEGORIES.get(sector, frozenset()) if sector else frozenset()
     if membership.basis == Membership.Basis.CONSENT:
@@ -334,6 +450,7 @@ def plan_access(user: User, plan: Plan) -> PlanAccess | None:
         writes=writes,
         sector=sector,
         consents=consents,
+        **loaded,
     )
 
 
@@ -349,11 +466,20 @@ def _consents_covering(plan: Plan, professional: Professional | None) -> list[Co
     """Consents in force for this family whose recipient is the professional's org or sector."""
     if professional is None:
         return []
+    return list(
+        Consent.objects.filter(
+            Consent.effective_q(), _recipient_q(professional), family_id=plan.family_id
+        )
+    )
+
+
+def _recipient_q(professional: Professional) -> Q:
+    """Consents whose recipient is the professional's organisation or sector."""
     recipient = Q(recipient_organization_id=professional.organization_id)
     sector = ROLE_SECTOR.get(professional.role)
     if sector:
         recipient |= Q(recipient_sector=sector)
-    return list(Consent.objects.filter(Consent.effective_q(), recipient, family_id=plan.family_id))
+    return recipient
 
 
 def consent_mismatch(

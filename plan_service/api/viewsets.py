@@ -146,6 +146,9 @@ class PlanScopedMixin:
 
     kwargs: dict[str, Any]
     request: Any
+    #: Lock the plan row before deciding a write's access, so the services can use the
+    #: decision instead of locking and deciding again (set by the item view sets).
+    lock_plan_on_write: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -158,6 +161,10 @@ class PlanScopedMixin:
 
     @cached_property
     def access(self) -> Any:
+        """Decided once per request, in one statement. With `lock_plan_on_write`, a write
+        locks the plan row first, so the services can use this access instead of deciding
+        again."""
         from plan_service.plans.selectors import plan_access_get
 
-        return plan_access_get(user=self.request.user, plan_id=self.kwargs["plan_pk"])
+        lock = self.lock_plan_on_write and self.request.method not in ("GET", "HEAD", "OPTIONS")
+        return plan_access_get(user=self.request.user, plan_id=self.kwargs["plan_pk"], lock=lock)

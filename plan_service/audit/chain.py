@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 
 from plan_service.audit.models import AccessEvent, Chained, Disclosure, PurgePoint
 
@@ -101,33 +101,80 @@ def chain_start(model: type[Chained], chain: int) -> tuple[int, str]:
     return (int(point[0]), str(point[1])) if point else (1, GENESIS)
 
 
+#: Stands for `seq` in a row's canonical JSON until the database assigns it under the lock.
+_SEQ_MARK = "\x00seq\x00"
+_SEQ_TOKEN = '"seq":' + json.dumps(_SEQ_MARK)
+
+
+def _to_python(model: type[Chained]) -> list[tuple[str, Callable[[Any], object] | None]]:
+    """Per hashed column, its field's `to_python` (None for seq), as `canonical` applies them."""
+    cached = _TO_PYTHON.get(model)
+    if cached is None:
+        fields = model._meta
+        cached = [
+            (name, None if name == "seq" else fields.get_field(name).to_python)
+            for name in model.HASHED_FIELDS
+        ]
+        _TO_PYTHON[model] = cached
+    return cached
+
+
+_TO_PYTHON: dict[type[Chained], list[tuple[str, Callable[[Any], object] | None]]] = {}
+
+
+def _canonical_split(row: Chained) -> tuple[str, str]:
+    """The row's canonical JSON cut around its seq: `canonical(row) == head + str(seq) + tail`.
+
+    Keys are sorted and every string value is escaped, so the marker's quoted form can only be
+    the `seq` member itself; the text is `canonical`'s own.
+    """
+    text = _canonical_pairs(
+        (name, _SEQ_MARK if convert is None else convert(getattr(row, name)))
+        for name, convert in _to_python(type(row))
+    )
+    head, token, tail = text.rpartition(_SEQ_TOKEN)
+    if not token:  # pragma: no cover - every chained model hashes its seq
+        raise ValueError(f"{type(row).__name__} does not hash seq")
+    return head + '"seq":', tail
+
+
+def _column_values(row: Chained) -> dict[str, object]:
+    """The row's columns for jsonb_populate_record; NULL columns are left out (SQL NULL)."""
+    values = {}
+    for f in row._meta.concrete_fields:
+        value = getattr(row, f.attname)
+        if value is not None:
+            values[f.column] = _plain(value)
+    return values
+
+
 def append(rows: Sequence[Chained], *, key: str) -> None:
-    """Append `rows` (unsaved, same model) to one chain, inside the caller's transaction."""
+    """Append `rows` (unsaved, same model) to one chain, in one round trip.
+
+    The database function `audit_chain_append` (migration audit 0005) takes the chain's lock
+    until the end of the caller's transaction, reads the head, hashes each row exactly as
+    `row_hash` does and inserts them; the rows get their chain, seq and hashes back.
+    """
     if not rows:
         return
     model = type(rows[0])
     chain = choose_chain(key)
-    # Inside a request's transaction no savepoint is needed: a failure fails the request.
-    with transaction.atomic(savepoint=False):
-        lock_chain(model, chain)
-        head = (
-            model.objects.filter(chain=chain)
-            .order_by("-seq")
-            .values_list("seq", "row_hash")
-            .first()
+    payload = []
+    for row in rows:
+        row.chain = chain
+        row.recorded_at = row.recorded_at.astimezone(dt.UTC)
+        head, tail = _canonical_split(row)
+        payload.append({**_column_values(row), "_head": head, "_tail": tail})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT seq, prev_hash, row_hash FROM audit_chain_append(%s, %s, %s, %s::jsonb)",
+            [model._meta.db_table, log_name(model), chain, json.dumps(payload)],
         )
-        if head is None:
-            # An empty chain continues from its purge point, if a purge emptied it.
-            first, prev = chain_start(model, chain)
-            seq = first - 1
-        else:
-            seq, prev = head
-        for row in rows:
-            seq += 1
-            row.chain, row.seq, row.prev_hash = chain, seq, prev
-            row.recorded_at = row.recorded_at.astimezone(dt.UTC)
-            row.row_hash = prev = row_hash(prev, row)
-        model.objects.bulk_create(rows)
+        assigned = cursor.fetchall()
+    for row, (seq, prev, digest) in zip(rows, assigned, strict=True):
+        row.seq, row.prev_hash, row.row_hash = seq, prev, digest
+        row._state.adding = False
+        row._state.db = connection.alias
 
 
 #

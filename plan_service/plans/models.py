@@ -492,3 +492,57 @@ def validate_transition(current: str, new: str) -> None:
                 )
             }
         )
+
+
+#
+# The read model: each plan's document, rendered once per (version, visibility class)
+#
+
+
+class PlanDocument(models.Model):
+    """The whole plan as one class of readers sees it, rendered as JSON (plans/document.py).
+
+    One row per (plan, visibility): a newer rendering replaces the older one. A row is served
+    only while its plan version, generation and epoch are all current; triggers (migration
+    plans 0002) advance the generation on any change of the plan's rows that a document shows,
+    and the epoch on a change of names shared by all plans (users, professionals, organisations).
+    """
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="+")
+    visibility = models.CharField(max_length=300)
+    plan_version = models.PositiveIntegerField()
+    generation = models.BigIntegerField()
+    epoch = models.BigIntegerField()
+    body = models.TextField()
+    rendered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "visibility"], name="plan_document_per_class")
+        ]
+
+    def __str__(self) -> str:
+        return f"document of {self.plan_id} for {self.visibility}"
+
+
+class DocumentStamp(models.Model):
+    """How many times the rows a plan's document shows have changed (kept by triggers)."""
+
+    # No foreign-key constraint: triggers write here while a plan's rows are being deleted.
+    plan = models.OneToOneField(
+        Plan, on_delete=models.DO_NOTHING, db_constraint=False, primary_key=True, related_name="+"
+    )
+    generation = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"document stamp {self.plan_id}: {self.generation}"
+
+
+class DocumentEpoch(models.Model):
+    """One row: how many times names every document may show have changed (kept by triggers)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    epoch = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"document epoch {self.epoch}"

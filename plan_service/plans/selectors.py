@@ -43,10 +43,15 @@ def plan_get(*, user: AbstractBaseUser, plan_id: object) -> Plan:
     return plan
 
 
-def plan_access_get(*, user: AbstractBaseUser, plan_id: object) -> policy.PlanAccess:
-    """The user's access to a visible plan; Http404 when it is hidden or missing."""
-    plan = plan_get(user=user, plan_id=plan_id)
-    access = policy.plan_access(user, plan)
+def plan_access_get(
+    *, user: AbstractBaseUser, plan_id: object, lock: bool = False
+) -> policy.PlanAccess:
+    """The user's access to a visible plan; Http404 when it is hidden or missing.
+
+    One statement (`policy.plan_access_for`); with `lock` the plan row is locked first, for a
+    write that then passes this access to its service instead of deciding again.
+    """
+    access = policy.plan_access_for(user, plan_id, lock=lock)
     if access is None:
         raise Http404
     return access
@@ -57,13 +62,22 @@ def item_list(*, access: policy.PlanAccess, model: type[I]) -> QuerySet[I]:
     return policy.items_for(access, model.objects.all()).order_by("created_at", "id")
 
 
-def item_get(*, access: policy.PlanAccess, model: type[I], item_id: object) -> I:
-    """One readable item of the plan; Http404 when it is hidden, missing or malformed."""
+def item_get(
+    *, access: policy.PlanAccess, model: type[I], item_id: object, lock: bool = False
+) -> I:
+    """One readable item of the plan; Http404 when it is hidden, missing or malformed.
+
+    With `lock` the row is locked for the rest of the transaction (for a write), with its
+    author loaded for the answer.
+    """
     try:
         pk = uuid.UUID(str(item_id))
     except ValueError as exc:
         raise Http404 from exc
-    item = item_list(access=access, model=model).filter(pk=pk).first()
+    items = item_list(access=access, model=model).filter(pk=pk)
+    if lock:
+        items = items.select_related("created_by").select_for_update(of=("self",))
+    item = items.first()
     if item is None:
         raise Http404
     return item

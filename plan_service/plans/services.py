@@ -94,6 +94,38 @@ def _lock_plan(plan_id: object) -> Plan:
     return plan
 
 
+def _decided(
+    actor: User, plan_id: object, access: policy.PlanAccess | None
+) -> tuple[Plan, policy.PlanAccess | None]:
+    """The locked plan and the actor's access to it, decided once per request.
+
+    A view that locked the plan and decided the access in this transaction
+    (`selectors.plan_access_get(lock=True)`) passes it in; otherwise lock and decide here.
+    Returns (plan, None) when the plan is invisible to the actor.
+    """
+    if (
+        access is not None
+        and access.locked
+        and str(access.plan.pk) == str(plan_id)
+        and access.membership.user_id == actor.pk
+    ):
+        return access.plan, access
+    plan = _lock_plan(plan_id)
+    return plan, policy.plan_access(actor, plan)
+
+
+def _require(
+    actor: User, plan_id: object, action: policy.Action, access: policy.PlanAccess | None
+) -> tuple[Plan, policy.PlanAccess]:
+    """`policy.require_plan` on the locked plan: 404 when invisible, 403 when not allowed."""
+    plan, decided = _decided(actor, plan_id, access)
+    if decided is None:
+        raise Http404
+    if not decided.may(action):
+        raise policy.PermissionDenied
+    return plan, decided
+
+
 def _check_version(current: int, expected: int | None) -> None:
     """Compare If-Match with the version *as the writer sees it* (plans/visibility.py), computed
     under the row locks: 412 when the writer's view is stale. Changes the writer cannot see do
@@ -111,9 +143,13 @@ def _advance(plan: Plan, actor: User, reason: Reason | str | None, default: str)
     return plan.version
 
 
-def _item_subjects(plan: Plan, item: PlanItem | None) -> list[uuid.UUID]:
+def _item_subjects(
+    plan: Plan, item: PlanItem | None, access: policy.PlanAccess | None = None
+) -> list[uuid.UUID]:
     if item is not None and item.concerns:
         return list(item.concerns)
+    if access is not None and access.family_people is not None:
+        return list(access.family_people)  # type: ignore[arg-type]
     return family_subjects([plan.family_id]).get(plan.family_id, [])
 
 
@@ -127,7 +163,7 @@ def _log_item(
     record_access(
         actor=actor,
         action=action,
-        subjects=[*_item_subjects(access.plan, item), *also],
+        subjects=[*_item_subjects(access.plan, item, access), *also],
         family_id=access.plan.family_id,
         plan_id=access.plan.pk,
         object_type=item._meta.model_name,
@@ -417,13 +453,22 @@ def _resolve_references(access: policy.PlanAccess, model: type[PlanItem], data: 
 
     An id of a row the caller cannot see gets the same answer as one that does not exist.
     """
-    family_children = {
-        p.pk: p
-        for p in Person.objects.filter(family_id=access.plan.family_id, kind=Person.Kind.CHILD)
-    }
-    family_people = set(
-        Person.objects.filter(family_id=access.plan.family_id).values_list("pk", flat=True)
-    )
+
+    def family_children() -> set[object]:
+        if access.family_children is not None:
+            return set(access.family_children)
+        return set(
+            Person.objects.filter(
+                family_id=access.plan.family_id, kind=Person.Kind.CHILD
+            ).values_list("pk", flat=True)
+        )
+
+    def family_people() -> set[object]:
+        if access.family_people is not None:
+            return set(access.family_people)
+        return set(
+            Person.objects.filter(family_id=access.plan.family_id).values_list("pk", flat=True)
+        )
 
     def visible(field: str, target: type[PlanItem]) -> None:
         if data.get(field) is None:
@@ -433,8 +478,9 @@ def _resolve_references(access: policy.PlanAccess, model: type[PlanItem], data: 
         except ValidationError as exc:
             raise _field_error(field, _("No such item in this plan."), "does_not_exist") from exc
 
-    if "concerns" in data:
-        unknown = [c for c in data["concerns"] if c not in family_children]
+    if data.get("concerns"):
+        children = family_children()
+        unknown = [c for c in data["concerns"] if c not in children]
         if unknown:
             raise _field_error("concerns", _("Only children of this family can be named."))
     if model is Goal:
@@ -450,7 +496,7 @@ def _resolve_references(access: policy.PlanAccess, model: type[PlanItem], data: 
                 )
         if data.get("responsible_person") is not None:
             person_id = data["responsible_person"]
-            if person_id not in family_people:
+            if person_id not in family_people():
                 raise _field_error(
                     "responsible_person", _("Not a member of this family."), "does_not_exist"
                 )
@@ -520,11 +566,11 @@ def item_create(
     model: type[PlanItem],
     data: Mapping[str, Any],
     reason: Reason | str | None = None,
+    access: policy.PlanAccess | None = None,
 ) -> PlanItem:
     """Add an item to a plan; the plan's version advances in the same transaction."""
-    plan = _lock_plan(plan_id)
     action = _required_action(model)
-    access = policy.require_plan(actor, action, plan)
+    plan, access = _require(actor, plan_id, action, access)
     values = dict(data)
     _resolve_references(access, model, values)
     if model is Action:
@@ -580,21 +626,25 @@ def item_update(
     data: Mapping[str, Any],
     reason: Reason | str | None = None,
     default_code: str = ChangeCode.ITEM_CHANGED,
+    access: policy.PlanAccess | None = None,
+    item: PlanItem | None = None,
 ) -> PlanItem:
     """Change an item the actor may write, based on the version they read (412 when stale).
 
-    `expected_version` is the item's version as the actor sees it (their ETag).
+    `expected_version` is the item's version as the actor sees it (their ETag). `access` and
+    `item` may come from a view that locked the plan, decided the access and locked the item in
+    this transaction; the rules are then not decided twice.
     """
-    plan = _lock_plan(plan_id)
-    access = policy.plan_access(actor, plan)
+    plan, access = _decided(actor, plan_id, access)
     if access is None:
         raise Http404
-    item = _lock_item(access, model, item_id)
+    if item is None or not access.locked or str(item.pk) != str(item_id):
+        item = _lock_item(access, model, item_id)
     policy.require_item(access, _required_action(model), item)
     _check_item_version(access, item, expected_version)
     values = {k: v for k, v in data.items() if k not in _FROZEN}
     # Whom the item concerned before the change: moving it to another child touches both.
-    concerned_before = _item_subjects(plan, item)
+    concerned_before = _item_subjects(plan, item, access)
     if model in CONTRIBUTIONS:
         # Words keep the item they are about; only what was said may change.
         for key in ("target_type", "target_id"):
@@ -654,13 +704,18 @@ def item_delete(
     item_id: object,
     expected_version: int | None,
     reason: Reason | str | None = None,
+    access: policy.PlanAccess | None = None,
+    item: PlanItem | None = None,
 ) -> None:
-    """Remove an item; its history stays (and stays as hidden as the item was)."""
-    plan = _lock_plan(plan_id)
-    access = policy.plan_access(actor, plan)
+    """Remove an item; its history stays (and stays as hidden as the item was).
+
+    `access` and `item` as for `item_update`.
+    """
+    plan, access = _decided(actor, plan_id, access)
     if access is None:
         raise Http404
-    item = _lock_item(access, model, item_id)
+    if item is None or not access.locked or str(item.pk) != str(item_id):
+        item = _lock_item(access, model, item_id)
     policy.require_item(access, _required_action(model), item)
     _check_item_version(access, item, expected_version)
     version = _advance(plan, actor, reason, ChangeCode.ITEM_REMOVED)
@@ -673,15 +728,20 @@ def item_delete(
 
 @transaction.atomic
 def acknowledgement_create(
-    *, actor: User, plan_id: object, version: int, decision: str, comment: str = ""
+    *,
+    actor: User,
+    plan_id: object,
+    version: int,
+    decision: str,
+    comment: str = "",
+    access: policy.PlanAccess | None = None,
 ) -> Acknowledgement:
     """A guardian or the child signs the current plan version *as they see it*, bound to the
     hash of the content they see (plans/visibility.py); the signature keeps the stored version.
 
     Signing an older version answers 409 with the current one; the plan's version does not move.
     """
-    plan = _lock_plan(plan_id)
-    access = policy.require_plan(actor, policy.Action.CONTRIBUTE, plan)
+    plan, access = _require(actor, plan_id, policy.Action.CONTRIBUTE, access)
     if access.kind not in (Person.Kind.GUARDIAN, Person.Kind.CHILD):
         raise policy.PermissionDenied
     view = reader_view(access)

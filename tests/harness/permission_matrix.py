@@ -409,6 +409,12 @@ def _plan_endpoints() -> list[Endpoint]:
         ),
         Endpoint("plan read", "plans-detail", "GET", plan),
         Endpoint(
+            "plan document",
+            "plans-document",
+            "GET",
+            lambda w, s: f"/api/v1/plans/{s.plan.pk}/document/",
+        ),
+        Endpoint(
             "plan change summary",
             "plans-detail",
             "PATCH",

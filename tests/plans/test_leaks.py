@@ -20,6 +20,7 @@ def everything_seen(client, plan_id) -> str:
     base = f"/api/v1/plans/{plan_id}"
     urls = [
         f"{base}/",
+        f"{base}/document/",
         f"{base}/members/",
         f"{base}/access-log/",
         f"{base}/fhir/",

@@ -451,3 +451,67 @@ class AcknowledgementInputSerializer(StrictSerializer):
     version = serializers.IntegerField(min_value=1, max_value=MAX_INT)
     decision = serializers.ChoiceField(choices=Acknowledgement.Decision.choices)
     comment = serializers.CharField(required=False, allow_blank=True, max_length=4000)
+
+
+#
+# The whole plan (GET /plans/{id}/document/): shapes for the schema; plans/document.py builds it
+#
+
+
+class ProgressEntrySerializer(serializers.Serializer):
+    review = serializers.UUIDField()
+    held_on = serializers.DateField()
+    note = serializers.CharField(allow_blank=True)
+    achievement = serializers.CharField(allow_null=True)
+
+
+class GoalTreeSerializer(GoalOutputSerializer):
+    actions = ActionOutputSerializer(many=True)
+    progress = ProgressEntrySerializer(many=True)
+
+    class Meta(GoalOutputSerializer.Meta):
+        fields = [*GoalOutputSerializer.Meta.fields, "actions", "progress"]
+
+
+class NeedTreeSerializer(NeedOutputSerializer):
+    goals = GoalTreeSerializer(many=True)
+
+    class Meta(NeedOutputSerializer.Meta):
+        fields = [*NeedOutputSerializer.Meta.fields, "goals"]
+
+
+class ChildBriefSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    given_name = serializers.CharField()
+    family_name = serializers.CharField()
+
+
+class DocumentSectionSerializer(serializers.Serializer):
+    child = ChildBriefSerializer(allow_null=True, help_text="null: the whole family.")
+    needs = NeedTreeSerializer(many=True)
+    goals = GoalTreeSerializer(many=True, help_text="Goals not under a need the reader sees.")
+    actions = ActionOutputSerializer(many=True, help_text="Actions not under a visible goal.")
+
+
+class PlanDocumentSerializer(serializers.Serializer):
+    """The whole plan as the caller may see it, in one answer."""
+
+    permissions = PermissionsSerializer()
+    plan = PlanOutputSerializer()
+    children = ChildBriefSerializer(many=True)
+    sections = DocumentSectionSerializer(
+        many=True,
+        help_text=(
+            "One section per child, then one for the whole family. An item is placed by the "
+            "children it concerns (in each of their sections); goals sit under their need and "
+            "actions under their goal."
+        ),
+    )
+    reviews = ReviewOutputSerializer(many=True)
+    comments = CommentOutputSerializer(many=True)
+    views = CommentOutputSerializer(many=True, help_text="The child's and the guardians' views.")
+    dissents = DissentOutputSerializer(many=True)
+    acknowledgements = AcknowledgementOutputSerializer(many=True)
+    acknowledgement_states = AcknowledgementStateSerializer(many=True)
+    team = MembershipOutputSerializer(many=True)
+    counts = serializers.DictField(child=serializers.IntegerField())

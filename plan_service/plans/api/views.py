@@ -6,7 +6,7 @@ import uuid
 from typing import Any, ClassVar
 
 from django.db.models import QuerySet
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -25,7 +25,7 @@ from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet, parse_uuid
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import family_subjects, record_access, record_access_batch
 from plan_service.participants.models import MaturityAssessment, Professional
-from plan_service.plans import selectors, services
+from plan_service.plans import document, selectors, services
 from plan_service.plans.api import filters
 from plan_service.plans.api import serializers as s
 from plan_service.plans.models import (
@@ -101,7 +101,12 @@ def log_plan_read(
 ) -> None:
     """Log a read of one plan's data, one row per person it concerns, before data leaves."""
     plan = access.plan
-    people = subjects if subjects else family_subjects([plan.family_id]).get(plan.family_id, [])
+    if subjects:
+        people = subjects
+    elif access.family_people is not None:  # read with the access, in the same statement
+        people = list(access.family_people)
+    else:
+        people = family_subjects([plan.family_id]).get(plan.family_id, [])
     record_access(
         actor=request.user,
         action=action,
@@ -221,6 +226,25 @@ class PlanViewSet(PolicyViewSet):
         return self._detail(request, plan.pk, log_read=False)
 
     @extend_schema(
+        summary="The whole plan as the caller may see it, in one answer",
+        description=(
+            "Per-child sections (needs, their goals with progress from the reviews, the goals' "
+            "actions with who is responsible), reviews, comments, views, dissents, "
+            "acknowledgements and the team with each member's basis. Same visibility rules, "
+            "ETag and access logging as the plan itself (one access-log row per family member)."
+        ),
+        responses={200: s.PlanDocumentSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["get"])
+    def document(self, request: Request, pk: str) -> HttpResponse:
+        access = selectors.plan_access_get(user=request.user, plan_id=pk)
+        body = document.with_permissions(document.plan_document(access), access)
+        log_plan_read(request, access)  # logged last, so the chain lock is held only until commit
+        response = HttpResponse(body, content_type="application/json")
+        # The ETag exactly as the plan itself (`_detail`) gives it: keep the two in step.
+        return self.with_etag(response, access.plan.version)
+
+    @extend_schema(
         summary="Why a member can or cannot see each category",
         parameters=[OpenApiParameter("member", uuid.UUID, required=True)],
         responses={200: OpenApiTypes.OBJECT, **ERRORS},
@@ -321,6 +345,7 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
     """List, read, add, change and remove one kind of plan item, all versioned."""
 
     model: ClassVar[type[PlanItem]]
+    lock_plan_on_write = True  # writes pass the view's access to the services
     output_serializer: ClassVar[type[serializers.Serializer]]
     input_serializer: ClassVar[type[serializers.Serializer]]
     #: Related item kinds whose ids the output shows only when visible.
@@ -401,6 +426,7 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
             model=self.model,
             data=data.validated_data,
             reason=self.change_reason(request),
+            access=access,
         )
         data = self.render(item)
         response = Response(data, status=status.HTTP_201_CREATED)
@@ -408,7 +434,7 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
 
     def _update(self, request: Request, pk: str, partial: bool) -> Response:
         access = self.access
-        selectors.item_get(access=access, model=self.model, item_id=pk)
+        locked = selectors.item_get(access=access, model=self.model, item_id=pk, lock=True)
         expected = self.expected_version()
         data = self.input_serializer(data=request.data, partial=partial)
         data.is_valid(raise_exception=True)
@@ -420,6 +446,8 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
             expected_version=expected,
             data=data.validated_data,
             reason=self.change_reason(request),
+            access=access,
+            item=locked,
         )
         data = self.render(item)
         return self.with_etag(Response(data), self.etag_version(item))
@@ -432,7 +460,7 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
 
     def destroy(self, request: Request, plan_pk: str, pk: str) -> Response:
         access = self.access
-        selectors.item_get(access=access, model=self.model, item_id=pk)
+        locked = selectors.item_get(access=access, model=self.model, item_id=pk, lock=True)
         expected = self.expected_version()
         services.item_delete(
             actor=request.user,
@@ -441,6 +469,8 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
             item_id=pk,
             expected_version=expected,
             reason=self.change_reason(request),
+            access=access,
+            item=locked,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -649,7 +679,7 @@ class AcknowledgementViewSet(PlanItemViewSet):
         data = s.AcknowledgementInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         ack = services.acknowledgement_create(
-            actor=request.user, plan_id=access.plan.pk, **data.validated_data
+            actor=request.user, plan_id=access.plan.pk, access=access, **data.validated_data
         )
         return Response(self.render(ack), status=status.HTTP_201_CREATED)
 

@@ -1,0 +1,219 @@
+"""The whole plan as one reader may see it, and the read model that makes reading it cheap.
+
+A document is the plan, per-child sections (needs -> goals -> actions, with each goal's progress
+from the reviews), the reviews, comments, views, dissents, acknowledgements and the team. What a
+reader sees depends only on the plan's rows and on the reader's *visibility*
+(`policy.PlanAccess.visibility`: the categories read and the restriction audience, the very
+answer `policy.items_for` applies), so one rendering serves every reader of the same class.
+
+Renderings live in PostgreSQL (`PlanDocument`, one row per plan and class), shared by all
+workers and kept across restarts. A rendering is served only when its plan version, its
+generation and its epoch are all current:
+
+* the plan version moves with every change of the plan or its items (services);
+* the generation is advanced by triggers on every row a document shows (items, team,
+  acknowledgements, the family's people; migration plans 0002), so even writes that leave the
+  version alone (an acknowledgement, a family member's account linked) are seen;
+* the epoch is advanced by triggers when names every plan may show change (users,
+  professionals, organisations).
+
+Who may read, and which class they are in, is decided on every request from the rows in force
+at that moment (`policy.plan_access_for`): a consent withdrawn or past its end, a membership
+ended or expired, a restriction set, all take effect on the next request, because they change
+the access (or refuse it) before the read model is consulted. The stamp is read before any
+content, so a rendering can be newer than its key but never older.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
+
+from plan_service import policy
+from plan_service.participants.models import Person
+from plan_service.plans import selectors
+from plan_service.plans.api import serializers as s
+from plan_service.plans.models import (
+    Acknowledgement,
+    Action,
+    Comment,
+    Dissent,
+    Goal,
+    Need,
+    Review,
+)
+
+_LOOKUP = """
+SELECT coalesce(st.generation, 0), coalesce(ep.epoch, 0), doc.body
+  FROM (SELECT 1) one
+  LEFT JOIN plans_documentstamp st ON st.plan_id = %(plan)s
+  LEFT JOIN plans_documentepoch ep ON ep.id = 1
+  LEFT JOIN plans_plandocument doc
+         ON doc.plan_id = %(plan)s AND doc.visibility = %(visibility)s
+        AND doc.plan_version = %(version)s
+        AND doc.generation = coalesce(st.generation, 0)
+        AND doc.epoch = coalesce(ep.epoch, 0)
+"""
+
+_STORE = """
+INSERT INTO plans_plandocument
+       (plan_id, visibility, plan_version, generation, epoch, body, rendered_at)
+VALUES (%(plan)s, %(visibility)s, %(version)s, %(generation)s, %(epoch)s, %(body)s, now())
+ON CONFLICT (plan_id, visibility) DO UPDATE
+   SET plan_version = EXCLUDED.plan_version, generation = EXCLUDED.generation,
+       epoch = EXCLUDED.epoch, body = EXCLUDED.body, rendered_at = EXCLUDED.rendered_at
+ WHERE (plans_plandocument.plan_version, plans_plandocument.generation,
+        plans_plandocument.epoch)
+    <= (EXCLUDED.plan_version, EXCLUDED.generation, EXCLUDED.epoch)
+"""
+
+
+def plan_document(access: policy.PlanAccess) -> str:
+    """The plan's document for this access's visibility class, as JSON text (no permissions).
+
+    One statement when a current rendering exists; otherwise the document is rendered from the
+    rows (a constant number of statements) and stored for the next reader of the class.
+    """
+    key = {
+        "plan": access.plan.pk,
+        "visibility": access.visibility,
+        "version": access.plan.version,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_LOOKUP, key)
+        generation, epoch, body = cursor.fetchone()
+    if body is not None:
+        return str(body)
+    body = json.dumps(render(access), cls=DjangoJSONEncoder, ensure_ascii=False)
+    with connection.cursor() as cursor:
+        cursor.execute(_STORE, {**key, "generation": generation, "epoch": epoch, "body": body})
+    return body
+
+
+def with_permissions(body: str, access: policy.PlanAccess) -> str:
+    """The stored document with the reader's own rights in front (never stored)."""
+    flags = json.dumps(access.as_flags(), ensure_ascii=False)
+    return '{"permissions":' + flags + "," + body[1:]
+
+
+def _rows(access: policy.PlanAccess, model: Any, serializer: Any, context: dict) -> list[dict]:
+    items = selectors.item_list(access=access, model=model).select_related(
+        "created_by", "updated_by"
+    )
+    return list(serializer(list(items), many=True, context=context).data)
+
+
+def render(access: policy.PlanAccess) -> dict[str, Any]:
+    """Build the document from the rows this access may read (a fixed number of statements)."""
+    plan = access.plan
+    needs = list(selectors.item_list(access=access, model=Need).select_related(*_USERS))
+    goals = list(selectors.item_list(access=access, model=Goal).select_related(*_USERS))
+    context = {
+        "visible": {"need": {n.pk for n in needs}, "goal": {g.pk for g in goals}},
+        "plan_version": plan.version,
+    }
+    need_rows = [dict(r) for r in s.NeedOutputSerializer(needs, many=True, context=context).data]
+    goal_rows = [dict(r) for r in s.GoalOutputSerializer(goals, many=True, context=context).data]
+    action_rows = [dict(r) for r in _rows(access, Action, s.ActionOutputSerializer, context)]
+    review_rows = _rows(access, Review, s.ReviewOutputSerializer, context)
+    comment_rows = _rows(access, Comment, s.CommentOutputSerializer, context)
+    dissent_rows = _rows(access, Dissent, s.DissentOutputSerializer, context)
+    acks = list(selectors.item_list(access=access, model=Acknowledgement).select_related(*_USERS))
+    ack_rows = list(s.AcknowledgementOutputSerializer(acks, many=True, context=context).data)
+    team = list(
+        s.MembershipOutputSerializer(selectors.membership_list(access=access), many=True).data
+    )
+    children = list(
+        Person.objects.filter(family_id=plan.family_id, kind=Person.Kind.CHILD)
+        .order_by("created_at", "id")
+        .values("id", "given_name", "family_name")
+    )
+
+    goals_by_id: dict[str, dict] = {}
+    for row in goal_rows:
+        row["actions"], row["progress"] = [], []
+        goals_by_id[str(row["id"])] = row
+    needs_by_id: dict[str, dict] = {}
+    for row in need_rows:
+        row["goals"] = []
+        needs_by_id[str(row["id"])] = row
+    loose_actions = []
+    for row in action_rows:
+        parent = goals_by_id.get(str(row["goal"])) if row["goal"] else None
+        (parent["actions"] if parent else loose_actions).append(row)
+    for review in review_rows:
+        for entry in review["progress"]:  # already only the goals this reader sees
+            goal = goals_by_id.get(str(entry.get("goal")))
+            if goal is not None:
+                goal["progress"].append(
+                    {
+                        "review": review["id"],
+                        "held_on": review["held_on"],
+                        "note": entry.get("note", ""),
+                        "achievement": entry.get("achievement"),
+                    }
+                )
+    loose_goals = []
+    for row in goal_rows:
+        parent = needs_by_id.get(str(row["need"])) if row["need"] else None
+        (parent["goals"] if parent else loose_goals).append(row)
+
+    child_ids = [str(c["id"]) for c in children]
+    sections = [
+        {"child": {**c, "id": str(c["id"])}, "needs": [], "goals": [], "actions": []}
+        for c in children
+    ]
+    family = {"child": None, "needs": [], "goals": [], "actions": []}
+    index = dict(zip(child_ids, sections, strict=True))
+
+    def place(kind: str, row: dict) -> None:
+        targets = [index[c] for c in (str(c) for c in row["concerns"]) if c in index]
+        for section in targets or [family]:
+            section[kind].append(row)
+
+    for row in need_rows:
+        place("needs", row)
+    for row in loose_goals:
+        place("goals", row)
+    for row in loose_actions:
+        place("actions", row)
+
+    latest: dict[str, dict] = {}
+    for ack in ack_rows:  # oldest first: the last one per person is the latest
+        latest[str(ack["person"])] = ack
+    return {
+        "plan": s.PlanOutputSerializer(plan).data,
+        "children": [section["child"] for section in sections],
+        "sections": [*sections, family],
+        "reviews": review_rows,
+        "comments": [c for c in comment_rows if c["kind"] == Comment.Kind.COMMENT],
+        "views": [c for c in comment_rows if c["kind"] != Comment.Kind.COMMENT],
+        "dissents": dissent_rows,
+        "acknowledgements": ack_rows,
+        "acknowledgement_states": [
+            {
+                "person": person,
+                "acknowledgement": ack["id"],
+                "version": ack["version"],
+                "decision": ack["decision"],
+                "outdated": ack["outdated"],
+            }
+            for person, ack in latest.items()
+        ],
+        "team": team,
+        "counts": {
+            "need": len(need_rows),
+            "goal": len(goal_rows),
+            "action": len(action_rows),
+            "review": len(review_rows),
+            "comment": len(comment_rows),
+            "dissent": len(dissent_rows),
+            "acknowledgement": len(ack_rows),
+        },
+    }
+
+
+_USERS = ("created_by", "updated_by")
