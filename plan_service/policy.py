@@ -29,7 +29,15 @@ from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
 
 from plan_service.categories import Category
 from plan_service.consent.models import Consent
-from plan_service.participants.models import ROLE_SECTOR, Family, Person, Professional, Role, Sector
+from plan_service.participants.models import (
+    ROLE_SECTOR,
+    Family,
+    Person,
+    Professional,
+    Recipient,
+    Role,
+    Sector,
+)
 from plan_service.plans.models import Membership, Plan, PlanItem
 
 if TYPE_CHECKING:
@@ -257,6 +265,9 @@ class PlanAccess:
     person_id: object | None = None
     sector: str | None = None
     consents: tuple[Consent, ...] = field(default=())
+    #: Set when the access stands for a named recipient of an export (`export_access`): then
+    #: `reads` is what the recipient may receive and `consents` the consents that give it.
+    recipient: Recipient | None = None
 
     @property
     def legal_basis(self) -> str:
@@ -428,6 +439,105 @@ def require(user: User, action: Action, obj: Model) -> None:
         raise Http404
     if action is not Action.VIEW and not scope(action).filter(pk=obj.pk).exists():
         raise PermissionDenied
+
+
+#
+# Recipients of exports and pushes
+#
+
+#: Categories a recipient may receive by law, by its sector (no consent needed): the same
+#: defaults a professional of that sector reads (docs/permissions.md, docs/fhir.md).
+RECIPIENT_SECTOR_CATEGORIES = SECTOR_CATEGORIES
+#: Recipient kinds a consent can extend. A national repository is one register (patient
+#: records or social welfare client records) and receives its register's categories only.
+CONSENTABLE_RECIPIENTS = frozenset({Recipient.Kind.ORGANIZATION, Recipient.Kind.SECTOR})
+
+
+def recipient_consents(recipient: Recipient, family_id: object) -> list[Consent]:
+    """Consents in force for this family addressed to the recipient (organisation or sector)."""
+    if recipient.kind not in CONSENTABLE_RECIPIENTS:
+        return []
+    addressed = Q(recipient_sector=recipient.sector)
+    if recipient.organization_id is not None:
+        addressed |= Q(recipient_organization_id=recipient.organization_id)
+    return list(
+        Consent.objects.filter(Consent.effective_q(), addressed, family_id=family_id)
+        .prefetch_related("subjects")
+        .order_by("created_at", "id")
+    )
+
+
+def recipient_categories(
+    recipient: Recipient, consents: tuple[Consent, ...] = ()
+) -> frozenset[str]:
+    """What a recipient may receive: its sector's categories by law plus what consents give."""
+    by_law = RECIPIENT_SECTOR_CATEGORIES.get(recipient.sector, frozenset())
+    return by_law | frozenset(c for consent in consents for c in consent.categories)
+
+
+def may_export_for(access: PlanAccess | None, recipient: Recipient) -> bool:
+    """May the holder of `access` export the plan for `recipient`?
+
+    The lead (EXPORT right) may, for any active recipient; another professional member may
+    export for their own organisation only (and then only what they themselves may read).
+    """
+    if access is None or not recipient.active or access.kind != "professional":
+        return False
+    if access.may(Action.EXPORT):
+        return True
+    member = access.membership
+    return (
+        member.role == Membership.PlanRole.MEMBER
+        and member.professional is not None
+        and recipient.kind == Recipient.Kind.ORGANIZATION
+        and recipient.organization_id == member.professional.organization_id
+    )
+
+
+def export_access(user: User, plan: Plan, recipient: Recipient) -> PlanAccess:
+    """The access an export of `plan` for `recipient` reads through; 404 hidden, 403 refused.
+
+    Its `reads` are the recipient's categories (for a member, cut to what the member reads);
+    items a minor hid from the guardians go to professional recipients as to professionals.
+    """
+    access = plan_access(user, plan)
+    if access is None:
+        raise Http404
+    if not may_export_for(access, recipient):
+        raise PermissionDenied
+    consents = tuple(recipient_consents(recipient, plan.family_id))
+    reads = recipient_categories(recipient, consents)
+    if not access.may(Action.EXPORT):
+        reads &= access.reads
+    return PlanAccess(
+        plan=plan,
+        membership=access.membership,
+        kind="recipient",
+        actions=frozenset({Action.EXPORT}),
+        reads=reads,
+        writes=frozenset(),
+        sector=recipient.sector,
+        consents=consents,
+        recipient=recipient,
+    )
+
+
+def disclosure_basis(access: PlanAccess, person_id: object) -> str:
+    """The basis on which one person's data goes to the recipient, for the disclosure log.
+
+    `statute:<sector>` for what the recipient receives by law, plus `consent:<id>` for each
+    consent in force that gives it more and names this person among its subjects.
+    """
+    recipient = access.recipient
+    if recipient is None:
+        return access.legal_basis
+    parts = [f"statute:{recipient.sector}"]
+    parts += [
+        f"consent:{c.pk}"
+        for c in access.consents
+        if any(s.pk == person_id for s in c.subjects.all())
+    ]
+    return ";".join(parts)
 
 
 #

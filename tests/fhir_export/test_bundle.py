@@ -214,7 +214,12 @@ def test_provenance_names_author_custodian_and_version(small: PlanSnapshot) -> N
     (provenance,) = resources(bundle, "Provenance")
     types = {a["type"]["coding"][0]["code"]: a["who"]["reference"] for a in provenance["agent"]}
     organizations = {f"urn:uuid:{o['id']}" for o in resources(bundle, "Organization")}
-    assert types["custodian"] in organizations
+    assert types["CST"] in organizations  # fi-base information custodian
+    (custodian,) = [a for a in provenance["agent"] if a["type"]["coding"][0]["code"] == "CST"]
+    assert custodian["type"]["coding"][0]["system"] == coding.V3_PARTICIPATION_TYPE
+    assert custodian["role"][0]["coding"][0]["system"] == "urn:oid:1.2.246.537.5.40172"
+    assert custodian["who"]["identifier"]["type"]["coding"][0]["code"] == "PRN"
+    assert custodian["who"]["identifier"]["value"]
     assert types["author"] in {f"urn:uuid:{r['id']}" for r in resources(bundle, "PractitionerRole")}
     assert (
         provenance["entity"][0]["what"]["identifier"]["value"] == f"{small.plan_id}/{small.version}"
