@@ -13,12 +13,22 @@
 
 from __future__ import annotations
 
-from html import escape
+import re
+from html import escape as html_escape
 from typing import Any
 
 from fhir_export import coding as c
 
 Resource = dict[str, Any]
+
+#: Characters XML 1.0 does not allow (a narrative must be well-formed XHTML).
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def escape(value: str) -> str:
+    """`value` as XHTML text: markup escaped, characters XML cannot carry dropped."""
+    return html_escape(_NOT_XML.sub("", value))
+
 
 PROFILES = {
     "Patient": "fi-base-patient",
