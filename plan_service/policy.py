@@ -371,7 +371,27 @@ def items_for(access: PlanAccess | None, qs: QuerySet[M]) -> QuerySet[M]:
     """The rows of an item queryset this access may read: its plan, its categories, its audience."""
     if access is None:
         return qs.none()
-    qs = qs.filter(plan_id=access.plan.pk, category__in=sorted(access.reads))
+    return _items_rule(access, qs.filter(plan_id=access.plan.pk))
+
+
+def items_for_many(accesses: list[PlanAccess], qs: QuerySet[M]) -> QuerySet[M]:
+    """`items_for` over the plans of several accesses that read alike (same kind, categories
+    and person, as every plan of one export recipient does): one query for all of them."""
+    if not accesses:
+        return qs.none()
+    first = accesses[0]
+    if any(
+        (a.kind, a.reads, a.person_id) != (first.kind, first.reads, first.person_id)
+        for a in accesses
+    ):
+        raise ValueError("items_for_many needs accesses that read alike")
+    plans = sorted({a.plan.pk for a in accesses}, key=str)
+    return _items_rule(first, qs.filter(plan_id__in=plans))
+
+
+def _items_rule(access: PlanAccess, qs: QuerySet[M]) -> QuerySet[M]:
+    """The category and audience rule of `items_for`, without the plan condition."""
+    qs = qs.filter(category__in=sorted(access.reads))
     if access.kind == Person.Kind.GUARDIAN:
         qs = qs.filter(restricted_by__isnull=True)
     elif access.kind == Person.Kind.CHILD:
@@ -520,6 +540,70 @@ def export_access(user: User, plan: Plan, recipient: Recipient) -> PlanAccess:
         consents=consents,
         recipient=recipient,
     )
+
+
+def export_accesses(user: User, plans: list[Plan], recipient: Recipient) -> list[PlanAccess]:
+    """`export_access` for many plans in a fixed number of queries (bulk export).
+
+    The lead's case (the one a bulk export is) is decided here from one membership query, one
+    permission query and one consent query for all plans, by the same rules; any other case
+    falls back to `export_access`, one plan at a time.
+    """
+    if not _active(user):
+        raise Http404
+    from plan_service.plans.models import PlanUserObjectPermission
+
+    memberships: dict[object, Membership] = {}
+    for m in (
+        Membership.objects.filter(plan__in=plans, user=user)
+        .filter(current_membership_q())
+        .select_related("professional", "person", "consent")
+        .order_by("-valid_from", "-id")
+    ):
+        memberships[m.plan_id] = m  # the last kept is the earliest-ordered, as `.first()` would
+    codenames: dict[object, set[str]] = {}
+    for plan_id, codename in PlanUserObjectPermission.objects.filter(
+        user=user, content_object__in=plans
+    ).values_list("content_object_id", "permission__codename"):
+        codenames.setdefault(plan_id, set()).add(codename)  # direct grants, as `plans_for`
+    consents: dict[object, list[Consent]] = {}
+    if recipient.kind in CONSENTABLE_RECIPIENTS:
+        addressed = Q(recipient_sector=recipient.sector)
+        if recipient.organization_id is not None:
+            addressed |= Q(recipient_organization_id=recipient.organization_id)
+        for consent in (
+            Consent.objects.filter(
+                Consent.effective_q(), addressed, family_id__in={p.family_id for p in plans}
+            )
+            .prefetch_related("subjects")
+            .order_by("created_at", "id")
+        ):
+            consents.setdefault(consent.family_id, []).append(consent)
+    out = []
+    for plan in plans:
+        membership = memberships.get(plan.pk)
+        granted = frozenset(a for a in Action if _CODENAME[a] in codenames.get(plan.pk, ()))
+        if membership is None or Action.VIEW not in granted:
+            raise Http404
+        lead = membership.role == Membership.PlanRole.LEAD and membership.professional is not None
+        if not (lead and Action.EXPORT in granted and recipient.active):
+            out.append(export_access(user, plan, recipient))
+            continue
+        given = tuple(consents.get(plan.family_id, ()))
+        out.append(
+            PlanAccess(
+                plan=plan,
+                membership=membership,
+                kind="recipient",
+                actions=frozenset({Action.EXPORT}),
+                reads=recipient_categories(recipient, given),
+                writes=frozenset(),
+                sector=recipient.sector,
+                consents=given,
+                recipient=recipient,
+            )
+        )
+    return out
 
 
 def disclosure_basis(access: PlanAccess, person_id: object) -> str:

@@ -427,3 +427,65 @@ def test_a_push_after_a_withdrawal_removes_what_is_no_longer_receivable(
     }
     assert held_now == expected
     assert "MARK-social" not in json.dumps(held_now)
+
+
+#
+# Bulk export for a recipient: the same Bundles as one-by-one, in a fixed number of queries.
+#
+
+
+def _demo_plans(demo: Demo, n: int) -> list[Plan]:
+    plans = [demo.plan]
+    for _ in range(n - 1):
+        fam = factories.family(children=1, guardians=1)
+        plan = factories.plan(demo.lead, fam)
+        factories.add_member(plan, demo.lead, demo.nurse)
+        _marked_items(plan, demo.nurse.user, "health")
+        _marked_items(plan, demo.lead.user, "social")
+        plans.append(Plan.objects.get(pk=plan.pk))
+    return plans
+
+
+def test_bulk_export_for_a_recipient_equals_the_single_exports(demo) -> None:
+    from fhir_export.bundle import to_json
+    from plan_service.plans.export import plan_export, plan_export_many_to
+
+    plans = _demo_plans(demo, 3)
+    psychiatry = demo.recipients["psychiatry"]
+    got: list[str] = []
+    plan_export_many_to(
+        actor=demo.lead.user,
+        plan_ids=[p.pk for p in plans],
+        sink=lambda e: got.append(to_json(e.bundle)),
+        recipient=psychiatry,
+    )
+    single = [
+        to_json(plan_export(actor=demo.lead.user, plan_id=p.pk, recipient=psychiatry).bundle)
+        for p in plans
+    ]
+    assert got == single
+    assert "MARK-social" in got[0]  # the consent covers the first family only
+    assert all("MARK-social" not in g for g in got[1:])
+    rows = Disclosure.objects.filter(plan_id__in=[p.pk for p in plans])
+    assert rows.count() == 2 * sum(Person.objects.filter(family=p.family).count() for p in plans)
+
+
+def test_bulk_export_for_a_recipient_takes_the_same_queries_for_more_plans(demo) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from plan_service.plans.export import plan_export_many_to
+
+    kanta = demo.recipients["kanta"]
+    counts = []
+    for n in (2, 6):
+        plans = _demo_plans(demo, n)
+        with CaptureQueriesContext(connection) as ctx:
+            plan_export_many_to(
+                actor=demo.lead.user,
+                plan_ids=[p.pk for p in plans],
+                sink=lambda e: None,
+                recipient=kanta,
+            )
+        counts.append(len(ctx.captured_queries))
+    assert counts[0] == counts[1], counts
