@@ -170,6 +170,9 @@ def audit_event(row: AccessRecord) -> dict[str, Any]:
         entities.append(entity)
     if entities:
         resource["entity"] = entities
+    from fhir_export.narrative import finish
+
+    resource = finish(resource, "fi")
     validated(resource)
     return resource
 
@@ -178,3 +181,89 @@ def audit_events(rows: Iterable[AccessRecord]) -> Iterator[dict[str, Any]]:
     """One AuditEvent per access-log row (each row is one patient), lazily, in input order."""
     for row in rows:
         yield audit_event(row)
+
+
+@dataclass(frozen=True)
+class DisclosureRecord:
+    """One disclosure-log row (one person whose data left, to whom, on what basis)."""
+
+    id: uuid.UUID
+    recorded_at: dt.datetime
+    recipient: str
+    basis: str
+    content: str
+    actor_user_id: int | None = None
+    recipient_organization_id: uuid.UUID | None = None
+    subject_id: uuid.UUID | None = None
+    plan_id: uuid.UUID | None = None
+    plan_version: int | None = None
+
+
+def disclosure_event(row: DisclosureRecord, language: str = "fi") -> dict[str, Any]:
+    """A disclosure-log row as an IHE BALP PrivacyDisclosure.Source AuditEvent.
+
+    type DICOM 110106 Export with subtype ISO 21089 `disclose`; the service is the source
+    agent, the recipient the destination agent (its organisation by id when the registry names
+    one, else its registry label), the user who pressed the button the requestor; the patient
+    entity is the person, the data entity the plan version with what was disclosed, and the
+    basis (statute or consent) is the entity's description. Identifiers only, as in the log.
+    """
+    from fhir_export.narrative import finish
+
+    recipient: dict[str, Any] = {"display": row.recipient}
+    if row.recipient_organization_id is not None:
+        recipient["identifier"] = {
+            "system": c.ORGANIZATION_ID_SYSTEM,
+            "value": str(row.recipient_organization_id),
+        }
+    agents: list[dict[str, Any]] = [
+        {"type": c.concept(c.DICOM, "110153"), "who": SERVICE, "requestor": False},
+        {"type": c.concept(c.DICOM, "110152"), "who": recipient, "requestor": False},
+        {
+            "type": c.concept(c.V3_PARTICIPATION_TYPE, "IRCP"),
+            "who": {"identifier": {"system": c.USER_SYSTEM, "value": str(row.actor_user_id)}}
+            if row.actor_user_id is not None
+            else {"display": "system"},
+            "requestor": True,
+        },
+    ]
+    entities: list[dict[str, Any]] = []
+    if row.subject_id is not None:
+        entities.append(
+            {
+                "what": {"identifier": {"system": c.PERSON_SYSTEM, "value": str(row.subject_id)}},
+                "type": c.coding(c.AUDIT_ENTITY_TYPE, "1"),
+                "role": c.coding(c.OBJECT_ROLE, "1"),
+            }
+        )
+    if row.plan_id is not None:
+        value = f"{row.plan_id}/{row.plan_version}" if row.plan_version else str(row.plan_id)
+        entities.append(
+            {
+                "what": {"identifier": {"system": c.PLAN_VERSION_SYSTEM, "value": value}},
+                "type": c.coding(c.AUDIT_ENTITY_TYPE, "2"),
+                "role": c.coding(c.OBJECT_ROLE, "4"),
+                "description": f"{row.content} | basis: {row.basis}"[:1000],
+            }
+        )
+    resource: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "id": derive("AuditEvent", "disclosure", row.id),
+        "meta": {"profile": [c.BALP_DISCLOSURE_SOURCE]},
+        "type": c.coding(c.DICOM, "110106"),
+        "subtype": [c.coding(c.ISO_21089_LIFECYCLE, "disclose")],
+        "action": c.code("AuditEvent.action", "R"),
+        "recorded": row.recorded_at.isoformat(),
+        "outcome": c.code("AuditEvent.outcome", "0"),
+        "agent": agents,
+        "source": {"observer": SERVICE, "type": [c.coding(c.SECURITY_SOURCE_TYPE, "4")]},
+    }
+    if entities:
+        resource["entity"] = entities
+    return finish(resource, language)
+
+
+def disclosure_events(rows: Iterable[DisclosureRecord]) -> Iterator[dict[str, Any]]:
+    """One AuditEvent per disclosure-log row, lazily, in input order."""
+    for row in rows:
+        yield disclosure_event(row)

@@ -16,21 +16,34 @@ from fhir_export import coding as c
 from fhir_export import validated
 from fhir_export.careplan import content
 from fhir_export.consent import consents
-from fhir_export.identifiers import derive, full_url
+from fhir_export.identifiers import derive, full_url, reference
+from fhir_export.narrative import finish
 from fhir_export.participants import Resource, care_team, people
-from fhir_export.provenance import provenance
+from fhir_export.provenance import content_digest, custodian_profile, provenance
 from fhir_export.snapshot import PlanSnapshot
 
 
 def plan_resources(snapshot: PlanSnapshot) -> list[Resource]:
-    """Every resource of the export, in Bundle order, as plain dicts (not yet validated)."""
+    """Every resource of the export, in Bundle order, as plain dicts (not yet validated).
+
+    Each carries its fi-base finish (`narrative.finish`): meta.profile, language, narrative.
+    """
     who = people(snapshot)
     plans, items = content(snapshot, who)
     team = care_team(snapshot, who)
     custodian = who.organizations.get(snapshot.custodian_organization_id)  # type: ignore[arg-type]
     consent_resources = consents(snapshot.consents, who, custodian)
-    described = [*plans, *items, team, *consent_resources]
-    return [*who.resources(), *described, provenance(snapshot, who, described)]
+    patients = frozenset(reference(p)["reference"] for p in who.patients.values())
+    language = snapshot.language
+
+    def done(resources: list[Resource]) -> list[Resource]:
+        return [finish(r, language, patient_refs=patients) for r in resources]
+
+    described = done([*plans, *items, team, *consent_resources])
+    origin = finish(
+        provenance(snapshot, who, described), language, extra_profile=custodian_profile(snapshot)
+    )
+    return [*done(who.resources()), *described, origin]
 
 
 def entry(resource: Resource) -> dict[str, Any]:
@@ -43,19 +56,28 @@ def entry(resource: Resource) -> dict[str, Any]:
     }
 
 
-def plan_bundle(snapshot: PlanSnapshot) -> dict[str, Any]:
-    """The transaction Bundle of `snapshot`, validated against the R4 models, as a dict.
+def plan_bundle(snapshot: PlanSnapshot, *, validate: bool = False) -> dict[str, Any]:
+    """The transaction Bundle of `snapshot`, as a dict.
 
-    Raises pydantic's ValidationError on a structural error and `coding.UnknownCodeError` on a code
-    outside its value set; both are bugs, never something to send.
+    Every code goes through `coding` (raises `UnknownCodeError` outside its value set). The
+    structure is not re-validated per Bundle: the builders are proven valid over every plan
+    shape by property tests (tests/fhir_export/test_bundle.py, Hypothesis over
+    tests/fhir_export/strategies.py, with fhir.resources and the two Node validators), which
+    costs nothing at export time. `validate=True` also runs the fhir.resources R4 models and
+    raises pydantic's ValidationError on a structural error (tests and `--validate`).
     """
+    resources = plan_resources(snapshot)
+    label: object = snapshot.version
+    if snapshot.reader_relative:
+        label = content_digest(resources)
     bundle = {
         "resourceType": "Bundle",
-        "id": derive("Bundle", snapshot.plan_id, snapshot.version),
+        "id": derive("Bundle", snapshot.plan_id, label),
         "type": c.code("Bundle.type", "transaction"),
-        "entry": [entry(r) for r in plan_resources(snapshot)],
+        "entry": [entry(r) for r in resources],
     }
-    validated(bundle)
+    if validate:
+        validated(bundle)
     return bundle
 
 

@@ -18,8 +18,28 @@ from typing import Any
 HETU_SYSTEM = "urn:oid:1.2.246.21"
 #: SOTE organisation register; organisation OIDs are its identifier values.
 SOTE_ORGANIZATION_SYSTEM = "urn:oid:1.2.246.537.6.202"
-#: Terhikki register of health professionals (not yet stored by the service).
+#: Terhikki register of health professionals (Valvira), fi-base Practitioner slice Terhikki.
 TERHIKKI_SYSTEM = "urn:oid:1.2.246.537.26"
+#: SV number (yksilöintitunnus), fi-base Practitioner slice SV.
+SV_SYSTEM = "urn:oid:1.2.246.537.25"
+#: eArkisto - Rekisterinpitäjärekisteri: custodian ids of public custodians (fi-base).
+CUSTODIAN_REGISTER_SYSTEM = "urn:oid:1.2.246.537.6.40174"
+#: eArkisto - Rekisterinpitäjän laji: 1 public, 2 private (fi-base information custodian).
+CUSTODIAN_KIND_SYSTEM = "urn:oid:1.2.246.537.5.40172"
+#: KanTa-palvelut - Potilasasiakirjan rekisteritunnus (patient-record registers).
+PATIENT_REGISTER_SYSTEM = "urn:oid:1.2.246.537.5.40150"
+#: Sosiaalihuolto - Asiakirjan rekisteritunnus (social-welfare client-record registers).
+SOCIAL_REGISTER_SYSTEM = "urn:oid:1.2.246.537.6.1264"
+#: HL7 Finland base profiles: canonical base, and the security-label code system (TURVAKIELTO).
+FI_BASE = "https://hl7.fi/fhir/finnish-base-profiles"
+FI_SECURITY_LABEL = f"{FI_BASE}/CodeSystem/fi-base-security-label-cs"
+
+
+def fi_profile(profile_id: str) -> str:
+    """The canonical URL of a Finnish base profile (sushi-config.yaml `canonical` + id)."""
+    return f"{FI_BASE}/StructureDefinition/{profile_id}"
+
+
 #: THL code set: a minor's data toward the guardians (1 not capable, 2 capable and allows,
 #: 3 capable and forbids, 4 unknown).
 MINOR_RESTRICTION_SYSTEM = "urn:oid:1.2.246.537.5.40202.201901"
@@ -42,6 +62,7 @@ SERVICE_DEVICE_SYSTEM = f"{LOCAL_BASE}/sid/service"
 #: Marks an identifier value that was percent-encoded (`primitives.identifier_value`).
 ENCODED_EXTENSION = f"{LOCAL_BASE}/StructureDefinition/percent-encoded"
 ACCOUNT_SYSTEM = f"{LOCAL_BASE}/sid/account-object"
+ORGANIZATION_ID_SYSTEM = f"{LOCAL_BASE}/sid/organization"
 
 #
 # HL7 code systems
@@ -63,6 +84,11 @@ AUDIT_ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 SECURITY_SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 AUDIT_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
+ISO_21089_LIFECYCLE = "http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle"
+#: IHE BALP profile of a disclosure recorded by its source (the disclosing system).
+BALP_DISCLOSURE_SOURCE = (
+    "https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit.PrivacyDisclosure.Source"
+)
 
 #
 # Value sets: system -> {code: display}. Required bindings of R4 (status codes and friends)
@@ -133,9 +159,13 @@ REQUIRED: dict[str, frozenset[str]] = {
 }
 
 CODE_SYSTEMS: dict[str, dict[str, str]] = {
-    V2_0203: {"NNFIN": "National Person Identifier (Finland)"},
+    V2_0203: {"NNFIN": "National Person Identifier (Finland)", "PRN": "Provider number"},
+    CUSTODIAN_KIND_SYSTEM: {"1": "Julkinen", "2": "Yksityinen"},
+    PATIENT_REGISTER_SYSTEM: {"2": "Julkinen terveydenhuolto"},
+    SOCIAL_REGISTER_SYSTEM: {"1": "Sosiaalihuollon asiakasasiakirjat"},
+    FI_SECURITY_LABEL: {"TURVAKIELTO": "Turvakielto"},
     V3_ROLE_CODE: {"GUARD": "guardian"},
-    V3_PARTICIPATION_TYPE: {"IRCP": "information recipient"},
+    V3_PARTICIPATION_TYPE: {"IRCP": "information recipient", "CST": "custodian"},
     V3_ACT_REASON: {"TREAT": "treatment", "HOPERAT": "healthcare operations"},
     GOAL_ACHIEVEMENT: {
         "in-progress": "In Progress",
@@ -174,6 +204,7 @@ CODE_SYSTEMS: dict[str, dict[str, str]] = {
     OBJECT_ROLE: {"1": "Patient", "4": "Domain Resource"},
     SECURITY_SOURCE_TYPE: {"4": "Application Server"},
     AUDIT_EVENT_TYPE: {"rest": "RESTful Operation"},
+    ISO_21089_LIFECYCLE: {"disclose": "Disclose Record Lifecycle Event"},
     MINOR_RESTRICTION_SYSTEM: {
         "1": "Alaikäinen ei kykene päättämään tietojensa luovuttamisesta",
         "2": "Alaikäinen kykenee päättämään ja sallii tietojen luovuttamisen huoltajalle",

@@ -60,11 +60,22 @@ def hetu_identifier(code: str) -> dict[str, Any]:
     }
 
 
+#: fi-base: a non-disclosure for personal safety (turvakielto) as a meta.security label.
+TURVAKIELTO = c.coding(c.FI_SECURITY_LABEL, "TURVAKIELTO")
+
+
+def _non_disclosure(person: PersonData) -> dict[str, Any]:
+    """The TURVAKIELTO label for a person under a non-disclosure. Such a person's address and
+    contact details would be withheld; the service holds none, so none are ever exported."""
+    return {"meta": {"security": [TURVAKIELTO]}} if person.non_disclosure else {}
+
+
 def patient(person: PersonData) -> Resource:
     """A child of the family, identified by the personal identity code."""
     resource: Resource = {
         "resourceType": "Patient",
         "id": derive("Patient", person.id),
+        **_non_disclosure(person),
         "identifier": [hetu_identifier(person.identity_code)],
         "active": True,
         "name": [_human_name(person.family_name, person.given_name)],
@@ -79,6 +90,7 @@ def related_person(guardian: PersonData, child: Resource) -> Resource:
     resource: Resource = {
         "resourceType": "RelatedPerson",
         "id": derive("RelatedPerson", guardian.id, child["id"]),
+        **_non_disclosure(guardian),
         "identifier": [hetu_identifier(guardian.identity_code)],
         "active": True,
         "patient": reference(child),
@@ -120,10 +132,15 @@ def organization(org: OrganizationData) -> Resource:
 
 def practitioner(member: MemberData) -> Resource:
     """The person behind a professional membership (derived from the professional, not the plan)."""
+    identifiers = [{"system": c.USER_SYSTEM, "value": str(member.user_id)}]
+    if member.terhikki_number:
+        identifiers.append({"system": c.TERHIKKI_SYSTEM, "value": member.terhikki_number})
+    if member.sv_number:
+        identifiers.append({"system": c.SV_SYSTEM, "value": member.sv_number})
     return {
         "resourceType": "Practitioner",
         "id": derive("Practitioner", member.professional_id),
-        "identifier": [{"system": c.USER_SYSTEM, "value": str(member.user_id)}],
+        "identifier": identifiers,
         "active": True,
         "name": [_human_name(member.family_name, member.given_name, member.display)],
     }

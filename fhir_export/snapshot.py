@@ -21,6 +21,8 @@ class OrganizationData:
     name: str
     oid: str
     sector: str
+    public: bool = True
+    custodian_register_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class PersonData:
     birth_date: dt.date | None = None
     user_id: int | None = None
     guardian_of: tuple[uuid.UUID, ...] = ()
+    non_disclosure: bool = False  # turvakielto: labelled, and no address data exported
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class MemberData:
     consent_id: uuid.UUID | None = None
     valid_until: dt.datetime | None = None
     ended_at: dt.datetime | None = None
+    terhikki_number: str = ""
+    sv_number: str = ""
 
     @property
     def is_professional(self) -> bool:
@@ -192,6 +197,12 @@ class PlanSnapshot:
     remarks: tuple[RemarkData, ...] = ()
     acknowledgements: tuple[AcknowledgementData, ...] = ()
     consents: tuple[ConsentData, ...] = ()
+    #: The language of the plan's texts (fi, sv or en): `Resource.language` and the narrative's.
+    language: str = "fi"
+    #: True for an export to a named recipient: the plan's own version, change time and last
+    #: author (moved by writes the recipient may not receive) are then not exported; the
+    #: Provenance and Bundle are named by a digest of the content instead.
+    reader_relative: bool = False
 
     @property
     def children(self) -> tuple[PersonData, ...]:

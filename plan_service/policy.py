@@ -33,7 +33,15 @@ from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
 
 from plan_service.categories import Category
 from plan_service.consent.models import Consent
-from plan_service.participants.models import ROLE_SECTOR, Family, Person, Professional, Role, Sector
+from plan_service.participants.models import (
+    ROLE_SECTOR,
+    Family,
+    Person,
+    Professional,
+    Recipient,
+    Role,
+    Sector,
+)
 from plan_service.plans.models import Membership, Plan, PlanItem, PlanUserObjectPermission
 
 if TYPE_CHECKING:
@@ -268,6 +276,9 @@ class PlanAccess:
     #: Decided after the plan row was locked in the current transaction (`plan_access_for`
     #: with lock): a write service may use it instead of locking and deciding again.
     locked: bool = False
+    #: Set when the access stands for a named recipient of an export (`export_access`): then
+    #: `reads` is what the recipient may receive and `consents` the consents that give it.
+    recipient: Recipient | None = None
 
     @property
     def legal_basis(self) -> str:
@@ -520,7 +531,27 @@ def items_for(access: PlanAccess | None, qs: QuerySet[M]) -> QuerySet[M]:
     """The rows of an item queryset this access may read: its plan, its categories, its audience."""
     if access is None:
         return qs.none()
-    qs = qs.filter(plan_id=access.plan.pk, category__in=sorted(access.reads))
+    return _items_rule(access, qs.filter(plan_id=access.plan.pk))
+
+
+def items_for_many(accesses: list[PlanAccess], qs: QuerySet[M]) -> QuerySet[M]:
+    """`items_for` over the plans of several accesses that read alike (same kind, categories
+    and person, as every plan of one export recipient does): one query for all of them."""
+    if not accesses:
+        return qs.none()
+    first = accesses[0]
+    if any(
+        (a.kind, a.reads, a.person_id) != (first.kind, first.reads, first.person_id)
+        for a in accesses
+    ):
+        raise ValueError("items_for_many needs accesses that read alike")
+    plans = sorted({a.plan.pk for a in accesses}, key=str)
+    return _items_rule(first, qs.filter(plan_id__in=plans))
+
+
+def _items_rule(access: PlanAccess, qs: QuerySet[M]) -> QuerySet[M]:
+    """The category and audience rule of `items_for`, without the plan condition."""
+    qs = qs.filter(category__in=sorted(access.reads))
     if access.kind == Person.Kind.GUARDIAN:
         qs = qs.filter(restricted_by__isnull=True)
     elif access.kind == Person.Kind.CHILD:
@@ -588,6 +619,169 @@ def require(user: User, action: Action, obj: Model) -> None:
         raise Http404
     if action is not Action.VIEW and not scope(action).filter(pk=obj.pk).exists():
         raise PermissionDenied
+
+
+#
+# Recipients of exports and pushes
+#
+
+#: Categories a recipient may receive by law, by its sector (no consent needed): the same
+#: defaults a professional of that sector reads (docs/permissions.md, docs/fhir.md).
+RECIPIENT_SECTOR_CATEGORIES = SECTOR_CATEGORIES
+#: Recipient kinds a consent can extend. A national repository is one register (patient
+#: records or social welfare client records) and receives its register's categories only.
+CONSENTABLE_RECIPIENTS = frozenset({Recipient.Kind.ORGANIZATION, Recipient.Kind.SECTOR})
+
+
+def recipient_consents(recipient: Recipient, family_id: object) -> list[Consent]:
+    """Consents in force for this family addressed to the recipient (organisation or sector)."""
+    if recipient.kind not in CONSENTABLE_RECIPIENTS:
+        return []
+    addressed = Q(recipient_sector=recipient.sector)
+    if recipient.organization_id is not None:
+        addressed |= Q(recipient_organization_id=recipient.organization_id)
+    return list(
+        Consent.objects.filter(Consent.effective_q(), addressed, family_id=family_id)
+        .prefetch_related("subjects")
+        .order_by("created_at", "id")
+    )
+
+
+def recipient_categories(
+    recipient: Recipient, consents: tuple[Consent, ...] = ()
+) -> frozenset[str]:
+    """What a recipient may receive: its sector's categories by law plus what consents give."""
+    by_law = RECIPIENT_SECTOR_CATEGORIES.get(recipient.sector, frozenset())
+    return by_law | frozenset(c for consent in consents for c in consent.categories)
+
+
+def may_export_for(access: PlanAccess | None, recipient: Recipient) -> bool:
+    """May the holder of `access` export the plan for `recipient`?
+
+    The lead (EXPORT right) may, for any active recipient; another professional member may
+    export for their own organisation only (and then only what they themselves may read).
+    """
+    if access is None or not recipient.active or access.kind != "professional":
+        return False
+    if access.may(Action.EXPORT):
+        return True
+    member = access.membership
+    return (
+        member.role == Membership.PlanRole.MEMBER
+        and member.professional is not None
+        and recipient.kind == Recipient.Kind.ORGANIZATION
+        and recipient.organization_id == member.professional.organization_id
+    )
+
+
+def export_access(user: User, plan: Plan, recipient: Recipient) -> PlanAccess:
+    """The access an export of `plan` for `recipient` reads through; 404 hidden, 403 refused.
+
+    Its `reads` are the recipient's categories (for a member, cut to what the member reads);
+    items a minor hid from the guardians go to professional recipients as to professionals.
+    """
+    access = plan_access(user, plan)
+    if access is None:
+        raise Http404
+    if not may_export_for(access, recipient):
+        raise PermissionDenied
+    consents = tuple(recipient_consents(recipient, plan.family_id))
+    reads = recipient_categories(recipient, consents)
+    if not access.may(Action.EXPORT):
+        reads &= access.reads
+    return PlanAccess(
+        plan=plan,
+        membership=access.membership,
+        kind="recipient",
+        actions=frozenset({Action.EXPORT}),
+        reads=reads,
+        writes=frozenset(),
+        sector=recipient.sector,
+        consents=consents,
+        recipient=recipient,
+    )
+
+
+def export_accesses(user: User, plans: list[Plan], recipient: Recipient) -> list[PlanAccess]:
+    """`export_access` for many plans in a fixed number of queries (bulk export).
+
+    The lead's case (the one a bulk export is) is decided here from one membership query, one
+    permission query and one consent query for all plans, by the same rules; any other case
+    falls back to `export_access`, one plan at a time.
+    """
+    if not _active(user):
+        raise Http404
+    from plan_service.plans.models import PlanUserObjectPermission
+
+    memberships: dict[object, Membership] = {}
+    for m in (
+        Membership.objects.filter(plan__in=plans, user=user)
+        .filter(current_membership_q())
+        .select_related("professional", "person", "consent")
+        .order_by("-valid_from", "-id")
+    ):
+        memberships[m.plan_id] = m  # the last kept is the earliest-ordered, as `.first()` would
+    codenames: dict[object, set[str]] = {}
+    for plan_id, codename in PlanUserObjectPermission.objects.filter(
+        user=user, content_object__in=plans
+    ).values_list("content_object_id", "permission__codename"):
+        codenames.setdefault(plan_id, set()).add(codename)  # direct grants, as `plans_for`
+    consents: dict[object, list[Consent]] = {}
+    if recipient.kind in CONSENTABLE_RECIPIENTS:
+        addressed = Q(recipient_sector=recipient.sector)
+        if recipient.organization_id is not None:
+            addressed |= Q(recipient_organization_id=recipient.organization_id)
+        for consent in (
+            Consent.objects.filter(
+                Consent.effective_q(), addressed, family_id__in={p.family_id for p in plans}
+            )
+            .prefetch_related("subjects")
+            .order_by("created_at", "id")
+        ):
+            consents.setdefault(consent.family_id, []).append(consent)
+    out = []
+    for plan in plans:
+        membership = memberships.get(plan.pk)
+        granted = frozenset(a for a in Action if _CODENAME[a] in codenames.get(plan.pk, ()))
+        if membership is None or Action.VIEW not in granted:
+            raise Http404
+        lead = membership.role == Membership.PlanRole.LEAD and membership.professional is not None
+        if not (lead and Action.EXPORT in granted and recipient.active):
+            out.append(export_access(user, plan, recipient))
+            continue
+        given = tuple(consents.get(plan.family_id, ()))
+        out.append(
+            PlanAccess(
+                plan=plan,
+                membership=membership,
+                kind="recipient",
+                actions=frozenset({Action.EXPORT}),
+                reads=recipient_categories(recipient, given),
+                writes=frozenset(),
+                sector=recipient.sector,
+                consents=given,
+                recipient=recipient,
+            )
+        )
+    return out
+
+
+def disclosure_basis(access: PlanAccess, person_id: object) -> str:
+    """The basis on which one person's data goes to the recipient, for the disclosure log.
+
+    `statute:<sector>` for what the recipient receives by law, plus `consent:<id>` for each
+    consent in force that gives it more and names this person among its subjects.
+    """
+    recipient = access.recipient
+    if recipient is None:
+        return access.legal_basis
+    parts = [f"statute:{recipient.sector}"]
+    parts += [
+        f"consent:{c.pk}"
+        for c in access.consents
+        if any(s.pk == person_id for s in c.subjects.all())
+    ]
+    return ";".join(parts)
 
 
 #

@@ -132,3 +132,23 @@ def add_member(p: Plan, lead: Professional, who: Professional, **extra: Any) -> 
 def token_header(u: Any) -> dict[str, str]:
     key, _ = token_issue(user=u)
     return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+
+
+def recipient(
+    kind: str = "organization",
+    sector: str = "health",
+    org: Organization | None = None,
+    **extra: Any,
+) -> Any:
+    """A recipient of exports in the registry (an organisation's needs `org`)."""
+    from plan_service.participants.models import Recipient
+
+    return Recipient.objects.create(
+        code=extra.pop("code", unique("rcpt").lower().replace("_", "-")),
+        name=unique("Recipient"),
+        kind=kind,
+        sector=sector,
+        organization=org,
+        profile=extra.pop("profile", "kanta_patient_records" if kind == "repository" else ""),
+        **extra,
+    )

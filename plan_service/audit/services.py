@@ -197,29 +197,61 @@ def record_disclosure(
     content: str,
     basis: str,
     recipient_organization_id: uuid.UUID | None = None,
+    bases: dict[uuid.UUID, str] | None = None,
 ) -> list[Disclosure]:
-    """Append one disclosure-log row per person whose data left the service."""
+    """Append one disclosure-log row per person whose data left the service.
+
+    `bases` gives a person's own basis where it differs from `basis` (a consent naming them).
+    """
+    return record_disclosure_batch(
+        actor=actor,
+        entries=[
+            {
+                "recipient": recipient,
+                "subjects": subjects,
+                "family_id": family_id,
+                "plan_id": plan_id,
+                "plan_version": plan_version,
+                "content": content,
+                "basis": basis,
+                "recipient_organization_id": recipient_organization_id,
+                "bases": bases,
+            }
+        ],
+    )
+
+
+def record_disclosure_batch(
+    *, actor: AbstractBaseUser | AnonymousUser | None, entries: Iterable[dict[str, Any]]
+) -> list[Disclosure]:
+    """The disclosures of many plans (a bulk export chunk) in one chain append.
+
+    Each entry holds the arguments of `record_disclosure` for one plan.
+    """
     facts = request_facts()
     now = timezone.now()
     actor_columns = _actor_columns(actor)
-    rows = [
-        Disclosure(
-            recorded_at=now,
-            actor_user_id=actor_columns.get("actor_user_id"),
-            actor_username=actor_columns.get("actor_username", ""),
-            actor_organization_id=actor_columns.get("actor_organization_id"),
-            recipient=recipient,
-            recipient_organization_id=recipient_organization_id,
-            subject_id=subject,
-            family_id=family_id,
-            plan_id=plan_id,
-            plan_version=plan_version,
-            content=content,
-            basis=basis,
-            request_id=facts.request_id,
+    rows = []
+    for entry in entries:
+        bases = entry.get("bases") or {}
+        rows.extend(
+            Disclosure(
+                recorded_at=now,
+                actor_user_id=actor_columns.get("actor_user_id"),
+                actor_username=actor_columns.get("actor_username", ""),
+                actor_organization_id=actor_columns.get("actor_organization_id"),
+                recipient=entry["recipient"],
+                recipient_organization_id=entry.get("recipient_organization_id"),
+                subject_id=subject,
+                family_id=entry["family_id"],
+                plan_id=entry["plan_id"],
+                plan_version=entry["plan_version"],
+                content=entry["content"],
+                basis=bases.get(subject, entry["basis"]),
+                request_id=facts.request_id,
+            )
+            for subject in dict.fromkeys(entry["subjects"])
         )
-        for subject in dict.fromkeys(subjects)
-    ]
     chain.append(rows, key=facts.request_id or str(uuid.uuid4()))
     return rows
 

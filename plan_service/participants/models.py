@@ -83,6 +83,14 @@ class Organization(Stamped):
     oid = models.CharField(_("OID"), max_length=120, unique=True)
     sector = models.CharField(_("sector"), max_length=20, choices=Sector.choices)
     history = HistoricalRecords()
+    #: fi-base information custodian: a public (1) or private (2) custodian (eArkisto -
+    #: Rekisterinpitäjän laji, urn:oid:1.2.246.537.5.40172).
+    public = models.BooleanField(_("public organisation"), default=True)
+    #: The custodian's id in eArkisto - Rekisterinpitäjärekisteri (urn:oid:1.2.246.537.6.40174),
+    #: which fi-base's public-custodian profile asks for; blank when not registered there.
+    custodian_register_id = models.CharField(
+        _("id in the register of information custodians"), max_length=120, blank=True
+    )
 
     class Meta:
         ordering = ["name"]
@@ -91,6 +99,20 @@ class Organization(Stamped):
 
     def __str__(self) -> str:
         return self.name
+
+
+def validate_terhikki(value: str) -> None:
+    """A Terhikki registration number (Valvira): 11 digits. No published checksum exists."""
+    if not (len(value) == 11 and value.isascii() and value.isdigit()):
+        raise ValidationError(
+            _("A Terhikki registration number has 11 digits."), code="invalid_terhikki"
+        )
+
+
+def validate_sv_number(value: str) -> None:
+    """An SV number (yksilöintitunnus, Kela/Valvira): 1 to 9 digits. No published checksum."""
+    if not (1 <= len(value) <= 9 and value.isascii() and value.isdigit()):
+        raise ValidationError(_("An SV number has 1 to 9 digits."), code="invalid_sv_number")
 
 
 class Professional(Stamped):
@@ -108,6 +130,17 @@ class Professional(Stamped):
         _("show unit instead of name to families"),
         default=False,
         help_text=_("For a professional whose safety requires it (family access log)."),
+    )
+    #: Valvira's register of health-care professionals (urn:oid:1.2.246.537.26).
+    terhikki_number = models.CharField(
+        _("Terhikki registration number"),
+        max_length=11,
+        blank=True,
+        validators=[validate_terhikki],
+    )
+    #: The SV number (yksilöintitunnus, urn:oid:1.2.246.537.25), e.g. of a physician.
+    sv_number = models.CharField(
+        _("SV number"), max_length=9, blank=True, validators=[validate_sv_number]
     )
     history = HistoricalRecords()
 
@@ -176,6 +209,9 @@ class Person(Stamped):
         blank=True,
         related_name="person",
     )
+    #: A non-disclosure for personal safety (turvakielto, granted by DVV): exported as the
+    #: fi-base TURVAKIELTO security label, and no address data leaves the service for them.
+    non_disclosure = models.BooleanField(_("non-disclosure for personal safety"), default=False)
     guardians = models.ManyToManyField(
         "self",
         symmetrical=False,
@@ -286,3 +322,61 @@ class MaturityAssessment(Stamped):
 
     def __str__(self) -> str:
         return f"{self.child_id}: {self.code}"
+
+
+class Recipient(Stamped):
+    """Someone a plan may be disclosed to: an organisation, a sector, or a national repository.
+
+    What a recipient may receive is decided by `plan_service.policy.recipient_categories`: the
+    categories its sector may see by law, plus (for organisations and sectors) those a consent
+    in force addressed to it gives. `code` is how export and push name it (`?recipient=`).
+    """
+
+    class Kind(models.TextChoices):
+        ORGANIZATION = "organization", _("organisation")
+        SECTOR = "sector", _("sector")
+        REPOSITORY = "repository", _("national repository")
+
+    class Profile(models.TextChoices):
+        """The national repository a `repository` recipient stands for (its source register)."""
+
+        NONE = "", _("none")
+        KANTA_PATIENT_RECORDS = "kanta_patient_records", _("Kanta patient data repository")
+        KANTA_SOCIAL_WELFARE = "kanta_social_welfare", _("Kanta client data archive (social)")
+
+    code = models.SlugField(_("code"), max_length=60, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    sector = models.CharField(_("sector"), max_length=20, choices=Sector.choices)
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="recipients",
+        verbose_name=_("organisation"),
+    )
+    profile = models.CharField(
+        _("repository profile"), max_length=40, choices=Profile.choices, blank=True
+    )
+    fhir_base_url = models.URLField(_("FHIR base URL for pushes"), max_length=300, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("recipient")
+        verbose_name_plural = _("recipients")
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(kind="organization") | models.Q(organization__isnull=False),
+                name="recipient_organization_named",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(kind="repository") | ~models.Q(profile=""),
+                name="recipient_repository_profiled",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

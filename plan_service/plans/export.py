@@ -19,7 +19,7 @@ import copy
 import dataclasses
 import operator
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 from typing import TYPE_CHECKING, Any
@@ -35,9 +35,9 @@ from fhir_export import snapshot as snap
 from fhir_export.bundle import plan_bundle
 from plan_service import policy
 from plan_service.audit.models import AccessEvent
-from plan_service.audit.services import record_access, record_disclosure
+from plan_service.audit.services import record_access_batch, record_disclosure_batch
 from plan_service.consent.models import Consent
-from plan_service.participants.models import Guardianship, Organization, Person
+from plan_service.participants.models import Guardianship, Organization, Person, Recipient
 from plan_service.plans import selectors
 from plan_service.plans.models import (
     Acknowledgement,
@@ -114,6 +114,8 @@ def _member(m: Membership) -> snap.MemberData:
         consent_id=m.consent_id,
         valid_until=m.valid_until,
         ended_at=m.ended_at,
+        terhikki_number=professional.terhikki_number if professional else "",
+        sv_number=professional.sv_number if professional else "",
     )
 
 
@@ -129,8 +131,17 @@ class _Rows:
 
 
 def _readable(accesses: Sequence[policy.PlanAccess], model: type[PlanItem]) -> list[Any]:
-    """Items of `model` each access may read, in one query: the OR of `policy.items_for`."""
-    scopes = [policy.items_for(access, model.objects.all()) for access in accesses]
+    """Items of `model` each access may read, in one query (`policy.items_for_many`).
+
+    Accesses that read alike (every plan of one recipient) share one scope over all their
+    plans, so the query stays small for a chunk of many plans; `policy.may_read_item` then
+    sorts each row to the accesses that may read it.
+    """
+    groups: dict[tuple[Any, ...], list[policy.PlanAccess]] = {}
+    for access in accesses:
+        key = (access.kind, tuple(sorted(access.reads)), access.person_id)
+        groups.setdefault(key, []).append(access)
+    scopes = [policy.items_for_many(group, model.objects.all()) for group in groups.values()]
     return list(
         reduce(operator.or_, scopes).select_related("created_by").order_by("created_at", "id")
     )
@@ -175,6 +186,10 @@ def _gather(accesses: Sequence[policy.PlanAccess]) -> list[_Rows]:
                     rows[index].items[model].append(item)
     by_user: dict[object, list[int]] = {}
     for index, access in enumerate(accesses):
+        if access.recipient is not None:
+            # What the recipient may receive: only the consents that give it something.
+            rows[index].consents.extend(access.consents)
+            continue
         by_user.setdefault(access.membership.user_id, []).append(index)
     for indices in by_user.values():
         user = accesses[indices[0]].membership.user
@@ -231,6 +246,18 @@ def _snapshot(
     used = {m.professional.organization_id for m in members if m.professional}
     used |= {c.recipient_organization_id for c in consents if c.recipient_organization_id}
     used |= {a.responsible_organization_id for a in actions if a.responsible_organization_id}
+    updated_at, updated_by = plan.updated_at, plan.updated_by_id
+    reader_relative = access.recipient is not None
+    if reader_relative:
+        # The plan's own stamp moves with writes the recipient may not receive: date and
+        # attribute this export by the latest item it does receive instead.
+        latest = max(
+            (i for items in rows.items.values() for i in items),
+            key=lambda i: (i.updated_at, str(i.pk)),
+            default=None,
+        )
+        updated_at = max(plan.created_at, latest.updated_at) if latest else plan.created_at
+        updated_by = latest.updated_by_id if latest else plan.created_by_id
     return snap.PlanSnapshot(
         plan_id=plan.pk,
         version=plan.version,
@@ -239,8 +266,10 @@ def _snapshot(
         period_start=plan.period_start,
         period_end=plan.period_end,
         created_at=plan.created_at,
-        updated_at=plan.updated_at,
-        updated_by_user_id=plan.updated_by_id,
+        updated_at=updated_at,
+        updated_by_user_id=updated_by,
+        language=getattr(plan, "language", "fi") or "fi",
+        reader_relative=reader_relative,
         custodian_organization_id=lead.professional.organization_id
         if lead and lead.professional
         else None,
@@ -256,11 +285,19 @@ def _snapshot(
                 birth_date=p.birth_date,
                 user_id=p.user_id,
                 guardian_of=tuple(sorted(wards.get(p.pk, []), key=str)),
+                non_disclosure=p.non_disclosure,
             )
             for p in persons
         ),
         organizations=tuple(
-            snap.OrganizationData(id=o.pk, name=o.name, oid=o.oid, sector=o.sector)
+            snap.OrganizationData(
+                id=o.pk,
+                name=o.name,
+                oid=o.oid,
+                sector=o.sector,
+                public=o.public,
+                custodian_register_id=o.custodian_register_id,
+            )
             for o in sorted((organizations[i] for i in used if i in organizations), key=_pk)
         ),
         members=tuple(_member(m) for m in members),
@@ -473,6 +510,66 @@ def as_reader(snapshot: snap.PlanSnapshot, view: Any, version: int | None = None
         updated_at=at or snapshot.updated_at,
         updated_by_user_id=by if by is not None else snapshot.updated_by_user_id,
         **{name: tuple(item(d) for d in getattr(snapshot, name)) for name in kinds},
+def recipient_label(recipient: Recipient | None, actor: User) -> str:
+    """How the disclosure log names who received an export."""
+    if recipient is None:
+        return f"download by {actor.get_username()}"
+    return f"{recipient.name} ({recipient.code})"
+
+
+def _disclosure_entry(
+    access: policy.PlanAccess, snapshot: snap.PlanSnapshot, recipient: str
+) -> dict[str, Any]:
+    subjects = [p.id for p in snapshot.persons]
+    return {
+        "recipient": recipient[:300],
+        "subjects": subjects,
+        "family_id": snapshot.family_id,
+        "plan_id": snapshot.plan_id,
+        "plan_version": snapshot.version,
+        "content": CONTENT,
+        "basis": access.legal_basis,
+        "recipient_organization_id": access.recipient.organization_id
+        if access.recipient is not None
+        else None,
+        "bases": {s: policy.disclosure_basis(access, s) for s in subjects}
+        if access.recipient is not None
+        else None,
+    }
+
+
+def _access_entry(snapshot: snap.PlanSnapshot) -> dict[str, Any]:
+    return {
+        "subjects": [p.id for p in snapshot.persons],
+        "family_id": snapshot.family_id,
+        "plan_id": snapshot.plan_id,
+        "object_type": "plan",
+        "object_id": snapshot.plan_id,
+        "object_version": snapshot.version,
+    }
+
+
+def log_disclosures(
+    *,
+    actor: User,
+    exported: Sequence[tuple[policy.PlanAccess, snap.PlanSnapshot]],
+    recipient: str,
+) -> None:
+    """The disclosure-log and access-log rows of many exports: one append per log.
+
+    One row per person in each export; a named recipient's rows carry each person's basis
+    (`policy.disclosure_basis`): the statute, plus the consents that name them.
+    """
+    if not exported:
+        return
+    record_disclosure_batch(
+        actor=actor, entries=[_disclosure_entry(a, s, recipient) for a, s in exported]
+    )
+    record_access_batch(
+        actor=actor,
+        action=AccessEvent.Action.EXPORT,
+        access=exported[0][0],
+        entries=[_access_entry(s) for _, s in exported],
     )
 
 
@@ -482,46 +579,56 @@ def log_disclosure(
     access: policy.PlanAccess,
     snapshot: snap.PlanSnapshot,
     recipient: str,
-    recipient_organization_id: uuid.UUID | None = None,
 ) -> None:
     """Append the disclosure-log and access-log rows of one export, one per person in it."""
-    subjects: Iterable[uuid.UUID] = [p.id for p in snapshot.persons]
-    record_disclosure(
-        actor=actor,
-        recipient=recipient[:300],
-        subjects=subjects,
-        family_id=snapshot.family_id,
-        plan_id=snapshot.plan_id,
-        plan_version=snapshot.version,
-        content=CONTENT,
-        basis=access.legal_basis,
-        recipient_organization_id=recipient_organization_id,
-    )
-    record_access(
-        actor=actor,
-        action=AccessEvent.Action.EXPORT,
-        subjects=subjects,
-        family_id=snapshot.family_id,
-        plan_id=snapshot.plan_id,
-        object_type="plan",
-        object_id=snapshot.plan_id,
-        object_version=snapshot.version,
-        access=access,
-    )
+    log_disclosures(actor=actor, exported=[(access, snapshot)], recipient=recipient)
+
+
+def resolve_recipient(code: object) -> Recipient | None:
+    """The active recipient named `code`; None when absent; 400 naming `recipient` otherwise."""
+    if code is None or code == "":
+        return None
+    recipient = None
+    if isinstance(code, str) and len(code) <= 60:
+        recipient = (
+            Recipient.objects.filter(code=code, active=True).select_related("organization").first()
+        )
+    if recipient is None:
+        raise ValidationError(
+            {
+                "recipient": ValidationError(
+                    _("No such recipient in the registry."), code="unknown_recipient"
+                )
+            }
+        )
+    return recipient
+
+
+def export_access_for(actor: User, plan: Plan, recipient: Recipient | None) -> policy.PlanAccess:
+    """The access an export reads through: the recipient's (`policy.export_access`) when one is
+    named, else the exporter's own (needs EXPORT)."""
+    if recipient is not None:
+        return policy.export_access(actor, plan, recipient)
+    return policy.require_plan(actor, policy.Action.EXPORT, plan)
 
 
 def plan_export_prepare(
-    *, actor: User, plan_id: object, version: int | None = None
+    *,
+    actor: User,
+    plan_id: object,
+    version: int | None = None,
+    recipient: Recipient | None = None,
 ) -> tuple[policy.PlanAccess, Export]:
-    """Check EXPORT, lock, snapshot and build the Bundle; log nothing (the caller decides when).
+    """Check the right to export, lock, snapshot and build the Bundle; log nothing.
 
     Must run inside a transaction. Raises Http404 when the plan is invisible to `actor`,
-    PermissionDenied without EXPORT, ValidationError for a version that cannot be exported.
+    PermissionDenied when they may not export it (for `recipient`), ValidationError for a
+    version that cannot be exported.
     """
     from plan_service.plans.visibility import reader_view
 
     plan = selectors.plan_get(user=actor, plan_id=plan_id)
-    access = policy.require_plan(actor, policy.Action.EXPORT, plan)
+    access = export_access_for(actor, plan, recipient)
     _share_lock([plan])
     view = reader_view(access)
     if version is not None and version != view.version:
@@ -534,21 +641,29 @@ def plan_export_prepare(
 
 @transaction.atomic
 def plan_export(
-    *, actor: User, plan_id: object, version: int | None = None, recipient: str = ""
+    *,
+    actor: User,
+    plan_id: object,
+    version: int | None = None,
+    recipient: Recipient | None = None,
 ) -> Export:
-    """Export a plan as a FHIR transaction Bundle for `actor`, and log the disclosure.
+    """Export a plan as a FHIR transaction Bundle, and log the disclosure.
 
-    Requires `Action.EXPORT` (the plan's lead): Http404 when the plan is invisible, 403 without
-    EXPORT. The disclosure log gets one row per person in the export, in the same transaction,
+    For a named `recipient` the Bundle holds exactly what the recipient may receive
+    (`policy.export_access`: the lead for any recipient, a member for their own organisation);
+    without one, the lead's own view (a download). Http404 when the plan is invisible, 403 when
+    refused. The disclosure log gets one row per person in the export, in the same transaction,
     so a Bundle never leaves without its log rows. Exporting the same version twice gives the
     same Bundle.
     """
-    access, export = plan_export_prepare(actor=actor, plan_id=plan_id, version=version)
+    access, export = plan_export_prepare(
+        actor=actor, plan_id=plan_id, version=version, recipient=recipient
+    )
     log_disclosure(
         actor=actor,
         access=access,
         snapshot=export.snapshot,
-        recipient=recipient or f"download by {actor.get_username()}",
+        recipient=recipient_label(recipient, actor),
     )
     return export
 
@@ -594,28 +709,37 @@ def plan_export_many_to(
     actor: User,
     plan_ids: Sequence[object],
     sink: Callable[[Export], None],
-    recipient: str,
+    recipient: str | Recipient,
 ) -> int:
-    """Export plans into `sink` one by one and log each disclosure, in one transaction.
+    """Export plans into `sink` one by one and log their disclosures, in one transaction.
 
-    The rights are checked per plan exactly as `plan_export` does (404 hidden, 403 without
-    EXPORT), the plan rows are share-locked together, and their snapshots are read in a fixed
-    number of queries (`plan_snapshots`). Each plan's disclosure rows (one per person) are
-    written after `sink` took its Bundle; a sink that raises rolls back the rows of the whole
-    call (the caller then deletes what the sink wrote). Returns the number of plans exported.
+    The rights are checked per plan exactly as `plan_export` does (404 hidden, 403 refused;
+    for a registry `Recipient`, what that recipient may receive), the plan rows are
+    share-locked together, and their snapshots are read in a fixed number of queries
+    (`plan_snapshots`). The disclosure and access rows of the whole chunk are appended once,
+    after `sink` took every Bundle; a sink that raises rolls back the rows of the whole call
+    (the caller then deletes what the sink wrote). Returns the number of plans exported.
     """
+    named = recipient if isinstance(recipient, Recipient) else None
+    label = recipient_label(named, actor) if named is not None else str(recipient)
     with transaction.atomic():
         plans = {p.pk: p for p in selectors.plan_list(user=actor).filter(pk__in=plan_ids)}
-        accesses = []
+        ordered = []
         for plan_id in plan_ids:
             plan = plans.get(plan_id)  # type: ignore[call-overload]
             if plan is None:
                 raise Http404
-            accesses.append(policy.require_plan(actor, policy.Action.EXPORT, plan))
+            ordered.append(plan)
+        if named is not None:
+            accesses = policy.export_accesses(actor, ordered, named)
+        else:
+            accesses = [export_access_for(actor, plan, None) for plan in ordered]
         _share_lock([a.plan for a in accesses])
+        exported = []
         for access, snapshot in zip(accesses, plan_snapshots(accesses), strict=True):
             sink(Export(bundle=plan_bundle(snapshot), snapshot=snapshot))
-            log_disclosure(actor=actor, access=access, snapshot=snapshot, recipient=recipient)
+            exported.append((access, snapshot))
+        log_disclosures(actor=actor, exported=exported, recipient=label)
     return len(accesses)
 
 

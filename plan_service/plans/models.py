@@ -121,6 +121,13 @@ class Plan(Stamped):
     summary = models.TextField(
         _("summary of the family's situation"), blank=True, max_length=LONG_TEXT
     )
+    #: The language the plan is written in (its FHIR export's `language` and narrative).
+    language = models.CharField(
+        _("language"),
+        max_length=5,
+        choices=[("fi", _("Finnish")), ("sv", _("Swedish")), ("en", _("English"))],
+        default="fi",
+    )
     period_start = models.DateField(_("period start"), default=timezone.localdate)
     period_end = models.DateField(_("period end"), null=True, blank=True)
     version = models.PositiveIntegerField(_("version"), default=1)
@@ -546,3 +553,30 @@ class DocumentEpoch(models.Model):
 
     def __str__(self) -> str:
         return f"document epoch {self.epoch}"
+
+
+class PushRecord(models.Model):
+    """The last plan version pushed to one FHIR server, and what it holds of this plan there.
+
+    A push of an older version than `version` is refused (409): it would put an outdated plan
+    over the current one. `resources` ("Type/id") lets the next push delete the plan's content
+    resources that the recipient may no longer receive, so the server holds what it may receive.
+    """
+
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    base_url = models.CharField(_("FHIR server"), max_length=300)
+    recipient = models.ForeignKey(
+        "participants.Recipient", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    version = models.PositiveIntegerField(_("plan version pushed"))
+    resources = ArrayField(models.CharField(max_length=120), default=list, blank=True)
+    pushed_at = models.DateTimeField(_("pushed at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("FHIR push record")
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "base_url"], name="push_record_plan_server")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan_id} v{self.version} -> {self.base_url}"

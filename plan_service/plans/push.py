@@ -23,16 +23,17 @@ import httpx
 from django.conf import settings
 from django.db import transaction
 from django.http import Http404
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import status
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, ValidationError
 
 from fhir_export import FHIR_JSON
 from fhir_export.bundle import to_json
-from plan_service import policy
+from plan_service.participants.models import Recipient
 from plan_service.plans import export
-from plan_service.plans.models import Plan
+from plan_service.plans.models import Plan, PushRecord
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -177,25 +178,53 @@ def fhir_transaction(
                     outcome=outcome,
                     attempts=attempt,
                 )
-            return _accepted(base_url, response, attempt)
+            return _accepted(base_url, response, attempt, len(bundle.get("entry", [])))
     finally:
         if own:
             http.close()
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _accepted(base_url: str, response: httpx.Response, attempt: int) -> PushResult:
+def _refused_reply(response: httpx.Response, attempt: int, why: str) -> PushFailed:
+    return PushFailed(
+        _("The FHIR server's answer is not a successful transaction response (%(why)s).")
+        % {"why": why},
+        code="fhir_bad_response",
+        server_status=response.status_code,
+        outcome=_outcome_of(response),
+        attempts=attempt,
+    )
+
+
+def _accepted(
+    base_url: str, response: httpx.Response, attempt: int, sent: int | None = None
+) -> PushResult:
+    """The result of a 2xx answer, if it proves the transaction happened; else PushFailed.
+
+    Only a Bundle of type `transaction-response`, in FHIR JSON, with one entry per entry sent,
+    each with a 2xx status, counts: an HTML page, a searchset or an empty body with 200 do not.
+    """
+    media = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in (FHIR_JSON, "application/json"):
+        raise _refused_reply(response, attempt, f"content type {media or 'none'}")
     try:
         reply = response.json()
     except ValueError:
-        reply = {}
+        raise _refused_reply(response, attempt, "not JSON") from None
+    if not isinstance(reply, dict) or reply.get("resourceType") != "Bundle":
+        raise _refused_reply(response, attempt, "not a Bundle")
+    if reply.get("type") != "transaction-response":
+        raise _refused_reply(response, attempt, f"Bundle type {reply.get('type')!s}")
+    answers = reply.get("entry") if isinstance(reply.get("entry"), list) else []
+    if sent is not None and len(answers) != sent:
+        raise _refused_reply(response, attempt, f"{len(answers)} of {sent} entries answered")
     entries = []
-    for entry in reply.get("entry", []) if isinstance(reply, dict) else []:
-        answer = entry.get("response") or {}
+    for entry in answers:
+        answer = (entry.get("response") if isinstance(entry, dict) else None) or {}
         entries.append(
-            {"status": str(answer.get("status", "")), "location": answer.get("location", "")}
+            {"status": str(answer.get("status", "")), "location": str(answer.get("location", ""))}
         )
-        if not str(answer.get("status", "")).startswith("2"):
+        if not str(answer.get("status", "")).strip().startswith("2"):
             raise PushFailed(
                 _("The FHIR server refused an entry (%(status)s).")
                 % {"status": answer.get("status")},
@@ -214,42 +243,99 @@ def _accepted(base_url: str, response: httpx.Response, attempt: int) -> PushResu
 #
 
 
+class PushOutdatedError(ValidationError):
+    """The version asked for is older than the one already pushed to that server (409, with
+    the field named like any validation error)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "older_than_pushed"
+
+
+#: Resource types that belong to one plan alone; a later push deletes those the recipient may
+#: no longer receive. People and organisations are shared by plans and are never deleted.
+PLAN_OWNED = frozenset({"CarePlan", "Goal", "Condition", "Consent"})
+
+
+def _with_deletions(bundle: dict[str, Any], previous: list[str]) -> dict[str, Any]:
+    """`bundle` plus a DELETE entry for each plan-owned resource pushed before and gone now."""
+    now = {e["request"]["url"] for e in bundle["entry"]}
+    gone = [r for r in previous if r not in now and r.split("/")[0] in PLAN_OWNED]
+    if not gone:
+        return bundle
+    deletions = [{"request": {"method": "DELETE", "url": url}} for url in sorted(gone)]
+    return {**bundle, "entry": [*deletions, *bundle["entry"]]}
+
+
 def plan_push(
     *,
     actor: User,
     plan_id: object,
+    recipient: Recipient | None = None,
     version: int | None = None,
     base_url: str | None = None,
     client: httpx.Client | None = None,
 ) -> PushResult:
-    """Push the plan, as `actor` may export it, to the configured FHIR server.
+    """Push the plan, as `recipient` may receive it, to that recipient's FHIR server.
 
-    Requires `Action.EXPORT` (404 hidden, 403 not allowed). The snapshot is taken in its own
-    short transaction (the plan's share lock is not held over the network when called outside a
-    request), the Bundle is posted, and the disclosure rows (one per person) are written only
-    after the server accepted it. Raises PushNotConfigured without a server, PushFailed when the
-    server refuses or cannot be reached; then nothing is logged as disclosed.
-    Idempotent: pushing the same version again updates the same server resources.
+    The rights are the export's (`policy.export_access`: 404 hidden, 403 refused). The server
+    is `base_url`, else the recipient's registered `fhir_base_url`, else FHIR_PUSH_BASE_URL.
+    A version older than the last one pushed to that server is refused (409, `version`). The
+    snapshot is taken in its own short transaction (no lock is held over the network), the
+    Bundle is posted with DELETE entries for plan resources the recipient may no longer
+    receive, and the disclosure rows (one per person) and the push record are written only
+    after the server proved it applied the transaction (`_accepted`). Raises PushNotConfigured
+    without a server, PushFailed when the server refuses or cannot be reached; then nothing is
+    logged as disclosed. Idempotent: pushing the same version again updates the same resources.
     """
     plan = Plan.objects.filter(pk=plan_id).first()
     if plan is None:
         raise Http404
-    policy.require_plan(actor, policy.Action.EXPORT, plan)  # refuse before saying anything else
+    export.export_access_for(actor, plan, recipient)  # refuse before saying anything else
+    target = (
+        base_url or (recipient.fhir_base_url if recipient else "") or settings.FHIR_PUSH_BASE_URL
+    )
     with transaction.atomic():  # rights first: 404 and 403 come before "not configured"
-        access, result = export.plan_export_prepare(actor=actor, plan_id=plan_id, version=version)
-    target = base_url or settings.FHIR_PUSH_BASE_URL
+        access, result = export.plan_export_prepare(
+            actor=actor, plan_id=plan_id, version=version, recipient=recipient
+        )
     if not target:
         raise PushNotConfigured
+    record = PushRecord.objects.filter(plan_id=plan.pk, base_url=target).first()
+    if record is not None and result.snapshot.version < record.version:
+        raise PushOutdatedError(
+            {
+                "version": [
+                    _("Version %(asked)s is older than version %(pushed)s already pushed there.")
+                    % {"asked": result.snapshot.version, "pushed": record.version}
+                ]
+            },
+            code="older_than_pushed",
+        )
+    bundle = _with_deletions(result.bundle, record.resources if record is not None else [])
     pushed = fhir_transaction(
         base_url=target,
-        bundle=result.bundle,
+        bundle=bundle,
         timeout=float(settings.FHIR_PUSH_TIMEOUT_SECONDS),
         attempts=max(1, settings.FHIR_PUSH_ATTEMPTS),
         backoff=settings.FHIR_PUSH_BACKOFF_MS / 1000,
         client=client,
     )
+    label = export.recipient_label(recipient, actor) if recipient else ""
     with transaction.atomic():
         export.log_disclosure(
-            actor=actor, access=access, snapshot=result.snapshot, recipient=f"FHIR push to {target}"
+            actor=actor,
+            access=access,
+            snapshot=result.snapshot,
+            recipient=f"FHIR push to {label + ' at ' if label else ''}{target}",
+        )
+        PushRecord.objects.update_or_create(
+            plan_id=plan.pk,
+            base_url=target,
+            defaults={
+                "recipient": recipient,
+                "version": max(result.snapshot.version, record.version if record else 0),
+                "resources": [e["request"]["url"] for e in result.bundle["entry"]],
+                "pushed_at": timezone.now(),
+            },
         )
     return pushed

@@ -200,9 +200,20 @@ def main() -> None:
     args = parser.parse_args()
     django.setup()
     username = seed(args.plans)
+    from plan_service.participants.models import Recipient
+
+    Recipient.objects.get_or_create(
+        code="bench-kanta",
+        defaults={
+            "name": "Kanta (benchmark)",
+            "kind": "repository",
+            "sector": "health",
+            "profile": "kanta_patient_records",
+        },
+    )
     print(
         "now run: /usr/bin/time -v python manage.py fhir_bulk_export "
-        f"--recipient {username} --output var/bulk-{args.plans}"
+        f"--actor {username} --recipient bench-kanta --output var/bulk-{args.plans}"
     )
 
 

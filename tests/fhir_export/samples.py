@@ -104,11 +104,16 @@ def demo_snapshot() -> PlanSnapshot:
                 temporary_identity_code(dt.date(1990, 7, 2), 904),
                 dt.date(1990, 7, 2),
                 guardian_of=(aino, eetu),
+                non_disclosure=True,
             ),
         ),
         organizations=(
             OrganizationData(
-                org, "Aurinkolaakson hyvinvointialue", "1.2.246.10.1234567.10.0", "social"
+                org,
+                "Aurinkolaakson hyvinvointialue",
+                "1.2.246.10.1234567.10.0",
+                "social",
+                custodian_register_id="1.2.246.10.1234567.19.0",
             ),
             OrganizationData(
                 ece_org, "Aurinkolaakson kaupunki", "1.2.246.10.7654321.10.0", "education"
@@ -129,6 +134,7 @@ def demo_snapshot() -> PlanSnapshot:
                 "terveydenhoitaja (public health nurse)",
                 org,
                 statute="Terveydenhuoltolaki 1326/2010 §15",
+                terhikki_number="10100123456",
             ),
             MemberData(
                 _id("m-ece"),

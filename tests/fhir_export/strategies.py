@@ -75,6 +75,7 @@ def snapshots(draw: st.DrawFn) -> PlanSnapshot:
             identity_code=temporary_identity_code(birth, 900 + i),
             birth_date=birth,
             user_id=draw(st.sampled_from([None, 1000 + i])),
+            non_disclosure=draw(st.booleans()),
         )
         for i in range(n_children)
     ]
@@ -91,6 +92,7 @@ def snapshots(draw: st.DrawFn) -> PlanSnapshot:
             guardian_of=tuple(draw(st.lists(st.sampled_from(child_ids), unique=True)))
             if child_ids
             else (),
+            non_disclosure=draw(st.booleans()),
         )
         for i in range(n_guardians)
     ]
@@ -100,6 +102,8 @@ def snapshots(draw: st.DrawFn) -> PlanSnapshot:
             name=draw(text) or "org",
             oid=f"1.2.246.10.{1234567 + i}.10.0",
             sector=draw(st.sampled_from(["social", "health", "education"])),
+            public=draw(st.booleans()),
+            custodian_register_id=draw(st.sampled_from(["", f"1.2.246.10.{7654321 + i}.19.0"])),
         )
         for i in range(draw(st.integers(1, 3)))
     ]
@@ -125,6 +129,8 @@ def snapshots(draw: st.DrawFn) -> PlanSnapshot:
                 statute="LSL 417/2007 §30",
                 valid_until=draw(st.none() | st.just(start + dt.timedelta(days=30))),
                 ended_at=start + dt.timedelta(days=1) if ended else None,
+                terhikki_number=draw(st.sampled_from(["", "10100123456"])),
+                sv_number=draw(st.sampled_from(["", "123456"])),
             )
         )
     for person in [*children, *guardians]:
@@ -294,4 +300,6 @@ def snapshots(draw: st.DrawFn) -> PlanSnapshot:
         remarks=tuple(remarks),
         acknowledgements=tuple(acks),
         consents=tuple(consents),
+        language=draw(st.sampled_from(["fi", "sv", "en"])),
+        reader_relative=draw(st.booleans()),
     )

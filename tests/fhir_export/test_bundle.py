@@ -13,6 +13,7 @@ import sys
 import uuid
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -80,6 +81,37 @@ def test_the_bundle_is_the_same_in_a_fresh_interpreter_with_other_hash_seeds() -
             [sys.executable, "-c", script], cwd=root, env=env, capture_output=True, check=True
         ).stdout.decode()
         assert out == here
+
+
+@SETTINGS
+@given(snapshots())
+def test_builders_are_valid_r4_with_fi_base_finish_for_every_plan_shape(
+    snapshot: PlanSnapshot,
+) -> None:
+    """The guarantee that replaces per-Bundle pydantic validation at export time: for every
+    shape of plan the builders give a Bundle the R4 models accept, every resource with its
+    language and an escaped generated narrative."""
+    bundle = plan_bundle(snapshot, validate=True)
+    for resource in resources(bundle):
+        assert resource["language"] == snapshot.language
+        assert resource["text"]["status"] == "generated"
+        div = resource["text"]["div"]
+        assert div.startswith('<div xmlns="http://www.w3.org/1999/xhtml">')
+        ElementTree.fromstring(div)  # noqa: S314 (our own output): well-formed, every value escaped
+        assert "<script" not in div
+    labelled = {
+        f"urn:uuid:{r['id']}"
+        for r in resources(bundle)
+        if any(s["code"] == "TURVAKIELTO" for s in r.get("meta", {}).get("security", []))
+    }
+    for person in snapshot.persons:
+        for r in resources(bundle):
+            if r["resourceType"] in ("Patient", "RelatedPerson") and any(
+                i["value"] == person.identity_code for i in r["identifier"]
+            ):
+                assert (f"urn:uuid:{r['id']}" in labelled) == person.non_disclosure
+    if snapshot.reader_relative:
+        assert f"plan version {snapshot.version}" not in to_json(bundle)
 
 
 @SETTINGS
@@ -245,7 +277,12 @@ def test_provenance_names_author_custodian_and_version(small: PlanSnapshot) -> N
     (provenance,) = resources(bundle, "Provenance")
     types = {a["type"]["coding"][0]["code"]: a["who"]["reference"] for a in provenance["agent"]}
     organizations = {f"urn:uuid:{o['id']}" for o in resources(bundle, "Organization")}
-    assert types["custodian"] in organizations
+    assert types["CST"] in organizations  # fi-base information custodian
+    (custodian,) = [a for a in provenance["agent"] if a["type"]["coding"][0]["code"] == "CST"]
+    assert custodian["type"]["coding"][0]["system"] == coding.V3_PARTICIPATION_TYPE
+    assert custodian["role"][0]["coding"][0]["system"] == "urn:oid:1.2.246.537.5.40172"
+    assert custodian["who"]["identifier"]["type"]["coding"][0]["code"] == "PRN"
+    assert custodian["who"]["identifier"]["value"]
     assert types["author"] in {f"urn:uuid:{r['id']}" for r in resources(bundle, "PractitionerRole")}
     assert (
         provenance["entity"][0]["what"]["identifier"]["value"] == f"{small.plan_id}/{small.version}"

@@ -167,6 +167,23 @@ _seq = itertools.count(1)
 #: An `if_match` answer meaning "the ETag the caller gets from a GET of the same path".
 READERS_OWN_ETAG = "reader's own"
 
+def school_recipient(w: World) -> str:
+    """The registry code of the curator's school as a recipient (created on first use)."""
+    from plan_service.participants.models import Recipient
+
+    org = w.pros["curator"].organization
+    recipient, _ = Recipient.objects.get_or_create(
+        code="matrix-school",
+        defaults={
+            "name": "School",
+            "kind": "organization",
+            "sector": "education",
+            "organization": org,
+        },
+    )
+    return recipient.code
+
+
 #
 # Item payloads
 #
@@ -526,6 +543,17 @@ def _plan_endpoints() -> list[Endpoint]:
             lambda w, s: f"/api/v1/plans/{s.plan.pk}/fhir/",
             needs="export",
         ),
+        # For a named recipient: the lead for any, a member for their own organisation
+        # (the curator's school); the contents are checked in tests/fhir_export/test_recipients.
+        Endpoint(
+            "plan FHIR export for a recipient",
+            "plan-fhir-list",
+            "GET",
+            lambda w, s: f"/api/v1/plans/{s.plan.pk}/fhir/?recipient={school_recipient(w)}",
+            expect=plan_only(
+                {"lead": 200, "curator": 200, "health": 403, "guardian": 403, "child": 403}, 404
+            ),
+        ),
         # No FHIR server is configured in tests: allowed pushes answer 503 (tested for real
         # against a FHIR engine in tests/fhir_export).
         Endpoint(
@@ -533,9 +561,10 @@ def _plan_endpoints() -> list[Endpoint]:
             "plan-fhir-push",
             "POST",
             lambda w, s: f"/api/v1/plans/{s.plan.pk}/fhir/push/",
-            needs="export",
-            ok=503,
-            payload=lambda w, s: {},
+            payload=lambda w, s: {"recipient": school_recipient(w)},
+            expect=plan_only(
+                {"lead": 503, "curator": 503, "health": 403, "guardian": 403, "child": 403}, 404
+            ),
         ),
         Endpoint(
             "family access log",
@@ -727,6 +756,13 @@ def _registry_endpoints() -> list[Endpoint]:
                 "audit-access-log-export-fhir",
                 "GET",
                 lambda w, s: "/api/v1/audit/access-log/export.fhir/",
+                expect=auditor_only,
+            ),
+            Endpoint(
+                "audit disclosures fhir",
+                "audit-disclosures-export-fhir",
+                "GET",
+                lambda w, s: "/api/v1/audit/disclosures/export.fhir/",
                 expect=auditor_only,
             ),
             Endpoint(

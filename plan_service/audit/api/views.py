@@ -25,7 +25,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from fhir_export import FHIR_JSON
-from fhir_export.auditevent import AccessRecord, audit_events
+from fhir_export.auditevent import (
+    AccessRecord,
+    DisclosureRecord,
+    audit_events,
+    disclosure_events,
+)
 from plan_service import policy
 from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet
 from plan_service.audit import chain, selectors
@@ -257,6 +262,40 @@ class AuditDisclosureViewSet(AuditLogViewSet):
 
     def get_queryset(self) -> QuerySet[Disclosure]:
         return selectors.disclosures_for_auditor(user=self.request.user)
+
+    @extend_schema(
+        summary="Export the queried disclosures as FHIR AuditEvent, BALP PrivacyDisclosure "
+        "(auditor)",
+        responses={
+            (200, FHIR_JSON): OpenApiResponse(
+                OpenApiTypes.OBJECT, description="A Bundle (collection) of AuditEvent"
+            ),
+            **ERRORS,
+        },
+    )
+    @action(detail=False, methods=["get"], url_path="export.fhir", url_name="export-fhir")
+    def export_fhir(self, request: Request) -> StreamingHttpResponse:
+        queryset = self._export_queryset(request)
+        records = (_disclosure_record(row) for row in queryset.iterator(chunk_size=2000))
+        return StreamingHttpResponse(
+            _bundle_stream(disclosure_events(records)),
+            content_type=f"{FHIR_JSON}; fhirVersion=4.0",
+        )
+
+
+def _disclosure_record(row: Disclosure) -> DisclosureRecord:
+    return DisclosureRecord(
+        id=row.id,
+        recorded_at=row.recorded_at,
+        recipient=row.recipient,
+        basis=row.basis,
+        content=row.content,
+        actor_user_id=row.actor_user_id,
+        recipient_organization_id=row.recipient_organization_id,
+        subject_id=row.subject_id,
+        plan_id=row.plan_id,
+        plan_version=row.plan_version,
+    )
 
 
 class AuditVerifyViewSet(PolicyViewSet):

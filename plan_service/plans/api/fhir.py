@@ -44,9 +44,18 @@ def parse_version(raw: str | None) -> int | None:
 
 
 class PushInputSerializer(serializers.Serializer):
-    """What a push may name: the plan version (only the current one for now)."""
+    """What a push names: the recipient (registry code) and the plan version."""
 
+    recipient = serializers.CharField(max_length=60)
     version = serializers.IntegerField(required=False, min_value=1, max_value=2_147_483_647)
+
+
+RECIPIENT = OpenApiParameter(
+    "recipient",
+    str,
+    description="Registry code of the recipient; the Bundle holds exactly what it may receive. "
+    "Without it, the lead's own view (a download).",
+)
 
 
 class PlanFhirViewSet(PlanScopedMixin, PolicyViewSet):
@@ -59,9 +68,8 @@ class PlanFhirViewSet(PlanScopedMixin, PolicyViewSet):
     @extend_schema(
         summary="The plan as a FHIR R4 transaction Bundle (needs export rights)",
         parameters=[
-            OpenApiParameter(
-                "version", int, description="Plan version; only the current one for now."
-            )
+            OpenApiParameter("version", int, description="Plan version (default: current)."),
+            RECIPIENT,
         ],
         responses={
             (200, FHIR_JSON): OpenApiResponse(
@@ -77,8 +85,16 @@ class PlanFhirViewSet(PlanScopedMixin, PolicyViewSet):
     def list(self, request: Request, plan_pk: str) -> Response:
         access = self.access  # 404 before anything else when the plan is hidden
         version = parse_version(request.query_params.get("version"))
-        result = export.plan_export(actor=request.user, plan_id=access.plan.pk, version=version)
+        recipient = export.resolve_recipient(request.query_params.get("recipient"))
+        result = export.plan_export(
+            actor=request.user, plan_id=access.plan.pk, version=version, recipient=recipient
+        )
         response = Response(result.bundle)
+        if result.snapshot.reader_relative:
+            # The plan's version is not the recipient's to know: the Bundle id names its content.
+            response["ETag"] = f'W/"{result.bundle["id"]}"'
+            response["Cache-Control"] = "no-store"
+            return response
         return self.with_etag(response, result.snapshot.version)
 
     @extend_schema(
@@ -99,10 +115,12 @@ class PlanFhirViewSet(PlanScopedMixin, PolicyViewSet):
         access = self.access  # 404 before anything else when the plan is hidden
         data = PushInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        recipient = export.resolve_recipient(data.validated_data["recipient"])
         try:
             result = push.plan_push(
                 actor=request.user,
                 plan_id=access.plan.pk,
+                recipient=recipient,
                 version=data.validated_data.get("version"),
             )
         except push.PushFailed as exc:

@@ -10,6 +10,10 @@
 //   POST /$fail {"status": 503, "count": 2}   the next `count` requests answer `status`
 //   POST /$drop {"count": 1}                  the next `count` requests get their socket closed
 //   GET  /$requests                           how many FHIR requests arrived
+//   POST /$respond {"status": 200, "contentType": "text/html", "body": "...", "count": 1}
+//                                             the next `count` requests get this raw answer
+//                                             (and change nothing)
+//   POST /$reset                              forget every resource (a fresh repository)
 'use strict';
 
 const http = require('http');
@@ -31,7 +35,8 @@ for (const name of SEARCH_PARAMETER_BUNDLE_FILES || ['fhir/r4/search-parameters.
 }
 
 const router = new FhirRouter();
-const repo = new MemoryRepository();
+let repo = new MemoryRepository();
+let canned = { count: 0 };
 let failures = { status: 0, count: 0 };
 let drops = 0;
 let requests = 0;
@@ -94,10 +99,23 @@ const server = http.createServer((req, res) => {
       return send(res, 200, {});
     }
     if (url === '$requests') return send(res, 200, { requests });
+    if (url === '$respond') {
+      canned = body;
+      return send(res, 200, {});
+    }
+    if (url === '$reset') {
+      repo = new MemoryRepository();
+      return send(res, 200, {});
+    }
     requests += 1;
     if (drops > 0) {
       drops -= 1;
       return req.socket.destroy();
+    }
+    if (canned.count > 0) {
+      canned.count -= 1;
+      res.writeHead(canned.status, { 'Content-Type': canned.contentType });
+      return res.end(canned.body);
     }
     if (failures.count > 0) {
       failures.count -= 1;

@@ -1,7 +1,9 @@
-"""`manage.py fhir_bulk_export --recipient USER --output DIR`: FHIR Bulk Data NDJSON export.
+"""`manage.py fhir_bulk_export --actor USER --recipient CODE --output DIR`: FHIR Bulk Data.
 
-Exports every plan the recipient may export (their EXPORT right, checked by the policy for each
-plan), as the recipient may see it, into one NDJSON file per resource type plus `manifest.json`.
+Exports every plan `--actor` may export (their EXPORT right, checked by the policy for each
+plan) as the registry recipient `--recipient` may receive it (`policy.export_access`), into one
+NDJSON file per resource type plus `manifest.json`. Without `--actor`, `--recipient` is taken as
+a username and the plans go as that user sees them (the earlier form of the command).
 Plans are read in keyset chunks and written as they come, so memory stays flat however many
 plans there are. Each plan's disclosure rows (one per person) commit with that plan's export;
 if the run fails, the files written so far are deleted.
@@ -19,6 +21,7 @@ from django.utils.translation import gettext as _
 from tqdm import tqdm
 
 from fhir_export.ndjson import BulkWriter
+from plan_service.participants.models import Recipient
 from plan_service.plans import export
 
 
@@ -26,7 +29,12 @@ class Command(BaseCommand):
     help = "Export every plan a recipient may receive as FHIR Bulk Data NDJSON."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--recipient", required=True, help="Username of the recipient.")
+        parser.add_argument(
+            "--recipient",
+            required=True,
+            help="Registry code of the recipient (or, without --actor, a username).",
+        )
+        parser.add_argument("--actor", default=None, help="Username of who exports (a lead).")
         parser.add_argument("--output", required=True, help="Directory for the NDJSON files.")
         parser.add_argument(
             "--chunk-size", type=int, default=100, help="Plans per query and transaction."
@@ -34,14 +42,20 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        user = get_user_model().objects.filter(username=options["recipient"]).first()
+        named = None
+        username = options["actor"] or options["recipient"]
+        user = get_user_model().objects.filter(username=username).first()
         if user is None or not user.is_active:
             raise CommandError(_("No active user with that username."))
+        if options["actor"]:
+            named = Recipient.objects.filter(code=options["recipient"], active=True).first()
+            if named is None:
+                raise CommandError(_("No such recipient in the registry."))
         if options["chunk_size"] < 1:
             raise CommandError(_("The chunk size must be at least 1."))
         writer = BulkWriter(Path(options["output"]))
         started = timezone.now()
-        recipient = f"FHIR bulk export for {user.get_username()}"
+        recipient: str | Recipient = named or f"FHIR bulk export for {user.get_username()}"
         state: dict[str, Any] = {"plans": 0, "family": None}
         try:
             with tqdm(
@@ -73,7 +87,7 @@ class Command(BaseCommand):
             raise
         manifest = writer.close(
             transaction_time=started,
-            request=f"fhir_bulk_export --recipient {user.get_username()}",
+            request=f"fhir_bulk_export --recipient {options['recipient']}",
         )
         lines = sum(item["count"] for item in manifest["output"])
         self.stdout.write(

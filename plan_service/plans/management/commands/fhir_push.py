@@ -1,8 +1,9 @@
-"""`manage.py fhir_push --actor USER --plan PLAN_ID`: push one plan to the FHIR server.
+"""`manage.py fhir_push --actor USER --plan PLAN_ID --recipient CODE`: push one plan.
 
-The plan goes as `--actor` may export it (their EXPORT right), to `--base-url` or the
-FHIR_PUSH_BASE_URL setting. Prints where each resource landed; on refusal prints the server's
-OperationOutcome and exits non-zero. The disclosure is logged only when the server accepted.
+The plan goes as the registry recipient `--recipient` may receive it (if `--actor` may export
+for it), to `--base-url`, the recipient's registered FHIR server, or FHIR_PUSH_BASE_URL.
+Prints where each resource landed; on refusal prints the server's OperationOutcome and exits
+non-zero. The disclosure is logged only when the server accepted.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from plan_service.plans import push
+from plan_service.plans import export, push
 
 
 class Command(BaseCommand):
@@ -24,6 +25,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--actor", required=True, help="Username of who pushes (the lead).")
         parser.add_argument("--plan", required=True, help="Plan id.")
+        parser.add_argument("--recipient", required=True, help="Registry code of the recipient.")
         parser.add_argument(
             "--plan-version", type=int, default=None, help="Plan version (the current one)."
         )
@@ -37,6 +39,7 @@ class Command(BaseCommand):
             result = push.plan_push(
                 actor=actor,
                 plan_id=options["plan"],
+                recipient=export.resolve_recipient(options["recipient"]),
                 version=options["plan_version"],
                 base_url=options["base_url"],
             )
@@ -44,6 +47,8 @@ class Command(BaseCommand):
             raise CommandError(_("No such plan that this user may export.")) from exc
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
+        except push.PushOutdatedError as exc:
+            raise CommandError(str(exc.detail)) from exc
         except push.PushNotConfigured as exc:
             raise CommandError(str(exc.detail)) from exc
         except push.PushFailed as exc:

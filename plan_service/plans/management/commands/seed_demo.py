@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from plan_service.consent.services import consent_create
 from plan_service.participants.identity_codes import temporary_identity_code
-from plan_service.participants.models import Family, Organization, Person, Professional
+from plan_service.participants.models import Family, Organization, Person, Professional, Recipient
 from plan_service.participants.services import family_create, person_link_account
 from plan_service.plans import services
 from plan_service.plans.models import Action, Comment, Dissent, Goal, Need, Review
@@ -28,6 +28,44 @@ ORG_EDUCATION = (
     "1.2.246.10.7654321.10.0",
     "education",
 )
+ORG_PSYCHIATRY = (
+    "Aurinkolaakson nuorisopsykiatrian poliklinikka",
+    "1.2.246.10.1234567.10.7",
+    "health",
+)
+#: Custodian ids in the register of information custodians (fi-base public custodian).
+CUSTODIAN_IDS = {ORG_SOCIAL_HEALTH[1]: "1.2.246.10.1234567.19.0"}
+
+#: The demo recipients: code, name, kind, sector, organisation (index) and repository profile.
+RECIPIENTS = [
+    (
+        "kanta-potilastiedon-arkisto",
+        "Kanta, potilastiedon arkisto",
+        "repository",
+        "health",
+        None,
+        "kanta_patient_records",
+    ),
+    ("aurinkolaakson-koulu", "Aurinkolaakson koulu", "organization", "education", 1, ""),
+    (
+        "aurinkolaakson-sosiaalihuolto",
+        "Aurinkolaakson hyvinvointialue, sosiaalihuolto",
+        "organization",
+        "social",
+        0,
+        "",
+    ),
+    (
+        "nuorisopsykiatria",
+        "Aurinkolaakson nuorisopsykiatrian poliklinikka",
+        "organization",
+        "health",
+        2,
+        "",
+    ),
+]
+#: Terhikki numbers of the demo's health professionals (fictional, 11 digits).
+TERHIKKI = {"terveydenhoitaja": "10100123456", "psykiatrinen": "10100765432"}
 
 PROFESSIONALS = [
     # username, first, last, org index, role, unit
@@ -89,13 +127,31 @@ class Command(BaseCommand):
 
     def _build(self) -> None:
         orgs = [
-            Organization.objects.create(name=n, oid=o, sector=s)
-            for n, o, s in (ORG_SOCIAL_HEALTH, ORG_EDUCATION)
+            Organization.objects.create(
+                name=n, oid=o, sector=s, custodian_register_id=CUSTODIAN_IDS.get(o, "")
+            )
+            for n, o, s in (ORG_SOCIAL_HEALTH, ORG_EDUCATION, ORG_PSYCHIATRY)
         ]
+        for code, name, kind, sector, org_index, profile in RECIPIENTS:
+            Recipient.objects.create(
+                code=code,
+                name=name,
+                kind=kind,
+                sector=sector,
+                organization=orgs[org_index] if org_index is not None else None,
+                profile=profile,
+            )
+        self.psychiatry = orgs[2]
         pro: dict[str, Any] = {}
         for username, first, last, org, role, unit in PROFESSIONALS:
             user = self._user(username, first, last)
-            Professional.objects.create(user=user, organization=orgs[org], role=role, unit=unit)
+            Professional.objects.create(
+                user=user,
+                organization=orgs[org],
+                role=role,
+                unit=unit,
+                terhikki_number=TERHIKKI.get(username, ""),
+            )
             pro[username] = user
         prof = {p.user.username: p for p in Professional.objects.select_related("user")}
         self._family_virtanen(pro, prof)
@@ -277,6 +333,17 @@ class Command(BaseCommand):
             categories=["general", "health", "education"],
             purpose="Nuorisopsykiatrian ja koulun yhteistyö",
             recipient_sector="health",
+            valid_until=timezone.now() + dt.timedelta(days=365),
+        )
+        # The psychiatric unit may also receive the social-welfare part (a named recipient).
+        consent_create(
+            actor=paivi,
+            family=family,
+            grantor_id=None,
+            subject_ids=[lauri_person.pk],
+            categories=["social"],
+            purpose="Nuorisopsykiatrian arvio: lastensuojelun suunnitelma",
+            recipient_organization=self.psychiatry,
             valid_until=timezone.now() + dt.timedelta(days=365),
         )
         services.membership_add(
