@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet
@@ -29,6 +29,7 @@ from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
 
 from plan_service.categories import Category
 from plan_service.consent.models import Consent
+from plan_service.emergency.models import EmergencyAccess
 from plan_service.participants.models import ROLE_SECTOR, Family, Person, Professional, Role, Sector
 from plan_service.plans.models import Membership, Plan, PlanItem
 
@@ -257,10 +258,14 @@ class PlanAccess:
     person_id: object | None = None
     sector: str | None = None
     consents: tuple[Consent, ...] = field(default=())
+    #: The emergency (break-glass) opening this access rests on, when it is not a membership.
+    emergency: EmergencyAccess | None = None
 
     @property
     def legal_basis(self) -> str:
         """The basis the decisions of this request rest on, for the access log."""
+        if self.emergency is not None:
+            return f"emergency:{self.emergency.reason_code}:{self.emergency.pk}"
         m = self.membership
         if m.basis == Membership.Basis.CONSENT:
             return f"consent:{m.consent_id}"
@@ -292,10 +297,19 @@ def plan_access(user: User, plan: Plan) -> PlanAccess | None:
         .first()
     )
     if membership is None:
-        return None
+        return emergency_access(user, plan)
     granted = _granted_actions(user, plan)
     if Action.VIEW not in granted:
         return None
+    professional = membership.professional
+    return _access_of(plan, membership, granted, _consents_covering(plan, professional))
+
+
+def _access_of(
+    plan: Plan, membership: Membership, granted: frozenset[Action], consents: list[Consent]
+) -> PlanAccess:
+    """The access a membership in force gives, from its granted permissions and the consents
+    covering its professional (shared by `plan_access` and `plan_accesses`)."""
     actions = granted & ROLE_ACTIONS[membership.role]
     if plan.is_read_only:
         actions &= READ_ONLY_ACTIONS
@@ -312,7 +326,7 @@ def plan_access(user: User, plan: Plan) -> PlanAccess | None:
         )
     professional = membership.professional
     sector = ROLE_SECTOR.get(professional.role) if professional else None
-    consents = tuple(_consents_covering(plan, professional))
+    consents = tuple(consents)
     consented = frozenset(c for consent in consents for c in consent.categories)
     defaults = SECTOR_CATEGORIES.get(sector, frozenset()) if sector else frozenset()
     if membership.basis == Membership.Basis.CONSENT:
@@ -335,6 +349,143 @@ def plan_access(user: User, plan: Plan) -> PlanAccess | None:
         sector=sector,
         consents=consents,
     )
+
+
+def plan_accesses(plan: Plan) -> list[PlanAccess]:
+    """Every current member's access to `plan`, in three queries whatever the team's size.
+
+    The same rules as `plan_access` (one membership in force, the granted object permissions,
+    the consents covering each professional), for deciding who may see an event (notices).
+    """
+    from plan_service.plans.models import PlanUserObjectPermission
+
+    memberships = list(
+        Membership.objects.filter(plan=plan)
+        .filter(current_membership_q())
+        .select_related("professional", "person", "consent", "user")
+    )
+    granted: dict[object, set[Action]] = {}
+    by_codename = {c: a for a, c in _CODENAME.items()}
+    rows = PlanUserObjectPermission.objects.filter(
+        content_object=plan, user_id__in=[m.user_id for m in memberships]
+    ).values_list("user_id", "permission__codename")
+    for user_id, codename in rows:
+        if codename in by_codename:
+            granted.setdefault(user_id, set()).add(by_codename[codename])
+    consents = list(Consent.objects.filter(Consent.effective_q(), family_id=plan.family_id))
+    out = []
+    for membership in memberships:
+        if not membership.user.is_active:
+            continue
+        actions = frozenset(granted.get(membership.user_id, ()))
+        if Action.VIEW not in actions:
+            continue
+        professional = membership.professional
+        covering = []
+        if professional is not None:
+            sector = ROLE_SECTOR.get(professional.role)
+            covering = [
+                c
+                for c in consents
+                if c.recipient_organization_id == professional.organization_id
+                or (sector and c.recipient_sector == sector)
+            ]
+        out.append(_access_of(plan, membership, actions, covering))
+    return out
+
+
+#
+# Emergency (break-glass) access
+#
+
+
+def may_break_glass(user: User) -> bool:
+    """A professional of a sector role whose organisation an administrator allowed to use it."""
+    professional = professional_of(user)
+    return (
+        professional is not None
+        and professional.role in ROLE_SECTOR
+        and professional.organization.emergency_access_allowed
+    )
+
+
+def emergency_in_force(user: User, plan: Plan) -> EmergencyAccess | None:
+    """The user's emergency opening of `plan` in force now (by the clock), if any."""
+    if not may_break_glass(user):
+        return None
+    return (
+        EmergencyAccess.objects.filter(
+            plan=plan, user=user, expires_at__gt=timezone.now(), ended_at__isnull=True
+        )
+        .order_by("-expires_at")
+        .first()
+    )
+
+
+def emergency_access(user: User, plan: Plan) -> PlanAccess | None:
+    """Read-only access through an emergency opening: only the categories the professional's
+    sector may ever see by default, never the family's own, never writes or exports."""
+    grant = emergency_in_force(user, plan)
+    if grant is None:
+        return None
+    professional = professional_of(user)
+    sector = ROLE_SECTOR[professional.role]  # type: ignore[union-attr]
+    membership = Membership(
+        plan=plan,
+        user=user,  # type: ignore[misc]
+        role="emergency",
+        professional=professional,
+        basis=Membership.Basis.STATUTE,
+        statute=f"emergency:{grant.reason_code}",
+    )
+    return PlanAccess(
+        plan=plan,
+        membership=membership,
+        kind="professional",
+        actions=frozenset({Action.VIEW}),
+        reads=SECTOR_CATEGORIES[sector],
+        writes=frozenset(),
+        sector=sector,
+        emergency=grant,
+    )
+
+
+def emergency_plan(user: User, plan_id: object) -> Plan | None:
+    """A plan the user reaches only through an emergency opening in force."""
+    plan = Plan.objects.select_related("family").filter(pk=plan_id).first()
+    if plan is None or emergency_in_force(user, plan) is None:
+        return None
+    return plan
+
+
+def emergency_reviews_for(user: User) -> QuerySet[EmergencyAccess]:
+    """Openings an auditor reviews: those made by professionals of the auditor's organisation."""
+    if not is_auditor(user):
+        return EmergencyAccess.objects.none()
+    return EmergencyAccess.objects.filter(
+        organization_id=professional_of(user).organization_id  # type: ignore[union-attr]
+    )
+
+
+#
+# Background jobs and notices: their owner only
+#
+
+
+def jobs_for(user: User) -> QuerySet[Any]:
+    from plan_service.jobs.models import BackgroundJob
+
+    if not _active(user):
+        return BackgroundJob.objects.none()
+    return BackgroundJob.objects.filter(requested_by=user)
+
+
+def notifications_for(user: User) -> QuerySet[Any]:
+    from plan_service.notifications.models import Notification
+
+    if not _active(user):
+        return Notification.objects.none()
+    return Notification.objects.filter(recipient=user)
 
 
 def _granted_actions(user: User, plan: Plan) -> frozenset[Action]:

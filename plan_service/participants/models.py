@@ -82,6 +82,11 @@ class Organization(Stamped):
     name = models.CharField(_("name"), max_length=200)
     oid = models.CharField(_("OID"), max_length=120, unique=True)
     sector = models.CharField(_("sector"), max_length=20, choices=Sector.choices)
+    emergency_access_allowed = models.BooleanField(
+        _("may use emergency access"),
+        default=False,
+        help_text=_("Its professionals may open a plan outside their team in an emergency."),
+    )
 
     class Meta:
         ordering = ["name"]

@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from plan_service import policy
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import family_subjects, record_access
+from plan_service.notifications import services as notices
 from plan_service.participants.models import (
     ROLE_SECTOR,
     Family,
@@ -225,6 +226,7 @@ def plan_update(
         object_version=plan.version,
         access=access,
     )
+    notices.plan_changed(actor=actor, plan=plan)
     return plan
 
 
@@ -343,6 +345,7 @@ def membership_add(
         object_id=membership.pk,
         access=access,
     )
+    notices.membership_added(membership=membership)
     return membership
 
 
@@ -374,6 +377,7 @@ def membership_end(*, actor: User, plan_id: object, membership_id: object) -> Me
         object_id=membership.pk,
         access=access,
     )
+    notices.membership_ended(membership=membership)
     return membership
 
 
@@ -523,6 +527,8 @@ def item_create(
     _track(item, actor, reason or "created")
     item.save()
     _log_item(actor, Act.CREATE, access, item)
+    if model is not Acknowledgement:
+        notices.item_changed(actor=actor, plan=plan, item=item, created=True)
     return item
 
 
@@ -589,6 +595,7 @@ def item_update(
     _track(item, actor, reason or "updated")
     item.save()
     _log_item(actor, Act.UPDATE, access, item, also=concerned_before)
+    notices.item_changed(actor=actor, plan=plan, item=item, created=False)
     return item
 
 
@@ -634,6 +641,7 @@ def item_delete(
     item.plan_version = version
     _track(item, actor, reason or "deleted")
     _log_item(actor, Act.DELETE, access, item)
+    notices.item_changed(actor=actor, plan=plan, item=item, created=False)
     item.delete()
 
 
