@@ -30,7 +30,7 @@ class FhirEndpoint:
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 self.rfile.read(length)
                 endpoint.requests += 1
@@ -114,7 +114,7 @@ def worker(*args: str, **env: str) -> Iterator[subprocess.Popen[bytes]]:
 
 def run_one_shot(**env: str) -> str:
     """Run a worker until the queues are empty; returns its stderr."""
-    done = subprocess.run(  # noqa: S603
+    done = subprocess.run(
         [sys.executable, "-m", "plan_service", "run_worker", "--one-shot"],
         cwd=ROOT,
         env=worker_env(**env),

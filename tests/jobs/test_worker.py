@@ -21,7 +21,6 @@ from tests import factories
 from tests.jobs.helpers import FhirEndpoint, run_one_shot, wait_for, worker
 
 
-
 def _plan():
     lead = factories.professional("public_health_nurse")
     plan = factories.plan(lead, factories.family(children=2, guardians=1))
