@@ -86,17 +86,22 @@ def _queued(queue_job_id: int) -> bool:
         return cursor.fetchone()[0] == 1
 
 
-class Rollback(Exception):
+class RollbackError(Exception):
     pass
+
+
+def _ask_then_fail(lead, asked: list[BackgroundJob]) -> None:
+    with transaction.atomic():
+        asked.append(jobs.enqueue_bulk_export(actor=lead.user))
+        assert _queued(asked[0].queue_job_id)  # queued inside the transaction...
+        raise RollbackError
 
 
 def test_job_asked_for_in_a_rolled_back_transaction_never_runs(live_db) -> None:
     lead, plan = _plan()
     asked: list[BackgroundJob] = []
-    with pytest.raises(Rollback), transaction.atomic():
-        asked.append(jobs.enqueue_bulk_export(actor=lead.user))
-        assert _queued(asked[0].queue_job_id)
-        raise Rollback
+    with pytest.raises(RollbackError):
+        _ask_then_fail(lead, asked)
     kept = jobs.enqueue_bulk_export(actor=lead.user)  # the control: committed, so it runs
     assert not _queued(asked[0].queue_job_id)
     run_one_shot()
