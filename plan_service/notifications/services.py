@@ -239,7 +239,7 @@ def daily_scan(*, now: dt.datetime | None = None) -> int:
     notices: list[Notice] = []
     consents = list(
         Consent.objects.filter(
-            Consent.effective_q(now), valid_until__gt=now, valid_until__lte=soon
+            Consent.effective_q(now=now), valid_until__gt=now, valid_until__lte=soon
         ).values_list("pk", "family_id", "valid_until")
     )
     families = {family_id for _, family_id, _ in consents}
