@@ -1,12 +1,14 @@
 """`python -m plan_service <command>`: the service's own commands, and Django's.
 
 `python -m plan_service demo` migrates, seeds the demo region and serves it on
-http://127.0.0.1:8000/ (DEBUG on, embedded PostgreSQL unless DATABASE_URL is set).
+http://127.0.0.1:8000/ (DEBUG on, embedded PostgreSQL unless DATABASE_URL is set), with a
+background-job worker beside it. `python -m plan_service worker` runs a worker alone.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 
@@ -22,8 +24,16 @@ def main(argv: list[str]) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         call_command("seed_demo")
         print(f"\nServing the demo at http://{address}/api/docs/  (Ctrl-C stops)\n", flush=True)
-        call_command("runserver", address, use_reloader=False)
+        # A job worker beside the server (production runs workers as separate processes).
+        worker = subprocess.Popen([sys.executable, "-m", "plan_service", "run_worker"])
+        try:
+            call_command("runserver", address, use_reloader=False)
+        finally:
+            worker.terminate()
+            worker.wait(15)
         return
+    if argv[1:2] == ["worker"]:
+        argv = [argv[0], "run_worker", *argv[2:]]
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "plan_service.settings.base")
     from django.core.management import execute_from_command_line
 

@@ -87,3 +87,9 @@ def audit_anchor_and_retention(timestamp: int) -> None:
     call_command("audit_anchor", output=str(directory / f"anchor-{stamp}.json"))
     if settings.JOB_AUDIT_RETENTION:
         call_command("audit_purge")
+
+
+@app.task(name="ping", queue="ping")
+async def ping(n: int = 0) -> int:
+    """Does nothing: shows a worker is alive, and measures the queue (benchmarks/jobs_drain.py)."""
+    return n
