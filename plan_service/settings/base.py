@@ -154,6 +154,8 @@ SPECTACULAR_SETTINGS = {
         "ConsentStatusEnum": "plan_service.consent.models.Consent.Status",
         "AccessActionEnum": "plan_service.audit.models.AccessEvent.Action",
         "AccessOutcomeEnum": "plan_service.audit.models.AccessEvent.Outcome",
+        "AcknowledgementDecisionEnum": "plan_service.plans.models.Acknowledgement.Decision",
+        "EmergencyDecisionEnum": ["accepted", "flagged"],
     },
 }
 
