@@ -71,6 +71,8 @@ def database_url() -> str:
     host = s.get("HOST") or "127.0.0.1"
     port = s.get("PORT") or 5432
     password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
+    if str(host).startswith("/"):  # the embedded server listens on a unix socket
+        return f"postgres://{user}{password}@/{s['NAME']}?host={host}&port={port}"
     return f"postgres://{user}{password}@{host}:{port}/{s['NAME']}"
 
 
