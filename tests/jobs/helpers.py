@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from django.db import connection
 
@@ -72,7 +73,7 @@ def database_url() -> str:
     port = s.get("PORT") or 5432
     password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
     if str(host).startswith("/"):  # the embedded server listens on a unix socket
-        return f"postgres://{user}{password}@/{s['NAME']}?host={host}&port={port}"
+        return f"postgres://{user}{password}@{quote(str(host), safe='')}:{port}/{s['NAME']}"
     return f"postgres://{user}{password}@{host}:{port}/{s['NAME']}"
 
 
