@@ -49,3 +49,19 @@ def test_push_job_answers_503_without_a_server_and_queues_with_one(api, settings
     assert queued.status_code == 202
     assert queued.json()["kind"] == "fhir_push"
     assert queued.json()["plan_id"] == str(plan.pk)
+
+
+def test_daily_audit_job_writes_an_anchor_that_verifies(settings, tmp_path) -> None:
+    import json
+
+    from django.core.management import call_command
+
+    from plan_service.jobs import tasks
+
+    settings.AUDIT_ANCHOR_DIR = str(tmp_path)
+    settings.JOB_AUDIT_RETENTION = False  # the purge has its own tests (tests/audit)
+    factories.plan(factories.professional())  # some log rows
+    tasks.audit_anchor_and_retention.func.__wrapped__(timestamp=0)  # the body, in this transaction
+    (anchor,) = tmp_path.glob("anchor-*.json")
+    assert set(json.loads(anchor.read_text())["logs"]) == {"access", "disclosure"}
+    call_command("audit_verify", anchor=str(anchor))  # raises when the anchor does not match
