@@ -4,13 +4,15 @@ Without DATABASE_URL (a local checkout on the embedded PostgreSQL) or with DEBUG
 commands need no SECRET_KEY; `seed-demo` applies migrations first on a fresh database.
 
 `python -m plan_service demo` migrates, seeds the demo region and serves it on
-http://127.0.0.1:8000/ (DEBUG on, embedded PostgreSQL unless DATABASE_URL is set).
+http://127.0.0.1:8000/ (DEBUG on, embedded PostgreSQL unless DATABASE_URL is set), with a
+background-job worker beside it. `python -m plan_service worker` runs a worker alone.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 from types import FrameType
 
@@ -58,8 +60,19 @@ def main(argv: list[str]) -> None:
             _as_service_role()  # seeding and serving: least privilege, as in production
         call_command("seed_demo")
         print(f"\nServing the demo at http://{address}/api/docs/  (Ctrl-C stops)\n", flush=True)
-        call_command("runserver", address, use_reloader=False)
+        # A job worker beside the server (production runs workers as separate processes).
+        worker_env = {k: v for k, v in os.environ.items() if k != "PLAN_SERVICE_DB_ROLE"}
+        worker = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+            [sys.executable, "-m", "plan_service", "run_worker"], env=worker_env
+        )
+        try:
+            call_command("runserver", address, use_reloader=False)
+        finally:
+            worker.terminate()
+            worker.wait(15)
         return
+    if argv[1:2] == ["worker"]:
+        argv = [argv[0], "run_worker", *argv[2:]]
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "plan_service.settings.base")
     from django.core.management import execute_from_command_line
 

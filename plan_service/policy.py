@@ -20,7 +20,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.contrib.postgres.aggregates import JSONBAgg
 from django.contrib.postgres.expressions import ArraySubquery
@@ -33,6 +33,7 @@ from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
 
 from plan_service.categories import Category
 from plan_service.consent.models import Consent
+from plan_service.emergency.models import EmergencyAccess
 from plan_service.participants.models import (
     ROLE_SECTOR,
     Family,
@@ -279,10 +280,14 @@ class PlanAccess:
     #: Set when the access stands for a named recipient of an export (`export_access`): then
     #: `reads` is what the recipient may receive and `consents` the consents that give it.
     recipient: Recipient | None = None
+    #: The emergency (break-glass) opening this access rests on, when it is not a membership.
+    emergency: EmergencyAccess | None = None
 
     @property
     def legal_basis(self) -> str:
         """The basis the decisions of this request rest on, for the access log."""
+        if self.emergency is not None:
+            return f"emergency:{self.emergency.reason_code}:{self.emergency.pk}"
         m = self.membership
         if m.basis == Membership.Basis.CONSENT:
             return f"consent:{m.consent_id}"
@@ -329,7 +334,7 @@ def plan_access(user: User, plan: Plan) -> PlanAccess | None:
         .first()
     )
     if membership is None:
-        return None
+        return emergency_access(user, plan)
     granted = _granted_actions(user, plan)
     if Action.VIEW not in granted:
         return None
@@ -388,7 +393,8 @@ def plan_access_for(user: User, plan_id: object, *, lock: bool = False) -> PlanA
         .first()
     )
     if membership is None:
-        return None
+        plan = Plan.objects.select_related("family").filter(pk=pk).first()
+        return emergency_access(user, plan) if plan is not None else None
     if membership.professional_id is not None:
         if professional is None or membership.professional_id != professional.pk:
             return plan_access(user, membership.plan)  # not expected; decide the long way
@@ -463,6 +469,145 @@ def _decide(
         consents=consents,
         **loaded,
     )
+
+
+def plan_accesses(plan: Plan) -> list[PlanAccess]:
+    """Every current member's access to `plan`, in three queries whatever the team's size.
+
+    The same rules as `plan_access` (one membership in force, the granted object permissions,
+    the consents covering each professional), for deciding who may see an event (notices).
+    """
+    from plan_service.plans.models import PlanUserObjectPermission
+
+    memberships = list(
+        Membership.objects.filter(plan=plan)
+        .filter(current_membership_q())
+        .select_related("professional", "person", "consent", "user")
+    )
+    granted: dict[object, set[Action]] = {}
+    by_codename = {c: a for a, c in _CODENAME.items()}
+    rows = PlanUserObjectPermission.objects.filter(
+        content_object=plan, user_id__in=[m.user_id for m in memberships]
+    ).values_list("user_id", "permission__codename")
+    for user_id, codename in rows:
+        if codename in by_codename:
+            granted.setdefault(user_id, set()).add(by_codename[codename])
+    consents = list(Consent.objects.filter(Consent.effective_q(), family_id=plan.family_id))
+    out = []
+    for membership in memberships:
+        if not membership.user.is_active:
+            continue
+        actions = frozenset(granted.get(membership.user_id, ()))
+        if Action.VIEW not in actions:
+            continue
+        professional = membership.professional
+        covering = []
+        if professional is not None:
+            sector = ROLE_SECTOR.get(professional.role)
+            covering = [
+                c
+                for c in consents
+                if c.recipient_organization_id == professional.organization_id
+                or (sector and c.recipient_sector == sector)
+            ]
+        access = _decide(plan, membership, actions, tuple(covering))
+        if access is not None:
+            out.append(access)
+    return out
+
+
+#
+# Emergency (break-glass) access
+#
+
+
+def may_break_glass(user: User) -> bool:
+    """A professional of a sector role whose organisation an administrator allowed to use it."""
+    professional = professional_of(user)
+    return (
+        professional is not None
+        and professional.role in ROLE_SECTOR
+        and professional.organization.emergency_access_allowed
+    )
+
+
+def emergency_in_force(user: User, plan: Plan) -> EmergencyAccess | None:
+    """The user's emergency opening of `plan` in force now (by the clock), if any."""
+    if not may_break_glass(user):
+        return None
+    return (
+        EmergencyAccess.objects.filter(
+            plan=plan, user=user, expires_at__gt=timezone.now(), ended_at__isnull=True
+        )
+        .order_by("-expires_at")
+        .first()
+    )
+
+
+def emergency_access(user: User, plan: Plan) -> PlanAccess | None:
+    """Read-only access through an emergency opening: only the categories the professional's
+    sector may ever see by default, never the family's own, never writes or exports."""
+    grant = emergency_in_force(user, plan)
+    if grant is None:
+        return None
+    professional = professional_of(user)
+    sector = ROLE_SECTOR[professional.role]  # type: ignore[union-attr]
+    membership = Membership(
+        plan=plan,
+        user=user,  # type: ignore[misc]
+        role="emergency",
+        professional=professional,
+        basis=Membership.Basis.STATUTE,
+        statute=f"emergency:{grant.reason_code}",
+    )
+    return PlanAccess(
+        plan=plan,
+        membership=membership,
+        kind="professional",
+        actions=frozenset({Action.VIEW}),
+        reads=SECTOR_CATEGORIES[sector],
+        writes=frozenset(),
+        sector=sector,
+        emergency=grant,
+    )
+
+
+def emergency_plan(user: User, plan_id: object) -> Plan | None:
+    """A plan the user reaches only through an emergency opening in force."""
+    plan = Plan.objects.select_related("family").filter(pk=plan_id).first()
+    if plan is None or emergency_in_force(user, plan) is None:
+        return None
+    return plan
+
+
+def emergency_reviews_for(user: User) -> QuerySet[EmergencyAccess]:
+    """Openings an auditor reviews: those made by professionals of the auditor's organisation."""
+    if not is_auditor(user):
+        return EmergencyAccess.objects.none()
+    return EmergencyAccess.objects.filter(
+        organization_id=professional_of(user).organization_id  # type: ignore[union-attr]
+    )
+
+
+#
+# Background jobs and notices: their owner only
+#
+
+
+def jobs_for(user: User) -> QuerySet[Any]:
+    from plan_service.jobs.models import BackgroundJob
+
+    if not _active(user):
+        return BackgroundJob.objects.none()
+    return BackgroundJob.objects.filter(requested_by=user)
+
+
+def notifications_for(user: User) -> QuerySet[Any]:
+    from plan_service.notifications.models import Notification
+
+    if not _active(user):
+        return Notification.objects.none()
+    return Notification.objects.filter(recipient=user)
 
 
 def _granted_actions(user: User, plan: Plan) -> frozenset[Action]:

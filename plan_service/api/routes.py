@@ -6,6 +6,9 @@ from rest_framework.routers import SimpleRouter
 
 from plan_service.audit.api import views as audit
 from plan_service.consent.api import views as consent
+from plan_service.emergency.api import views as emergency
+from plan_service.jobs.api import views as jobs
+from plan_service.notifications.api import views as notifications
 from plan_service.participants.api import views as participants
 from plan_service.plans.api import fhir, history
 from plan_service.plans.api import views as plans
@@ -38,3 +41,11 @@ router.register(f"{PLAN}/access-log", audit.FamilyAccessLogViewSet, basename="pl
 router.register("audit/access-log", audit.AuditAccessLogViewSet, basename="audit-access-log")
 router.register("audit/disclosures", audit.AuditDisclosureViewSet, basename="audit-disclosures")
 router.register("audit/verify", audit.AuditVerifyViewSet, basename="audit-verify")
+router.register("jobs", jobs.JobViewSet, basename="jobs")
+router.register("notifications", notifications.NotificationViewSet, basename="notifications")
+router.register(
+    f"{PLAN}/emergency-access", emergency.EmergencyOpenViewSet, basename="plan-emergency-access"
+)
+router.register(
+    "audit/emergency-access", emergency.EmergencyReviewViewSet, basename="audit-emergency-access"
+)

@@ -162,6 +162,8 @@ def record_access_batch(
         object_id = values.pop("object_id", "")
         values.setdefault("outcome", AccessEvent.Outcome.SUCCESS)
         values.setdefault("purpose", "care")
+        if access is not None and access.emergency is not None:
+            values["purpose"] = "emergency"  # every row of a break-glass access says so
         columns = _storable_columns(
             {
                 "object_id": str(object_id or ""),

@@ -91,6 +91,11 @@ class Organization(Stamped):
     custodian_register_id = models.CharField(
         _("id in the register of information custodians"), max_length=120, blank=True
     )
+    emergency_access_allowed = models.BooleanField(
+        _("may use emergency access"),
+        default=False,
+        help_text=_("Its professionals may open a plan outside their team in an emergency."),
+    )
 
     class Meta:
         ordering = ["name"]

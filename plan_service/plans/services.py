@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from plan_service import policy
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import family_subjects, record_access
+from plan_service.notifications import services as notices
 from plan_service.participants.models import (
     ROLE_SECTOR,
     Family,
@@ -284,6 +285,7 @@ def plan_update(
         object_version=plan.version,
         access=access,
     )
+    notices.plan_changed(actor=actor, plan=plan)
     return plan
 
 
@@ -400,6 +402,7 @@ def membership_add(
         object_id=membership.pk,
         access=access,
     )
+    notices.membership_added(membership=membership)
     return membership
 
 
@@ -433,6 +436,7 @@ def membership_end(
         object_id=membership.pk,
         access=access,
     )
+    notices.membership_ended(membership=membership)
     return membership
 
 
@@ -592,6 +596,8 @@ def item_create(
     _track(item, actor, _reason(reason).code or ChangeCode.ITEM_ADDED)
     item.save()
     _log_item(actor, Act.CREATE, access, item)
+    if model is not Acknowledgement:
+        notices.item_changed(actor=actor, plan=plan, item=item, created=True)
     return item
 
 
@@ -673,6 +679,7 @@ def item_update(
     _track(item, actor, _reason(reason).code or default_code)
     item.save()
     _log_item(actor, Act.UPDATE, access, item, also=concerned_before)
+    notices.item_changed(actor=actor, plan=plan, item=item, created=False)
     return item
 
 
@@ -723,6 +730,7 @@ def item_delete(
     item.plan_version = version
     _track(item, actor, _reason(reason).code or ChangeCode.ITEM_REMOVED)
     _log_item(actor, Act.DELETE, access, item)
+    notices.item_changed(actor=actor, plan=plan, item=item, created=False)
     item.delete()
 
 

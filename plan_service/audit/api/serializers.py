@@ -83,6 +83,11 @@ class FamilyAccessRowSerializer(serializers.Serializer):
     object_type = serializers.CharField()
     legal_basis = serializers.SerializerMethodField()
     subject = serializers.UUIDField(source="subject_id", allow_null=True)
+    emergency = serializers.SerializerMethodField()
+
+    def get_emergency(self, row: AccessEvent) -> bool:
+        """True for every row of an emergency (break-glass) access."""
+        return row.purpose == "emergency"
 
     def get_who(self, row: AccessEvent) -> str:
         if row.actor_kind == "professional" and row.actor_hide_name:

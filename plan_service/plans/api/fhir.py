@@ -140,3 +140,25 @@ class PlanFhirViewSet(PlanScopedMixin, PolicyViewSet):
             },
             status=status.HTTP_200_OK,
         )
+
+    @extend_schema(
+        summary="Queue a push of the plan to the configured FHIR server (a background job)",
+        request=PushInputSerializer,
+        responses={
+            202: OpenApiResponse(OpenApiTypes.OBJECT, description="The queued job."),
+            503: OpenApiResponse(OpenApiTypes.OBJECT, description="No server configured."),
+            **ERRORS,
+        },
+    )
+    @action(detail=False, methods=["post"], url_path="push-job", renderer_classes=[JSONRenderer])
+    def push_job(self, request: Request, plan_pk: str) -> Response:
+        from plan_service.jobs.api.views import JobSerializer
+        from plan_service.jobs.services import enqueue_push
+
+        access = self.access  # 404 before anything else when the plan is hidden
+        data = PushInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = enqueue_push(
+            actor=request.user, plan_id=access.plan.pk, version=data.validated_data.get("version")
+        )
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

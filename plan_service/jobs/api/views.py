@@ -1,0 +1,78 @@
+"""Background jobs over the API: their owner sees progress and result.
+
+* `GET /api/v1/jobs/`, `GET /api/v1/jobs/{id}/`: jobs the caller asked for (others: 404).
+* `POST /api/v1/jobs/bulk-export/`: queue an NDJSON export of every plan the caller may export.
+* `POST /api/v1/plans/{plan_pk}/fhir/push-job/`: queue a push (plan_service.plans.api.fhir).
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from plan_service import policy
+from plan_service.api.serializers import StrictSerializer
+from plan_service.api.viewsets import PolicyViewSet, parse_uuid
+from plan_service.jobs import services
+from plan_service.jobs.models import BackgroundJob
+from plan_service.plans.api.views import ERRORS
+
+
+class JobSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BackgroundJob
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "plan_id",
+            "progress",
+            "total",
+            "attempts",
+            "result",
+            "error_code",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class EmptySerializer(StrictSerializer):
+    pass
+
+
+class JobViewSet(PolicyViewSet):
+    audit_object_type = "job"
+    plan_scoped = False
+    schema_model = BackgroundJob
+    serializer_class = JobSerializer
+
+    @extend_schema(summary="Your background jobs, newest first")
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(policy.jobs_for(request.user).order_by("-created_at", "id"))
+        return self.get_paginated_response(JobSerializer(page, many=True).data)
+
+    @extend_schema(summary="One of your background jobs: status, progress and result")
+    def retrieve(self, request: Request, pk: str) -> Response:
+        job_id = parse_uuid(pk)
+        job = policy.jobs_for(request.user).filter(pk=job_id).first() if job_id else None
+        if job is None:
+            from django.http import Http404
+
+            raise Http404
+        return Response(JobSerializer(job).data)
+
+    @extend_schema(
+        summary="Queue a FHIR NDJSON export of every plan you may export",
+        request=EmptySerializer,
+        responses={202: JobSerializer, **ERRORS},
+    )
+    @action(detail=False, methods=["post"], url_path="bulk-export")
+    def bulk_export(self, request: Request) -> Response:
+        EmptySerializer(data=request.data).is_valid(raise_exception=True)
+        job = services.enqueue_bulk_export(actor=request.user)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

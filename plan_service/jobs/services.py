@@ -1,0 +1,240 @@
+"""Asking for background jobs and running their bodies.
+
+A job is asked for inside the caller's transaction: the `BackgroundJob` row and the queue row
+(procrastinate's Django connector writes through Django's own connection) commit together or
+not at all, so a job asked for in a transaction that rolls back never runs.
+
+The bodies (`run_push`, `run_bulk_export`) are plain functions: the worker's tasks call them,
+and so can a test or a command, synchronously.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from plan_service import policy
+from plan_service.audit.context import RequestFacts, reset_request_facts, set_request_facts
+from plan_service.jobs.models import BackgroundJob
+from plan_service.plans import selectors
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+logger = logging.getLogger(__name__)
+Status = BackgroundJob.Status
+
+
+class RetryablePushError(Exception):
+    """The FHIR server could not be reached or failed (5xx): the queue tries again later."""
+
+
+@contextlib.contextmanager
+def job_facts(job: BackgroundJob) -> Iterator[None]:
+    """Log rows written by a job carry `job:<id>` as their request id."""
+    token = set_request_facts(RequestFacts(request_id=f"job:{job.pk}"))
+    try:
+        yield
+    finally:
+        reset_request_facts(token)
+
+
+#
+# Asking
+#
+
+
+def enqueue_push(*, actor: AbstractBaseUser, plan_id: object, version: int | None) -> BackgroundJob:
+    """Queue a push of the plan as `actor` may export it (404 hidden, 403 without EXPORT)."""
+    from plan_service.jobs import tasks
+    from plan_service.plans.push import PushNotConfigured
+
+    plan = selectors.plan_get(user=actor, plan_id=plan_id)
+    policy.require_plan(actor, policy.Action.EXPORT, plan)
+    if not settings.FHIR_PUSH_BASE_URL:
+        raise PushNotConfigured
+    job = BackgroundJob.objects.create(
+        kind=BackgroundJob.Kind.FHIR_PUSH,
+        requested_by=actor,
+        plan_id=plan.pk,
+        params={"version": version},
+        total=1,
+    )
+    job.queue_job_id = tasks.fhir_push.defer(job_id=str(job.pk))
+    job.save(update_fields=["queue_job_id"])
+    return job
+
+
+def enqueue_bulk_export(*, actor: AbstractBaseUser) -> BackgroundJob:
+    """Queue an NDJSON export of every plan `actor` may export (possibly none)."""
+    from plan_service.jobs import tasks
+
+    job = BackgroundJob.objects.create(kind=BackgroundJob.Kind.BULK_EXPORT, requested_by=actor)
+    job.queue_job_id = tasks.bulk_export.defer(job_id=str(job.pk))
+    job.save(update_fields=["queue_job_id"])
+    return job
+
+
+#
+# Running
+#
+
+
+def _start(job_id: object) -> BackgroundJob | None:
+    """Mark the job running (one more attempt); None when it is already finished."""
+    with transaction.atomic():
+        job = BackgroundJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status in (Status.SUCCEEDED, Status.FAILED):
+            return None
+        job.status = Status.RUNNING
+        job.attempts += 1
+        job.started_at = job.started_at or timezone.now()
+        job.save(update_fields=["status", "attempts", "started_at"])
+        return job
+
+
+def _fail(job: BackgroundJob, code: str, message: str, result: Any = None) -> None:
+    BackgroundJob.objects.filter(pk=job.pk).update(
+        status=Status.FAILED,
+        error_code=code[:40],
+        error=message[:500],
+        result=result,
+        finished_at=timezone.now(),
+    )
+
+
+def run_push(job_id: object, *, last_attempt: bool = True) -> BackgroundJob | None:
+    """One attempt at a queued push. Raises RetryablePushError when another attempt may help.
+
+    The server's answer and the disclosure rows are recorded in one transaction with the job
+    marked done; a run that finds the job done (an earlier run committed, then its worker died
+    before telling the queue) does nothing, so a retried push never logs its disclosure twice.
+    The push itself is idempotent on the server (PUT of derived ids).
+    """
+    from plan_service.plans import export, push
+
+    job = _start(job_id)
+    if job is None:
+        return None
+    actor = job.requested_by
+    with job_facts(job):
+        try:
+            with transaction.atomic():
+                access, result = export.plan_export_prepare(
+                    actor=actor, plan_id=job.plan_id, version=(job.params or {}).get("version")
+                )
+        except (Http404, policy.PermissionDenied):
+            # Rights are checked again when the job runs: they may have ended meanwhile.
+            _fail(job, "forbidden", _("You may no longer export this plan."))
+            return job
+        target = settings.FHIR_PUSH_BASE_URL
+        if not target:
+            _fail(job, "fhir_push_not_configured", str(push.PushNotConfigured.default_detail))
+            return job
+        try:
+            pushed = push.fhir_transaction(
+                base_url=target,
+                bundle=result.bundle,
+                timeout=float(settings.FHIR_PUSH_TIMEOUT_SECONDS),
+                attempts=1,  # the queue retries, with its own backoff
+                backoff=0,
+            )
+        except push.PushFailed as exc:
+            body = {"server_status": exc.server_status, "operation_outcome": exc.outcome}
+            if exc.code == "fhir_unavailable" and not last_attempt:
+                BackgroundJob.objects.filter(pk=job.pk).update(
+                    error_code=exc.code, error=str(exc.detail)[:500], result=body
+                )
+                raise RetryablePushError(exc.code) from exc
+            _fail(job, exc.code, str(exc.detail), body)
+            return job
+        with transaction.atomic():
+            locked = BackgroundJob.objects.select_for_update().get(pk=job.pk)
+            if locked.status == Status.SUCCEEDED:
+                return locked
+            export.log_disclosure(
+                actor=actor,
+                access=access,
+                snapshot=result.snapshot,
+                recipient=f"FHIR push to {target}",
+            )
+            locked.status = Status.SUCCEEDED
+            locked.progress = 1
+            locked.error_code = ""
+            locked.error = ""
+            locked.finished_at = timezone.now()
+            locked.result = {
+                "server": pushed.base_url,
+                "server_status": pushed.server_status,
+                "attempts": locked.attempts,
+                "entries": pushed.entries,
+                "plan_version": result.snapshot.version,
+            }
+            locked.save()
+            return locked
+
+
+def run_bulk_export(job_id: object) -> BackgroundJob | None:
+    """Export every plan the requester may export into EXPORT_ROOT/<job id>/ as NDJSON.
+
+    Progress (plans done of total) is committed after each chunk, with that chunk's disclosure
+    rows. A retried run starts again in a fresh directory; chunks an earlier run committed are
+    logged again because they are disclosed again (the files of the dead run are removed).
+    """
+    from fhir_export.ndjson import BulkWriter
+    from plan_service.plans import export
+
+    job = _start(job_id)
+    if job is None:
+        return None
+    actor = job.requested_by
+    directory = Path(settings.EXPORT_ROOT) / str(job.pk)
+    writer = BulkWriter(directory)
+    started = timezone.now()
+    state: dict[str, Any] = {"plans": 0, "family": None}
+    recipient = f"FHIR bulk export for {actor.get_username()}"
+    with job_facts(job):
+        total = export.export_plan_count(user=actor)
+        BackgroundJob.objects.filter(pk=job.pk).update(total=total, progress=0)
+
+        def write(result: export.Export) -> None:
+            if result.snapshot.family_id != state["family"]:
+                writer.next_family()
+                state["family"] = result.snapshot.family_id
+            writer.add_bundle(result.bundle)
+            state["plans"] += 1
+
+        try:
+            for batch in export.export_plan_batches(user=actor, chunk_size=100):
+                with transaction.atomic():
+                    export.plan_export_many_to(
+                        actor=actor,
+                        plan_ids=[plan_id for _, plan_id in batch],
+                        sink=write,
+                        recipient=recipient,
+                    )
+                    BackgroundJob.objects.filter(pk=job.pk).update(progress=state["plans"])
+        except BaseException:
+            writer.abort()
+            raise
+        manifest = writer.close(transaction_time=started, request=f"job {job.pk}")
+    BackgroundJob.objects.filter(pk=job.pk).update(
+        status=Status.SUCCEEDED,
+        progress=state["plans"],
+        finished_at=timezone.now(),
+        result={
+            "plans": state["plans"],
+            "files": [{"type": o["type"], "count": o["count"]} for o in manifest.get("output", [])],
+        },
+    )
+    job.refresh_from_db()
+    return job

@@ -1,0 +1,111 @@
+"""Notices over the API: each person's own list, marking read, and preferences.
+
+* `GET /api/v1/notifications/` (`?unread=true`), `POST /api/v1/notifications/{id}/read/`,
+  `POST /api/v1/notifications/read-all/`, `GET|PUT /api/v1/notifications/preferences/`.
+"""
+
+from __future__ import annotations
+
+from django.http import Http404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from plan_service import policy
+from plan_service.api.serializers import StrictSerializer
+from plan_service.api.viewsets import PolicyViewSet, parse_uuid
+from plan_service.notifications.models import Kind, Notification, Preference
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    message = serializers.CharField(source="get_kind_display")
+    read = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Notification
+        fields = ["id", "kind", "message", "plan", "object_type", "object_id", "created_at", "read"]
+
+    def get_read(self, row: Notification) -> bool:
+        return row.read_at is not None
+
+
+class PreferenceSerializer(StrictSerializer):
+    language = serializers.ChoiceField(choices=["fi", "sv", "en"])
+    in_app = serializers.ListField(child=serializers.ChoiceField(choices=Kind.choices))
+    email = serializers.ListField(child=serializers.ChoiceField(choices=Kind.choices))
+
+
+class EmptySerializer(StrictSerializer):
+    pass
+
+
+class NotificationViewSet(PolicyViewSet):
+    audit_object_type = "notification"
+    plan_scoped = False
+    schema_model = Notification
+    serializer_class = NotificationSerializer
+
+    @extend_schema(
+        summary="Your notices, newest first",
+        parameters=[OpenApiParameter("unread", bool)],
+    )
+    def list(self, request: Request) -> Response:
+        qs = policy.notifications_for(request.user)
+        unread = request.query_params.get("unread")
+        if unread is not None:
+            if unread not in ("true", "false"):
+                raise serializers.ValidationError({"unread": ["Give true or false."]})
+            qs = qs.filter(read_at__isnull=unread == "true")
+        page = self.paginate_queryset(qs.order_by("-created_at", "id"))
+        return self.get_paginated_response(NotificationSerializer(page, many=True).data)
+
+    @extend_schema(summary="Mark one notice read", request=EmptySerializer)
+    @action(detail=True, methods=["post"])
+    def read(self, request: Request, pk: str) -> Response:
+        EmptySerializer(data=request.data).is_valid(raise_exception=True)
+        notice_id = parse_uuid(pk)
+        row = (
+            policy.notifications_for(request.user).filter(pk=notice_id).first()
+            if notice_id
+            else None
+        )
+        if row is None:
+            raise Http404
+        if row.read_at is None:
+            row.read_at = timezone.now()
+            row.save(update_fields=["read_at"])
+        return Response(NotificationSerializer(row).data)
+
+    @extend_schema(summary="Mark all your notices read", request=EmptySerializer)
+    @action(detail=False, methods=["post"], url_path="read-all")
+    def read_all(self, request: Request) -> Response:
+        EmptySerializer(data=request.data).is_valid(raise_exception=True)
+        count = (
+            policy.notifications_for(request.user)
+            .filter(read_at__isnull=True)
+            .update(read_at=timezone.now())
+        )
+        return Response({"marked": count})
+
+    @extend_schema(summary="Which notices you get, where, and in which language")
+    @action(detail=False, methods=["get", "put"])
+    def preferences(self, request: Request) -> Response:
+        from django.conf import settings
+
+        pref = Preference.objects.filter(user=request.user).first()
+        if request.method == "PUT":
+            data = PreferenceSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            pref = pref or Preference(user=request.user)
+            pref.language = data.validated_data["language"]
+            pref.in_app = sorted(set(data.validated_data["in_app"]))
+            pref.email = sorted(set(data.validated_data["email"]))
+            pref.save()
+        if pref is None:
+            return Response(
+                {"language": settings.LANGUAGE_CODE, "in_app": Kind.values, "email": Kind.values}
+            )
+        return Response({"language": pref.language, "in_app": pref.in_app, "email": pref.email})
