@@ -12,6 +12,7 @@ from plan_service.api import schema  # noqa: F401 (registers the bearer scheme)
 from plan_service.api.health import healthz, readyz
 from plan_service.api.routes import router
 from plan_service.participants.api.views import AuthTokenViewSet
+from plan_service.web.views import SignInView
 
 token = AuthTokenViewSet.as_view({"post": "create", "delete": "destroy_current"})
 
@@ -22,9 +23,10 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("", include("plan_service.web.urls")),
 ]
 
 if settings.DEBUG:

@@ -292,6 +292,7 @@ class Command(BaseCommand):
             model=Goal,
             data={
                 "category": "education",
+                "concerns": [lauri_person.pk],
                 "title": "Säännöllinen koulunkäynti",
                 "desired_outcome": "Lauri on koulussa vähintään neljänä päivänä viikossa.",
                 "evidence": "Wilman poissaolomerkinnät.",
@@ -304,6 +305,7 @@ class Command(BaseCommand):
             model=Need,
             data={
                 "category": "health",
+                "concerns": [lauri_person.pk],
                 "title": "Unettomuus ja mieliala",
                 "description": "Lauri toivoo, ettei tätä näytetä huoltajalle.",
             },
