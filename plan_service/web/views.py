@@ -378,6 +378,8 @@ def sign(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
 @page()
 def hide(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
     """The child hides an item about them from the guardians, or shows it again."""
+    if access.kind != Person.Kind.CHILD:
+        raise PermissionDenied  # the child's own page; professionals use their own tools
     plan_url = reverse("web:plan", kwargs={"plan_id": access.plan.pk})
     form = forms.HideForm(request.POST)
     if not form.is_valid():
@@ -426,6 +428,8 @@ def _family_children(access: policy.PlanAccess, user: Any) -> list[tuple[str, st
 def consents(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
     """What each consent covers, to whom, until when; give, refuse, withdraw."""
     user = request.user
+    if access.kind == "professional" and access.membership.role != "lead":
+        raise PermissionDenied  # as the API: consents are handled by the family and the lead
     children = _family_children(access, user)
     form = forms.ConsentGiveForm(request.POST or None, children=children)
     if request.method == "POST":
