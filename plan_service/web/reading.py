@@ -151,15 +151,17 @@ class Section:
 def reader_fingerprint(access: policy.PlanAccess, items: dict[str, list[Any]]) -> str:
     """A token for the plan as this reader sees it: changes only when something they see does.
 
-    The sign form carries it, so a signature is refused when the plan the reader saw has moved
-    on, and two plans that differ only in what the reader may not see give the same token.
+    The sign form carries it, so a signature is refused when the content the reader saw (the
+    plan, its needs, goals, actions and reviews) has moved on; comments and signatures made
+    meanwhile do not stop it. Two plans that differ only in what the reader may not see give
+    the same token.
     """
     plan = access.plan
     parts: list[Any] = [str(plan.pk), plan.status, plan.summary, str(plan.period_start)]
     parts.append(str(plan.period_end))
     for kind in sorted(items):
-        if kind == "acknowledgement":
-            continue
+        if kind in ("acknowledgement", "comment", "dissent"):
+            continue  # what is signed is the plan's content, not the talk about it
         parts.append([kind, sorted([str(i.pk), i.version] for i in items[kind])])
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
@@ -188,6 +190,13 @@ def plan_page(access: policy.PlanAccess) -> dict[str, Any]:
     dissents = list(selectors.item_list(access=access, model=Dissent).select_related("created_by"))
     acks = list(selectors.item_list(access=access, model=Acknowledgement).select_related("person"))
     members = list(selectors.membership_list(access=access))
+    in_force = set(
+        selectors.membership_list(access=access)
+        .filter(policy.current_membership_q())
+        .values_list("pk", flat=True)
+    )
+    for m in members:
+        m.in_force = m.pk in in_force
     people = list(
         policy.persons_for(access.membership.user)
         .filter(family_id=plan.family_id)

@@ -559,14 +559,17 @@ def access_log(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
     """The family's access log (703/2023 §11): who, organisation, what, when, on what basis."""
     if access.kind == "professional" and access.membership.role != "lead":
         raise PermissionDenied
-    paginator = Paginator(
-        audit_selectors.access_log_for_family(access=access), ACCESS_LOG_PAGE_SIZE
-    )
+    rows_qs = audit_selectors.access_log_for_family(access=access)
+    with_own = request.GET.get("own") == "1"
+    if not with_own:  # by default the family sees what others did, not their own reading
+        rows_qs = rows_qs.exclude(actor_user_id=request.user.pk)
+    paginator = Paginator(rows_qs, ACCESS_LOG_PAGE_SIZE)
     number = request.GET.get("page", "1")
     if not number.isdigit():
         raise Http404
     page_obj = paginator.get_page(int(number))
-    rows = [_log_row(row) for row in page_obj.object_list]
+    raw = list(page_obj.object_list)
+    rows = _grouped([_log_row(row) for row in raw])
     response = render(
         request,
         "web/access_log.html",
@@ -575,6 +578,7 @@ def access_log(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
             "access": access,
             "rows": rows,
             "page_obj": page_obj,
+            "with_own": with_own,
             "days": settings.FAMILY_ACCESS_LOG_DAYS,
         },
     )
@@ -585,9 +589,24 @@ def access_log(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
         action=Act.SEARCH,
         object_type="access-log",
         subjects=own,
-        result_count=len(rows),
+        result_count=len(raw),
     )
     return response
+
+
+def _grouped(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One line per request and action: a page that read many kinds of item reads as one."""
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        last = out[-1] if out else None
+        if last is not None and last["key"] == row["key"]:
+            if row["what"] not in last["whats"]:
+                last["whats"].append(row["what"])
+            continue
+        out.append({**row, "whats": [row["what"]]})
+    for row in out:
+        row["what"] = ", ".join(str(w) for w in row["whats"])
+    return out
 
 
 OBJECT_NAMES = {
@@ -624,6 +643,7 @@ def _log_row(row: AccessEvent) -> dict[str, Any]:
         "consent management": _("handling consents"),
     }.get(kind, kind)
     return {
+        "key": (row.request_id or str(row.pk), row.actor_user_id, row.action),
         "at": row.recorded_at,
         "who": who,
         "role": role,
