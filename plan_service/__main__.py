@@ -21,7 +21,10 @@ def main(argv: list[str]) -> None:
         address = argv[2] if len(argv) > 2 else "127.0.0.1:8000"
         call_command("migrate", interactive=False, verbosity=0)
         call_command("seed_demo")
-        print(f"\nServing the demo at http://{address}/api/docs/  (Ctrl-C stops)\n", flush=True)
+        print(
+            f"\nServing the demo at http://{address}/ (pages) and /api/docs/ (API); Ctrl-C stops\n",
+            flush=True,
+        )
         call_command("runserver", address, use_reloader=False)
         return
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "plan_service.settings.base")

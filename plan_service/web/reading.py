@@ -78,8 +78,9 @@ def log_shown(
 ) -> None:
     """Log a page: a read (or `action`) of `object_type`, and a search per kind of item shown.
 
-    The rows match the API's for the same reads (`plans.api.views.log_plan_read`), with the
-    page's path as the query so an auditor can tell a page from an API call.
+    The rows match the API's for the same reads (`plans.api.views.log_plan_read` for the plan,
+    the item lists' search rows for each kind), one row per person each concerns, with the
+    page's path as the query so an auditor can tell a page from an API call. Two appends.
     """
     plan = access.plan
     family = family_subjects([plan.family_id]).get(plan.family_id, [])

@@ -116,7 +116,7 @@ def page(
                 logger.warning("database error on a page; answering 503")
                 return _error_page(request, 503)
             if status != 200:
-                _log_denied(request, status, kwargs, plan)
+                _log_denied(request, status, plan=plan)
                 return _error_page(request, status)
             return _no_store(response)
 
@@ -125,7 +125,8 @@ def page(
     return decorate
 
 
-def _log_denied(request: HttpRequest, status: int, kwargs: dict[str, Any], plan: bool) -> None:
+def _log_denied(request: HttpRequest, status: int, *, plan: bool) -> None:
+    """A refused page is a denied attempt in the access log, as a refused API call is."""
     from plan_service.api.viewsets import parse_uuid
 
     plan_id = parse_uuid(request.resolver_match.kwargs.get("plan_id")) if plan else None
