@@ -504,3 +504,22 @@ def test_catalogues_are_complete_and_compiled():
         assert {(e.msgid, e.msgstr) for e in po if not e.obsolete} == {
             (e.msgid, e.msgstr) for e in mo
         }, language
+
+
+def test_the_api_lets_the_child_hide_by_the_same_rule(fam, api):
+    """One service and one policy question for the page and the API's restrict endpoint."""
+    url = f"/api/v1/plans/{fam['plan'].pk}/goals/{fam['goal'].pk}/restrict/"
+    child = api.as_user(fam["child"])
+    body = {"child": str(fam["child_p"].pk)}
+    refused = child.post(url, body, HTTP_IF_MATCH=f'W/"{fam["goal"].version}"')
+    assert refused.status_code == 400  # not yet assessed capable who forbids (THL code 3)
+    _assess(fam, MaturityAssessment.Code.CAPABLE_FORBIDS)
+    answer = child.post(url, body, HTTP_IF_MATCH=f'W/"{fam["goal"].version}"')
+    assert answer.status_code == 200, answer.content
+    guardian = api.as_user(fam["g1"])
+    assert (
+        guardian.get(f"/api/v1/plans/{fam['plan'].pk}/goals/{fam['goal'].pk}/").status_code == 404
+    )
+    other = {"child": str(fam["g1_p"].pk)}  # never for someone else
+    etag = answer["ETag"]
+    assert child.post(url, other, HTTP_IF_MATCH=etag).status_code == 403
