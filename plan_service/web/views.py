@@ -307,16 +307,17 @@ def _words_fragment(
     request: HttpRequest, access: policy.PlanAccess, target_type: str, target_id: object
 ) -> HttpResponse:
     """The comments and dissents about one target, for htmx to swap in place."""
-    comments = [
-        c
-        for c in selectors.item_list(access=access, model=Comment).select_related("created_by")
-        if c.target_type == target_type and str(c.target_id) == str(target_id)
-    ]
-    dissents = [
-        d
-        for d in selectors.item_list(access=access, model=Dissent).select_related("created_by")
-        if d.target_type == target_type and str(d.target_id) == str(target_id)
-    ]
+    about = {"target_type": target_type, "target_id": target_id}
+    comments = list(
+        selectors.item_list(access=access, model=Comment)
+        .filter(**about)
+        .select_related("created_by")
+    )
+    dissents = list(
+        selectors.item_list(access=access, model=Dissent)
+        .filter(**about)
+        .select_related("created_by")
+    )
     response = render(
         request,
         "web/_said.html",
