@@ -12,8 +12,10 @@ import itertools
 import json
 import os
 import random
+import re
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlencode
 
 from locust import constant, task
 from locust.contrib.fasthttp import FastHttpUser
@@ -191,6 +193,47 @@ class Guardian(Journey):
             name="guardian: POST /plans/{id}/comments/",
         )
         self.get(f"/api/v1/plans/{plan}/access-log/", "guardian: GET /plans/{id}/access-log/")
+
+
+class GuardianPage(Journey):
+    """A guardian signs in to the web pages once, then opens the family's plan page (HTML).
+
+    The page reads what the API's plan, items and team endpoints would, renders it server-side
+    and logs it like them; compare with "guardian: GET /plans/{id}/" (the API's plan alone).
+    """
+
+    fixture_key = "guardian"
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.auth = {}
+        form = self.client.get("/", name="setup: GET / (sign-in form)")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text or "")
+        body = urlencode(
+            {
+                "username": self.slot["username"],
+                "password": os.environ.get("DEMO_PASSWORD", "demo-salasana-2026"),
+                "csrfmiddlewaretoken": token.group(1) if token else "",
+            }
+        )
+        self.client.post(
+            "/",
+            data=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            name="setup: POST / (sign in)",
+            allow_redirects=False,
+        )
+
+    @task
+    def open_plan_page(self) -> None:
+        with self.client.get(
+            f"/plans/{self.slot['plan']}/",
+            name="guardian page: GET /plans/{id}/ (HTML)",
+            allow_redirects=False,
+            catch_response=True,
+        ) as response:
+            if response.status_code != 200 or b"<h1>" not in (response.content or b""):
+                response.failure(f"HTTP {response.status_code}")
 
 
 class Auditor(Journey):

@@ -51,6 +51,7 @@ JOURNEYS = [
     "PlanList",
     "EditGoal",
     "Guardian",
+    "GuardianPage",
     "Auditor",
     "Fhir",
 ]
@@ -65,6 +66,7 @@ FIXTURE_KEYS = {
     "PlanList": "plan_list",
     "EditGoal": "edit_goal",
     "Guardian": "guardian",
+    "GuardianPage": "guardian",
     "Auditor": "auditor",
     "Fhir": "fhir",
 }
@@ -187,6 +189,7 @@ def prepare(slots: int, seed: int) -> dict[str, Any]:
         guardian_slots.append(
             {
                 "user": membership.user_id,
+                "username": membership.user.username,
                 "token": token(membership.user),
                 "plan": str(membership.plan_id),
             }
@@ -370,6 +373,7 @@ def count_queries(fixture: dict[str, Any], fhir: bool) -> dict[str, Any]:
             out[f"guardian access log ({size})"] = measure(
                 "get", f"/api/v1/plans/{plan}/access-log/", guardian[1]
             )
+            out[f"guardian plan page ({size})"] = _measure_page(f"/plans/{plan}/", guardian[0])
     # Plan list: the count follows the number of plans on the page (one log append per plan).
     lists = fixture.get("plan_list", [])
     if lists:
@@ -753,6 +757,39 @@ def _row_counts() -> dict[str, int]:
     return counts
 
 
+def _measure_page(url: str, user_id: int) -> dict[str, Any]:
+    """A web page in-process with a signed-in page session: statements, bytes, service time."""
+    import time as _time
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from plan_service.web.views import SESSION_STARTED
+
+    client = Client()
+    client.force_login(get_user_model().objects.get(pk=user_id))
+    session = client.session
+    session[SESSION_STARTED] = _time.time()
+    session.save()
+    client.get(url)
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    queries = len(ctx.captured_queries)
+    times = []
+    for _ in range(5):
+        started = _time.perf_counter()
+        client.get(url)
+        times.append((_time.perf_counter() - started) * 1000)
+    return {
+        "queries": queries,
+        "status": response.status_code,
+        "bytes": len(response.content),
+        "ms": round(sorted(times)[2], 1),
+    }
+
+
 #: Which in-process query count belongs to which locust request (typical plan where it matters).
 QUERY_KEYS = {
     "ceiling: GET one row as JSON": "ceiling",
@@ -769,6 +806,7 @@ QUERY_KEYS = {
     "guardian: GET /plans/{id}/": "guardian plan (typical)",
     "guardian: POST /plans/{id}/comments/": "guardian comment (typical)",
     "guardian: GET /plans/{id}/access-log/": "guardian access log (typical)",
+    "guardian page: GET /plans/{id}/ (HTML)": "guardian plan page (typical)",
     "auditor: GET /audit/access-log/?subject=": "auditor query",
     "professional: GET /plans/{id}/fhir/": "fhir (typical)",
 }

@@ -59,7 +59,10 @@ def main(argv: list[str]) -> None:
             call_command("db_roles")
             _as_service_role()  # seeding and serving: least privilege, as in production
         call_command("seed_demo")
-        print(f"\nServing the demo at http://{address}/api/docs/  (Ctrl-C stops)\n", flush=True)
+        print(
+            f"\nServing the demo at http://{address}/ (pages) and /api/docs/ (API); Ctrl-C stops\n",
+            flush=True,
+        )
         # A job worker beside the server (production runs workers as separate processes).
         worker_env = {k: v for k, v in os.environ.items() if k != "PLAN_SERVICE_DB_ROLE"}
         worker = subprocess.Popen(  # noqa: S603 (our own interpreter and module)

@@ -735,6 +735,26 @@ def require_item(access: PlanAccess | None, action: Action, item: PlanItem) -> N
         raise PermissionDenied
 
 
+def may_child_restrict(access: PlanAccess | None, item: PlanItem, child_id: object | None) -> bool:
+    """May a child with an account hide `item` from the guardians (or show it again) themself?
+
+    Only for themself (`child_id` is their own person, or None to lift their own restriction),
+    only on an item about them alone (its `concerns` names just them), and only while they may
+    contribute. The maturity assessment (THL code 3) is checked by the service, as for a
+    professional's restriction. A child never lifts a restriction someone else's wish set.
+    """
+    if access is None or access.kind != Person.Kind.CHILD or not access.may(Action.CONTRIBUTE):
+        return False
+    if not may_read_item(access, item):
+        return False
+    me = access.person_id
+    if child_id is None:
+        return item.restricted_by_id is not None and str(item.restricted_by_id) == str(me)
+    if str(child_id) != str(me) or item.restricted_by_id not in (None, me):
+        return False
+    return [str(c) for c in item.concerns] == [str(me)]
+
+
 def require_category_write(access: PlanAccess, category: str) -> None:
     """Raise PermissionDenied unless the access may write items of `category`."""
     if not access.may(Action.CHANGE) or category not in access.writes:

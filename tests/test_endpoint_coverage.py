@@ -39,3 +39,39 @@ def test_every_viewset_is_a_policy_viewset():
         if not issubclass(viewset, PolicyViewSet)
     ]
     assert offenders == []
+
+
+#
+# Pages: every route outside the API has a row in the page matrix (tests/harness/page_matrix.py)
+#
+
+#: Routes that are not pages of ours: the API and its documents, probes, Django's admin.
+NOT_PAGES = ("api/", "admin/", "healthz", "readyz", "accounts/")
+
+
+def page_routes() -> set[str]:
+    """Names of every routed page outside the API (recursing into included URLconfs)."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    names: set[str] = set()
+
+    def walk(patterns: list, prefix: str, namespace: str) -> None:
+        for p in patterns:
+            route = prefix + str(p.pattern)
+            if isinstance(p, URLResolver):
+                ns = f"{namespace}{p.namespace}:" if p.namespace else namespace
+                walk(p.url_patterns, route, ns)
+            elif isinstance(p, URLPattern) and not route.startswith(NOT_PAGES):
+                names.add(f"{namespace}{p.name}")
+
+    walk(get_resolver().url_patterns, "", "")
+    return names
+
+
+def test_every_page_has_a_matrix_row():
+    from tests.harness.page_matrix import PAGE_EXTRA_ROUTES, PAGES
+
+    covered = {f"web:{p.route}" for p in PAGES} | {f"web:{r}" for r in PAGE_EXTRA_ROUTES}
+    missing = sorted(page_routes() - covered)
+    assert missing == [], f"pages without a page-matrix row: {missing}"
+    assert {f"web:{p.route}" for p in PAGES} <= page_routes()

@@ -867,6 +867,9 @@ def item_restrict(
 ) -> PlanItem:
     """Hide an item from the guardians at a mature child's wish (THL code 3), or lift that.
 
+    A professional of the team records the wish; a child with an account may do it themself for
+    an item about them alone (`policy.may_child_restrict`).
+
     Comments and dissents about the item follow it, so nothing the guardians see points at it.
     """
     from plan_service.participants.models import MaturityAssessment
@@ -876,9 +879,15 @@ def item_restrict(
     if access is None:
         raise Http404
     item = _lock_item(access, model, item_id)
-    policy.require_item(access, policy.Action.CHANGE, item)
-    if access.kind != "professional":
-        raise policy.PermissionDenied
+    if access.kind == Person.Kind.CHILD:
+        # A mature child may hide an item about them alone, for themself (policy decides).
+        policy.require_item(access, policy.Action.VIEW, item)
+        if not policy.may_child_restrict(access, item, child_id):
+            raise policy.PermissionDenied
+    else:
+        policy.require_item(access, policy.Action.CHANGE, item)
+        if access.kind != "professional":
+            raise policy.PermissionDenied
     _check_item_version(access, item, expected_version)
     child = None
     if child_id is not None:

@@ -51,11 +51,15 @@ INSTALLED_APPS = [
     "plan_service.jobs",
     "plan_service.notifications",
     "plan_service.emergency",
+    "plan_service.web",
+    "csp",
+    "django_htmx",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "plan_service.api.middleware.RequestIdMiddleware",
     "plan_service.api.middleware.RefuseMethodsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -64,6 +68,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "plan_service.audit.accounts.AccountEventsMiddleware",
@@ -82,6 +87,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ]
@@ -125,8 +131,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/api/docs/"
+LOGIN_URL = "/"
+LOGIN_REDIRECT_URL = "/"
 API_TOKEN_TTL_HOURS = envint("API_TOKEN_TTL_HOURS", 12)
 #: Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT failures an account, and
 #: separately an address, is locked; the cool-off starts at SIGNIN_COOLOFF_MINUTES and doubles
@@ -230,6 +236,25 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+#: Pages end a session idle this long (seconds); SESSION_COOKIE_AGE caps any session's life.
+CSRF_FAILURE_VIEW = "plan_service.web.views.csrf_failure"
+WEB_SESSION_IDLE_SECONDS = envint("WEB_SESSION_IDLE_SECONDS", 30 * 60)
+#: Content-Security-Policy (django-csp): no inline script or style anywhere, nothing from
+#: other origins, no framing. Pages load their CSS and the vendored htmx from /static/.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
 SILENCED_SYSTEM_CHECKS: list[str] = []
 #: Probes answer on plain HTTP too (load balancers and orchestrators call them directly).
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]

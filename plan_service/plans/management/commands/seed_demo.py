@@ -371,6 +371,7 @@ class Command(BaseCommand):
             model=Goal,
             data={
                 "category": "education",
+                "concerns": [lauri_person.pk],
                 "title": "Säännöllinen koulunkäynti",
                 "desired_outcome": "Lauri on koulussa vähintään neljänä päivänä viikossa.",
                 "evidence": "Wilman poissaolomerkinnät.",
@@ -383,6 +384,7 @@ class Command(BaseCommand):
             model=Need,
             data={
                 "category": "health",
+                "concerns": [lauri_person.pk],
                 "title": "Unettomuus ja mieliala",
                 "description": "Lauri toivoo, ettei tätä näytetä huoltajalle.",
             },

@@ -1,0 +1,94 @@
+"""The pages' forms. They check shapes only; who may do what is decided by the services."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext_lazy as _
+
+from plan_service.categories import Category
+from plan_service.participants.models import Sector
+from plan_service.plans.models import Acknowledgement, Comment, TargetType
+
+TEXT_MAX = 4000
+
+
+class SignInForm(AuthenticationForm):
+    """Username and password, labelled in the reader's language."""
+
+    username = forms.CharField(
+        label=_("Username"),
+        max_length=150,
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
+    )
+    password = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    error_messages = {
+        "invalid_login": _("Check the username and password."),
+        "inactive": _("This account is not in use."),
+    }
+
+
+class WordsForm(forms.Form):
+    """A comment, a view or a dissent on the plan or one of its items."""
+
+    target_type = forms.ChoiceField(choices=TargetType.choices)
+    target_id = forms.UUIDField(required=False)
+    kind = forms.ChoiceField(choices=Comment.Kind.choices, required=False)
+    text = forms.CharField(label=_("Your words"), max_length=TEXT_MAX, strip=True)
+
+
+class SignForm(forms.Form):
+    """Sign the plan as the reader saw it (the fingerprint of that view)."""
+
+    decision = forms.ChoiceField(
+        label=_("Your decision"),
+        choices=Acknowledgement.Decision.choices,
+        widget=forms.RadioSelect,
+    )
+    comment = forms.CharField(
+        label=_("Comment (optional)"), max_length=TEXT_MAX, required=False, widget=forms.Textarea
+    )
+    seen = forms.CharField(max_length=64, widget=forms.HiddenInput)
+
+
+class HideForm(forms.Form):
+    """The child hides an item about them from the guardians, or shows it again."""
+
+    target_type = forms.ChoiceField(
+        choices=[(k, k) for k in (TargetType.NEED, TargetType.GOAL, TargetType.ACTION)]
+        + [(TargetType.REVIEW, TargetType.REVIEW)]
+    )
+    target_id = forms.UUIDField()
+    hide = forms.BooleanField(required=False)
+
+
+class ConsentGiveForm(forms.Form):
+    """A guardian (or a mature child for themself) gives or refuses a consent."""
+
+    subjects = forms.MultipleChoiceField(label=_("Whose information"), choices=())
+    categories = forms.MultipleChoiceField(
+        label=_("Which information"),
+        choices=Category.choices,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    recipient_sector = forms.ChoiceField(label=_("To whom"), choices=Sector.choices)
+    purpose = forms.CharField(label=_("For what purpose"), max_length=500)
+    valid_until = forms.DateField(
+        label=_("Until (optional)"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    refuse = forms.BooleanField(required=False)
+
+    def __init__(self, *args: object, children: list[tuple[str, str]], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["subjects"].choices = children
+        self.fields["subjects"].widget = forms.CheckboxSelectMultiple(choices=children)
+
+
+class WithdrawForm(forms.Form):
+    reason = forms.CharField(label=_("Reason (optional)"), max_length=500, required=False)

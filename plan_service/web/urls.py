@@ -1,0 +1,28 @@
+"""The family's pages. Plan ids are opaque UUIDs; no plan content or identity code is in a URL."""
+
+from __future__ import annotations
+
+from django.urls import path
+from django.views.i18n import set_language
+
+from plan_service.web import views
+
+app_name = "web"
+
+urlpatterns = [
+    path("", views.SignInView.as_view(), name="signin"),
+    path("signout/", views.sign_out, name="signout"),
+    path("language/", set_language, name="language"),
+    path("start/", views.start, name="start"),
+    path("plans/<uuid:plan_id>/", views.plan_view, name="plan"),
+    path("plans/<uuid:plan_id>/words/", views.words, name="words"),
+    path("plans/<uuid:plan_id>/sign/", views.sign, name="sign"),
+    path("plans/<uuid:plan_id>/hide/", views.hide, name="hide"),
+    path("plans/<uuid:plan_id>/consents/", views.consents, name="consents"),
+    path(
+        "plans/<uuid:plan_id>/consents/<uuid:consent_id>/withdraw/",
+        views.consent_withdraw,
+        name="consent-withdraw",
+    ),
+    path("plans/<uuid:plan_id>/access-log/", views.access_log, name="access-log"),
+]

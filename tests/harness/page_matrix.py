@@ -1,0 +1,187 @@
+"""The permission matrix of the web pages: every page route, method, role and plan relation.
+
+Pages answer like the API with page conventions: anonymous → 302 to the sign-in page; a plan the
+reader may not see (other family, missing, not in force) → the 404 page; visible but not allowed
+→ the 403 page; a GET that may be shown → 200; a write that went through → 302 back to the page.
+Expectations are written out per role here, from product.md, not derived from the policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tests.harness.world import Side, World
+
+ROLES = (
+    "anon",
+    "lead",
+    "health",
+    "curator",
+    "guardian",
+    "child",
+    "ended",
+    "future",
+    "stranger",
+    "auditor",
+    "admin",
+)
+RELATIONS = ("own", "completed", "other", "missing")
+VIEWERS = ("lead", "health", "curator", "guardian", "child")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page request: route name (in the `web` namespace), method, and who gets what."""
+
+    name: str
+    route: str
+    method: str
+    path: Callable[[World, Side], str]
+    own: dict[str, int]  # role -> status on the family's open plan (missing roles: 404)
+    completed: dict[str, int] | None = None  # on the completed plan (default: as `own`)
+    payload: Callable[[World, Side, str], dict[str, Any]] | None = None
+    plan_scoped: bool = True
+
+
+def expected(role: str, relation: str, page: Page) -> int:
+    if role == "anon":
+        return 302
+    if not page.plan_scoped:
+        return page.own.get(role, 200)
+    if relation in ("other", "missing"):
+        return 404
+    table = page.completed if relation == "completed" and page.completed is not None else page.own
+    return table.get(role, 404)
+
+
+def _plan(w: World, s: Side) -> str:
+    return f"/plans/{s.plan.pk}/"
+
+
+def _words(w: World, s: Side, role: str) -> dict[str, Any]:
+    return {"target_type": "plan", "text": "from the matrix", "as": "comment"}
+
+
+def _dissent(w: World, s: Side, role: str) -> dict[str, Any]:
+    goal = s.items[("goals", "general")]
+    return {"target_type": "goal", "target_id": str(goal.pk), "text": "no", "as": "dissent"}
+
+
+def _sign(w: World, s: Side, role: str) -> dict[str, Any]:
+    from plan_service import policy
+    from plan_service.web import reading
+
+    seen = "0" * 64
+    user = w.user(role)
+    plan = getattr(s.plan, "_meta", None) and type(s.plan).objects.filter(pk=s.plan.pk).first()
+    access = policy.plan_access(user, plan) if plan is not None and user is not None else None
+    if access is not None:
+        seen = reading.plan_page(access)["fingerprint"]
+    return {"decision": "agree", "comment": "", "seen": seen}
+
+
+def _hide(w: World, s: Side, role: str) -> dict[str, Any]:
+    need = s.items[("needs", "general")]
+    return {"target_type": "need", "target_id": str(need.pk), "hide": "on"}
+
+
+def _give(w: World, s: Side, role: str) -> dict[str, Any]:
+    return {
+        "subjects": [str(w.child_person.pk)],
+        "categories": ["general"],
+        "recipient_sector": "health",
+        "purpose": "matrix",
+    }
+
+
+family_writes = {"guardian": 302, "child": 302}
+CONTRIBUTORS = dict.fromkeys(VIEWERS, 302)
+READERS = dict.fromkeys(VIEWERS, 200)
+CONTRIBUTE_REFUSED = dict.fromkeys(VIEWERS, 403)
+
+PAGES: list[Page] = [
+    Page("start", "start", "GET", lambda w, s: "/start/", own={}, plan_scoped=False),
+    Page("plan page", "plan", "GET", _plan, own=READERS),
+    Page(
+        "comment on the plan",
+        "words",
+        "POST",
+        lambda w, s: f"{_plan(w, s)}words/",
+        own=CONTRIBUTORS,
+        completed=CONTRIBUTE_REFUSED,
+        payload=_words,
+    ),
+    Page(
+        "dissent on a goal",
+        "words",
+        "POST",
+        lambda w, s: f"{_plan(w, s)}words/",
+        own=CONTRIBUTORS,
+        completed=CONTRIBUTE_REFUSED,
+        payload=_dissent,
+    ),
+    Page(
+        "sign",
+        "sign",
+        "POST",
+        lambda w, s: f"{_plan(w, s)}sign/",
+        own={"guardian": 302, "child": 302, "lead": 403, "health": 403, "curator": 403},
+        completed=CONTRIBUTE_REFUSED,
+        payload=_sign,
+    ),
+    Page(
+        "hide (not about the child alone)",
+        "hide",
+        "POST",
+        lambda w, s: f"{_plan(w, s)}hide/",
+        own=dict.fromkeys(VIEWERS, 403),
+        payload=_hide,
+    ),
+    Page(
+        "consents page",
+        "consents",
+        "GET",
+        lambda w, s: f"{_plan(w, s)}consents/",
+        own={"lead": 200, "guardian": 200, "child": 200, "health": 403, "curator": 403},
+    ),
+    Page(
+        "give consent",
+        "consents",
+        "POST",
+        lambda w, s: f"{_plan(w, s)}consents/",
+        own={"lead": 403, "guardian": 302, "child": 302, "health": 403, "curator": 403},
+        payload=_give,
+    ),
+    Page(
+        "withdraw consent",
+        "consent-withdraw",
+        "POST",
+        # The completed plan is the same family's, so its page reaches the same consent.
+        lambda w, s: f"{_plan(w, s)}consents/{s.consent_id or w.sides['own'].consent_id}/withdraw/",
+        own={"lead": 302, "guardian": 302, "child": 403},
+        payload=lambda w, s, r: {"reason": "matrix"},
+    ),
+    Page(
+        "access log",
+        "access-log",
+        "GET",
+        lambda w, s: f"{_plan(w, s)}access-log/",
+        own={"lead": 200, "guardian": 200, "child": 200, "health": 403, "curator": 403},
+    ),
+]
+
+#: Page routes covered by their own tests (tests/web/test_pages.py), not by the matrix.
+PAGE_EXTRA_ROUTES = {"signin", "signout", "language"}
+
+
+def cells() -> list[tuple[str, str, Page]]:
+    """Every role on the open plan; on the other relations, the roles that could see a plan
+    (the rest get 404 there as on the open plan, which the `own` cells already show)."""
+    out = []
+    for page in PAGES:
+        for relation in RELATIONS if page.plan_scoped else ("own",):
+            roles = ROLES if relation == "own" else ("anon", *VIEWERS)
+            out.extend((role, relation, page) for role in roles)
+    return out

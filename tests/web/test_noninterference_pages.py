@@ -1,0 +1,278 @@
+"""Differential noninterference for the pages: two worlds that differ only in what a reader may
+not see must give that reader byte-identical pages.
+
+Each world is built through the services at one frozen moment with deterministic ids (the same
+sequence for the visible part of both worlds; the hidden additions come last), rendered for the
+reader, then rolled back. Only CSRF tokens (random per response) are normalised; everything
+else, including dates, ids, counts and versions shown, must match byte for byte.
+
+(tests/harness has the API's differential harness; the integrator connects the two.)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import time_machine
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from plan_service.consent.services import consent_create
+from plan_service.participants.identity_codes import temporary_identity_code
+from plan_service.participants.models import Family, Organization, Person, Professional
+from plan_service.plans import services
+from plan_service.plans.models import Comment, Dissent, Goal, Need
+from tests.web.helpers import page_client
+
+pytestmark = pytest.mark.django_db
+
+MOMENT = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
+CSRF = re.compile(rb'(name="csrfmiddlewaretoken" value=")[^"]+(")')
+
+
+@contextmanager
+def deterministic_ids() -> Iterator[None]:
+    """Every new row with a UUID key gets the next id of one counter (reset per world)."""
+    counter = itertools.count(1)
+    fields = [
+        m._meta.pk
+        for m in apps.get_models()
+        if m._meta.pk is not None and m._meta.pk.get_internal_type() == "UUIDField"
+    ]
+    saved = [(f, f.__dict__.get("_get_default")) for f in fields]
+    for f in fields:
+        f._get_default = lambda: uuid.UUID(int=next(counter))
+    try:
+        yield
+    finally:
+        for f, old in saved:
+            if old is None:
+                f.__dict__.pop("_get_default", None)
+            else:
+                f._get_default = old
+
+
+def _user(username: str, first: str, last: str) -> Any:
+    return get_user_model().objects.create_user(
+        username=username, password="test-password-123", first_name=first, last_name=last
+    )
+
+
+def build(hidden: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+    """The family's world; `hidden` adds what the reader under test may not see."""
+    org = Organization.objects.create(name="Welfare area", oid="1.2.246.10.99.1", sector="social")
+    w: dict[str, Any] = {}
+    for key, role in (("lead", "child_protection_social_worker"), ("nurse", "public_health_nurse")):
+        u = _user(key, key.title(), "Pro")
+        w[key] = Professional.objects.create(user=u, organization=org, role=role, unit="Unit")
+    family = Family.objects.create(name="Testers", created_by=w["lead"].user)
+    people = {}
+    for key, kind, code in (
+        ("child1", "child", temporary_identity_code(dt.date(2013, 1, 1), 901)),
+        ("child2", "child", temporary_identity_code(dt.date(2014, 2, 2), 902)),
+        ("g1", "guardian", temporary_identity_code(dt.date(1980, 3, 3), 903)),
+    ):
+        people[key] = Person.objects.create(
+            family=family,
+            kind=kind,
+            given_name=key.title(),
+            family_name="Tester",
+            identity_code=code,
+        )
+    for child in ("child1", "child2"):
+        people[child].guardianships.create(guardian=people["g1"])
+    plan = services.plan_create(actor=w["lead"].user, family=family, statute="LSL §30")
+    services.plan_update(
+        actor=w["lead"].user, plan_id=plan.pk, expected_version=None, data={"status": "active"}
+    )
+    services.membership_add(
+        actor=w["lead"].user,
+        plan_id=plan.pk,
+        professional=w["nurse"],
+        role="member",
+        basis="statute",
+        statute="THL §15",
+    )
+    from plan_service.participants.services import person_link_account
+
+    for key in ("child1", "child2", "g1"):
+        u = _user(f"u-{key}", key.title(), "Tester")
+        person_link_account(person=people[key], user=u)
+        w[key] = u
+    services.family_sync(plan=plan, actor=w["lead"].user)
+    lead = w["lead"].user
+    need = services.item_create(
+        actor=lead,
+        plan_id=plan.pk,
+        model=Need,
+        data={"category": "general", "title": "Visible need", "concerns": [people["child1"].pk]},
+    )
+    goal = services.item_create(
+        actor=lead,
+        plan_id=plan.pk,
+        model=Goal,
+        data={
+            "category": "general",
+            "title": "Visible goal",
+            "desired_outcome": "o",
+            "need": need.pk,
+        },
+    )
+    services.item_create(
+        actor=w["g1"],
+        plan_id=plan.pk,
+        model=Comment,
+        data={"target_type": "goal", "target_id": goal.pk, "text": "visible words"},
+    )
+    consent_create(
+        actor=w["g1"],
+        family=family,
+        grantor_id=None,
+        subject_ids=[people["child1"].pk],
+        categories=["general"],
+        purpose="visible consent",
+        recipient_sector="education",
+    )
+    services.acknowledgement_create(
+        actor=w["g1"],
+        plan_id=plan.pk,
+        version=type(plan).objects.get(pk=plan.pk).version,
+        decision="agree",
+    )
+    w.update(plan=plan, people=people, goal=goal, need=need)
+    if hidden is not None:
+        hidden(w)
+    return w
+
+
+def hidden_by_child1(w: dict[str, Any]) -> None:
+    """Child 1, judged mature, hides an item about them: guardians and siblings do not see it,
+    nor what is said about it, nor its later changes."""
+    lead, plan, child1 = w["lead"].user, w["plan"], w["people"]["child1"]
+    services.assessment_record(actor=lead, plan_id=plan.pk, child_id=child1.pk, code=3)
+    secret = services.item_create(
+        actor=lead,
+        plan_id=plan.pk,
+        model=Need,
+        data={"category": "general", "title": "SECRET need", "concerns": [child1.pk]},
+    )
+    services.item_restrict(
+        actor=w["child1"],
+        plan_id=plan.pk,
+        model=Need,
+        item_id=secret.pk,
+        child_id=child1.pk,
+        expected_version=secret.version,
+    )
+    services.item_create(
+        actor=lead,
+        plan_id=plan.pk,
+        model=Comment,
+        data={"target_type": "need", "target_id": secret.pk, "text": "SECRET comment"},
+    )
+    services.item_create(
+        actor=w["child1"],
+        plan_id=plan.pk,
+        model=Dissent,
+        data={"target_type": "need", "target_id": secret.pk, "text": "SECRET dissent"},
+    )
+    services.item_update(
+        actor=lead,
+        plan_id=plan.pk,
+        model=Need,
+        item_id=secret.pk,
+        expected_version=None,
+        data={"description": "SECRET change"},
+    )
+
+
+def hidden_from_health(w: dict[str, Any]) -> None:
+    """A child-protection (social) need, with talk about it: the nurse may not read social."""
+    lead, plan = w["lead"].user, w["plan"]
+    secret = services.item_create(
+        actor=lead,
+        plan_id=plan.pk,
+        model=Need,
+        data={"category": "social", "title": "SECRET social need"},
+    )
+    services.item_create(
+        actor=w["g1"],
+        plan_id=plan.pk,
+        model=Dissent,
+        data={"target_type": "need", "target_id": secret.pk, "text": "SECRET dissent"},
+    )
+
+
+def render(reader: str, hidden: Callable[[dict[str, Any]], None] | None, paths: list[str]):
+    """Build a world, render `paths` for `reader`, roll the world back; return the pages."""
+    out = {}
+    with time_machine.travel(MOMENT, tick=False), deterministic_ids():
+        sid = transaction.savepoint()
+        try:
+            w = build(hidden)
+            user = w[reader].user if reader in ("lead", "nurse") else w[reader]
+            client = page_client(user)
+            for path in paths:
+                response = client.get(path.format(plan=w["plan"].pk))
+                assert response.status_code == 200, (path, response.status_code)
+                out[path] = CSRF.sub(rb"\1CSRF\2", response.content)
+        finally:
+            transaction.savepoint_rollback(sid)
+    return out
+
+
+PLAN = "/plans/{plan}/"
+CASES = [
+    ("g1", hidden_by_child1, [PLAN, PLAN + "consents/"]),
+    ("child2", hidden_by_child1, [PLAN, PLAN + "consents/"]),
+    ("nurse", hidden_from_health, [PLAN]),
+    ("g1", hidden_from_health, []),  # control: the guardian does see social items (below)
+]
+
+
+@pytest.mark.parametrize(
+    ("reader", "hidden", "paths"),
+    [c for c in CASES if c[2]],
+    ids=[f"{c[0]}-{c[1].__name__}" for c in CASES if c[2]],
+)
+def test_pages_look_the_same_whatever_the_reader_may_not_see(reader, hidden, paths):
+    plain = render(reader, None, paths)
+    with_hidden = render(reader, hidden, paths)
+    for path in paths:
+        assert b"Visible goal" in plain[path] or "consents" in path
+        assert b"SECRET" not in with_hidden[path]
+        assert plain[path] == with_hidden[path], _first_difference(plain[path], with_hidden[path])
+
+
+def test_the_harness_sees_a_difference_when_there_is_one():
+    """The control: social items are the guardian's to read, so the pages must differ."""
+    plain = render("g1", None, [PLAN])
+    with_social = render("g1", hidden_from_health, [PLAN])
+    assert plain[PLAN] != with_social[PLAN]
+    assert b"SECRET social need" in with_social[PLAN]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the family's access log still lists professionals' rows about hidden items; "
+    "issue 11 filters access_log_for_family (the page uses that selector)",
+)
+def test_access_log_page_looks_the_same_whatever_the_reader_may_not_see():
+    paths = [PLAN + "access-log/"]
+    assert render("g1", None, paths) == render("g1", hidden_by_child1, paths)
+
+
+def _first_difference(a: bytes, b: bytes) -> str:
+    index = next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
+    window = slice(max(index - 80, 0), index + 80)
+    return f"first difference at byte {index}: {a[window]!r} vs {b[window]!r}"
