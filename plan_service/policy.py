@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypeVar
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from django.http import Http404
@@ -29,7 +30,16 @@ from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
 
 from plan_service.categories import Category
 from plan_service.consent.models import Consent
-from plan_service.participants.models import ROLE_SECTOR, Family, Person, Professional, Role, Sector
+from plan_service.participants.acting import acting_for
+from plan_service.participants.models import (
+    ROLE_SECTOR,
+    Family,
+    Guardianship,
+    Person,
+    Professional,
+    Role,
+    Sector,
+)
 from plan_service.plans.models import Membership, Plan, PlanItem
 
 if TYPE_CHECKING:
@@ -257,6 +267,12 @@ class PlanAccess:
     person_id: object | None = None
     sector: str | None = None
     consents: tuple[Consent, ...] = field(default=())
+    #: Children whose items this guardian may not see (a custody decision or a placement
+    #: restriction excludes them; see `blocked_guardianship_q`).
+    hidden_children: frozenset = frozenset()
+    #: The child a guardian acts for in this request: only items about the whole family or
+    #: about that child are shown.
+    acting_for: object | None = None
 
     @property
     def legal_basis(self) -> str:
@@ -289,6 +305,13 @@ def plan_access(user: User, plan: Plan) -> PlanAccess | None:
         Membership.objects.filter(plan=plan, user=user)
         .filter(current_membership_q())
         .select_related("professional", "person", "consent")
+        .annotate(
+            hidden_children=ArraySubquery(
+                Guardianship.objects.filter(guardian_id=OuterRef("person_id"))
+                .filter(blocked_guardianship_q())
+                .values("child_id")
+            )
+        )
         .first()
     )
     if membership is None:
@@ -301,14 +324,21 @@ def plan_access(user: User, plan: Plan) -> PlanAccess | None:
         actions &= READ_ONLY_ACTIONS
     if membership.role == Membership.PlanRole.FAMILY:
         person = membership.person
+        kind = person.kind if person else "guardian"
+        hidden = frozenset(membership.hidden_children or ())
+        child = acting_for() if kind == Person.Kind.GUARDIAN else None
+        if child is not None and child in hidden:
+            return None  # a blocked guardian cannot act for that child (the middleware refuses)
         return PlanAccess(
             plan=plan,
             membership=membership,
-            kind=person.kind if person else "guardian",
+            kind=kind,
             actions=actions,
             reads=FAMILY_READS,
             writes=FAMILY_WRITES,
             person_id=membership.person_id,
+            hidden_children=hidden,
+            acting_for=child,
         )
     professional = membership.professional
     sector = ROLE_SECTOR.get(professional.role) if professional else None
@@ -361,6 +391,10 @@ def items_for(access: PlanAccess | None, qs: QuerySet[M]) -> QuerySet[M]:
     if access is None:
         return qs.none()
     qs = qs.filter(plan_id=access.plan.pk, category__in=sorted(access.reads))
+    if access.hidden_children:
+        qs = qs.exclude(concerns__overlap=sorted(access.hidden_children, key=str))
+    if access.acting_for is not None:
+        qs = qs.filter(Q(concerns=[]) | Q(concerns__contains=[access.acting_for]))
     if access.kind == Person.Kind.GUARDIAN:
         qs = qs.filter(restricted_by__isnull=True)
     elif access.kind == Person.Kind.CHILD:
@@ -371,6 +405,11 @@ def items_for(access: PlanAccess | None, qs: QuerySet[M]) -> QuerySet[M]:
 def may_read_item(access: PlanAccess | None, item: PlanItem) -> bool:
     """The same rule as `items_for`, for an item already in memory."""
     if access is None or item.plan_id != access.plan.pk or item.category not in access.reads:
+        return False
+    concerns = set(item.concerns or ())
+    if concerns & access.hidden_children:
+        return False
+    if access.acting_for is not None and concerns and access.acting_for not in concerns:
         return False
     if item.restricted_by_id is None:
         return True
@@ -428,6 +467,68 @@ def require(user: User, action: Action, obj: Model) -> None:
         raise Http404
     if action is not Action.VIEW and not scope(action).filter(pk=obj.pk).exists():
         raise PermissionDenied
+
+
+#
+# Acting for one's child
+#
+
+
+class ActForBlock(StrEnum):
+    """Why a guardian may not act for a child through the service (docs/identity.md)."""
+
+    ADULT = "adult"  # custody ends at 18 (Child Custody Act 361/1983 section 3)
+    NON_DISCLOSURE = "non_disclosure"  # turvakielto (Population Information Act 661/2009 s. 36)
+    CUSTODY_DECISION = "custody_decision"  # a court decision excludes this guardian
+    PLACEMENT_RESTRICTION = "placement_restriction"  # Child Welfare Act 417/2007 ss. 62-63
+
+
+def blocked_guardianship_q(today: dt.date | None = None, prefix: str = "") -> Q:
+    """Guardianships that give this guardian no sight of the child's items at all."""
+    day = today or timezone.localdate()
+    return Q(**{f"{prefix}excluded_by_custody_decision": True}) | Q(
+        **{f"{prefix}restricted_until__gte": day}
+    )
+
+
+def act_for_blocks(guardianship: Guardianship, today: dt.date | None = None) -> list[ActForBlock]:
+    """Every reason this guardian may not act for this child now; empty when they may."""
+    day = today or timezone.localdate()
+    child = guardianship.child
+    blocks = []
+    born = child.birth_date
+    if born is None or _age_on(born, day) >= 18:
+        blocks.append(ActForBlock.ADULT)
+    if child.non_disclosure or guardianship.guardian.non_disclosure:
+        blocks.append(ActForBlock.NON_DISCLOSURE)
+    if guardianship.excluded_by_custody_decision:
+        blocks.append(ActForBlock.CUSTODY_DECISION)
+    if guardianship.restricted_until is not None and guardianship.restricted_until >= day:
+        blocks.append(ActForBlock.PLACEMENT_RESTRICTION)
+    return blocks
+
+
+def _age_on(born: dt.date, day: dt.date) -> int:
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def wards_of(user: User) -> list[tuple[Guardianship, list[ActForBlock]]]:
+    """The children the user is registered guardian of, each with what blocks acting for them."""
+    person = person_of(user)
+    if person is None or person.kind != Person.Kind.GUARDIAN:
+        return []
+    rows = Guardianship.objects.filter(guardian=person).select_related("child", "guardian")
+    return [(g, act_for_blocks(g)) for g in rows.order_by("child__given_name")]
+
+
+def require_act_for(user: User, child_id: object) -> Person:
+    """The child the user may act for now: 404 if not their ward, PermissionDenied if blocked."""
+    for guardianship, blocks in wards_of(user):
+        if str(guardianship.child_id) == str(child_id):
+            if blocks:
+                raise PermissionDenied
+            return guardianship.child
+    raise Http404
 
 
 #

@@ -62,8 +62,13 @@ def canonical(row: Chained) -> str:
     the same row read back from the database (a uuid given as text, a number given as a string).
     """
     fields = row._meta
-    return _canonical_pairs(
+    pairs = (
         (name, fields.get_field(name).to_python(getattr(row, name))) for name in row.HASHED_FIELDS
+    )
+    return _canonical_pairs(
+        (name, value)
+        for name, value in pairs
+        if value is not None or name not in row.HASHED_WHEN_SET
     )
 
 

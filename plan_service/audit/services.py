@@ -133,6 +133,7 @@ def record_access_batch(
                 request_id=facts.request_id,
                 client_ip=facts.client_ip,
                 user_agent=facts.user_agent,
+                on_behalf_of_id=facts.on_behalf_of,
                 **common,
                 **values,
             )

@@ -175,6 +175,14 @@ class Person(Stamped):
         blank=True,
         related_name="person",
     )
+    non_disclosure = models.BooleanField(
+        _("non-disclosure for personal safety (turvakielto)"),
+        default=False,
+        help_text=_(
+            "Population Information Act 661/2009 section 36. Nobody may act for this person "
+            "through the service, and their address is never disclosed."
+        ),
+    )
     guardians = models.ManyToManyField(
         "self",
         symmetrical=False,
@@ -223,6 +231,24 @@ class Guardianship(models.Model):
 
     child = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="guardianships")
     guardian = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+")
+    excluded_by_custody_decision = models.BooleanField(
+        _("custody decision excludes this guardian"),
+        default=False,
+        help_text=_(
+            "A court decision on custody (Child Custody Act 361/1983 sections 9 and 4) leaves "
+            "this guardian without the right to decide or to receive information on the child."
+        ),
+    )
+    restricted_until = models.DateField(
+        _("contact restricted until"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "A child placed outside the home: a decision restricting this guardian's contact "
+            "and information on the child (Child Welfare Act 417/2007 sections 62 and 63) is in "
+            "force until this day, inclusive."
+        ),
+    )
 
     class Meta:
         constraints = [

@@ -50,6 +50,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "plan_service.participants.middleware.ActingForMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -107,6 +108,18 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/api/docs/"
 API_TOKEN_TTL_HOURS = envint("API_TOKEN_TTL_HOURS", 12)
+
+# Citizen sign-in over OpenID Connect (Suomi.fi e-Identification or a broker; docs/identity.md).
+# Unset issuer: no citizen sign-in. Client keys (a private JWKS with a "sig" and an "enc" key, as
+# JSON or a file path) come from the environment, never from the database.
+OIDC_CITIZEN_ISSUER = envstr("OIDC_CITIZEN_ISSUER", "")
+OIDC_CITIZEN_CLIENT_ID = envstr("OIDC_CITIZEN_CLIENT_ID", "")
+OIDC_CITIZEN_SCOPE = envstr("OIDC_CITIZEN_SCOPE", "openid")
+OIDC_CLIENT_KEYS = envstr("OIDC_CLIENT_KEYS", "")
+#: The claim carrying the personal identity code (Suomi.fi: urn:oid:1.2.246.21).
+OIDC_IDENTITY_CLAIM = envstr("OIDC_IDENTITY_CLAIM", "urn:oid:1.2.246.21")
+OIDC_METADATA_TTL = envint("OIDC_METADATA_TTL", 3600)
+OIDC_HTTP_TIMEOUT = envint("OIDC_HTTP_TIMEOUT", 10)
 
 #
 # REST API
