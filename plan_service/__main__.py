@@ -13,6 +13,7 @@ import sys
 def main(argv: list[str]) -> None:
     if argv[1:2] == ["demo"]:
         os.environ.setdefault("DEBUG", "1")
+        os.environ.setdefault("PROFESSIONAL_SECOND_FACTOR", "0")  # the demo keeps its passwords
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "plan_service.settings.base")
         import django
         from django.core.management import call_command

@@ -155,6 +155,22 @@ def is_admin(user: User) -> bool:
     return user_kind(user) == "admin"
 
 
+def requires_second_factor(user: User) -> bool:
+    """Whether signing `user` in takes a second factor besides the password.
+
+    Everyone who works with plans or the registry (professionals, auditors, administrators and
+    staff accounts) does, unless PROFESSIONAL_SECOND_FACTOR is off (the demo). Family members
+    sign in strongly through the identity provider instead, where passwords play no part.
+    """
+    from django.conf import settings
+
+    if not settings.PROFESSIONAL_SECOND_FACTOR or not _active(user):
+        return False
+    return professional_of(user) is not None or bool(
+        user.is_staff or user.is_superuser  # type: ignore[union-attr]
+    )
+
+
 def require_model(user: User, allowed: bool) -> None:
     """Raise PermissionDenied unless a model-level question was answered yes."""
     if not (_active(user) and allowed):

@@ -214,6 +214,7 @@ def verify(model: type[Chained], *, anchor: Anchor | None = None) -> VerifyResul
     starts = _starts(model)
     present = model.objects.values_list("chain", flat=True).distinct().order_by()
     names = model.HASHED_FIELDS
+    optional = set(model.HASHED_WHEN_SET)
     columns = list(zip(names, _converters(model), strict=True))
     for chain in sorted(set(present) | set(anchored) | set(starts)):
         start_seq, prev = starts.get(chain, (1, GENESIS))
@@ -242,6 +243,7 @@ def verify(model: type[Chained], *, anchor: Anchor | None = None) -> VerifyResul
             data = {
                 name: value if convert is None or value is None else convert(value)
                 for (name, convert), value in zip(columns, values[3:], strict=True)
+                if value is not None or name not in optional
             }
             text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
             if _digest(prev, text) != stored_hash:

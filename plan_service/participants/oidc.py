@@ -48,6 +48,8 @@ from joserfc.registry import HeaderParameter
 ID_TOKEN_SIGNING_ALGS = ("PS256", "RS256", "ES256")
 ID_TOKEN_ENCRYPTION = ("RSA-OAEP-256", "A256GCM")
 CLIENT_SIGNING_ALG = "PS256"
+
+
 def _any(value: object) -> None:
     """Replicated claims are compared with the signed claims after decryption instead."""
 
@@ -56,8 +58,7 @@ def _any(value: object) -> None:
 _REPLICATED = ("iss", "sub", "aud")
 _JWE = jwe.JWERegistry(
     header_registry={
-        name: HeaderParameter(f"replicated {name} claim", _any)
-        for name in _REPLICATED
+        name: HeaderParameter(f"replicated {name} claim", _any) for name in _REPLICATED
     },
     algorithms=list(ID_TOKEN_ENCRYPTION),
 )

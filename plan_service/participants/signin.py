@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import logging
 
+from django import forms
+from django.conf import settings
 from django.contrib.auth import login
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.views import LoginView
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
@@ -17,13 +21,14 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
+from django_otp import login as otp_login
 from stdnum.exceptions import ValidationError as StdnumValidationError
 from stdnum.fi import hetu
 
 from plan_service import policy
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import record_access
-from plan_service.participants import oidc, services
+from plan_service.participants import oidc, second_factor, services
 from plan_service.participants.acting import SESSION_KEY
 from plan_service.participants.models import Person
 
@@ -183,3 +188,53 @@ def _context(wards: list) -> dict:
             for g, blocks in wards
         ]
     }
+
+
+#
+# Password sign-in page: a second factor for professionals
+#
+
+
+class SignInForm(AuthenticationForm):
+    """Username and password, plus the authenticator code where the policy asks for one."""
+
+    otp_token = forms.CharField(
+        label=_("One-time code"),
+        required=False,
+        max_length=10,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+        help_text=_("Professionals: the six digits of your authenticator app."),
+    )
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "second_factor": _("Professionals need a valid one-time code to sign in."),
+    }
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        user = self.get_user()
+        self.device = None
+        if user is not None and policy.requires_second_factor(user):
+            self.device = second_factor.verify(user, cleaned.get("otp_token"))
+            if self.device is None:
+                raise forms.ValidationError(
+                    self.error_messages["second_factor"], code="second_factor"
+                )
+        return cleaned
+
+
+class SignInView(LoginView):
+    """The password sign-in page; a verified second factor is remembered for the session."""
+
+    authentication_form = SignInForm
+
+    def get_context_data(self, **kwargs: object) -> dict:
+        context = super().get_context_data(**kwargs)
+        context["citizen_sign_in"] = bool(settings.OIDC_CITIZEN_ISSUER)
+        return context
+
+    def form_valid(self, form: SignInForm) -> HttpResponse:
+        response = super().form_valid(form)
+        if form.device is not None:
+            otp_login(self.request, form.device)
+        return response

@@ -36,6 +36,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "guardian",
     "simple_history",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "plan_service.participants",
     "plan_service.consent",
     "plan_service.plans",
@@ -50,6 +52,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "plan_service.participants.middleware.ActingForMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -108,6 +111,11 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/api/docs/"
 API_TOKEN_TTL_HOURS = envint("API_TOKEN_TTL_HOURS", 12)
+
+# Professionals sign in with a second factor (TOTP) or through an OpenID provider; password-only
+# professional access exists only where this is switched off (the demo).
+PROFESSIONAL_SECOND_FACTOR = envbool("PROFESSIONAL_SECOND_FACTOR", True)
+OTP_TOTP_ISSUER = envstr("OTP_TOTP_ISSUER", "Perhesuunnitelma")
 
 # Citizen sign-in over OpenID Connect (Suomi.fi e-Identification or a broker; docs/identity.md).
 # Unset issuer: no citizen sign-in. Client keys (a private JWKS with a "sig" and an "enc" key, as

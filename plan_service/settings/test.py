@@ -14,3 +14,5 @@ SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 SECURE_HSTS_SECONDS = 0
 LANGUAGE_CODE = "en"
+# Most tests sign professionals in with a password; the second-factor tests switch this on.
+PROFESSIONAL_SECOND_FACTOR = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -22,6 +23,11 @@ from plan_service.participants.models import (
 class TokenRequestSerializer(StrictSerializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=200, style={"input_type": "password"})
+    otp = serializers.CharField(
+        max_length=10,
+        required=False,
+        help_text=_("The one-time code of the authenticator app (professionals)."),
+    )
 
 
 class TokenResponseSerializer(serializers.Serializer):

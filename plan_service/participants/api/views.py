@@ -18,7 +18,7 @@ from plan_service.api.authentication import token_issue, token_revoke
 from plan_service.api.viewsets import PolicyViewSet
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import record_access, record_access_batch
-from plan_service.participants import selectors, services
+from plan_service.participants import second_factor, selectors, services
 from plan_service.participants.api import serializers as s
 from plan_service.participants.models import ApiToken, Organization, Professional
 from plan_service.plans.api.views import ERRORS, WRITE_ERRORS
@@ -56,6 +56,14 @@ class AuthTokenViewSet(PolicyViewSet):
             raise exceptions.ValidationError(
                 {"password": [_("Unable to sign in with these credentials.")]},
                 code="invalid_credentials",
+            )
+        if policy.requires_second_factor(user) and not second_factor.verify(
+            user, data.validated_data.get("otp")
+        ):
+            record_access(actor=None, action=Act.LOGIN_FAILED, subjects=[], legal_basis="")
+            raise exceptions.ValidationError(
+                {"otp": [_("A valid one-time code is required for professionals.")]},
+                code="second_factor_required",
             )
         key, token = token_issue(user=user)
         record_access(actor=user, action=Act.LOGIN, subjects=[])
