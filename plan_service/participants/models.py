@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -309,3 +310,29 @@ class MaturityAssessment(Stamped):
 
     def __str__(self) -> str:
         return f"{self.child_id}: {self.code}"
+
+
+class SignInSession(models.Model):
+    """One browser session of a signed-in user, so a person can see and end their sessions.
+
+    Made when anyone signs in (any path: password, second factor, OpenID), touched at most once
+    a minute while used, and removed when the session ends. Holds no plan data.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sign_in_sessions"
+    )
+    session_key = models.CharField(max_length=40, unique=True)
+    method = models.CharField(_("sign-in method"), max_length=20, blank=True)
+    signed_in_at = models.DateTimeField(_("signed in at"), auto_now_add=True)
+    last_seen_at = models.DateTimeField(_("last seen at"), auto_now_add=True)
+    user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-signed_in_at"]
+        verbose_name = _("sign-in session")
+        verbose_name_plural = _("sign-in sessions")
+
+    def __str__(self) -> str:
+        return f"session of {self.user_id}"

@@ -146,3 +146,20 @@ class MeSerializer(serializers.Serializer):
             if person
             else None,
         }
+
+
+class SignInEntrySerializer(serializers.Serializer):
+    """One of the caller's own live sessions or tokens."""
+
+    id = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["session", "token"])
+    method = serializers.CharField()
+    started_at = serializers.DateTimeField()
+    last_seen_at = serializers.DateTimeField(allow_null=True)
+    user_agent = serializers.CharField()
+    current = serializers.BooleanField()
+
+
+class EndedSerializer(serializers.Serializer):
+    tokens = serializers.IntegerField()
+    sessions = serializers.IntegerField()
