@@ -23,7 +23,7 @@ import pytest
 from django.core.cache import cache
 from joserfc.jwk import KeySet, RSAKey
 
-NODE_DIR = Path(__file__).parent / "node"
+NODE_DIR = Path(__file__).resolve().parents[2] / "tools" / "oidc-test-provider"
 CLIENT_ID = "plan-service-test"
 REDIRECT_URI = "http://testserver/auth/oidc/callback/"
 
