@@ -34,9 +34,11 @@ from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
 from plan_service.categories import Category
 from plan_service.consent.models import Consent
 from plan_service.emergency.models import EmergencyAccess
+from plan_service.participants.acting import acting_for
 from plan_service.participants.models import (
     ROLE_SECTOR,
     Family,
+    Guardianship,
     Person,
     Professional,
     Recipient,
@@ -156,6 +158,22 @@ def is_auditor(user: User) -> bool:
 
 def is_admin(user: User) -> bool:
     return user_kind(user) == "admin"
+
+
+def requires_second_factor(user: User) -> bool:
+    """Whether signing `user` in takes a second factor besides the password.
+
+    Everyone who works with plans or the registry (professionals, auditors, administrators and
+    staff accounts) does, unless PROFESSIONAL_SECOND_FACTOR is off (the demo). Family members
+    sign in strongly through the identity provider instead, where passwords play no part.
+    """
+    from django.conf import settings
+
+    if not settings.PROFESSIONAL_SECOND_FACTOR or not _active(user):
+        return False
+    return professional_of(user) is not None or bool(
+        user.is_staff or user.is_superuser  # type: ignore[union-attr]
+    )
 
 
 def require_model(user: User, allowed: bool) -> None:
@@ -282,6 +300,12 @@ class PlanAccess:
     recipient: Recipient | None = None
     #: The emergency (break-glass) opening this access rests on, when it is not a membership.
     emergency: EmergencyAccess | None = None
+    #: Children whose items this guardian may not see (a custody decision or a placement
+    #: restriction excludes them; see `blocked_guardianship_q`).
+    hidden_children: frozenset = frozenset()
+    #: The child a guardian acts for in this request: only items about the whole family or
+    #: about that child are shown.
+    acting_for: object | None = None
 
     @property
     def legal_basis(self) -> str:
@@ -311,7 +335,12 @@ class PlanAccess:
             audience = f"child:{self.person_id}"
         else:
             audience = "all"
-        return f"{audience}|{','.join(sorted(self.reads))}"
+        key = f"{audience}|{','.join(sorted(self.reads))}"
+        if self.hidden_children:
+            key += "|hidden:" + ",".join(sorted(str(c) for c in self.hidden_children))
+        if self.acting_for is not None:
+            key += f"|for:{self.acting_for}"
+        return key
 
     def as_flags(self) -> dict[str, object]:
         """The caller's rights, for clients to show or hide controls."""
@@ -323,6 +352,15 @@ class PlanAccess:
         }
 
 
+def _blocked_children() -> ArraySubquery:
+    """Per membership: the children its guardian may not see (empty for everyone else)."""
+    return ArraySubquery(
+        Guardianship.objects.filter(guardian_id=OuterRef("person_id"))
+        .filter(blocked_guardianship_q())
+        .values("child_id")
+    )
+
+
 def plan_access(user: User, plan: Plan) -> PlanAccess | None:
     """The user's access to `plan`, or None when the plan is invisible to them."""
     if not _active(user):
@@ -331,6 +369,7 @@ def plan_access(user: User, plan: Plan) -> PlanAccess | None:
         Membership.objects.filter(plan=plan, user=user)
         .filter(current_membership_q())
         .select_related("professional", "person", "consent")
+        .annotate(hidden_children=_blocked_children())
         .first()
     )
     if membership is None:
@@ -371,6 +410,7 @@ def plan_access_for(user: User, plan_id: object, *, lock: bool = False) -> PlanA
         ),
         "people_ids": ArraySubquery(people.values("pk")),
         "children_ids": ArraySubquery(people.filter(kind=Person.Kind.CHILD).values("pk")),
+        "hidden_children": _blocked_children(),
     }
     if professional is not None:
         covering = (
@@ -434,14 +474,21 @@ def _decide(
         actions &= READ_ONLY_ACTIONS
     if membership.role == Membership.PlanRole.FAMILY:
         person = membership.person
+        kind = person.kind if person else "guardian"
+        hidden = frozenset(membership.hidden_children or ())
+        child = acting_for(membership.user_id) if kind == Person.Kind.GUARDIAN else None
+        if child is not None and child in hidden:
+            return None  # a blocked guardian cannot act for that child (the middleware refuses)
         return PlanAccess(
             plan=plan,
             membership=membership,
-            kind=person.kind if person else "guardian",
+            kind=kind,
             actions=actions,
             reads=FAMILY_READS,
             writes=FAMILY_WRITES,
             person_id=membership.person_id,
+            hidden_children=hidden,
+            acting_for=child,
             **loaded,
         )
     professional = membership.professional
@@ -483,6 +530,7 @@ def plan_accesses(plan: Plan) -> list[PlanAccess]:
         Membership.objects.filter(plan=plan)
         .filter(current_membership_q())
         .select_related("professional", "person", "consent", "user")
+        .annotate(hidden_children=_blocked_children())
     )
     granted: dict[object, set[Action]] = {}
     by_codename = {c: a for a, c in _CODENAME.items()}
@@ -686,7 +734,8 @@ def items_for_many(accesses: list[PlanAccess], qs: QuerySet[M]) -> QuerySet[M]:
         return qs.none()
     first = accesses[0]
     if any(
-        (a.kind, a.reads, a.person_id) != (first.kind, first.reads, first.person_id)
+        (a.kind, a.reads, a.person_id, a.hidden_children, a.acting_for)
+        != (first.kind, first.reads, first.person_id, first.hidden_children, first.acting_for)
         for a in accesses
     ):
         raise ValueError("items_for_many needs accesses that read alike")
@@ -697,6 +746,10 @@ def items_for_many(accesses: list[PlanAccess], qs: QuerySet[M]) -> QuerySet[M]:
 def _items_rule(access: PlanAccess, qs: QuerySet[M]) -> QuerySet[M]:
     """The category and audience rule of `items_for`, without the plan condition."""
     qs = qs.filter(category__in=sorted(access.reads))
+    if access.hidden_children:
+        qs = qs.exclude(concerns__overlap=sorted(access.hidden_children, key=str))
+    if access.acting_for is not None:
+        qs = qs.filter(Q(concerns=[]) | Q(concerns__contains=[access.acting_for]))
     if access.kind == Person.Kind.GUARDIAN:
         qs = qs.filter(restricted_by__isnull=True)
     elif access.kind == Person.Kind.CHILD:
@@ -707,6 +760,11 @@ def _items_rule(access: PlanAccess, qs: QuerySet[M]) -> QuerySet[M]:
 def may_read_item(access: PlanAccess | None, item: PlanItem) -> bool:
     """The same rule as `items_for`, for an item already in memory."""
     if access is None or item.plan_id != access.plan.pk or item.category not in access.reads:
+        return False
+    concerns = set(item.concerns or ())
+    if concerns & access.hidden_children:
+        return False
+    if access.acting_for is not None and concerns and access.acting_for not in concerns:
         return False
     if item.restricted_by_id is None:
         return True
@@ -947,6 +1005,67 @@ def disclosure_basis(access: PlanAccess, person_id: object) -> str:
         if any(s.pk == person_id for s in c.subjects.all())
     ]
     return ";".join(parts)
+
+
+# Acting for one's child
+#
+
+
+class ActForBlock(StrEnum):
+    """Why a guardian may not act for a child through the service (docs/identity.md)."""
+
+    ADULT = "adult"  # custody ends at 18 (Child Custody Act 361/1983 section 3)
+    NON_DISCLOSURE = "non_disclosure"  # turvakielto (Population Information Act 661/2009 s. 36)
+    CUSTODY_DECISION = "custody_decision"  # a court decision excludes this guardian
+    PLACEMENT_RESTRICTION = "placement_restriction"  # Child Welfare Act 417/2007 ss. 62-63
+
+
+def blocked_guardianship_q(today: dt.date | None = None, prefix: str = "") -> Q:
+    """Guardianships that give this guardian no sight of the child's items at all."""
+    day = today or timezone.localdate()
+    return Q(**{f"{prefix}excluded_by_custody_decision": True}) | Q(
+        **{f"{prefix}restricted_until__gte": day}
+    )
+
+
+def act_for_blocks(guardianship: Guardianship, today: dt.date | None = None) -> list[ActForBlock]:
+    """Every reason this guardian may not act for this child now; empty when they may."""
+    day = today or timezone.localdate()
+    child = guardianship.child
+    blocks = []
+    born = child.birth_date
+    if born is None or _age_on(born, day) >= 18:
+        blocks.append(ActForBlock.ADULT)
+    if child.non_disclosure or guardianship.guardian.non_disclosure:
+        blocks.append(ActForBlock.NON_DISCLOSURE)
+    if guardianship.excluded_by_custody_decision:
+        blocks.append(ActForBlock.CUSTODY_DECISION)
+    if guardianship.restricted_until is not None and guardianship.restricted_until >= day:
+        blocks.append(ActForBlock.PLACEMENT_RESTRICTION)
+    return blocks
+
+
+def _age_on(born: dt.date, day: dt.date) -> int:
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def wards_of(user: User) -> list[tuple[Guardianship, list[ActForBlock]]]:
+    """The children the user is registered guardian of, each with what blocks acting for them."""
+    person = person_of(user)
+    if person is None or person.kind != Person.Kind.GUARDIAN:
+        return []
+    rows = Guardianship.objects.filter(guardian=person).select_related("child", "guardian")
+    return [(g, act_for_blocks(g)) for g in rows.order_by("child__given_name")]
+
+
+def require_act_for(user: User, child_id: object) -> Person:
+    """The child the user may act for now: 404 if not their ward, PermissionDenied if blocked."""
+    for guardianship, blocks in wards_of(user):
+        if str(guardianship.child_id) == str(child_id):
+            if blocks:
+                raise PermissionDenied
+            return guardianship.child
+    raise Http404
 
 
 #

@@ -11,6 +11,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from plan_service.api import schema  # noqa: F401 (registers the bearer scheme)
 from plan_service.api.health import healthz, readyz
 from plan_service.api.routes import router
+from plan_service.participants import signin
 from plan_service.participants.api.views import AuthTokenViewSet
 from plan_service.web.views import SignInView
 
@@ -25,6 +26,10 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     path("accounts/login/", SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("auth/oidc/citizen/", signin.citizen_start, name="oidc-citizen"),
+    path("auth/oidc/callback/", signin.callback, name="oidc-callback"),
+    path("auth/oidc/jwks.json", signin.client_jwks, name="oidc-jwks"),
+    path("auth/act-for/", signin.act_for, name="act-for"),
     path("admin/", admin.site.urls),
     path("", include("plan_service.web.urls")),
 ]

@@ -19,6 +19,7 @@ router.include_format_suffixes = False
 PLAN = r"plans/(?P<plan_pk>[^/.]+)"
 
 router.register("me", participants.MeViewSet, basename="me")
+router.register("me/sessions", participants.MySessionsViewSet, basename="my-sessions")
 router.register("organizations", participants.OrganizationViewSet, basename="organizations")
 router.register("professionals", participants.ProfessionalViewSet, basename="professionals")
 router.register("families", participants.FamilyViewSet, basename="families")

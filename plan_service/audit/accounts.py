@@ -65,12 +65,14 @@ def normalise_username(raw: object) -> str:
 
 
 def sign_in_path(request: HttpRequest | None) -> str:
-    """Which door: the token endpoint, the admin site, or the session sign-in page."""
+    """Which door: the token endpoint, the admin site, OpenID Connect, or the sign-in page."""
     path = getattr(request, "path", "") or ""
     if path.startswith("/api/"):
         return "token"
     if path.startswith("/admin/"):
         return "admin"
+    if path.startswith("/auth/oidc/"):
+        return "oidc"
     return "session" if request is not None else "other"
 
 

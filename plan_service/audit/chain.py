@@ -62,8 +62,13 @@ def canonical(row: Chained) -> str:
     the same row read back from the database (a uuid given as text, a number given as a string).
     """
     fields = row._meta
-    return _canonical_pairs(
+    pairs = (
         (name, fields.get_field(name).to_python(getattr(row, name))) for name in row.HASHED_FIELDS
+    )
+    return _canonical_pairs(
+        (name, value)
+        for name, value in pairs
+        if value is not None or name not in row.HASHED_WHEN_SET
     )
 
 
@@ -293,6 +298,7 @@ def verify(model: type[Chained], *, anchor: Anchor | None = None) -> VerifyResul
     present = model.objects.values_list("chain", flat=True).distinct().order_by()
     names = model.HASHED_FIELDS
     id_index = 3 + names.index("id")
+    optional = set(model.HASHED_WHEN_SET)
     columns = list(zip(names, _converters(model), strict=True))
     for chain in sorted(set(present) | set(anchored) | set(starts)):
         start_seq, prev = starts.get(chain, (1, GENESIS))
@@ -315,6 +321,7 @@ def verify(model: type[Chained], *, anchor: Anchor | None = None) -> VerifyResul
             data = {
                 name: value if convert is None or value is None else convert(value)
                 for (name, convert), value in zip(columns, values[3:], strict=True)
+                if value is not None or name not in optional
             }
             text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
             if _digest(prev_hash, text) != stored_hash:

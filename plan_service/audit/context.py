@@ -7,6 +7,7 @@ that write outside a request get an empty context.
 from __future__ import annotations
 
 import ipaddress
+import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ class RequestFacts:
     request_id: str = ""
     client_ip: str | None = None
     user_agent: str = ""
+    on_behalf_of: uuid.UUID | None = None  # the child a guardian acts for (participants.acting)
 
 
 _current: ContextVar[RequestFacts | None] = ContextVar("audit_request_facts", default=None)

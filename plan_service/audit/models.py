@@ -27,6 +27,9 @@ class Chained(models.Model):
 
     #: Columns that take part in the hash, in order. Every subclass lists its own.
     HASHED_FIELDS: tuple[str, ...] = ()
+    #: Hashed columns added after rows were first written: hashed only when set, so the rows
+    #: written before the column existed keep verifying.
+    HASHED_WHEN_SET: tuple[str, ...] = ()
 
     class Meta:
         abstract = True
@@ -86,6 +89,12 @@ class AccessEvent(Chained):
     request_id = models.CharField(_("request id"), max_length=64, blank=True)
     client_ip = models.GenericIPAddressField(_("client ip"), null=True, blank=True)
     user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
+    on_behalf_of_id = models.UUIDField(
+        _("on behalf of"),
+        null=True,
+        blank=True,
+        help_text=_("The child a guardian acted for, when they chose one."),
+    )
 
     HASHED_FIELDS = (
         "id",
@@ -119,7 +128,9 @@ class AccessEvent(Chained):
         "request_id",
         "client_ip",
         "user_agent",
+        "on_behalf_of_id",
     )
+    HASHED_WHEN_SET = ("on_behalf_of_id",)
 
     class Meta:
         ordering = ["recorded_at", "chain", "seq"]

@@ -180,6 +180,7 @@ def record_access_batch(
                 action=action,
                 subject_id=subject,
                 client_ip=facts.client_ip,
+                on_behalf_of_id=facts.on_behalf_of,
                 **columns,
             )
             for subject in people

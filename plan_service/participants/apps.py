@@ -8,3 +8,8 @@ class ParticipantsConfig(AppConfig):
     name = "plan_service.participants"
     label = "participants"
     verbose_name = _("participants")
+
+    def ready(self) -> None:
+        from plan_service.participants import sessions
+
+        sessions.connect()

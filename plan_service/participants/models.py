@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -214,9 +215,14 @@ class Person(Stamped):
         blank=True,
         related_name="person",
     )
-    #: A non-disclosure for personal safety (turvakielto, granted by DVV): exported as the
-    #: fi-base TURVAKIELTO security label, and no address data leaves the service for them.
-    non_disclosure = models.BooleanField(_("non-disclosure for personal safety"), default=False)
+    non_disclosure = models.BooleanField(
+        _("non-disclosure for personal safety (turvakielto)"),
+        default=False,
+        help_text=_(
+            "Population Information Act 661/2009 section 36. Nobody may act for this person "
+            "through the service, and their address is never disclosed."
+        ),
+    )
     guardians = models.ManyToManyField(
         "self",
         symmetrical=False,
@@ -267,6 +273,24 @@ class Guardianship(models.Model):
     guardian = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+")
     # Custody matters in law: who became or stopped being guardian of whom, and who said so.
     history = HistoricalRecords()
+    excluded_by_custody_decision = models.BooleanField(
+        _("custody decision excludes this guardian"),
+        default=False,
+        help_text=_(
+            "A court decision on custody (Child Custody Act 361/1983 sections 9 and 4) leaves "
+            "this guardian without the right to decide or to receive information on the child."
+        ),
+    )
+    restricted_until = models.DateField(
+        _("contact restricted until"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "A child placed outside the home: a decision restricting this guardian's contact "
+            "and information on the child (Child Welfare Act 417/2007 sections 62 and 63) is in "
+            "force until this day, inclusive."
+        ),
+    )
 
     class Meta:
         constraints = [
@@ -385,3 +409,29 @@ class Recipient(Stamped):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SignInSession(models.Model):
+    """One browser session of a signed-in user, so a person can see and end their sessions.
+
+    Made when anyone signs in (any path: password, second factor, OpenID), touched at most once
+    a minute while used, and removed when the session ends. Holds no plan data.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sign_in_sessions"
+    )
+    session_key = models.CharField(max_length=40, unique=True)
+    method = models.CharField(_("sign-in method"), max_length=20, blank=True)
+    signed_in_at = models.DateTimeField(_("signed in at"), auto_now_add=True)
+    last_seen_at = models.DateTimeField(_("last seen at"), auto_now_add=True)
+    user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-signed_in_at"]
+        verbose_name = _("sign-in session")
+        verbose_name_plural = _("sign-in sessions")
+
+    def __str__(self) -> str:
+        return f"session of {self.user_id}"

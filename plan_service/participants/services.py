@@ -191,3 +191,23 @@ def professional_create(
     professional.save()
     _log_registry_write(actor, "professional", professional.pk)
     return professional
+
+
+@transaction.atomic
+def citizen_account_for(*, person: Person) -> User:
+    """The account of a family member who signed in strongly; made and linked on first sign-in.
+
+    Only for a person already in the registry (matched by identity code by the caller). The
+    account has no usable password: the identity provider is its only way in.
+    """
+    if person.user_id is not None:
+        return person.user
+    user = get_user_model()(
+        username=f"citizen-{person.pk.hex[:16]}",
+        first_name=person.given_name,
+        last_name=person.family_name,
+    )
+    user.set_unusable_password()
+    user.save()
+    person_link_account(person=person, user=user)
+    return user

@@ -510,6 +510,9 @@ def as_reader(snapshot: snap.PlanSnapshot, view: Any, version: int | None = None
         updated_at=at or snapshot.updated_at,
         updated_by_user_id=by if by is not None else snapshot.updated_by_user_id,
         **{name: tuple(item(d) for d in getattr(snapshot, name)) for name in kinds},
+    )
+
+
 def recipient_label(recipient: Recipient | None, actor: User) -> str:
     """How the disclosure log names who received an export."""
     if recipient is None:

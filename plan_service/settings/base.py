@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "guardian",
     "simple_history",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "plan_service.participants",
     "plan_service.consent",
     "plan_service.plans",
@@ -67,6 +69,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "plan_service.participants.sessions.SessionLifetimeMiddleware",
+    "plan_service.participants.middleware.ActingForMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -147,6 +152,27 @@ AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the chained access 
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_VERBOSE = False
 AXES_CLIENT_IP_CALLABLE = "plan_service.audit.accounts.client_ip"
+
+# Browser sessions end after this long unused, and after SESSION_MAX_HOURS in any case.
+SESSION_IDLE_MINUTES = envint("SESSION_IDLE_MINUTES", 30)
+SESSION_MAX_HOURS = envint("SESSION_MAX_HOURS", 8)
+
+# Professionals sign in with a second factor (TOTP) or through an OpenID provider; password-only
+# professional access exists only where this is switched off (the demo).
+PROFESSIONAL_SECOND_FACTOR = envbool("PROFESSIONAL_SECOND_FACTOR", True)
+OTP_TOTP_ISSUER = envstr("OTP_TOTP_ISSUER", "Perhesuunnitelma")
+
+# Citizen sign-in over OpenID Connect (Suomi.fi e-Identification or a broker; docs/identity.md).
+# Unset issuer: no citizen sign-in. Client keys (a private JWKS with a "sig" and an "enc" key, as
+# JSON or a file path) come from the environment, never from the database.
+OIDC_CITIZEN_ISSUER = envstr("OIDC_CITIZEN_ISSUER", "")
+OIDC_CITIZEN_CLIENT_ID = envstr("OIDC_CITIZEN_CLIENT_ID", "")
+OIDC_CITIZEN_SCOPE = envstr("OIDC_CITIZEN_SCOPE", "openid")
+OIDC_CLIENT_KEYS = envstr("OIDC_CLIENT_KEYS", "")
+#: The claim carrying the personal identity code (Suomi.fi: urn:oid:1.2.246.21).
+OIDC_IDENTITY_CLAIM = envstr("OIDC_IDENTITY_CLAIM", "urn:oid:1.2.246.21")
+OIDC_METADATA_TTL = envint("OIDC_METADATA_TTL", 3600)
+OIDC_HTTP_TIMEOUT = envint("OIDC_HTTP_TIMEOUT", 10)
 
 #
 # REST API
@@ -229,7 +255,7 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 8 * 3600)
+SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG

@@ -18,3 +18,5 @@ CSRF_COOKIE_SECURE = False
 SECURE_HSTS_SECONDS = 0
 LANGUAGE_CODE = "en"
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
+# Most tests sign professionals in with a password; the second-factor tests switch this on.
+PROFESSIONAL_SECOND_FACTOR = False

@@ -6,7 +6,9 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
+from plan_service import policy
 from plan_service.categories import Category
+from plan_service.participants import second_factor
 from plan_service.participants.models import Sector
 from plan_service.plans.models import Acknowledgement, Comment, TargetType
 
@@ -26,10 +28,31 @@ class SignInForm(AuthenticationForm):
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
+    otp_token = forms.CharField(
+        label=_("One-time code"),
+        required=False,
+        max_length=10,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+        help_text=_("Professionals: the six digits of your authenticator app."),
+    )
     error_messages = {
         "invalid_login": _("Check the username and password."),
         "inactive": _("This account is not in use."),
+        "second_factor": _("Professionals need a valid one-time code to sign in."),
     }
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        user = self.get_user()
+        self.device = None
+        if user is not None and policy.requires_second_factor(user):
+            self.device = second_factor.verify(user, cleaned.get("otp_token"))
+            if self.device is None:
+                second_factor.refused(self.request, cleaned.get("username", ""))
+                raise forms.ValidationError(
+                    self.error_messages["second_factor"], code="second_factor"
+                )
+        return cleaned
 
 
 class WordsForm(forms.Form):

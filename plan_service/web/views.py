@@ -30,6 +30,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_http_methods, require_POST
+from django_otp import login as otp_login
 from rest_framework.exceptions import APIException
 
 from plan_service import policy
@@ -37,7 +38,6 @@ from plan_service.audit import selectors as audit_selectors
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import (
     family_subjects,
-    record_access,
     record_access_batch,
     record_denied,
 )
@@ -174,14 +174,21 @@ class SignInView(LoginView):
 
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
+        if form.device is not None:
+            otp_login(self.request, form.device)
         self.request.session[SESSION_STARTED] = time.time()
         self.request.session.set_expiry(settings.WEB_SESSION_IDLE_SECONDS)
-        record_access(actor=self.request.user, action=Act.LOGIN, subjects=[], legal_basis="")
+        # The sign-in and a failed attempt are logged by plan_service.audit.accounts (Django's
+        # user_logged_in and user_login_failed), like every other door.
         return _no_store(response)
 
     def form_invalid(self, form: Any) -> HttpResponse:
-        record_access(actor=None, action=Act.LOGIN_FAILED, subjects=[], legal_basis="")
         return _no_store(super().form_invalid(form))
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["citizen_sign_in"] = bool(settings.OIDC_CITIZEN_ISSUER)
+        return context
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.user.is_authenticated and _session_alive(request):

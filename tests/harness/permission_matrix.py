@@ -167,6 +167,7 @@ _seq = itertools.count(1)
 #: An `if_match` answer meaning "the ETag the caller gets from a GET of the same path".
 READERS_OWN_ETAG = "reader's own"
 
+
 def school_recipient(w: World) -> str:
     """The registry code of the curator's school as a recipient (created on first use)."""
     from plan_service.participants.models import Recipient
@@ -648,6 +649,27 @@ def _registry_endpoints() -> list[Endpoint]:
         s_(e)
         for e in [
             Endpoint("me", "me-list", "GET", lambda w, s: "/api/v1/me/", expect=only({}, 200)),
+            Endpoint(
+                "my sessions",
+                "my-sessions-list",
+                "GET",
+                lambda w, s: "/api/v1/me/sessions/",
+                expect=only({}, 200),
+            ),
+            Endpoint(
+                "end a session that is not mine",
+                "my-sessions-detail",
+                "DELETE",
+                lambda w, s: "/api/v1/me/sessions/0d5f3a3e-3f0b-4a4c-9a1e-2b8f6c1d9e77/",
+                expect=only({}, 404),
+            ),
+            Endpoint(
+                "sign out everywhere",
+                "my-sessions-end-all",
+                "POST",
+                lambda w, s: "/api/v1/me/sessions/end-all/",
+                expect=only({}, 200),
+            ),
             Endpoint(
                 "organizations list",
                 "organizations-list",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -22,6 +23,11 @@ from plan_service.participants.models import (
 class TokenRequestSerializer(StrictSerializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=200, style={"input_type": "password"})
+    otp = serializers.CharField(
+        max_length=10,
+        required=False,
+        help_text=_("The one-time code of the authenticator app (professionals)."),
+    )
 
 
 class TokenResponseSerializer(serializers.Serializer):
@@ -143,3 +149,20 @@ class MeSerializer(serializers.Serializer):
             if person
             else None,
         }
+
+
+class SignInEntrySerializer(serializers.Serializer):
+    """One of the caller's own live sessions or tokens."""
+
+    id = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["session", "token"])
+    method = serializers.CharField()
+    started_at = serializers.DateTimeField()
+    last_seen_at = serializers.DateTimeField(allow_null=True)
+    user_agent = serializers.CharField()
+    current = serializers.BooleanField()
+
+
+class EndedSerializer(serializers.Serializer):
+    tokens = serializers.IntegerField()
+    sessions = serializers.IntegerField()

@@ -7,8 +7,15 @@ from typing import Any
 from django.contrib.auth import authenticate
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import exceptions, status
+from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,9 +27,9 @@ from plan_service.api.serializers import ErrorSerializer
 from plan_service.api.viewsets import PolicyViewSet
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import record_access, record_access_batch
-from plan_service.participants import selectors, services
+from plan_service.participants import second_factor, selectors, services, sessions
 from plan_service.participants.api import serializers as s
-from plan_service.participants.models import ApiToken, Organization, Professional
+from plan_service.participants.models import ApiToken, Organization, Professional, SignInSession
 from plan_service.plans.api.views import ERRORS, WRITE_ERRORS
 
 Act = AccessEvent.Action
@@ -72,6 +79,18 @@ class AuthTokenViewSet(PolicyViewSet):
             return Response(
                 {"errors": flatten({"password": [detail]})}, status=status.HTTP_400_BAD_REQUEST
             )
+        if policy.requires_second_factor(user) and not second_factor.verify(
+            user, data.validated_data.get("otp")
+        ):
+            # A failure like a wrong password: logged and counted by the throttle (signal).
+            second_factor.refused(request._request, data.validated_data["username"])
+            detail = exceptions.ErrorDetail(
+                _("A valid one-time code is required for professionals."),
+                code="second_factor_required",
+            )
+            return Response(
+                {"errors": flatten({"otp": [detail]})}, status=status.HTTP_400_BAD_REQUEST
+            )
         key, token = token_issue(user=user)
         # Signing in through this door issues the token: one row, in the token's transaction.
         record_access(
@@ -114,6 +133,56 @@ class MeViewSet(PolicyViewSet):
             user, policy.user_kind(user), policy.professional_of(user), policy.person_of(user)
         )
         return Response(s.MeSerializer(data).data)
+
+
+class MySessionsViewSet(PolicyViewSet):
+    """The caller's own sessions and tokens: list them, end one, or end them all."""
+
+    audit_object_type = "session"
+    schema_model = Professional
+    plan_scoped = False
+
+    def _current(self) -> str:
+        if isinstance(self.request.auth, ApiToken):
+            return sessions.token_reference(self.request.auth)
+        key = self.request.session.session_key
+        row = SignInSession.objects.filter(session_key=key).first() if key else None
+        return str(row.pk) if row else ""
+
+    @extend_schema(
+        summary="My sessions and tokens",
+        responses={200: s.SignInEntrySerializer(many=True), **ERRORS},
+    )
+    def list(self, request: Request) -> Response:
+        current = self._current()
+        rows = [{**r, "current": r["id"] == current} for r in sessions.sessions_of(request.user)]
+        return Response(s.SignInEntrySerializer(rows, many=True).data)
+
+    @extend_schema(
+        summary="End one of my sessions or tokens",
+        parameters=[OpenApiParameter("id", OpenApiTypes.STR, OpenApiParameter.PATH)],
+        responses={204: None, **ERRORS},
+    )
+    def destroy(self, request: Request, pk: str) -> Response:
+        if not sessions.end_one(user=request.user, entry_id=pk):
+            raise exceptions.NotFound()
+        record_access(
+            actor=request.user, action=Act.DELETE, subjects=[], object_type="session", object_id=pk
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Sign out everywhere: end every session and token of mine",
+        request=None,
+        responses={200: s.EndedSerializer, **ERRORS},
+    )
+    @action(detail=False, methods=["post"], url_path="end-all")
+    def end_all(self, request: Request) -> Response:
+        tokens, ended = sessions.end_all(request.user)
+        record_access(
+            actor=request.user, action=Act.DELETE, subjects=[], object_type="session", object_id="*"
+        )
+        return Response({"tokens": tokens, "sessions": ended})
 
 
 @extend_schema_view(

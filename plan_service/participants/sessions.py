@@ -1,0 +1,148 @@
+"""A person's own sessions and tokens: lifetime, idle timeout, listing, ending one or all.
+
+* A browser session ends after SESSION_IDLE_MINUTES without use, and after SESSION_MAX_HOURS
+  whatever happens (`SessionLifetimeMiddleware`).
+* Each session is tracked in `SignInSession` from the moment of sign-in (Django's
+  `user_logged_in`, so every sign-in path is covered) until it ends.
+* `end_all` ends every session and token of a user: "sign out everywhere".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.contrib.sessions.models import Session
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from plan_service.participants.models import ApiToken, SignInSession
+
+_SIGNED_IN_AT = "signed_in_at"
+_LAST_SEEN = "last_seen_at"
+#: Touch the session's "last seen" at most this often (a write per request would be waste).
+TOUCH_EVERY = dt.timedelta(seconds=60)
+
+
+def _on_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    if request is None or not hasattr(request, "session"):
+        return
+    now = timezone.now()
+    request.session[_SIGNED_IN_AT] = now.timestamp()
+    request.session[_LAST_SEEN] = now.timestamp()
+    if request.session.session_key is None:
+        request.session.save()
+    SignInSession.objects.update_or_create(
+        session_key=request.session.session_key,
+        defaults={
+            "user": user,
+            "method": request.session.get("signin_method", "password"),
+            "user_agent": request.headers.get("User-Agent", "")[:300].replace("\x00", ""),
+        },
+    )
+
+
+def _on_logout(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    key = getattr(getattr(request, "session", None), "session_key", None)
+    if key:
+        SignInSession.objects.filter(session_key=key).delete()
+
+
+def connect() -> None:
+    """Called from the app's ready(): track sign-ins and sign-outs of every path."""
+    user_logged_in.connect(_on_login, dispatch_uid="participants.sessions.login")
+    user_logged_out.connect(_on_logout, dispatch_uid="participants.sessions.logout")
+
+
+class SessionLifetimeMiddleware:
+    """End a browser session that was idle too long or is older than its maximum lifetime."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        session = getattr(request, "session", None)
+        user = getattr(request, "user", None)
+        if session is not None and user is not None and user.is_authenticated:
+            now = timezone.now().timestamp()
+            started = session.get(_SIGNED_IN_AT, now)
+            seen = session.get(_LAST_SEEN, now)
+            if (
+                now - seen > settings.SESSION_IDLE_MINUTES * 60
+                or now - started > settings.SESSION_MAX_HOURS * 3600
+            ):
+                logout(request)
+            elif now - seen > TOUCH_EVERY.total_seconds():
+                session[_LAST_SEEN] = now
+                SignInSession.objects.filter(session_key=session.session_key).update(
+                    last_seen_at=timezone.now()
+                )
+        return self.get_response(request)
+
+
+def token_reference(token: ApiToken) -> str:
+    """An opaque reference to a token: a prefix of the SHA-256 of its key (never the key)."""
+    return f"token-{token.key_hash[:32]}"
+
+
+def sessions_of(user: Any) -> list[dict[str, Any]]:
+    """The user's own live sessions and tokens, newest first (for "end this one")."""
+    rows = [
+        {
+            "id": str(s.pk),
+            "kind": "session",
+            "method": s.method,
+            "started_at": s.signed_in_at,
+            "last_seen_at": s.last_seen_at,
+            "user_agent": s.user_agent,
+        }
+        for s in SignInSession.objects.filter(user=user)
+    ]
+    rows += [
+        {
+            "id": token_reference(t),
+            "kind": "token",
+            "method": "token",
+            "started_at": t.created_at,
+            "last_seen_at": None,
+            "user_agent": "",
+        }
+        for t in ApiToken.objects.filter(user=user, expires_at__gt=timezone.now())
+    ]
+    return sorted(rows, key=lambda r: r["started_at"], reverse=True)
+
+
+@transaction.atomic
+def end_one(*, user: Any, entry_id: str) -> bool:
+    """End one of the user's own sessions or tokens; False when it is not theirs or gone."""
+    session = None
+    if not entry_id.startswith("token-"):
+        try:
+            session = SignInSession.objects.filter(user=user, pk=uuid.UUID(entry_id)).first()
+        except ValueError:
+            return False
+    if session is not None:
+        Session.objects.filter(session_key=session.session_key).delete()
+        session.delete()
+        return True
+    prefix = entry_id.removeprefix("token-")
+    if len(prefix) != 32 or entry_id == prefix:
+        return False
+    deleted, _ = ApiToken.objects.filter(user=user, key_hash__startswith=prefix).delete()
+    return bool(deleted)
+
+
+@transaction.atomic
+def end_all(user: Any) -> tuple[int, int]:
+    """End every session and token of `user`; returns (tokens, sessions) ended."""
+    keys = list(SignInSession.objects.filter(user=user).values_list("session_key", flat=True))
+    Session.objects.filter(session_key__in=keys).delete()
+    sessions, _ = SignInSession.objects.filter(user=user).delete()
+    tokens, _ = ApiToken.objects.filter(user=user).delete()
+    return tokens, sessions
