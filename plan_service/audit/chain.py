@@ -133,9 +133,13 @@ def _canonical_split(row: Chained) -> tuple[str, str]:
     Keys are sorted and every string value is escaped, so the marker's quoted form can only be
     the `seq` member itself; the text is `canonical`'s own.
     """
-    text = _canonical_pairs(
+    optional = set(row.HASHED_WHEN_SET)
+    pairs = (
         (name, _SEQ_MARK if convert is None else convert(getattr(row, name)))
         for name, convert in _to_python(type(row))
+    )
+    text = _canonical_pairs(
+        (name, value) for name, value in pairs if value is not None or name not in optional
     )
     head, token, tail = text.rpartition(_SEQ_TOKEN)
     if not token:  # pragma: no cover - every chained model hashes its seq

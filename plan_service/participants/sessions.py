@@ -102,7 +102,13 @@ def sessions_of(user: Any) -> list[dict[str, Any]]:
             "last_seen_at": s.last_seen_at,
             "user_agent": s.user_agent,
         }
-        for s in SignInSession.objects.filter(user=user)
+        for s in SignInSession.objects.filter(
+            user=user,
+            # A session ended elsewhere (a password change ends them all) is not listed.
+            session_key__in=Session.objects.filter(expire_date__gt=timezone.now()).values(
+                "session_key"
+            ),
+        )
     ]
     rows += [
         {

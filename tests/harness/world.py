@@ -26,10 +26,12 @@ from typing import Any
 
 from django.utils import timezone
 
+from plan_service import policy
 from plan_service.consent.services import consent_create, consent_withdraw
 from plan_service.participants.models import Person
 from plan_service.plans import services
 from plan_service.plans.models import Action, Comment, Dissent, Goal, Need, Review
+from plan_service.plans.visibility import reader_view
 from tests import factories
 
 ITEM_KINDS = ("needs", "goals", "actions", "reviews", "comments", "dissents")
@@ -291,7 +293,10 @@ def build_world() -> World:
     ack = services.acknowledgement_create(
         actor=guardian,
         plan_id=plan_a.pk,
-        version=services.Plan.objects.get(pk=plan_a.pk).version,
+        # The version as the guardian sees it (reader-relative: plans/visibility.py).
+        version=reader_view(
+            policy.plan_access(guardian, services.Plan.objects.get(pk=plan_a.pk))
+        ).version,
         decision="agree",
     )
     side_a.ack_id = ack.pk

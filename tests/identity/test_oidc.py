@@ -79,8 +79,8 @@ def test_a_registered_citizen_signs_in_and_is_matched_by_identity_code(provider)
     assert child.user is not None
     assert not child.user.has_usable_password()
     assert browser.session["_auth_user_id"] == str(child.user.pk)
-    login = _rows(action="login", object_type="oidc", actor_user_id=child.user.pk)
-    assert [r.subject_id for r in login] == [child.pk]
+    login = _rows(action="login", actor_user_id=child.user.pk)
+    assert [r.query for r in login] == [{"path": "oidc"}]  # one row, through this door
     # The identity code appears in no log row.
     for row in AccessEvent.objects.all()[before:]:
         assert child.identity_code not in json.dumps(
@@ -389,6 +389,7 @@ def test_rows_acted_for_a_child_still_verify(provider):
     _needs_seen(browser, plan)
     row = _rows(on_behalf_of_id=first.pk)[-1]
     assert chain.row_hash(row.prev_hash, row) == row.row_hash
+    assert chain.verify(AccessEvent).ok  # the whole log, read back from the database
     row.on_behalf_of_id = None
     assert chain.row_hash(row.prev_hash, row) != row.row_hash
 

@@ -166,8 +166,14 @@ class MySessionsViewSet(PolicyViewSet):
     def destroy(self, request: Request, pk: str) -> Response:
         if not sessions.end_one(user=request.user, entry_id=pk):
             raise exceptions.NotFound()
+        action = Act.TOKEN_REVOKE if pk.startswith("token-") else Act.LOGOUT
         record_access(
-            actor=request.user, action=Act.DELETE, subjects=[], object_type="session", object_id=pk
+            actor=request.user,
+            action=action,
+            subjects=[],
+            object_type="token" if action == Act.TOKEN_REVOKE else "session",
+            object_id=pk,
+            purpose="security",
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -180,7 +186,13 @@ class MySessionsViewSet(PolicyViewSet):
     def end_all(self, request: Request) -> Response:
         tokens, ended = sessions.end_all(request.user)
         record_access(
-            actor=request.user, action=Act.DELETE, subjects=[], object_type="session", object_id="*"
+            actor=request.user,
+            action=Act.LOGOUT,
+            subjects=[],
+            object_type="session",
+            object_id="*",
+            purpose="security",
+            query={"ended": {"tokens": tokens, "sessions": ended}},
         )
         return Response({"tokens": tokens, "sessions": ended})
 
