@@ -320,7 +320,9 @@ JOB_RETRY_WAIT_SECONDS = envint("JOB_RETRY_WAIT_SECONDS", 5)
 JOB_RETRY_LINEAR_SECONDS = envint("JOB_RETRY_LINEAR_SECONDS", 30)
 JOB_DAILY_CRON = envstr("JOB_DAILY_CRON", "0 6 * * *")  # consent-expiry and review-due scan
 JOB_AUDIT_CRON = envstr("JOB_AUDIT_CRON", "30 2 * * *")  # anchor, then retention purge
-JOB_AUDIT_RETENTION = envbool("JOB_AUDIT_RETENTION", True)
+#: The retention purge needs the purge role (docs/audit.md): on only for a worker that connects
+#: as that role; otherwise run `./run audit-purge` from a timer with the purge role.
+JOB_AUDIT_RETENTION = envbool("JOB_AUDIT_RETENTION", False)
 AUDIT_ANCHOR_DIR = envstr("AUDIT_ANCHOR_DIR", str(BASE_DIR / "var" / "anchors"))
 EXPORT_ROOT = envstr("EXPORT_ROOT", str(BASE_DIR / "var" / "exports"))
 #: Where links in e-mails point (the service's public address).
