@@ -13,7 +13,9 @@ from tests.harness.permission_matrix import ENDPOINTS
 
 pytestmark = pytest.mark.django_db
 
-WRITES = [ep for ep in ENDPOINTS if ep.method in ("POST", "PUT", "PATCH")]
+# Rows of the wider matrix world (`relations` set: other categories, hidden items) reach the
+# same code as the general and social rows: fuzzing them again would only cost time.
+WRITES = [ep for ep in ENDPOINTS if ep.method in ("POST", "PUT", "PATCH") and ep.relations is None]
 scalars = st.one_of(
     st.none(),
     st.booleans(),

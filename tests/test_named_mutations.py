@@ -143,8 +143,12 @@ def test_a_consent_based_member_reads_what_the_consent_covers_but_writes_only_it
     needs = client.get(f"/api/v1/plans/{plan.pk}/needs/", {"page_size": 100}).json()["results"]
     assert sorted(n["category"] for n in needs) == ["general", "health", "social"]
     flags = client.get(f"/api/v1/plans/{plan.pk}/").json()["permissions"]
-    assert flags["read_categories"] == ["general", "health", "social"]
-    assert flags["write_categories"] == ["general", "health"]
+    assert flags == {
+        "plan_role": "member",
+        "actions": ["change", "contribute", "view"],
+        "read_categories": ["general", "health", "social"],
+        "write_categories": ["general", "health"],
+    }
     made = {
         category: client.post(
             f"/api/v1/plans/{plan.pk}/needs/", {"category": category, "title": "new"}
@@ -175,8 +179,20 @@ def test_explain_says_per_category_what_the_member_reads_and_writes(api, consent
     )
     assert response.status_code == 200
     body = response.json()
-    assert body["in_force"] is True
-    assert body["basis"] == "consent"
+    assert {k: v for k, v in body.items() if k != "categories"} == {
+        "member": str(membership.pk),
+        "in_force": True,
+        "plan_role": "member",
+        "sector": "health",
+        "basis": "consent",
+    }
+    assert [r["category"] for r in body["categories"]] == [
+        "general",
+        "social",
+        "health",
+        "education",
+        "family",
+    ]
     rows = {r["category"]: r for r in body["categories"]}
     assert {c: rows[c]["read"] for c in CATEGORIES} == {
         "education": False,
