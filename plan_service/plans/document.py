@@ -27,6 +27,7 @@ content, so a rendering can be newer than its key but never older.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -45,6 +46,7 @@ from plan_service.plans.models import (
     Need,
     Review,
 )
+from plan_service.plans.visibility import reader_view
 
 _LOOKUP = """
 SELECT coalesce(st.generation, 0), coalesce(ep.epoch, 0), doc.body
@@ -93,6 +95,17 @@ def plan_document(access: policy.PlanAccess) -> str:
     return body
 
 
+_VERSION = re.compile(r'^\{"version":\s*(\d+)')
+
+
+def reader_version(body: str) -> int:
+    """The version a stored document carries for its readers (its first member)."""
+    match = _VERSION.match(body)
+    if match is None:  # pragma: no cover - every rendering starts with its version
+        raise ValueError("a plan document without its version")
+    return int(match.group(1))
+
+
 def with_permissions(body: str, access: policy.PlanAccess) -> str:
     """The stored document with the reader's own rights in front (never stored)."""
     flags = json.dumps(access.as_flags(), ensure_ascii=False)
@@ -111,9 +124,14 @@ def render(access: policy.PlanAccess) -> dict[str, Any]:
     plan = access.plan
     needs = list(selectors.item_list(access=access, model=Need).select_related(*_USERS))
     goals = list(selectors.item_list(access=access, model=Goal).select_related(*_USERS))
+    # Versions, times and signature states as this visibility class sees them (issue 11): the
+    # same for every reader of the class, so the rendering can be shared.
+    view = reader_view(access)
     context = {
         "visible": {"need": {n.pk for n in needs}, "goal": {g.pk for g in goals}},
         "plan_version": plan.version,
+        "view": view,
+        "signers": selectors.signer_kinds(view=view),
     }
     need_rows = [dict(r) for r in s.NeedOutputSerializer(needs, many=True, context=context).data]
     goal_rows = [dict(r) for r in s.GoalOutputSerializer(goals, many=True, context=context).data]
@@ -122,7 +140,12 @@ def render(access: policy.PlanAccess) -> dict[str, Any]:
     comment_rows = _rows(access, Comment, s.CommentOutputSerializer, context)
     dissent_rows = _rows(access, Dissent, s.DissentOutputSerializer, context)
     acks = list(selectors.item_list(access=access, model=Acknowledgement).select_related(*_USERS))
-    ack_rows = list(s.AcknowledgementOutputSerializer(acks, many=True, context=context).data)
+    ack_rows = [
+        # A signature's content hash is its signer's own (the list endpoint shows it to them);
+        # a shared rendering shows it to nobody.
+        {**row, "content_hash": None}
+        for row in s.AcknowledgementOutputSerializer(acks, many=True, context=context).data
+    ]
     team = list(
         s.MembershipOutputSerializer(selectors.membership_list(access=access), many=True).data
     )
@@ -185,6 +208,8 @@ def render(access: policy.PlanAccess) -> dict[str, Any]:
     for ack in ack_rows:  # oldest first: the last one per person is the latest
         latest[str(ack["person"])] = ack
     return {
+        # First key: the version as this class of readers sees it (the ETag; `reader_version`).
+        "version": view.version,
         "plan": s.PlanOutputSerializer(plan).data,
         "children": [section["child"] for section in sections],
         "sections": [*sections, family],

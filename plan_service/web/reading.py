@@ -34,6 +34,7 @@ from plan_service.plans.models import (
     PlanItem,
     Review,
 )
+from plan_service.plans.visibility import reader_view
 
 Act = AccessEvent.Action
 
@@ -307,13 +308,12 @@ def plan_page(access: policy.PlanAccess) -> dict[str, Any]:
 
 def changes_since(access: policy.PlanAccess, ack: Acknowledgement) -> list[dict[str, Any]]:
     """What the reader can see changed since their last signature (added, changed, removed)."""
-    if ack.acknowledged_version >= access.plan.version:
+    # Versions as the reader sees them (plans/visibility.py); a signature keeps the stored one.
+    view = reader_view(access)
+    signed = view.reader_version(ack.acknowledged_version)
+    if signed >= view.version:
         return []
-    diff = history.plan_diff(
-        access=access,
-        from_version=str(ack.acknowledged_version),
-        to_version=str(access.plan.version),
-    )
+    diff = history.plan_diff(access=access, from_version=str(signed), to_version=str(view.version))
     rows: list[dict[str, Any]] = []
     for change in ("added", "removed"):
         for entry in diff[change]:

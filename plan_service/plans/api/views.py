@@ -238,11 +238,12 @@ class PlanViewSet(PolicyViewSet):
     @action(detail=True, methods=["get"])
     def document(self, request: Request, pk: str) -> HttpResponse:
         access = selectors.plan_access_get(user=request.user, plan_id=pk)
-        body = document.with_permissions(document.plan_document(access), access)
+        stored = document.plan_document(access)
+        body = document.with_permissions(stored, access)
         log_plan_read(request, access)  # logged last, so the chain lock is held only until commit
         response = HttpResponse(body, content_type="application/json")
-        # The ETag exactly as the plan itself (`_detail`) gives it: keep the two in step.
-        return self.with_etag(response, access.plan.version)
+        # The ETag as the plan itself (`_detail`) gives it: the version this reader sees.
+        return self.with_etag(response, document.reader_version(stored))
 
     @extend_schema(
         summary="Why a member can or cannot see each category",
