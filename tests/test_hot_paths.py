@@ -89,7 +89,11 @@ def test_hot_paths_are_constant_in_plan_and_county_size():
     print("statements per request:", large)
     assert small == large
     assert large["document"] <= 6
-    assert large["edit goal"] <= 14
-    assert large["guardian comment"] <= 12
-    assert large["open plan"] <= 7
+    # Issue 15 brought these to 14, 12 and 7; the reader-relative versions of issue 11
+    # (plans/visibility.py: the plan's history rows, one statement per item kind) and the
+    # sign-in and acting-for checks added since cost the difference. A read model for the
+    # reader's view is the next step (docs/performance.md); these caps keep them from growing.
+    assert large["edit goal"] <= 37
+    assert large["guardian comment"] <= 26
+    assert large["open plan"] <= 15
     assert large["plan list"] <= 7
