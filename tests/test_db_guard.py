@@ -96,8 +96,10 @@ def seeded_db() -> Iterator[str]:
                 )
             conn.execute(
                 "INSERT INTO participants_organization"
-                " (id, name, oid, sector, created_at, updated_at) VALUES"
-                " (gen_random_uuid(), 'Real county', '1.2.246.10.99.1', 'social', now(), now())"
+                " (id, name, oid, sector, created_at, updated_at, public, custodian_register_id,"
+                "  emergency_access_allowed) VALUES"
+                " (gen_random_uuid(), 'Real county', '1.2.246.10.99.1', 'social', now(), now(),"
+                "  true, '', false)"
             )
         yield name
     finally:

@@ -46,7 +46,10 @@ def test_every_viewset_is_a_policy_viewset():
 #
 
 #: Routes that are not pages of ours: the API and its documents, probes, Django's admin.
-NOT_PAGES = ("api/", "admin/", "healthz", "readyz", "accounts/")
+#: Not in the page matrix: the API, the admin, probes, and the sign-in flows (accounts/, and
+#: auth/: the OpenID pages and the child choice, each tested for every kind of caller in
+#: tests/identity).
+NOT_PAGES = ("api/", "admin/", "healthz", "readyz", "accounts/", "auth/")
 
 
 def page_routes() -> set[str]:

@@ -15,7 +15,7 @@ import pytest
 from django.conf import settings
 
 from tests.harness.fixtures import world  # noqa: F401 (fixture)
-from tests.harness.permission_matrix import ENDPOINTS, Endpoint
+from tests.harness.permission_matrix import ENDPOINTS, Endpoint, expected
 from tests.rowcounts import table_counts
 
 pytestmark = pytest.mark.django_db
@@ -109,6 +109,8 @@ def test_extreme_bodies_never_cause_a_server_error_and_refusals_write_nothing(ap
     if ep.if_match is not None:
         headers["HTTP_IF_MATCH"] = ep.if_match(world, side)
     tally: dict[int, int] = {}
+    want = expected(WRITER.get(ep.name, "lead"), "own", ep)
+    refused_first = {want} if want in (403, 404) else set()
     for name, body, content_type in _bodies(payload):
         before = table_counts()
         response = client.client.generic(
@@ -119,13 +121,16 @@ def test_extreme_bodies_never_cause_a_server_error_and_refusals_write_nothing(ap
             headers["HTTP_IF_MATCH"] = response["ETag"]  # the next body meets the new version
         tally[status] = tally.get(status, 0) + 1
         allowed_5xx = {ep.ok} if ep.ok >= 500 else set()  # the unconfigured FHIR push: 503
+        if "push" in ep.route:
+            allowed_5xx.add(503)  # no FHIR server in the tests: the documented 503
         assert status < 500 or status in allowed_5xx, (ep.name, name, response.content[:300])
         if status >= 400:
             assert response["Content-Type"] == "application/json", (ep.name, name)
             assert response.json()["errors"], (ep.name, name)
             assert table_counts() == before, (ep.name, name, status)
         if name in ("1000 nested arrays", "one level past the limit", "invalid utf-8"):
-            assert status == 400, (ep.name, name, status)
+            # A writer who may not act on the object is refused before the body is read.
+            assert status == 400 or status in refused_first, (ep.name, name, status)
         if name == "past the upload limit":
             assert status == 413, (ep.name, name, status)
     print(f"{ep.method} {ep.name}: {tally}")

@@ -95,10 +95,10 @@ def test_trace_is_405_for_everyone(api, world, signed_in):  # noqa: F811
         assert "TRACE" not in response["Allow"]
 
 
-def test_the_root_is_no_debug_404_but_leads_to_the_api_docs():
+def test_the_root_is_no_debug_404_but_the_sign_in_page():
     response = Client().get("/")
-    assert response.status_code == 302
-    assert response["Location"] == "/api/docs/"
+    assert response.status_code == 200  # the pages' sign-in (issue 16)
+    assert b'name="password"' in response.content
 
 
 #

@@ -33,6 +33,7 @@ def _env(**overrides: str) -> dict[str, str]:
         for k, v in os.environ.items()
         if k not in ("DATABASE_URL", "SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE")
     }
+    env["LANGUAGE_CODE"] = "en"  # the commands speak Finnish by default; the tests read English
     env.update(overrides)
     return env
 

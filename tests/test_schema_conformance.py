@@ -88,17 +88,18 @@ def _id_for(path: str, w: World) -> str:
     segment = path.split("/{id}")[0].rsplit("/", 1)[-1]
     if segment in ITEM_KINDS:
         return str(own.items[(segment, "general")].pk)
-    return str(
-        {
-            "plans": own.plan.pk,
-            "members": own.member_id,
-            "acknowledgements": own.ack_id,
-            "organizations": w.organization_id,
-            "professionals": w.pros["lead"].pk,
-            "families": own.family_id,
-            "consents": own.consent_id,
-        }[segment]
-    )
+    ids = {
+        "plans": own.plan.pk,
+        "members": own.member_id,
+        "acknowledgements": own.ack_id,
+        "organizations": w.organization_id,
+        "professionals": w.pros["lead"].pk,
+        "families": own.family_id,
+        "consents": own.consent_id,
+    }
+    # Objects the world holds none of (one's sessions, jobs, notices, emergency openings): an
+    # unknown id, so every role meets the documented 404.
+    return str(ids.get(segment) or "0d5f3a3e-3f0b-4a4c-9a1e-2b8f6c1d9e77")
 
 
 def _current_version(path: str, path_parameters: dict[str, str]) -> int | None:

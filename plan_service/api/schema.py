@@ -51,6 +51,12 @@ _GENERIC: dict[str, dict[str, Any]] = {
     },
     "414": {"description": "The request line is too long (answered by the HTTP server)."},
 }
+_REFUSALS = {
+    "400": "Bad input: the body names each bad field, parameter or header and why.",
+    "401": "Not signed in.",
+    "403": "Visible, but not allowed.",
+    "404": "Not visible to the caller, or missing (the same answer).",
+}
 _THROTTLED = {
     "description": "Too many attempts; retry later.",
     "headers": _RETRY_AFTER,
@@ -58,7 +64,8 @@ _THROTTLED = {
 
 
 def add_generic_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """Postprocessing hook: declare 503 and 414 on every operation, 429 on throttled ones."""
+    """Postprocessing hook: declare 503 and 414 on every operation, the refusals (400, 401,
+    403, 404) on every API operation, and 429 on throttled ones."""
     content = {"application/json": {"schema": _ERROR}}
     for path, item in result.get("paths", {}).items():
         for method, operation in item.items():
@@ -71,6 +78,12 @@ def add_generic_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, An
                 if code == "503":
                     declared.setdefault("headers", response["headers"])
                     declared.setdefault("content", content)
+            if path.startswith("/api/v1/"):
+                # Every API operation can refuse: bad query or paging (400), no sign-in (401),
+                # not allowed (403), not visible or missing (404). Views that declare their own
+                # wording keep it.
+                for code, text in _REFUSALS.items():
+                    responses.setdefault(code, {"description": text, "content": content})
             if "requestBody" in operation:
                 responses.setdefault(
                     "413", {"description": "The body is too large.", "content": content}

@@ -227,6 +227,11 @@ SPECTACULAR_SETTINGS = {
         "AccessOutcomeEnum": "plan_service.audit.models.AccessEvent.Outcome",
         "AcknowledgementDecisionEnum": "plan_service.plans.models.Acknowledgement.Decision",
         "EmergencyDecisionEnum": ["accepted", "flagged"],
+        "ChangeReasonCodeEnum": "plan_service.plans.models.ChangeCode",
+        "EmergencyReasonEnum": "plan_service.emergency.models.EmergencyAccess.Reason",
+        "NotificationKindEnum": "plan_service.notifications.models.Kind",
+        "JobKindEnum": "plan_service.jobs.models.BackgroundJob.Kind",
+        "RecipientKindEnum": "plan_service.participants.models.Recipient.Kind",
     },
 }
 

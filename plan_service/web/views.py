@@ -48,6 +48,7 @@ from plan_service.consent.models import Consent
 from plan_service.participants.models import Person, Role
 from plan_service.plans import selectors, services
 from plan_service.plans.models import ITEM_MODELS, Comment, Dissent, TargetType
+from plan_service.plans.visibility import reader_view
 from plan_service.web import forms, reading
 
 logger = logging.getLogger(__name__)
@@ -373,7 +374,7 @@ def sign(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
             services.acknowledgement_create(
                 actor=request.user,
                 plan_id=access.plan.pk,
-                version=access.plan.version,
+                version=reader_view(access).version,  # the version as this reader sees it
                 decision=form.cleaned_data["decision"],
                 comment=form.cleaned_data["comment"],
             )

@@ -168,6 +168,19 @@ _seq = itertools.count(1)
 READERS_OWN_ETAG = "reader's own"
 
 
+def _guardians_version(w: World, s: Side) -> int:
+    """The plan's version as the guardian sees it (reader-relative, plans/visibility.py);
+    the stored one when the guardian cannot see the plan (the answer is 404 then anyway)."""
+    from plan_service import policy
+    from plan_service.plans.models import Plan
+    from plan_service.plans.visibility import reader_view
+
+    if not isinstance(s.plan, Plan):
+        return 1  # the missing plan: the answer is 404 whatever the body says
+    access = policy.plan_access(w.user("guardian"), s.plan)
+    return reader_view(access).version if access is not None else s.plan.version
+
+
 def school_recipient(w: World) -> str:
     """The registry code of the curator's school as a recipient (created on first use)."""
     from plan_service.participants.models import Recipient
@@ -487,9 +500,14 @@ def _plan_endpoints() -> list[Endpoint]:
             "plan-acknowledgements-list",
             "POST",
             acks,
-            payload=lambda w, s: {"version": s.plan.version, "decision": "agree"},
+            payload=lambda w, s: {"version": _guardians_version(w, s), "decision": "agree"},
+            # The body names the version *as the guardian sees it*; the child, who also sees
+            # the items it hid itself, is at another version and is told so (409). The child's
+            # own signing is tested in tests/plans and in the pages' browser tests.
             expect=plan_only(
-                family_only, 404, completed={**family_only, "guardian": 403, "child": 403}
+                {**family_only, "child": 409},
+                404,
+                completed={**family_only, "guardian": 403, "child": 403},
             ),
         ),
         Endpoint(
@@ -574,7 +592,7 @@ def _plan_endpoints() -> list[Endpoint]:
             lambda w, s: f"/api/v1/plans/{s.plan.pk}/fhir/push-job/",
             needs="export",
             ok=503,
-            payload=lambda w, s: {},
+            payload=lambda w, s: {"recipient": school_recipient(w)},
         ),
         # No organisation of the world may use emergency access (tests/emergency covers it).
         Endpoint(

@@ -38,6 +38,10 @@ class PreferenceSerializer(StrictSerializer):
     email = serializers.ListField(child=serializers.ChoiceField(choices=Kind.choices))
 
 
+class MarkedSerializer(serializers.Serializer):
+    marked = serializers.IntegerField(help_text="How many notices were marked read.")
+
+
 class EmptySerializer(StrictSerializer):
     pass
 
@@ -79,7 +83,11 @@ class NotificationViewSet(PolicyViewSet):
             row.save(update_fields=["read_at"])
         return Response(NotificationSerializer(row).data)
 
-    @extend_schema(summary="Mark all your notices read", request=EmptySerializer)
+    @extend_schema(
+        summary="Mark all your notices read",
+        request=EmptySerializer,
+        responses={200: MarkedSerializer},
+    )
     @action(detail=False, methods=["post"], url_path="read-all")
     def read_all(self, request: Request) -> Response:
         EmptySerializer(data=request.data).is_valid(raise_exception=True)
@@ -90,7 +98,11 @@ class NotificationViewSet(PolicyViewSet):
         )
         return Response({"marked": count})
 
-    @extend_schema(summary="Which notices you get, where, and in which language")
+    @extend_schema(
+        summary="Which notices you get, where, and in which language",
+        request=PreferenceSerializer,
+        responses={200: PreferenceSerializer},
+    )
     @action(detail=False, methods=["get", "put"])
     def preferences(self, request: Request) -> Response:
         from django.conf import settings

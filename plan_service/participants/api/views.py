@@ -141,6 +141,7 @@ class MySessionsViewSet(PolicyViewSet):
     audit_object_type = "session"
     schema_model = Professional
     plan_scoped = False
+    pagination_class = None  # a person's own sessions and tokens: a short list, never paged
 
     def _current(self) -> str:
         if isinstance(self.request.auth, ApiToken):
@@ -184,6 +185,8 @@ class MySessionsViewSet(PolicyViewSet):
     )
     @action(detail=False, methods=["post"], url_path="end-all")
     def end_all(self, request: Request) -> Response:
+        if request.data:  # parsing enforces the body limits; this action takes no body
+            raise exceptions.ValidationError({"body": [_("This action takes no body.")]})
         tokens, ended = sessions.end_all(request.user)
         record_access(
             actor=request.user,
