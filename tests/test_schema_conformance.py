@@ -52,7 +52,7 @@ def no_server_error(ctx: Any, response: Any, case: Any) -> bool | None:
     is configured (or reachable) in tests, so an allowed push answers 503/502 in the error shape
     (pushes to a real FHIR server are tested in tests/fhir_export)."""
     if (
-        case.operation.path.endswith("/fhir/push/")
+        case.operation.path.endswith(("/fhir/push/", "/fhir/push-job/"))
         and response.status_code in (502, 503)
         and response.content.startswith(b'{"errors":')
     ):

@@ -78,6 +78,7 @@ def demo_site(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
     from django.test.testcases import LiveServerThread
 
     from tests.conftest import _KEEP
+    from tests.harness.db_roles import owner_session
 
     with django_db_blocker.unblock():
         call_command("seed_demo", stdout=io.StringIO())
@@ -96,7 +97,8 @@ def demo_site(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
                 for t in connection.introspection.django_table_names(only_existing=True)
                 if t not in _KEEP and not t.startswith("audit_")
             ]
-            with connection.cursor() as cursor:
+            # Emptying history tables takes the owner (the service role may not: issue 12).
+            with owner_session(), connection.cursor() as cursor:
                 cursor.execute("TRUNCATE {} CASCADE".format(", ".join(f'"{t}"' for t in tables)))
 
 
