@@ -6,7 +6,7 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, UUIDField, Value, When
 from django.utils import timezone
 
 from plan_service import policy
@@ -52,22 +52,55 @@ def disclosures_for_auditor(*, user: AbstractBaseUser) -> QuerySet[Disclosure]:
 def access_log_for_family(*, access: policy.PlanAccess) -> QuerySet[AccessEvent]:
     """Who touched this family's data in the last FAMILY_ACCESS_LOG_DAYS (703/2023 §11).
 
-    What the reader may not see leaves no trace here either: rows about a plan item the reader
-    cannot see (by today's rules, as in the plan's history) are left out, and so are rows about
-    maturity assessments for the guardians (a child with an account sees those about
-    themselves, as every row of a child's log is about them or about nobody in particular).
+    What the reader may not see leaves no trace here either:
+
+    * rows about one plan item the reader cannot see (by today's rules, as in the plan's
+      history) are left out, and so are rows about maturity assessments for the guardians (a
+      child with an account sees those about themselves, as every row of a child's log is about
+      them or about nobody in particular);
+    * a list of items (action ``search``) writes one row per person its results
+      concern, and those people and their number depend on items the reader may not see. The
+      family sees such a read as **one row per request, about nobody in particular**
+      (``shown_subject`` is null): that someone read the plan's needs stays visible (an
+      emergency read above all), who exactly the hidden results were about does not.
     """
     from plan_service.plans.visibility import reader_view
 
     since = timezone.now() - dt.timedelta(days=settings.FAMILY_ACCESS_LOG_DAYS)
+    view = reader_view(access)
+    item_list = Q(object_type__in=sorted(view.vis.ids), action=AccessEvent.Action.SEARCH)
     qs = AccessEvent.objects.filter(
         family_id=access.plan.family_id, recorded_at__gte=since, outcome="success"
     )
     if access.kind == "child":
-        qs = qs.filter(Q(subject_id=access.person_id) | Q(subject_id__isnull=True))
-    hidden = Q()
-    for kind, ids in reader_view(access).vis.ids.items():
-        hidden |= Q(object_type=kind) & ~Q(object_id__in=sorted(str(i) for i in ids))
+        qs = qs.filter(Q(subject_id=access.person_id) | Q(subject_id__isnull=True) | item_list)
+    hidden = Q()  # a list of items names no item
+    for kind, ids in view.vis.ids.items():
+        hidden |= ~item_list & Q(object_type=kind) & ~Q(object_id__in=sorted(map(str, ids)))
     if access.kind == "guardian":
         hidden |= Q(object_type="maturityassessment")
-    return qs.exclude(hidden).order_by("-recorded_at", "chain", "-seq")
+    # Of the rows one list read wrote, the first stands for the read.
+    earlier_row_of_the_same_read = Exists(
+        AccessEvent.objects.filter(
+            family_id=OuterRef("family_id"),
+            request_id=OuterRef("request_id"),
+            actor_user_id=OuterRef("actor_user_id"),
+            action=OuterRef("action"),
+            object_type=OuterRef("object_type"),
+            chain=OuterRef("chain"),
+            seq__lt=OuterRef("seq"),
+        )
+    )
+    repeated = item_list & ~Q(request_id="") & Q(earlier_row_of_the_same_read)
+    return (
+        qs.exclude(hidden)
+        .exclude(repeated)
+        .annotate(
+            shown_subject=Case(
+                When(item_list, then=Value(None)),
+                default=F("subject_id"),
+                output_field=UUIDField(),
+            )
+        )
+        .order_by("-recorded_at", "chain", "-seq")
+    )

@@ -193,11 +193,6 @@ def test_review_queue_accept_and_flag(api, scene) -> None:
     assert set(reviewed.values_list("object_id", flat=True)) == {str(grant.pk)}
 
 
-@pytest.mark.xfail(
-    reason="integration gap: issue 11's family access-log filter drops the emergency reader's "
-    "search rows (rows about items filtered per reader); the emergency read must stay visible",
-    strict=False,
-)
 def test_the_family_sees_the_emergency_access_in_its_log(api, scene) -> None:
     plan = scene["plan"]
     assert open_(api, scene).status_code == 201

@@ -109,6 +109,31 @@ def test_the_child_sees_the_rows_about_their_own_hidden_item_and_assessment(api,
     assert {("create", "maturityassessment"), ("update", "need"), ("create", "comment")} <= kinds
 
 
+def test_a_list_read_looks_the_same_in_the_family_log_whatever_its_hidden_results(api, team):
+    """A list writes one log row per person its results concern; with a hidden need about the
+    child the nurse's list of needs concerns other people than without it. The family sees each
+    list read as one row about nobody in particular, so both reads look alike."""
+    lead, _curator, nurse, guardian, _child, child_person, plan = team
+    n, g = api.as_user(nurse.user), api.as_user(guardian)
+
+    def the_nurses_need_lists() -> list[dict]:
+        rows = g.get(_url(plan, "access-log/"), {"page_size": 200}).json()["results"]
+        return [
+            {k: v for k, v in r.items() if k != "recorded_at"}
+            for r in rows
+            if (r["action"], r["object_type"]) == ("search", "need")
+        ]
+
+    assert n.get(_url(plan, "needs/")).status_code == 200  # no needs: about the whole family
+    before = the_nurses_need_lists()
+    assert len(before) == 1
+    assert before[0]["subject"] is None
+    _hidden_restricted_need(api, lead, nurse, child_person, plan)
+    assert n.get(_url(plan, "needs/")).json()["count"] == 1  # the hidden need: about the child
+    after = the_nurses_need_lists()
+    assert after == before * 2
+
+
 def test_a_signature_is_not_outdated_by_a_change_the_signer_cannot_see(api, team):
     lead, curator, nurse, guardian, _child, child_person, plan = team
     g = api.as_user(guardian)

@@ -82,7 +82,7 @@ class FamilyAccessRowSerializer(serializers.Serializer):
     action = serializers.CharField()
     object_type = serializers.CharField()
     legal_basis = serializers.SerializerMethodField()
-    subject = serializers.UUIDField(source="subject_id", allow_null=True)
+    subject = serializers.UUIDField(source="shown_subject", allow_null=True)
     emergency = serializers.SerializerMethodField()
 
     def get_emergency(self, row: AccessEvent) -> bool:
