@@ -21,7 +21,14 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from plan_service.plans.errors import PreconditionFailed
+from plan_service.errors import (
+    ConflictError,
+    DomainError,
+    PreconditionRequiredError,
+    StaleVersionError,
+    UnavailableError,
+    UpstreamError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +68,22 @@ def _django_validation_detail(exc: DjangoValidationError) -> Any:
             for field, errors in exc.error_dict.items()
         }
     return [exceptions.ErrorDetail(m, code=exc.code or "invalid") for m in exc.messages]
+
+
+#: The one place domain errors (plan_service.errors, plain exceptions) become HTTP statuses;
+#: a subclass answers as its nearest mapped base.
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    DomainError: status.HTTP_409_CONFLICT,
+    ConflictError: status.HTTP_409_CONFLICT,
+    PreconditionRequiredError: status.HTTP_428_PRECONDITION_REQUIRED,
+    StaleVersionError: status.HTTP_412_PRECONDITION_FAILED,
+    UnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
+    UpstreamError: status.HTTP_502_BAD_GATEWAY,
+}
+
+
+def domain_status(exc: DomainError) -> int:
+    return next(DOMAIN_STATUS[c] for c in type(exc).__mro__ if c in DOMAIN_STATUS)
 
 
 def error_body(status_code: int, code: str, message: str) -> dict[str, Any]:
@@ -111,6 +134,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
+    if isinstance(exc, DomainError):
+        set_rollback()
+        code = domain_status(exc)
+        body: dict[str, Any] = {
+            "errors": [{"field": exc.field, "code": exc.code, "message": str(exc.message)}]
+        }
+        if isinstance(exc, StaleVersionError):
+            body["current_version"] = exc.current_version
+            headers["ETag"] = f'W/"{exc.current_version}"'
+        return Response(body, status=code, headers=headers)
     if not isinstance(exc, exceptions.APIException):
         return None
     set_rollback()
@@ -119,13 +152,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if getattr(exc, "wait", None):
         headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
     if isinstance(exc, exceptions.ValidationError):
-        body: dict[str, Any] = {"errors": flatten(exc.detail)}
+        body = {"errors": flatten(exc.detail)}
     else:
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
         body = error_body(exc.status_code, str(code), str(exc.detail))
-    if isinstance(exc, PreconditionFailed):
-        body["current_version"] = exc.current_version
-        headers["ETag"] = f'W/"{exc.current_version}"'
     return Response(body, status=exc.status_code, headers=headers)
 
 

@@ -27,7 +27,7 @@ from rest_framework.response import Response
 
 from plan_service.api.exceptions import RETRY_AFTER_SECONDS, error_body
 from plan_service.audit.services import record_denied
-from plan_service.plans.errors import PreconditionRequired
+from plan_service.errors import PreconditionRequiredError
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class PolicyViewSet(viewsets.GenericViewSet):
         """The version named by If-Match; 428 when absent, 400 when not a version."""
         header = self.request.headers.get("If-Match")
         if not header:
-            raise PreconditionRequired()
+            raise PreconditionRequiredError()
         match = _ETAG.match(header)
         if match is None:
             raise exceptions.ValidationError(

@@ -17,9 +17,9 @@ from plan_service import policy
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import family_subjects, record_access
 from plan_service.emergency.models import EmergencyAccess
+from plan_service.errors import ConflictError
 from plan_service.notifications import services as notices
 from plan_service.participants.models import ROLE_SECTOR
-from plan_service.plans.errors import Conflict
 from plan_service.plans.models import Membership, Plan
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def emergency_open(
         raise _field_error("reason_text", _("Explain the emergency."), "required")
     in_team = Membership.objects.filter(plan=plan, user=actor).filter(policy.current_membership_q())
     if in_team.exists():
-        raise Conflict(_("You are in this plan's team; open it normally."))
+        raise ConflictError(_("You are in this plan's team; open it normally."))
     current = policy.emergency_in_force(actor, plan)
     if current is not None:
         return current, False
@@ -106,7 +106,7 @@ def emergency_review(
     if decision not in (EmergencyAccess.Review.ACCEPTED, EmergencyAccess.Review.FLAGGED):
         raise _field_error("decision", _("Choose accepted or flagged."), "invalid_choice")
     if grant.review_status != EmergencyAccess.Review.PENDING:
-        raise Conflict(_("This emergency access has already been reviewed."))
+        raise ConflictError(_("This emergency access has already been reviewed."))
     grant.review_status = decision
     grant.review_note = note.strip()
     grant.reviewed_by = actor

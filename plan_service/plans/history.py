@@ -18,8 +18,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
-from rest_framework.exceptions import ValidationError
 
 from plan_service import policy
 from plan_service.plans.models import ChangeCode, PlanItem

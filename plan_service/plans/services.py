@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from plan_service import policy
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import family_subjects, record_access
+from plan_service.errors import ConflictError, StaleVersionError
 from plan_service.notifications import services as notices
 from plan_service.participants.models import (
     ROLE_SECTOR,
@@ -31,7 +32,6 @@ from plan_service.participants.models import (
     Person,
     Professional,
 )
-from plan_service.plans.errors import Conflict, PreconditionFailed
 from plan_service.plans.models import (
     ITEM_MODELS,
     Acknowledgement,
@@ -132,7 +132,7 @@ def _check_version(current: int, expected: int | None) -> None:
     under the row locks: 412 when the writer's view is stale. Changes the writer cannot see do
     not make it stale, and the writer's write cannot touch them."""
     if expected is not None and expected != current:
-        raise PreconditionFailed(current)
+        raise StaleVersionError(current)
 
 
 def _advance(plan: Plan, actor: User, reason: Reason | str | None, default: str) -> int:
@@ -192,8 +192,8 @@ def plan_create(
 ) -> Plan:
     """Open a plan for a family; the actor becomes its lead on the statutory basis given.
 
-    Raises PermissionDenied for non-professionals, Conflict (409) when the family already has an
-    open plan (the partial unique index decides, so simultaneous creates yield one plan).
+    Raises PermissionDenied for non-professionals, ConflictError (409) when the family already
+    has an open plan (the partial unique index decides, so simultaneous creates yield one plan).
     """
     policy.require_model(actor, policy.may_create_plan(actor))
     family = policy.families_for(actor).filter(pk=family.pk if family else family_id).first()
@@ -212,7 +212,7 @@ def plan_create(
         with transaction.atomic():
             plan.save()
     except IntegrityError as exc:
-        raise Conflict(_("This family already has an open plan.")) from exc
+        raise ConflictError(_("This family already has an open plan.")) from exc
     lead = Membership(
         plan=plan,
         user=actor,
@@ -273,7 +273,7 @@ def plan_update(
         with transaction.atomic():
             plan.save()
     except IntegrityError as exc:
-        raise Conflict(_("This family already has an open plan.")) from exc
+        raise ConflictError(_("This family already has an open plan.")) from exc
     record_access(
         actor=actor,
         action=Act.UPDATE,
@@ -300,7 +300,7 @@ def _save_membership(membership: Membership, actor: User, reason: str) -> None:
         with transaction.atomic():
             membership.save()
     except IntegrityError as exc:
-        raise Conflict(_("This person already has a current place in the team.")) from exc
+        raise ConflictError(_("This person already has a current place in the team.")) from exc
     policy.grant_membership(membership)
 
 
@@ -419,7 +419,7 @@ def membership_end(
     if membership.ended_at is not None:
         return membership
     if membership.role == Membership.PlanRole.LEAD and membership.user_id == actor.pk:
-        raise Conflict(_("Hand the lead to another professional before leaving the team."))
+        raise ConflictError(_("Hand the lead to another professional before leaving the team."))
     membership.ended_at = timezone.now()
     membership.updated_by = actor
     _track(membership, actor, ChangeCode.TEAM_CHANGED)
@@ -754,7 +754,7 @@ def acknowledgement_create(
         raise policy.PermissionDenied
     view = reader_view(access)
     if version != view.version:
-        raise Conflict(
+        raise ConflictError(
             _("Version %(version)s is not current; the plan is at version %(current)s.")
             % {"version": version, "current": view.version}
         )

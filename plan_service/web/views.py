@@ -31,7 +31,6 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
-from rest_framework.exceptions import APIException
 
 from plan_service import policy
 from plan_service.audit import selectors as audit_selectors
@@ -45,6 +44,7 @@ from plan_service.categories import Category
 from plan_service.consent import selectors as consent_selectors
 from plan_service.consent import services as consent_services
 from plan_service.consent.models import Consent
+from plan_service.errors import DomainError
 from plan_service.participants.models import Person, Role
 from plan_service.plans import selectors, services
 from plan_service.plans.models import ITEM_MODELS, Comment, Dissent, TargetType
@@ -294,8 +294,8 @@ def words(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
         for message in _service_errors(exc):
             messages.error(request, message)
         return redirect(plan_url)
-    except APIException as exc:
-        messages.error(request, str(exc.detail))
+    except DomainError as exc:
+        messages.error(request, str(exc.message))
         return redirect(plan_url)
     if request.htmx:  # type: ignore[attr-defined]
         return _words_fragment(request, access, data["target_type"], data["target_id"])
@@ -378,7 +378,7 @@ def sign(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
                 decision=form.cleaned_data["decision"],
                 comment=form.cleaned_data["comment"],
             )
-    except APIException:
+    except DomainError:
         messages.error(
             request,
             _("The plan has changed since you opened it. Read it again before signing."),

