@@ -1,7 +1,8 @@
 """A person's own sessions and tokens: lifetime, idle timeout, listing, ending one or all.
 
 * A browser session ends after SESSION_IDLE_MINUTES without use, and after SESSION_MAX_HOURS
-  whatever happens (`SessionLifetimeMiddleware`).
+  whatever happens (`SessionLifetimeMiddleware`), for the pages and the API alike; a session of
+  a professional that was not verified with a second factor ends at once, whichever door made it.
 * Each session is tracked in `SignInSession` from the moment of sign-in (Django's
   `user_logged_in`, so every sign-in path is covered) until it ends.
 * `end_all` ends every session and token of a user: "sign out everywhere".
@@ -22,12 +23,18 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from plan_service import policy
 from plan_service.participants.models import ApiToken, SignInSession
 
 _SIGNED_IN_AT = "signed_in_at"
 _LAST_SEEN = "last_seen_at"
 #: Touch the session's "last seen" at most this often (a write per request would be waste).
 TOUCH_EVERY = dt.timedelta(seconds=60)
+
+
+def signed_in(session: Any) -> bool:
+    """Whether `session` was made by a sign-in (any path: Django's user_logged_in)."""
+    return session.get(_SIGNED_IN_AT) is not None
 
 
 def _on_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
@@ -76,6 +83,7 @@ class SessionLifetimeMiddleware:
             if (
                 now - seen > settings.SESSION_IDLE_MINUTES * 60
                 or now - started > settings.SESSION_MAX_HOURS * 3600
+                or not _second_factor_met(request, user)
             ):
                 logout(request)
             elif now - seen > TOUCH_EVERY.total_seconds():
@@ -84,6 +92,16 @@ class SessionLifetimeMiddleware:
                     last_seen_at=timezone.now()
                 )
         return self.get_response(request)
+
+
+def _second_factor_met(request: HttpRequest, user: Any) -> bool:
+    """A session of someone who needs a second factor must have been verified with one
+    (django-otp's OTPMiddleware sets `is_verified`), whatever door made it: the sign-in page
+    does, the admin's password-only form would not. Strong identification through the OpenID
+    provider counts as verified."""
+    if request.session.get("signin_method") == "oidc" or not policy.requires_second_factor(user):
+        return True
+    return bool(getattr(user, "is_verified", lambda: False)())
 
 
 def token_reference(token: ApiToken) -> str:

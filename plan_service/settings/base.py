@@ -267,9 +267,7 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-#: Pages end a session idle this long (seconds); SESSION_COOKIE_AGE caps any session's life.
 CSRF_FAILURE_VIEW = "plan_service.web.views.csrf_failure"
-WEB_SESSION_IDLE_SECONDS = envint("WEB_SESSION_IDLE_SECONDS", 30 * 60)
 #: Content-Security-Policy (django-csp): no inline script or style anywhere, nothing from
 #: other origins, no framing. Pages load their CSS and the vendored htmx from /static/.
 CONTENT_SECURITY_POLICY = {

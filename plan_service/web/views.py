@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -45,6 +44,7 @@ from plan_service.consent import selectors as consent_selectors
 from plan_service.consent import services as consent_services
 from plan_service.consent.models import Consent
 from plan_service.errors import DomainError
+from plan_service.participants import sessions
 from plan_service.participants.models import Person, Role
 from plan_service.plans import selectors, services
 from plan_service.plans.models import ITEM_MODELS, Comment, Dissent, TargetType
@@ -53,7 +53,6 @@ from plan_service.web import forms, reading
 
 logger = logging.getLogger(__name__)
 Act = AccessEvent.Action
-SESSION_STARTED = "web_signed_in_at"
 
 #
 # Plumbing: sessions, no-store, denied attempts, one transaction per page
@@ -67,11 +66,14 @@ def _no_store(response: HttpResponse) -> HttpResponse:
 
 
 def _session_alive(request: HttpRequest) -> bool:
-    """Sliding idle expiry for pages, capped by SESSION_COOKIE_AGE from sign-in."""
-    started = request.session.get(SESSION_STARTED)
-    if started is None or time.time() - started > settings.SESSION_COOKIE_AGE:
+    """A session made by a sign-in (every path: the sign-in page, OpenID Connect, the admin).
+
+    Idle timeout and maximum age are `participants.sessions.SessionLifetimeMiddleware`'s, for
+    pages and API alike; here the cookie's own expiry slides with the idle timeout.
+    """
+    if not sessions.signed_in(request.session):
         return False
-    request.session.set_expiry(settings.WEB_SESSION_IDLE_SECONDS)
+    request.session.set_expiry(settings.SESSION_IDLE_MINUTES * 60)
     return True
 
 
@@ -177,8 +179,7 @@ class SignInView(LoginView):
         response = super().form_valid(form)
         if form.device is not None:
             otp_login(self.request, form.device)
-        self.request.session[SESSION_STARTED] = time.time()
-        self.request.session.set_expiry(settings.WEB_SESSION_IDLE_SECONDS)
+        self.request.session.set_expiry(settings.SESSION_IDLE_MINUTES * 60)
         # The sign-in and a failed attempt are logged by plan_service.audit.accounts (Django's
         # user_logged_in and user_login_failed), like every other door.
         return _no_store(response)
@@ -200,7 +201,7 @@ class SignInView(LoginView):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         # Signed in through the API's session only (no page session yet): ask again.
-        self.redirect_authenticated_user = request.session.get(SESSION_STARTED) is not None
+        self.redirect_authenticated_user = sessions.signed_in(request.session)
         return super().dispatch(request, *args, **kwargs)
 
 

@@ -442,3 +442,17 @@ def test_a_guardian_cannot_act_for_someone_elses_child(provider):
     browser, _ = _sign_in(provider, guardian)
     assert browser.post("/auth/act-for/", {"child": str(stranger_child.pk)}).status_code == 404
     assert browser.post("/auth/act-for/", {"child": "not-a-uuid"}).status_code == 404
+
+
+def test_a_citizen_signed_in_through_the_provider_lands_on_the_family_pages(provider):
+    """The OpenID sign-in makes a page session like the sign-in form does: "/" leads on to the
+    family's plan instead of asking for a password."""
+    _, fam, plan, _kids = _family_plan()
+    guardian = fam.members.get(kind="guardian")
+    browser, _done = _sign_in(provider, guardian)
+    landing = browser.get("/")
+    assert landing.status_code == 302, landing.content
+    assert landing["Location"] == f"/plans/{plan.pk}/"
+    page = browser.get(landing["Location"])
+    assert page.status_code == 200
+    assert b"whole family" in page.content

@@ -85,3 +85,18 @@ def test_the_session_sign_in_page_asks_professionals_for_a_code():
     assert signed_in.status_code == 302
     me = client.get("/api/v1/me/")
     assert me.json()["kind"] == "professional"
+
+
+def test_no_door_gives_a_professional_a_session_without_the_second_factor():
+    """The admin's own sign-in form takes a password alone; the session it makes is ended on
+    its next request (participants.sessions), for the API and the pages alike."""
+    lead = factories.professional()
+    lead.user.is_staff = True
+    lead.user.save(update_fields=["is_staff"])
+    second_factor.enrol(lead.user)
+    client = Client()
+    form = {"username": lead.user.username, "password": "test-password-123"}
+    client.post("/admin/login/?next=/admin/", form)
+    assert client.get("/api/v1/me/").status_code in (401, 403)
+    assert "_auth_user_id" not in client.session
+    assert client.get("/").status_code == 200  # the sign-in page, not a landing page

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 from django.test import Client
-
-from plan_service.web.views import SESSION_STARTED
 
 
 def page_client(user: Any | None, **kwargs: Any) -> Client:
     """A test client with a page session for `user` (anonymous when None)."""
     client = Client(**kwargs)
     if user is not None:
-        client.force_login(user)
-        session = client.session
-        session[SESSION_STARTED] = time.time()
-        session.save()
+        client.force_login(user)  # Django's login(): the session is marked signed in
     return client
 
 
