@@ -318,7 +318,7 @@ def daily_scan(*, now: dt.datetime | None = None) -> int:
 
 def email_text(kind: str) -> tuple[str, str]:
     """Subject and body in the active language: that there is something new, and a link."""
-    link = settings.SITE_URL.rstrip("/") + "/"
+    link = settings.SITE_URL.rstrip("/") + "/notices/"
     subject = _("Something new in the family plan service")
     body = _(
         "Hello,\n\nThere is something new for you in the family plan service.\n"
@@ -343,3 +343,43 @@ def send_email(*, user_id: int, kind: str) -> bool:
             subject, body, settings.DEFAULT_FROM_EMAIL, [user.email], connection=connection
         ).send()
     return True
+
+
+#
+# A person's own list and choices (the API and the pages)
+#
+
+
+def mark_read(*, user: AbstractBaseUser, notice_id: object) -> Notification | None:
+    """Mark one of the user's own notices read; None when it is not theirs or does not exist."""
+    row = policy.notifications_for(user).filter(pk=notice_id).first() if notice_id else None
+    if row is not None and row.read_at is None:
+        row.read_at = timezone.now()
+        row.save(update_fields=["read_at"])
+    return row
+
+
+def mark_all_read(*, user: AbstractBaseUser) -> int:
+    """Mark every unread notice of the user read; the number marked."""
+    return (
+        policy.notifications_for(user).filter(read_at__isnull=True).update(read_at=timezone.now())
+    )
+
+
+def preferences_of(user: AbstractBaseUser) -> dict[str, Any]:
+    """Which notices the user gets in the service and by e-mail, and in which language."""
+    pref = Preference.objects.filter(user=user).first()
+    if pref is None:
+        return {"language": settings.LANGUAGE_CODE, "in_app": Kind.values, "email": Kind.values}
+    return {"language": pref.language, "in_app": pref.in_app, "email": pref.email}
+
+
+def preferences_set(
+    *, user: AbstractBaseUser, language: str, in_app: Iterable[str], email: Iterable[str]
+) -> dict[str, Any]:
+    pref = Preference.objects.filter(user=user).first() or Preference(user=user)
+    pref.language = language
+    pref.in_app = sorted(set(in_app))
+    pref.email = sorted(set(email))
+    pref.save()
+    return preferences_of(user)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from django.views.i18n import set_language
 
-from plan_service.web import views
+from plan_service.web import notices, views
 
 app_name = "web"
 
@@ -25,4 +25,7 @@ urlpatterns = [
         name="consent-withdraw",
     ),
     path("plans/<uuid:plan_id>/access-log/", views.access_log, name="access-log"),
+    path("notices/", notices.notices, name="notices"),
+    path("notices/read/", notices.read, name="notices-read"),
+    path("notices/preferences/", notices.preferences, name="notices-preferences"),
 ]

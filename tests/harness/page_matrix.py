@@ -170,6 +170,25 @@ PAGES: list[Page] = [
         lambda w, s: f"{_plan(w, s)}access-log/",
         own={"lead": 200, "guardian": 200, "child": 200, "health": 403, "curator": 403},
     ),
+    # Notices are each signed-in person's own: everyone who is signed in has the page.
+    Page("notices", "notices", "GET", lambda w, s: "/notices/", own={}, plan_scoped=False),
+    Page(
+        "mark every notice read",
+        "notices-read",
+        "POST",
+        lambda w, s: "/notices/read/",
+        own=dict.fromkeys(ROLES, 302),
+        plan_scoped=False,
+    ),
+    Page(
+        "notice choices",
+        "notices-preferences",
+        "POST",
+        lambda w, s: "/notices/preferences/",
+        own=dict.fromkeys(ROLES, 302),
+        payload=lambda w, s, r: {"in_app": ["review_due"], "email": [], "language": "sv"},
+        plan_scoped=False,
+    ),
 ]
 
 #: Page routes covered by their own tests (tests/web/test_pages.py), not by the matrix.

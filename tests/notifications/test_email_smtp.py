@@ -120,7 +120,7 @@ def test_notice_emails_reach_smtp_in_each_language_without_plan_text(smtp) -> No
         seen_languages.add(language)
         assert message["Subject"] == SUBJECTS[language]
         body = message.get_body().get_content()
-        assert "https://perhesuunnitelma.example.fi/" in body
+        assert "https://perhesuunnitelma.example.fi/notices/" in body
         text = f"{message['Subject']}\n{body}"
         leaked = [t for t in titles if t in text]
         assert leaked == [], f"plan text in an e-mail: {leaked}"

@@ -171,6 +171,7 @@ PAGES = [
     ("mikko.virtanen", "access-log/", "access-log"),
     ("lauri.nieminen", "plan", "plan-child"),
     ("kuraattori", "/start/", "start"),
+    ("mikko.virtanen", "/notices/", "notices"),
     ("mikko.virtanen", "/plans/00000000-0000-0000-0000-000000000000/", "not-found"),
 ]
 

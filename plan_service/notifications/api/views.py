@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from django.http import Http404
-from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import action
@@ -17,7 +17,8 @@ from rest_framework.response import Response
 from plan_service import policy
 from plan_service.api.serializers import StrictSerializer
 from plan_service.api.viewsets import PolicyViewSet, parse_uuid
-from plan_service.notifications.models import Kind, Notification, Preference
+from plan_service.notifications import services
+from plan_service.notifications.models import Kind, Notification
 
 
 class NotificationSerializer(serializers.ModelSerializer):
@@ -61,7 +62,7 @@ class NotificationViewSet(PolicyViewSet):
         unread = request.query_params.get("unread")
         if unread is not None:
             if unread not in ("true", "false"):
-                raise serializers.ValidationError({"unread": ["Give true or false."]})
+                raise serializers.ValidationError({"unread": [_("Give true or false.")]})
             qs = qs.filter(read_at__isnull=unread == "true")
         page = self.paginate_queryset(qs.order_by("-created_at", "id"))
         return self.get_paginated_response(NotificationSerializer(page, many=True).data)
@@ -70,17 +71,9 @@ class NotificationViewSet(PolicyViewSet):
     @action(detail=True, methods=["post"])
     def read(self, request: Request, pk: str) -> Response:
         EmptySerializer(data=request.data).is_valid(raise_exception=True)
-        notice_id = parse_uuid(pk)
-        row = (
-            policy.notifications_for(request.user).filter(pk=notice_id).first()
-            if notice_id
-            else None
-        )
+        row = services.mark_read(user=request.user, notice_id=parse_uuid(pk))
         if row is None:
             raise Http404
-        if row.read_at is None:
-            row.read_at = timezone.now()
-            row.save(update_fields=["read_at"])
         return Response(NotificationSerializer(row).data)
 
     @extend_schema(
@@ -91,12 +84,7 @@ class NotificationViewSet(PolicyViewSet):
     @action(detail=False, methods=["post"], url_path="read-all")
     def read_all(self, request: Request) -> Response:
         EmptySerializer(data=request.data).is_valid(raise_exception=True)
-        count = (
-            policy.notifications_for(request.user)
-            .filter(read_at__isnull=True)
-            .update(read_at=timezone.now())
-        )
-        return Response({"marked": count})
+        return Response({"marked": services.mark_all_read(user=request.user)})
 
     @extend_schema(
         summary="Which notices you get, where, and in which language",
@@ -105,19 +93,8 @@ class NotificationViewSet(PolicyViewSet):
     )
     @action(detail=False, methods=["get", "put"])
     def preferences(self, request: Request) -> Response:
-        from django.conf import settings
-
-        pref = Preference.objects.filter(user=request.user).first()
         if request.method == "PUT":
             data = PreferenceSerializer(data=request.data)
             data.is_valid(raise_exception=True)
-            pref = pref or Preference(user=request.user)
-            pref.language = data.validated_data["language"]
-            pref.in_app = sorted(set(data.validated_data["in_app"]))
-            pref.email = sorted(set(data.validated_data["email"]))
-            pref.save()
-        if pref is None:
-            return Response(
-                {"language": settings.LANGUAGE_CODE, "in_app": Kind.values, "email": Kind.values}
-            )
-        return Response({"language": pref.language, "in_app": pref.in_app, "email": pref.email})
+            return Response(services.preferences_set(user=request.user, **data.validated_data))
+        return Response(services.preferences_of(request.user))
