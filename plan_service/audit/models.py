@@ -147,6 +147,7 @@ class AccessEvent(Chained):
             models.Index(fields=["recorded_at"], name="access_time"),
             models.Index(fields=["plan_id", "recorded_at"], name="access_plan_time"),
             models.Index(fields=["action", "recorded_at"], name="access_action_time"),
+            models.Index(fields=["request_id"], name="access_request"),
         ]
 
     def __str__(self) -> str:

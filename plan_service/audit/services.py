@@ -189,6 +189,39 @@ def record_access_batch(
     return rows
 
 
+def record_log_read(
+    *,
+    actor: AbstractBaseUser,
+    object_type: str,
+    people: Iterable[tuple[uuid.UUID | None, uuid.UUID | None]],
+    result_count: int,
+    query: dict[str, Any] | None,
+    action: str = AccessEvent.Action.SEARCH,
+) -> None:
+    """Log an auditor's read of log rows (the API or the console page): one row per person
+    those rows are about, the query recorded, never the results.
+
+    `people` are the (family, subject) pairs of the rows shown. Rows about no person (logins,
+    purges) add nothing; when no row concerns a person, one row without a subject is written.
+    """
+    by_family: dict[uuid.UUID | None, list[uuid.UUID]] = {}
+    for family_id, subject_id in people:
+        if subject_id is not None:
+            by_family.setdefault(family_id, []).append(subject_id)
+    common: dict[str, Any] = {
+        "object_type": object_type,
+        "query": query,
+        "result_count": result_count,
+        "purpose": "audit",
+        "legal_basis": "supervision",
+    }
+    entries = [
+        {"subjects": subjects, "family_id": family_id, **common}
+        for family_id, subjects in by_family.items()
+    ] or [{"subjects": [], **common}]
+    record_access_batch(actor=actor, action=action, entries=entries)
+
+
 def record_disclosure(
     *,
     actor: AbstractBaseUser | AnonymousUser | None,

@@ -170,6 +170,23 @@ PAGES: list[Page] = [
         lambda w, s: f"{_plan(w, s)}access-log/",
         own={"lead": 200, "guardian": 200, "child": 200, "health": 403, "curator": 403},
     ),
+    # The auditor's console: the auditor alone; everyone else signed in gets the 403 page.
+    Page(
+        "audit console",
+        "audit",
+        "GET",
+        lambda w, s: "/audit/",
+        own={**dict.fromkeys(ROLES, 403), "auditor": 200},
+        plan_scoped=False,
+    ),
+    Page(
+        "audit verify",
+        "audit-verify",
+        "POST",
+        lambda w, s: "/audit/verify/",
+        own={**dict.fromkeys(ROLES, 403), "auditor": 200},
+        plan_scoped=False,
+    ),
     # Notices are each signed-in person's own: everyone who is signed in has the page.
     Page("notices", "notices", "GET", lambda w, s: "/notices/", own={}, plan_scoped=False),
     Page(

@@ -36,7 +36,7 @@ from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet
 from plan_service.audit import chain, selectors
 from plan_service.audit.api import serializers as s
 from plan_service.audit.models import AccessEvent, Chained, Disclosure
-from plan_service.audit.services import record_access_batch
+from plan_service.audit.services import record_log_read
 from plan_service.plans.api.views import ERRORS, log_plan_read
 
 Act = AccessEvent.Action
@@ -49,10 +49,15 @@ class AccessLogFilter(django_filters.FilterSet):
         field_name="actor_organization_id", label=_("actor organisation")
     )
     plan = django_filters.UUIDFilter(field_name="plan_id", label=_("plan"))
-    action = django_filters.ChoiceFilter(choices=AccessEvent.Action.choices)
-    outcome = django_filters.ChoiceFilter(choices=AccessEvent.Outcome.choices)
-    since = django_filters.IsoDateTimeFilter(field_name="recorded_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="recorded_at", lookup_expr="lt")
+    action = django_filters.ChoiceFilter(choices=AccessEvent.Action.choices, label=_("action"))
+    outcome = django_filters.ChoiceFilter(choices=AccessEvent.Outcome.choices, label=_("outcome"))
+    request = django_filters.CharFilter(field_name="request_id", label=_("request id"))
+    since = django_filters.IsoDateTimeFilter(
+        field_name="recorded_at", lookup_expr="gte", label=_("since")
+    )
+    until = django_filters.IsoDateTimeFilter(
+        field_name="recorded_at", lookup_expr="lt", label=_("until")
+    )
 
     class Meta:
         model = AccessEvent
@@ -87,30 +92,15 @@ def log_log_read(
     result_count: int,
     action: str = Act.SEARCH,
 ) -> None:
-    """Log an auditor's read of log rows: one row per person those rows are about.
-
-    `people` are the (family, subject) pairs of the rows returned. Rows about no person (logins,
-    purges) add nothing; when no row concerns a person, one row without a subject is written.
-    """
-    by_family: dict[uuid.UUID | None, list[uuid.UUID]] = {}
-    for family_id, subject_id in people:
-        if subject_id is not None:
-            by_family.setdefault(family_id, []).append(subject_id)
-    common: dict[str, Any] = {
-        "actor": request.user,
-        "action": action,
-        "object_type": object_type,
-        "query": _query(request),
-        "result_count": result_count,
-        "purpose": "audit",
-        "legal_basis": "supervision",
-    }
-    actor, verb = common.pop("actor"), common.pop("action")
-    entries = [
-        {"subjects": subjects, "family_id": family_id, **common}
-        for family_id, subjects in by_family.items()
-    ] or [{"subjects": [], **common}]
-    record_access_batch(actor=actor, action=verb, entries=entries)
+    """Log an auditor's read of log rows (`audit.services.record_log_read`)."""
+    record_log_read(
+        actor=request.user,
+        object_type=object_type,
+        people=people,
+        result_count=result_count,
+        query=_query(request),
+        action=action,
+    )
 
 
 def _people_of(rows: Iterable[Chained]) -> list[tuple[uuid.UUID | None, uuid.UUID | None]]:

@@ -1,0 +1,134 @@
+"""The auditor's console (issue 17, first part): search the access log, see access over time,
+trace a read to its request, check the chains and the last anchor, download what was found.
+
+Only auditors (`policy.is_auditor`); every other signed-in person gets the 403 page. The rows
+are `audit.selectors.access_log_for_auditor` (the auditor's organisation's scope) filtered by the
+same FilterSet as `GET /api/v1/audit/access-log/`, and reading them is logged like the API's
+read (`audit.services.record_log_read`): one row per person the shown rows are about.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+from urllib.parse import urlencode
+
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.db.models.functions import TruncDate
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from plan_service import policy
+from plan_service.audit import anchors, chain, selectors
+from plan_service.audit.api.views import AccessLogFilter
+from plan_service.audit.models import AccessEvent
+from plan_service.audit.services import record_log_read
+from plan_service.web.views import page
+
+PAGE_SIZE = 50
+#: Days in the chart of access over time (the newest days of the search).
+CHART_DAYS = 60
+
+
+def _require_auditor(request: HttpRequest) -> None:
+    if not policy.is_auditor(request.user):
+        raise PermissionDenied
+
+
+def _peaks(days: list[dict[str, Any]]) -> None:
+    """Mark unusual days: more than the median plus three median absolute deviations (and more
+    than twice the median), so one busy day among quiet ones stands out."""
+    counts = [d["n"] for d in days]
+    if len(counts) < 3:
+        return
+    median = statistics.median(counts)
+    mad = statistics.median(abs(c - median) for c in counts) or 1
+    for d in days:
+        d["peak"] = d["n"] > median + 3 * mad and d["n"] > 2 * median
+
+
+def _chart(qs: Any) -> list[dict[str, Any]]:
+    rows = list(
+        qs.order_by()
+        .annotate(day=TruncDate("recorded_at"))
+        .values("day")
+        .annotate(n=Count("id"))
+        .order_by("-day")[:CHART_DAYS]
+    )
+    rows.reverse()
+    top = max((r["n"] for r in rows), default=0) or 1
+    days = [
+        {"day": r["day"], "n": r["n"], "height": round(100 * r["n"] / top), "peak": False}
+        for r in rows
+    ]
+    for i, d in enumerate(days):
+        d["x"] = i * 10
+        d["y"] = 100 - d["height"]
+    _peaks(days)
+    return days
+
+
+@require_http_methods(["GET"])
+@page(plan=False)
+def console(request: HttpRequest) -> HttpResponse:
+    _require_auditor(request)
+    base = selectors.access_log_for_auditor(user=request.user)
+    search = AccessLogFilter(request.GET or None, queryset=base)
+    searched = bool(request.GET.keys() - {"page"})
+    if searched and not search.is_valid():
+        return render(request, "web/audit.html", {"search": search, "rows": []}, status=400)
+    qs = search.qs if searched else base
+    number = request.GET.get("page", "1")
+    if not number.isdigit():
+        raise Http404
+    page_obj = Paginator(qs, PAGE_SIZE).get_page(int(number))
+    rows: list[AccessEvent] = list(page_obj.object_list)
+    query = {k: request.GET.getlist(k) for k in request.GET if k != "page"}
+    record_log_read(
+        actor=request.user,
+        object_type="accessevent",
+        people=[(r.family_id, r.subject_id) for r in rows],
+        result_count=len(rows),
+        query={"page": request.path, **query} if query else {"page": request.path},
+    )
+    days = _chart(qs) if searched else []
+    latest = anchors.latest_anchor()
+    filters = urlencode([(k, v) for k, vs in query.items() for v in vs])
+    return render(
+        request,
+        "web/audit.html",
+        {
+            "search": search,
+            "rows": rows,
+            "page_obj": page_obj,
+            "days": days,
+            "chart_width": 10 * max(len(days), 14),  # a few days are not a wall of colour
+            "filters": filters,
+            "anchor": latest.name if latest else None,
+        },
+    )
+
+
+@require_POST
+@page(plan=False)
+def verify(request: HttpRequest) -> HttpResponse:
+    """Verify both chains now (it reads every row: a button, not part of every search)."""
+    _require_auditor(request)
+    results = [
+        {"log": str(name), **chain.verify(model).as_dict()} for name, model in chain.LOGS.items()
+    ]
+    record_log_read(
+        actor=request.user,
+        object_type="verify",
+        people=[],
+        result_count=len(results),
+        query={"page": request.path},
+    )
+    return render(
+        request,
+        "web/audit.html",
+        {"search": AccessLogFilter(None, queryset=AccessEvent.objects.none()), "verified": results},
+    )
