@@ -24,6 +24,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from plan_service import policy
+from plan_service.audit.models import AccessEvent
+from plan_service.audit.services import record_access
 from plan_service.participants.models import ApiToken, SignInSession
 
 _SIGNED_IN_AT = "signed_in_at"
@@ -144,7 +146,22 @@ def sessions_of(user: Any) -> list[dict[str, Any]]:
 
 @transaction.atomic
 def end_one(*, user: Any, entry_id: str) -> bool:
-    """End one of the user's own sessions or tokens; False when it is not theirs or gone."""
+    """End one of the user's own sessions or tokens, logged; False when it is not theirs or gone."""
+    if not _end_one(user, entry_id):
+        return False
+    is_token = entry_id.startswith("token-")
+    record_access(
+        actor=user,
+        action=AccessEvent.Action.TOKEN_REVOKE if is_token else AccessEvent.Action.LOGOUT,
+        subjects=[],
+        object_type="token" if is_token else "session",
+        object_id=entry_id,
+        purpose="security",
+    )
+    return True
+
+
+def _end_one(user: Any, entry_id: str) -> bool:
     session = None
     if not entry_id.startswith("token-"):
         try:
@@ -164,9 +181,18 @@ def end_one(*, user: Any, entry_id: str) -> bool:
 
 @transaction.atomic
 def end_all(user: Any) -> tuple[int, int]:
-    """End every session and token of `user`; returns (tokens, sessions) ended."""
+    """End every session and token of `user`, logged; returns (tokens, sessions) ended."""
     keys = list(SignInSession.objects.filter(user=user).values_list("session_key", flat=True))
     Session.objects.filter(session_key__in=keys).delete()
     sessions, _ = SignInSession.objects.filter(user=user).delete()
     tokens, _ = ApiToken.objects.filter(user=user).delete()
+    record_access(
+        actor=user,
+        action=AccessEvent.Action.LOGOUT,
+        subjects=[],
+        object_type="session",
+        object_id="*",
+        purpose="security",
+        query={"ended": {"tokens": tokens, "sessions": sessions}},
+    )
     return tokens, sessions

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from django.views.i18n import set_language
 
-from plan_service.web import auditor, notices, views
+from plan_service.web import account, auditor, notices, views
 
 app_name = "web"
 
@@ -27,6 +27,8 @@ urlpatterns = [
     path("plans/<uuid:plan_id>/access-log/", views.access_log, name="access-log"),
     path("audit/", auditor.console, name="audit"),
     path("audit/verify/", auditor.verify, name="audit-verify"),
+    path("sessions/", account.my_sessions, name="sessions"),
+    path("sessions/end/", account.end, name="sessions-end"),
     path("notices/", notices.notices, name="notices"),
     path("notices/read/", notices.read, name="notices-read"),
     path("notices/preferences/", notices.preferences, name="notices-preferences"),

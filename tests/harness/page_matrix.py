@@ -187,6 +187,16 @@ PAGES: list[Page] = [
         own={**dict.fromkeys(ROLES, 403), "auditor": 200},
         plan_scoped=False,
     ),
+    # One's own sessions: everyone signed in; "sign out everywhere" lands on the sign-in page.
+    Page("sessions", "sessions", "GET", lambda w, s: "/sessions/", own={}, plan_scoped=False),
+    Page(
+        "sign out everywhere",
+        "sessions-end",
+        "POST",
+        lambda w, s: "/sessions/end/",
+        own=dict.fromkeys(ROLES, 302),
+        plan_scoped=False,
+    ),
     # Notices are each signed-in person's own: everyone who is signed in has the page.
     Page("notices", "notices", "GET", lambda w, s: "/notices/", own={}, plan_scoped=False),
     Page(

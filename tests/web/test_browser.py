@@ -172,6 +172,7 @@ PAGES = [
     ("lauri.nieminen", "plan", "plan-child"),
     ("kuraattori", "/start/", "start"),
     ("mikko.virtanen", "/notices/", "notices"),
+    ("mikko.virtanen", "/sessions/", "sessions"),
     ("tietosuoja", "/audit/?action=read", "audit"),
     ("mikko.virtanen", "/plans/00000000-0000-0000-0000-000000000000/", "not-found"),
 ]

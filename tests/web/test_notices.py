@@ -102,7 +102,6 @@ def test_the_api_marks_all_read_and_refuses_bad_preferences(fam, api):
     bad = guardian.put(
         "/api/v1/notifications/preferences/",
         {"language": "de", "in_app": [], "email": []},
-        format="json",
     )
     assert bad.status_code == 400
     assert bad.json()["errors"][0]["field"] == "language"

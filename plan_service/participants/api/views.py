@@ -165,17 +165,8 @@ class MySessionsViewSet(PolicyViewSet):
         responses={204: None, **ERRORS},
     )
     def destroy(self, request: Request, pk: str) -> Response:
-        if not sessions.end_one(user=request.user, entry_id=pk):
+        if not sessions.end_one(user=request.user, entry_id=pk):  # logged by the service
             raise exceptions.NotFound()
-        action = Act.TOKEN_REVOKE if pk.startswith("token-") else Act.LOGOUT
-        record_access(
-            actor=request.user,
-            action=action,
-            subjects=[],
-            object_type="token" if action == Act.TOKEN_REVOKE else "session",
-            object_id=pk,
-            purpose="security",
-        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -187,16 +178,7 @@ class MySessionsViewSet(PolicyViewSet):
     def end_all(self, request: Request) -> Response:
         if request.data:  # parsing enforces the body limits; this action takes no body
             raise exceptions.ValidationError({"body": [_("This action takes no body.")]})
-        tokens, ended = sessions.end_all(request.user)
-        record_access(
-            actor=request.user,
-            action=Act.LOGOUT,
-            subjects=[],
-            object_type="session",
-            object_id="*",
-            purpose="security",
-            query={"ended": {"tokens": tokens, "sessions": ended}},
-        )
+        tokens, ended = sessions.end_all(request.user)  # logged by the service
         return Response({"tokens": tokens, "sessions": ended})
 
 
