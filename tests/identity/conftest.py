@@ -67,6 +67,7 @@ class Provider:
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     process: subprocess.Popen | None = None
     config_path: Path | None = None
+    redirect_uris: list[str] = field(default_factory=lambda: [REDIRECT_URI])
 
     @property
     def issuer(self) -> str:
@@ -81,7 +82,7 @@ class Provider:
                     "keys": {"keys": [k.as_dict(private=True) for k in self.keys]},
                     "client": {
                         "client_id": CLIENT_ID,
-                        "redirect_uris": [REDIRECT_URI],
+                        "redirect_uris": self.redirect_uris,
                         "jwks": {"keys": [k.as_dict(private=False) for k in self.client_keys]},
                     },
                     "accounts": self.accounts,

@@ -173,6 +173,7 @@ PAGES = [
     ("kuraattori", "/start/", "start"),
     ("mikko.virtanen", "/notices/", "notices"),
     ("mikko.virtanen", "/sessions/", "sessions"),
+    ("mikko.virtanen", "/auth/act-for/", "act-for"),
     ("tietosuoja", "/audit/?action=read", "audit"),
     ("mikko.virtanen", "/plans/00000000-0000-0000-0000-000000000000/", "not-found"),
 ]
