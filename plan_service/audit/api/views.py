@@ -145,11 +145,14 @@ def _csv_stream(fields: list[str], rows: Iterator[Any]) -> Iterator[str]:
 class AuditLogViewSet(PolicyViewSet):
     """The shared shape of the auditor's two log queries: list, CSV export."""
 
-    plan_scoped = False
+    policy_actions = {
+        "list": policy.AUDITOR,
+        "export_csv": policy.AUDITOR,
+        "export_fhir": policy.AUDITOR,
+    }
     log_model: type[Chained]
 
     def list(self, request: Request) -> Response:
-        policy.require_model(request.user, policy.is_auditor(request.user))
         page = list(self.paginate_queryset(self.filter_queryset(self.get_queryset())))
         log_log_read(
             request,
@@ -161,7 +164,6 @@ class AuditLogViewSet(PolicyViewSet):
 
     def _export_queryset(self, request: Request) -> QuerySet[Any]:
         """The filtered rows, logged as an export before any of them leave."""
-        policy.require_model(request.user, policy.is_auditor(request.user))
         queryset = self.filter_queryset(self.get_queryset())
         people = list(queryset.order_by().values_list("family_id", "subject_id").distinct())
         log_log_read(
@@ -301,7 +303,7 @@ def _disclosure_record(row: Disclosure) -> DisclosureRecord:
 class AuditVerifyViewSet(PolicyViewSet):
     audit_object_type = "verify"
     schema_model = AccessEvent
-    plan_scoped = False
+    policy_actions = {"list": policy.AUDITOR}
     pagination_class = None  # one result per log, never paged
 
     @extend_schema(
@@ -309,7 +311,6 @@ class AuditVerifyViewSet(PolicyViewSet):
         responses={200: s.VerifySerializer(many=True), **ERRORS},
     )
     def list(self, request: Request) -> Response:
-        policy.require_model(request.user, policy.is_auditor(request.user))
         results: list[dict[str, Any]] = []
         for name, model in chain.LOGS.items():
             results.append({"log": str(name), **chain.verify(model).as_dict()})
@@ -325,6 +326,7 @@ class AuditVerifyViewSet(PolicyViewSet):
 )
 class FamilyAccessLogViewSet(PlanScopedMixin, PolicyViewSet):
     audit_object_type = "access-log"
+    policy_actions = {"list": policy.FAMILY_ACCESS_LOG}
     schema_model = AccessEvent
     serializer_class = s.FamilyAccessRowSerializer
 
@@ -335,11 +337,10 @@ class FamilyAccessLogViewSet(PlanScopedMixin, PolicyViewSet):
 
     def list(self, request: Request, plan_pk: str) -> Response:
         access = self.access
-        if access.kind == "professional" and access.membership.role != "lead":
-            raise policy.PermissionDenied
         page = list(self.paginate_queryset(self.get_queryset()))
         # A child sees only the rows about themselves, so only their data is touched.
-        own = [access.person_id] if access.kind == "child" else None
+        person = policy.reads_only_about(access)
+        own = [person] if person is not None else None
         log_plan_read(
             request,
             access,
