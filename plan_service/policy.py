@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -66,6 +67,62 @@ class Action(StrEnum):
 
 
 _PERMISSION = {action: f"plans.{action}_plan" for action in Action}
+
+
+@dataclass(frozen=True)
+class Question:
+    """The policy question a view asks before it serves one action (`PolicyViewSet`).
+
+    `user` is a model-level predicate ("may this user do this at all?", 403 when not). A
+    question with `plan` set is about the plan in the URL: invisible answers 404, and the
+    access must hold that action (403 otherwise). `access` is a further named predicate on
+    that access (403). `item` names the object-level action the service asks on the item
+    itself (`require_item`) once it has found it, so an invisible item still answers 404
+    before a refusal answers 403; `then` names any further policy function the service asks
+    (both are documentation: the base asks `user`, `plan` and `access`).
+    """
+
+    name: str
+    user: Callable[[User], bool] = field(default=lambda user: _active(user), repr=False)
+    plan: Action | None = None
+    access: Callable[[PlanAccess], bool] | None = field(default=None, repr=False)
+    item: Action | None = None
+    #: The policy function the service then asks on the object or payload, for the reader.
+    then: str = ""
+
+
+def ask(question: Question, user: User, plan_access: Callable[[], PlanAccess | None]) -> None:
+    """Answer `question` for `user`: return when allowed; raise Http404 or PermissionDenied.
+
+    `plan_access` is called only for questions about a plan (and returns the caller's access
+    to the plan in the URL, None or Http404 when it is invisible).
+    """
+    if not question.user(user):
+        raise PermissionDenied
+    if question.plan is None and question.access is None:
+        return
+    access = plan_access()
+    if access is None:
+        raise Http404
+    if question.plan is not None and not access.may(question.plan):
+        raise PermissionDenied
+    if question.access is not None and not question.access(access):
+        raise PermissionDenied
+
+
+def plan_question(action: Action, *, item: Action | None = None, then: str = "") -> Question:
+    """May the caller `action` the plan in the URL (and, with `item`, the item it names)?"""
+    name = f"plan.{action}" + (f"+item.{item}" if item else "") + (f"+{then}" if then else "")
+    return Question(name, plan=action, item=item, then=then)
+
+
+def access_question(
+    name: str, predicate: Callable[[PlanAccess], bool], action: Action = Action.VIEW
+) -> Question:
+    """A named predicate on the caller's access to the plan in the URL (plan visible first)."""
+    return Question(name, plan=action, access=predicate)
+
+
 _CODENAME = {action: f"{action}_plan" for action in Action}
 
 #
@@ -127,23 +184,34 @@ def person_of(user: User) -> Person | None:
         return None
 
 
+class UserKind(StrEnum):
+    """What kind of account a user has, as far as the policy is concerned."""
+
+    PROFESSIONAL = "professional"
+    GUARDIAN = "guardian"
+    CHILD = "child"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+    NONE = "none"
+
+
 def user_kind(user: User) -> str:
     """professional, guardian, child, auditor, admin, or none."""
     if not _active(user):
-        return "none"
+        return UserKind.NONE
     professional = professional_of(user)
     if professional is not None:
         if professional.role == Role.AUDITOR:
-            return "auditor"
+            return UserKind.AUDITOR
         if professional.role == Role.ADMINISTRATOR:
-            return "admin"
-        return "professional"
+            return UserKind.ADMIN
+        return UserKind.PROFESSIONAL
     person = person_of(user)
     if person is not None:
         return person.kind
     if user.is_superuser:  # type: ignore[union-attr]
-        return "admin"
-    return "none"
+        return UserKind.ADMIN
+    return UserKind.NONE
 
 
 def may_create_plan(user: User) -> bool:
@@ -153,11 +221,33 @@ def may_create_plan(user: User) -> bool:
 
 
 def is_auditor(user: User) -> bool:
-    return user_kind(user) == "auditor"
+    """The organisation's data protection officer: reads the logs, never plan content."""
+    return user_kind(user) == UserKind.AUDITOR
 
 
 def is_admin(user: User) -> bool:
-    return user_kind(user) == "admin"
+    """An administrator (or a superuser without a professional record): the registry only."""
+    return user_kind(user) == UserKind.ADMIN
+
+
+def is_signed_in(user: User) -> bool:
+    """Any active, authenticated account; what it then sees is scoped by the `*_for` answers."""
+    return _active(user)
+
+
+def may_list_professionals(user: User) -> bool:
+    """Professionals are listed to professionals, administrators and auditors, not to families."""
+    return user_kind(user) in (UserKind.PROFESSIONAL, UserKind.ADMIN, UserKind.AUDITOR)
+
+
+def may_join_team(professional: Professional) -> bool:
+    """Only professionals of a sector role join care teams (never auditors or administrators)."""
+    return professional.role in ROLE_SECTOR
+
+
+def is_team_role(role: str) -> bool:
+    """A plan role the lead may give a professional (family members join through accounts)."""
+    return role in (Membership.PlanRole.LEAD, Membership.PlanRole.MEMBER)
 
 
 def requires_second_factor(user: User) -> bool:
@@ -493,18 +583,13 @@ def _decide(
         )
     professional = membership.professional
     sector = ROLE_SECTOR.get(professional.role) if professional else None
-    consented = frozenset(c for consent in consents for c in consent.categories)
-    defaults = SECTOR_CATEGORIES.get(sector, frozenset()) if sector else frozenset()
-    if membership.basis == Membership.Basis.CONSENT:
-        # A consent-based member reads only what consents in force cover, plus general.
-        reads = frozenset({Category.GENERAL}) | consented
-        writes = reads & (defaults | {Category.GENERAL})
-    else:
-        reads = defaults | consented
-        writes = defaults
-    if membership.role == Membership.PlanRole.LEAD:
-        reads |= LEAD_EXTRA_CATEGORIES
-        writes |= LEAD_EXTRA_CATEGORIES
+    grounds = reading_grounds(
+        role=membership.role, basis=membership.basis, sector=sector, consents=consents
+    )
+    reads = frozenset(c for c, ground in grounds.items() if ground != Ground.NOT_COVERED)
+    writes = _professional_writes(
+        role=membership.role, basis=membership.basis, sector=sector, reads=reads
+    )
     return PlanAccess(
         plan=plan,
         membership=membership,
@@ -516,6 +601,58 @@ def _decide(
         consents=consents,
         **loaded,
     )
+
+
+class Ground(StrEnum):
+    """Why a member reads a category (or does not), as `explain` reports it."""
+
+    SECTOR_DEFAULT = "sector_default"
+    LEAD = "lead"
+    CONSENT = "consent"
+    NOT_COVERED = "not_covered"
+    FAMILY_MEMBER = "family_member"
+    MEMBERSHIP_NOT_IN_FORCE = "membership_not_in_force"
+
+
+def reading_grounds(
+    *, role: str, basis: str, sector: str | None, consents: tuple[Consent, ...]
+) -> dict[str, Ground]:
+    """Per category, the ground on which a professional member reads it, or NOT_COVERED.
+
+    The one statement of the category rule for professionals: `_decide` (and so `plan_access`,
+    `plan_access_for`, `plan_accesses`) reads what has a ground, and `explain` reports the
+    ground. A statutory member reads their sector's defaults; a consent-based member reads
+    general only by default; the lead also the family's own; consents in force add theirs.
+    """
+    defaults = SECTOR_CATEGORIES.get(sector, frozenset()) if sector else frozenset()
+    base = frozenset({Category.GENERAL}) if basis == Membership.Basis.CONSENT else defaults
+    consented = frozenset(c for consent in consents for c in consent.categories)
+    grounds: dict[str, Ground] = {}
+    for category in Category.values:
+        if category in base:
+            grounds[category] = Ground.SECTOR_DEFAULT
+        elif role == Membership.PlanRole.LEAD and category in LEAD_EXTRA_CATEGORIES:
+            grounds[category] = Ground.LEAD
+        elif category in consented:
+            grounds[category] = Ground.CONSENT
+        else:
+            grounds[category] = Ground.NOT_COVERED
+    return grounds
+
+
+def _professional_writes(
+    *, role: str, basis: str, sector: str | None, reads: frozenset[str]
+) -> frozenset[str]:
+    """What a professional member writes: their sector's defaults (on a consent basis only
+    those they also read, and general); the lead also the family's own."""
+    defaults = SECTOR_CATEGORIES.get(sector, frozenset()) if sector else frozenset()
+    if basis == Membership.Basis.CONSENT:
+        writes = reads & (defaults | {Category.GENERAL})
+    else:
+        writes = defaults
+    if role == Membership.PlanRole.LEAD:
+        writes |= LEAD_EXTRA_CATEGORIES
+    return writes
 
 
 def plan_accesses(plan: Plan) -> list[PlanAccess]:
@@ -626,6 +763,21 @@ def emergency_plan(user: User, plan_id: object) -> Plan | None:
     if plan is None or emergency_in_force(user, plan) is None:
         return None
     return plan
+
+
+def auditor_log_scope(user: User) -> Q | None:
+    """Which rows of the access and disclosure logs an auditor reads, as a filter on log rows
+    (`actor_organization_id`, `plan_id`): those by the people of the auditor's organisation or
+    about plans it has worked on. None for anyone who is not an auditor (they read none)."""
+    professional = professional_of(user)
+    if professional is None or not is_auditor(user):
+        return None
+    org = professional.organization_id
+    # Correlated per log row (index on memberships by plan), not a scan of every membership.
+    worked_on = Membership.objects.filter(
+        plan_id=OuterRef("plan_id"), professional__organization_id=org
+    )
+    return Q(actor_organization_id=org) | Q(Exists(worked_on))
 
 
 def emergency_reviews_for(user: User) -> QuerySet[EmergencyAccess]:
@@ -766,17 +918,18 @@ def may_read_item(access: PlanAccess | None, item: PlanItem) -> bool:
         return False
     if access.acting_for is not None and concerns and access.acting_for not in concerns:
         return False
-    if item.restricted_by_id is None:
-        return True
-    if access.kind == Person.Kind.GUARDIAN:
-        return False
-    if access.kind == Person.Kind.CHILD:
-        return item.restricted_by_id == access.person_id
-    return True
+    return sees_restricted(access.kind, access.person_id, item.restricted_by_id)
 
 
 #: Items that are someone's own words: only their author changes or removes them.
 AUTHORED_ITEMS = frozenset({"comment", "dissent", "acknowledgement"})
+#: Items the family adds too: contributions need CONTRIBUTE, every other kind CHANGE.
+CONTRIBUTED_ITEMS = AUTHORED_ITEMS
+
+
+def item_write_action(model: type[PlanItem]) -> Action:
+    """The plan action adding, changing or removing an item of this kind needs."""
+    return Action.CONTRIBUTE if model._meta.model_name in CONTRIBUTED_ITEMS else Action.CHANGE
 
 
 def require_item(access: PlanAccess | None, action: Action, item: PlanItem) -> None:
@@ -827,6 +980,142 @@ def require_plan(user: User, action: Action, plan: Plan) -> PlanAccess:
     if not access.may(action):
         raise PermissionDenied
     return access
+
+
+#
+# Named questions inside one plan: views and services ask these instead of comparing roles
+#
+
+
+def is_professional(access: PlanAccess | None) -> bool:
+    """Whether the access is a professional's (a team member or an emergency opening)."""
+    return access is not None and access.kind == UserKind.PROFESSIONAL
+
+
+def is_family(access: PlanAccess | None) -> bool:
+    """Whether the access is a family member's (a guardian or a child with an account)."""
+    return access is not None and access.kind in (Person.Kind.GUARDIAN, Person.Kind.CHILD)
+
+
+def is_guardian(access: PlanAccess | None) -> bool:
+    """Whether the access is a guardian's."""
+    return access is not None and access.kind == Person.Kind.GUARDIAN
+
+
+def is_child(access: PlanAccess | None) -> bool:
+    """Whether the access is the child's own (a child with an account)."""
+    return access is not None and access.kind == Person.Kind.CHILD
+
+
+def is_lead(access: PlanAccess | None) -> bool:
+    """Whether the access rests on the plan's lead membership (also on a completed plan)."""
+    return access is not None and access.membership.role == Membership.PlanRole.LEAD
+
+
+def may_explain(access: PlanAccess | None) -> bool:
+    """Only the lead asks why a member reads what they read (also on a completed plan)."""
+    return is_lead(access)
+
+
+def may_see_assessments(access: PlanAccess | None) -> bool:
+    """Maturity assessments are for the team only: one saying "forbids" would reveal to the
+    family that something is hidden."""
+    return is_professional(access)
+
+
+def may_record_assessment(access: PlanAccess | None) -> bool:
+    """A professional of the team records a maturity assessment (with CHANGE on the plan)."""
+    return is_professional(access)
+
+
+def may_read_family_access_log(access: PlanAccess | None) -> bool:
+    """The family's access log is read by the family and the lead, not by other professionals."""
+    return access is not None and (not is_professional(access) or is_lead(access))
+
+
+def may_handle_consents(access: PlanAccess | None) -> bool:
+    """The family and the lead handle consents (as `consent_families_for` does)."""
+    return may_read_family_access_log(access)
+
+
+def may_give_consent(access: PlanAccess | None) -> bool:
+    """A family member gives (or refuses) consent themself; the lead records one instead."""
+    return is_family(access)
+
+
+def may_acknowledge(access: PlanAccess | None) -> bool:
+    """Signing a version is the family's (guardians and the child), while they may contribute."""
+    return is_family(access) and access.may(Action.CONTRIBUTE)  # type: ignore[union-attr]
+
+
+def may_restrict_for_child(access: PlanAccess | None) -> bool:
+    """A professional of the team records a mature child's wish to hide an item (the item-level
+    write right is `require_item(..., CHANGE, ...)`)."""
+    return is_professional(access)
+
+
+def reads_only_about(access: PlanAccess) -> object | None:
+    """The one person a reader's view of logs is limited to: a child reads only about
+    themself; None when the reader sees rows about the whole family."""
+    return access.person_id if is_child(access) else None
+
+
+def may_see_assessment_trail(access: PlanAccess) -> bool:
+    """Whether log rows about maturity assessments may be shown: never to a guardian (one would
+    reveal that something is hidden); a child sees those about themself."""
+    return access.kind != Person.Kind.GUARDIAN
+
+
+def is_own_lead_place(membership: Membership, actor: User) -> bool:
+    """Whether ending `membership` would leave the plan without its lead: the lead's own place
+    (the lead hands it to another professional first; the service answers 409)."""
+    return membership.role == Membership.PlanRole.LEAD and membership.user_id == actor.pk
+
+
+def consent_subjects_for(user: User, family_id: object) -> QuerySet[Person]:
+    """The children a family member may give consent about: a guardian's wards, a child only
+    themself; nobody for anyone else."""
+    me = person_of(user)
+    if me is None:
+        return Person.objects.none()
+    people = persons_for(user).filter(family_id=family_id, kind=Person.Kind.CHILD)
+    if me.kind == Person.Kind.CHILD:
+        return people.filter(pk=me.pk)
+    return people.filter(pk__in=me.wards.values("pk"))
+
+
+def sees_restricted(kind: str, person_id: object, restricted_by_id: object | None) -> bool:
+    """Whether a reader of `kind` (and person) sees an item with this restriction: every item
+    without one; a guardian none with one; a child those they restricted themself; a
+    professional all (the audience rule of `items_for` and `may_read_item`)."""
+    if restricted_by_id is None:
+        return True
+    if kind == Person.Kind.GUARDIAN:
+        return False
+    if kind == Person.Kind.CHILD:
+        return restricted_by_id == person_id
+    return True
+
+
+def consent_grantor_mismatch(
+    grantor: Person, subjects: list[Person | None]
+) -> tuple[str, str] | None:
+    """Why `grantor` may not consent for `subjects`: (field, translated reason), or None.
+
+    Subjects must be children; a child consents only for themself; a guardian only for their
+    own wards.
+    """
+    from django.utils.translation import gettext as _
+
+    if not subjects or any(s is None or s.kind != Person.Kind.CHILD for s in subjects):
+        return "subjects", _("Name one or more children of this family.")
+    if grantor.kind == Person.Kind.CHILD and subjects != [grantor]:
+        return "subjects", _("A child consents only for themself.")
+    if grantor.kind == Person.Kind.GUARDIAN:
+        wards = set(grantor.wards.values_list("pk", flat=True))
+        if any(s.pk not in wards for s in subjects):  # type: ignore[union-attr]
+            return "subjects", _("The grantor is not guardian of every child named.")
+    return None
 
 
 def require(user: User, action: Action, obj: Model) -> None:
@@ -1095,22 +1384,20 @@ def explain(plan: Plan, member: Membership) -> dict[str, object]:
     access = plan_access(member.user, plan)
     professional = member.professional
     sector = ROLE_SECTOR.get(professional.role) if professional else None
+    grounds: dict[str, Ground] = {}
+    if access is not None and member.role != Membership.PlanRole.FAMILY:
+        # The same rule `_decide` applied to this access: the grounds are why it reads.
+        grounds = reading_grounds(
+            role=member.role, basis=member.basis, sector=sector, consents=access.consents
+        )
     rows = []
     for category in Category.values:
         if access is None:
-            reason = "membership_not_in_force"
+            reason = Ground.MEMBERSHIP_NOT_IN_FORCE
         elif member.role == Membership.PlanRole.FAMILY:
-            reason = "family_member"
-        elif category in SECTOR_CATEGORIES.get(sector or "", frozenset()) and (
-            member.basis != Membership.Basis.CONSENT or category == Category.GENERAL
-        ):
-            reason = "sector_default"
-        elif member.role == Membership.PlanRole.LEAD and category in LEAD_EXTRA_CATEGORIES:
-            reason = "lead"
-        elif access is not None and any(category in c.categories for c in access.consents):
-            reason = "consent"
+            reason = Ground.FAMILY_MEMBER
         else:
-            reason = "not_covered"
+            reason = grounds[category]
         rows.append(
             {
                 "category": category,
@@ -1131,4 +1418,49 @@ def explain(plan: Plan, member: Membership) -> dict[str, object]:
         "sector": sector,
         "basis": member.basis,
         "categories": rows,
+    }
+
+
+#
+# The questions view sets ask (`PolicyViewSet.policy_actions`), by name
+#
+
+#: Any signed-in user; the rows are then scoped by a `*_for` answer (404 outside it).
+SIGNED_IN = Question("signed_in", user=is_signed_in)
+#: Nobody needs to be signed in (signing in itself).
+ANYONE = Question("anyone", user=lambda user: True)
+AUDITOR = Question("auditor", user=is_auditor)
+BREAK_GLASS = Question("break_glass", user=may_break_glass)
+CREATE_PLAN = Question("create_plan", user=may_create_plan)
+LIST_PROFESSIONALS = Question("list_professionals", user=may_list_professionals)
+ADMIN = Question("admin", user=is_admin)
+PLAN_VIEW = plan_question(Action.VIEW)
+PLAN_EXPORT = plan_question(Action.EXPORT)
+#: Exports and pushes: the recipient decides what leaves and who may send it (a member may
+#: export for their own organisation without the EXPORT right), answered by `export_access`.
+EXPORT_FOR_RECIPIENT = plan_question(Action.VIEW, then="export_access")
+EXPLAIN = access_question("explain", may_explain)
+ASSESSMENTS = access_question("assessments", may_see_assessments)
+FAMILY_ACCESS_LOG = access_question("family_access_log", may_read_family_access_log)
+RECORD_ASSESSMENT = Question("record_assessment", plan=Action.CHANGE, access=may_record_assessment)
+
+
+def item_questions(model: type[PlanItem]) -> dict[str, Question]:
+    """The questions an item view set asks, per action, for items of `model`.
+
+    Adding asks the plan action the kind needs. Changing, removing, restoring and restricting
+    name an item: the plan must be visible first, then the service asks `require_item` on the
+    item it found (404 when the item is hidden, 403 when the action is not allowed).
+    """
+    write = item_write_action(model)
+    on_item = plan_question(Action.VIEW, item=write)
+    return {
+        "list": PLAN_VIEW,
+        "retrieve": PLAN_VIEW,
+        "create": plan_question(write),
+        "update": on_item,
+        "partial_update": on_item,
+        "destroy": on_item,
+        "restore": plan_question(Action.VIEW, item=Action.MANAGE),
+        "restrict": plan_question(Action.VIEW, item=Action.CHANGE, then="may_child_restrict"),
     }

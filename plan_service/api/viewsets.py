@@ -1,5 +1,12 @@
 """PolicyViewSet: the base of every API view set (a test asserts it).
 
+* It fails closed: each action names the policy question it asks (`policy_actions`, a map
+  from the DRF action name to a `policy.Question`), the base asks it before the handler runs,
+  and an action without one is refused (403, logged as an error) instead of served.
+* A successful read (GET/HEAD) must have appended its access-log rows (the view calls
+  `log_plan_read` or the audit services); a read that did not is answered 500 with no data
+  and rolled back, unless the view set lists it in `unlogged_reads` with the reason it
+  concerns no person.
 * Each request runs in one transaction; the view writes its access-log rows inside it, so a
   read whose log row cannot be written returns no data (the database error answers 503).
 * A refused request (403/404) is rolled back, then logged as a denied attempt in its own
@@ -12,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from django.db import DatabaseError, transaction
@@ -25,7 +33,13 @@ from rest_framework import exceptions, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from plan_service import policy
 from plan_service.api.exceptions import RETRY_AFTER_SECONDS, error_body
+from plan_service.audit.context import (
+    logged_reads,
+    start_counting_logged_reads,
+    stop_counting_logged_reads,
+)
 from plan_service.audit.services import record_denied
 from plan_service.errors import PreconditionRequiredError
 
@@ -44,15 +58,67 @@ def parse_uuid(value: object) -> uuid.UUID | None:
         return None
 
 
+#: Questions every view set shares: DRF's own OPTIONS answer describes the route, not data.
+_BASE_QUESTIONS: dict[str, policy.Question] = {"metadata": policy.SIGNED_IN}
+
+
 class PolicyViewSet(viewsets.GenericViewSet):
-    """Transaction per request, denied attempts logged, ETag and If-Match helpers."""
+    """Policy question per action (fail closed), transaction per request, reads logged,
+    denied attempts logged, ETag and If-Match helpers."""
 
     #: What the access log calls the objects of this view set.
     audit_object_type: ClassVar[str] = ""
-    #: Whether the view set serves plan data (then the family is told of every access).
-    plan_scoped: ClassVar[bool] = True
+    #: The policy question each action asks; an action missing here is refused.
+    policy_actions: ClassVar[Mapping[str, policy.Question]] = {}
+    #: Read actions that log nothing, each with the reason it concerns no person.
+    unlogged_reads: ClassVar[Mapping[str, str]] = {}
     #: The model the OpenAPI schema describes (the schema generator has no user or plan).
     schema_model: ClassVar[type[Model] | None] = None
+
+    #
+    # The policy question of the action
+    #
+
+    def policy_question(self) -> policy.Question | None:
+        """The question the current action asks, or None when the view set names none."""
+        return {**_BASE_QUESTIONS, **self.policy_actions}.get(self.action)
+
+    def policy_access(self) -> policy.PlanAccess | None:
+        """The caller's access to the plan in the URL, for questions about a plan.
+
+        View sets under /plans/{plan_pk}/ (`PlanScopedMixin`) and the plan view set itself
+        answer it; any other view set has no plan, so a plan question fails closed (404).
+        """
+        return None
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # authentication (401), throttles
+        if self.action is None:
+            return  # no handler for the method: DRF answers 405
+        question = self.policy_question()
+        if question is None:
+            logger.error(
+                "%s has no policy question for %r; refused", type(self).__name__, self.action
+            )
+            raise exceptions.PermissionDenied(_("This action is not available."))
+        policy.ask(question, request.user, self.policy_access)
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        if (
+            request.method in ("GET", "HEAD")
+            and 200 <= response.status_code < 300
+            and self.action not in self.unlogged_reads
+            and self.action != "metadata"
+            and not getattr(self, "swagger_fake_view", False)
+            and logged_reads() == 0
+        ):
+            logger.error("%s read %r without logging it; refused", type(self).__name__, self.action)
+            transaction.set_rollback(True)
+            response = Response(
+                error_body(500, "unlogged_read", _("The service could not log this read.")),
+                status=500,
+            )
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def get_queryset(self) -> QuerySet[Any]:
         """Only for the schema generator: real requests use the selectors, per view."""
@@ -61,6 +127,7 @@ class PolicyViewSet(viewsets.GenericViewSet):
         return super().get_queryset()
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        counting = start_counting_logged_reads()
         try:
             with transaction.atomic():
                 response = super().dispatch(request, *args, **kwargs)
@@ -72,6 +139,8 @@ class PolicyViewSet(viewsets.GenericViewSet):
             )
             response["Retry-After"] = RETRY_AFTER_SECONDS
             return response
+        finally:
+            stop_counting_logged_reads(counting)
         if response.status_code in (403, 404):
             self._log_denied(response.status_code)
         return response
@@ -158,6 +227,9 @@ class PlanScopedMixin:
                 OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH),
             ]
         )(cls)
+
+    def policy_access(self) -> Any:
+        return self.access
 
     @cached_property
     def access(self) -> Any:

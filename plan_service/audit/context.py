@@ -44,3 +44,34 @@ def normalise_ip(raw: str | None) -> str | None:
         return str(ipaddress.ip_address(raw.strip()))
     except ValueError:
         return None
+
+
+#
+# Whether the current request logged its reads (PolicyViewSet refuses to answer a read that
+# did not: a new route cannot forget the access log)
+#
+
+_reads_logged: ContextVar[list[int] | None] = ContextVar("audit_reads_logged", default=None)
+
+
+def start_counting_logged_reads() -> object:
+    """Begin counting the log appends of this request; returns a token for `stop_counting`."""
+    return _reads_logged.set([0])
+
+
+def stop_counting_logged_reads(token: object) -> None:
+    _reads_logged.reset(token)  # type: ignore[arg-type]
+
+
+def note_logged_read() -> None:
+    """Called by every append to the access or disclosure log (also for an empty batch: the
+    view asked the log, and a list with no rows concerns nobody)."""
+    counter = _reads_logged.get()
+    if counter is not None:
+        counter[0] += 1
+
+
+def logged_reads() -> int:
+    """How many log appends the current request made (0 outside a counted request)."""
+    counter = _reads_logged.get()
+    return counter[0] if counter is not None else 0

@@ -11,22 +11,9 @@ from django.utils import timezone
 
 from plan_service import policy
 from plan_service.audit.models import AccessEvent, Disclosure
-from plan_service.plans.models import Membership
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
-
-
-def _org_scope(user: AbstractBaseUser) -> Q | None:
-    professional = policy.professional_of(user)
-    if professional is None or not policy.is_auditor(user):
-        return None
-    org = professional.organization_id
-    # Correlated per log row (index on memberships by plan), not a scan of every membership.
-    worked_on = Membership.objects.filter(
-        plan_id=OuterRef("plan_id"), professional__organization_id=org
-    )
-    return Q(actor_organization_id=org) | Q(Exists(worked_on))
 
 
 def access_log_for_auditor(*, user: AbstractBaseUser) -> QuerySet[AccessEvent]:
@@ -35,7 +22,7 @@ def access_log_for_auditor(*, user: AbstractBaseUser) -> QuerySet[AccessEvent]:
     usernames, administrators): the service's security is every auditor's business."""
     from plan_service.audit.accounts import ACCOUNT_ACTIONS
 
-    scope = _org_scope(user)
+    scope = policy.auditor_log_scope(user)
     if scope is None:
         return AccessEvent.objects.none()
     unowned = Q(action__in=ACCOUNT_ACTIONS, actor_organization_id__isnull=True)
@@ -43,7 +30,7 @@ def access_log_for_auditor(*, user: AbstractBaseUser) -> QuerySet[AccessEvent]:
 
 
 def disclosures_for_auditor(*, user: AbstractBaseUser) -> QuerySet[Disclosure]:
-    scope = _org_scope(user)
+    scope = policy.auditor_log_scope(user)
     if scope is None:
         return Disclosure.objects.none()
     return Disclosure.objects.filter(scope).order_by("-recorded_at", "chain", "-seq")
@@ -72,12 +59,13 @@ def access_log_for_family(*, access: policy.PlanAccess) -> QuerySet[AccessEvent]
     qs = AccessEvent.objects.filter(
         family_id=access.plan.family_id, recorded_at__gte=since, outcome="success"
     )
-    if access.kind == "child":
-        qs = qs.filter(Q(subject_id=access.person_id) | Q(subject_id__isnull=True) | item_list)
+    only = policy.reads_only_about(access)
+    if only is not None:
+        qs = qs.filter(Q(subject_id=only) | Q(subject_id__isnull=True) | item_list)
     hidden = Q()  # a list of items names no item
     for kind, ids in view.vis.ids.items():
         hidden |= ~item_list & Q(object_type=kind) & ~Q(object_id__in=sorted(map(str, ids)))
-    if access.kind == "guardian":
+    if not policy.may_see_assessment_trail(access):
         hidden |= Q(object_type="maturityassessment")
     # Of the rows one list read wrote, the first stands for the read.
     earlier_row_of_the_same_read = Exists(

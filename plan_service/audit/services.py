@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from plan_service.audit import chain
-from plan_service.audit.context import request_facts
+from plan_service.audit.context import note_logged_read, request_facts
 from plan_service.audit.models import AccessEvent, Disclosure
 from plan_service.participants.models import Family, Person, Professional
 
@@ -186,6 +186,7 @@ def record_access_batch(
             for subject in people
         )
     chain.append(rows, key=facts.request_id or str(uuid.uuid4()))
+    note_logged_read()
     return rows
 
 
@@ -289,6 +290,7 @@ def record_disclosure_batch(
             for subject in dict.fromkeys(entry["subjects"])
         )
     chain.append(rows, key=facts.request_id or str(uuid.uuid4()))
+    note_logged_read()
     return rows
 
 

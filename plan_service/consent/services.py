@@ -63,14 +63,9 @@ def consent_create(
             raise _error("method_detail", _("Say how the consent was obtained."), "required")
         method = Consent.Method.RECORDED
     subjects = [people.get(s) for s in subject_ids]  # type: ignore[call-overload]
-    if not subjects or any(s is None or s.kind != Person.Kind.CHILD for s in subjects):
-        raise _error("subjects", _("Name one or more children of this family."))
-    if grantor.kind == Person.Kind.CHILD and subjects != [grantor]:
-        raise _error("subjects", _("A child consents only for themself."))
-    if grantor.kind == Person.Kind.GUARDIAN:
-        wards = set(grantor.wards.values_list("pk", flat=True))
-        if any(s.pk not in wards for s in subjects):  # type: ignore[union-attr]
-            raise _error("subjects", _("The grantor is not guardian of every child named."))
+    problem = policy.consent_grantor_mismatch(grantor, subjects)
+    if problem is not None:
+        raise _error(*problem)
     if recipient_organization is None and not recipient_sector:
         raise _error("recipient_sector", _("Name a recipient organisation or sector."), "required")
     start = valid_from or timezone.now()

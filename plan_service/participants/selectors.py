@@ -28,7 +28,7 @@ def organization_list() -> QuerySet[Organization]:
 
 def professional_list(*, user: AbstractBaseUser) -> QuerySet[Professional]:
     """Professionals are listed to professionals and administrators, not to families."""
-    if policy.user_kind(user) not in ("professional", "admin", "auditor"):
+    if not policy.may_list_professionals(user):
         return Professional.objects.none()
     return Professional.objects.select_related("user", "organization").order_by(
         "user__last_name", "user__first_name", "id"

@@ -26,7 +26,6 @@ from plan_service.audit.services import family_subjects, record_access
 from plan_service.errors import ConflictError, StaleVersionError
 from plan_service.notifications import services as notices
 from plan_service.participants.models import (
-    ROLE_SECTOR,
     Family,
     Organization,
     Person,
@@ -346,9 +345,9 @@ def membership_add(
     """The lead adds a professional to the team on a consent or a named statute."""
     plan = _lock_plan(plan_id)
     access = policy.require_plan(actor, policy.Action.MANAGE, plan)
-    if professional.role not in ROLE_SECTOR:
+    if not policy.may_join_team(professional):
         raise _field_error("professional", _("Auditors and administrators cannot join a team."))
-    if role not in (Membership.PlanRole.LEAD, Membership.PlanRole.MEMBER):
+    if not policy.is_team_role(role):
         raise _field_error("role", _("Family members join through their own accounts."))
     consent = None
     if basis == Membership.Basis.CONSENT:
@@ -418,7 +417,7 @@ def membership_end(
         raise Http404
     if membership.ended_at is not None:
         return membership
-    if membership.role == Membership.PlanRole.LEAD and membership.user_id == actor.pk:
+    if policy.is_own_lead_place(membership, actor):
         raise ConflictError(_("Hand the lead to another professional before leaving the team."))
     membership.ended_at = timezone.now()
     membership.updated_by = actor
@@ -559,7 +558,7 @@ def _resolve_target(access: policy.PlanAccess, data: dict) -> None:
 
 
 def _required_action(model: type[PlanItem]) -> policy.Action:
-    return policy.Action.CONTRIBUTE if model in CONTRIBUTIONS else policy.Action.CHANGE
+    return policy.item_write_action(model)
 
 
 @transaction.atomic
@@ -750,7 +749,7 @@ def acknowledgement_create(
     Signing an older version answers 409 with the current one; the plan's version does not move.
     """
     plan, access = _require(actor, plan_id, policy.Action.CONTRIBUTE, access)
-    if access.kind not in (Person.Kind.GUARDIAN, Person.Kind.CHILD):
+    if not policy.may_acknowledge(access):
         raise policy.PermissionDenied
     view = reader_view(access)
     if version != view.version:
@@ -826,9 +825,11 @@ def assessment_record(
 
     plan = _lock_plan(plan_id)
     access = policy.require_plan(actor, policy.Action.CHANGE, plan)
-    if access.kind != "professional":
+    if not policy.may_record_assessment(access):
         raise policy.PermissionDenied
-    child = Person.objects.filter(pk=child_id, family_id=plan.family_id, kind="child").first()
+    child = Person.objects.filter(
+        pk=child_id, family_id=plan.family_id, kind=Person.Kind.CHILD
+    ).first()
     if child is None:
         raise _field_error("child", _("Name a child of this family."), "does_not_exist")
     assessment = MaturityAssessment(
@@ -879,19 +880,21 @@ def item_restrict(
     if access is None:
         raise Http404
     item = _lock_item(access, model, item_id)
-    if access.kind == Person.Kind.CHILD:
+    if policy.is_child(access):
         # A mature child may hide an item about them alone, for themself (policy decides).
         policy.require_item(access, policy.Action.VIEW, item)
         if not policy.may_child_restrict(access, item, child_id):
             raise policy.PermissionDenied
     else:
         policy.require_item(access, policy.Action.CHANGE, item)
-        if access.kind != "professional":
+        if not policy.may_restrict_for_child(access):
             raise policy.PermissionDenied
     _check_item_version(access, item, expected_version)
     child = None
     if child_id is not None:
-        child = Person.objects.filter(pk=child_id, family_id=plan.family_id, kind="child").first()
+        child = Person.objects.filter(
+            pk=child_id, family_id=plan.family_id, kind=Person.Kind.CHILD
+        ).first()
         latest = (
             MaturityAssessment.objects.filter(child=child).order_by("-assessed_on", "-created_at")
             if child

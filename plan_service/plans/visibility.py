@@ -42,7 +42,6 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from plan_service import policy
-from plan_service.participants.models import Person
 from plan_service.plans.models import ITEM_MODELS, Acknowledgement, Plan, PlanItem
 
 #: Fields shown for each item kind in past views (ids of related items are filtered).
@@ -267,9 +266,8 @@ class _Signer:
     person_id: Any
 
     def sees(self, row: Any) -> bool:
-        if row.restricted_by_id is None:
-            return True
-        return self.kind == Person.Kind.CHILD and row.restricted_by_id == self.person_id
+        # Signers are the family (a guardian or the child), so the audience rule is theirs.
+        return policy.sees_restricted(self.kind, self.person_id, row.restricted_by_id)
 
 
 def _plan_fields_changed(plan_rows: dict[int, Any], stored: int) -> bool:

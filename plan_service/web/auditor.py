@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from plan_service import policy
 from plan_service.audit import anchors, chain, selectors
-from plan_service.audit.api.views import AccessLogFilter
+from plan_service.audit.filters import AccessLogFilter
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import record_log_read
 from plan_service.web.views import page

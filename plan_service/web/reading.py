@@ -214,7 +214,7 @@ def plan_page(access: policy.PlanAccess) -> dict[str, Any]:
         said.setdefault((d.target_type, str(d.target_id)), {"c": [], "d": []})["d"].append(d)
 
     child_may_hide = (
-        access.kind == Person.Kind.CHILD
+        policy.is_child(access)
         and _latest_assessment_code(access.person_id) == MaturityAssessment.Code.CAPABLE_FORBIDS
     )
 

@@ -45,7 +45,7 @@ from plan_service.consent import services as consent_services
 from plan_service.consent.models import Consent
 from plan_service.errors import DomainError
 from plan_service.participants import sessions
-from plan_service.participants.models import Person, Role
+from plan_service.participants.models import Role
 from plan_service.plans import selectors, services
 from plan_service.plans.models import ITEM_MODELS, Comment, Dissent, TargetType
 from plan_service.plans.visibility import reader_view
@@ -309,9 +309,9 @@ def words(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
 
 
 def _own_view_kind(access: policy.PlanAccess) -> str:
-    if access.kind == Person.Kind.CHILD:
+    if policy.is_child(access):
         return Comment.Kind.CHILD_VIEW
-    if access.kind == Person.Kind.GUARDIAN:
+    if policy.is_guardian(access):
         return Comment.Kind.GUARDIAN_VIEW
     return Comment.Kind.COMMENT
 
@@ -393,7 +393,7 @@ def sign(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
 @page()
 def hide(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
     """The child hides an item about them from the guardians, or shows it again."""
-    if access.kind != Person.Kind.CHILD:
+    if not policy.is_child(access):
         raise PermissionDenied  # the child's own page; professionals use their own tools
     plan_url = reverse("web:plan", kwargs={"plan_id": access.plan.pk})
     form = forms.HideForm(request.POST)
@@ -429,12 +429,7 @@ def hide(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
 
 def _family_children(access: policy.PlanAccess, user: Any) -> list[tuple[str, str]]:
     """The children a family member may give consent about: a guardian's wards, a child itself."""
-    me = policy.person_of(user)
-    people = policy.persons_for(user).filter(family_id=access.plan.family_id, kind="child")
-    if me is not None and me.kind == Person.Kind.CHILD:
-        people = people.filter(pk=me.pk)
-    elif me is not None:
-        people = people.filter(pk__in=me.wards.values("pk"))
+    people = policy.consent_subjects_for(user, access.plan.family_id)
     return [(str(p.pk), f"{p.given_name} {p.family_name}") for p in people.order_by("given_name")]
 
 
@@ -443,12 +438,12 @@ def _family_children(access: policy.PlanAccess, user: Any) -> list[tuple[str, st
 def consents(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
     """What each consent covers, to whom, until when; give, refuse, withdraw."""
     user = request.user
-    if access.kind == "professional" and access.membership.role != "lead":
+    if not policy.may_handle_consents(access):
         raise PermissionDenied  # as the API: consents are handled by the family and the lead
     children = _family_children(access, user)
     form = forms.ConsentGiveForm(request.POST or None, children=children)
     if request.method == "POST":
-        if access.kind == "professional":
+        if not policy.may_give_consent(access):
             raise PermissionDenied
         if form.is_valid():
             data = form.cleaned_data
@@ -498,7 +493,7 @@ def consents(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
             "rows": rows,
             "may_withdraw": mine,
             "form": form,
-            "family_member": access.kind != "professional",
+            "family_member": not policy.is_professional(access),
         },
         status=400 if request.method == "POST" else 200,
     )
@@ -572,7 +567,7 @@ ACCESS_LOG_PAGE_SIZE = 50
 @page()
 def access_log(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
     """The family's access log (703/2023 §11): who, organisation, what, when, on what basis."""
-    if access.kind == "professional" and access.membership.role != "lead":
+    if not policy.may_read_family_access_log(access):
         raise PermissionDenied
     rows_qs = audit_selectors.access_log_for_family(access=access)
     with_own = request.GET.get("own") == "1"
@@ -597,7 +592,8 @@ def access_log(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
             "days": settings.FAMILY_ACCESS_LOG_DAYS,
         },
     )
-    own = [access.person_id] if access.kind == "child" else None
+    person = policy.reads_only_about(access)
+    own = [person] if person is not None else None
     reading.log_shown(
         request,
         access,

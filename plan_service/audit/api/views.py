@@ -14,10 +14,8 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import django_filters
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
-from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.decorators import action
@@ -35,49 +33,12 @@ from plan_service import policy
 from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet
 from plan_service.audit import chain, selectors
 from plan_service.audit.api import serializers as s
+from plan_service.audit.filters import AccessLogFilter, DisclosureFilter
 from plan_service.audit.models import AccessEvent, Chained, Disclosure
 from plan_service.audit.services import record_log_read
 from plan_service.plans.api.views import ERRORS, log_plan_read
 
 Act = AccessEvent.Action
-
-
-class AccessLogFilter(django_filters.FilterSet):
-    subject = django_filters.UUIDFilter(field_name="subject_id", label=_("subject person"))
-    actor = django_filters.NumberFilter(field_name="actor_user_id", label=_("actor user id"))
-    organization = django_filters.UUIDFilter(
-        field_name="actor_organization_id", label=_("actor organisation")
-    )
-    plan = django_filters.UUIDFilter(field_name="plan_id", label=_("plan"))
-    action = django_filters.ChoiceFilter(choices=AccessEvent.Action.choices, label=_("action"))
-    outcome = django_filters.ChoiceFilter(choices=AccessEvent.Outcome.choices, label=_("outcome"))
-    request = django_filters.CharFilter(field_name="request_id", label=_("request id"))
-    since = django_filters.IsoDateTimeFilter(
-        field_name="recorded_at", lookup_expr="gte", label=_("since")
-    )
-    until = django_filters.IsoDateTimeFilter(
-        field_name="recorded_at", lookup_expr="lt", label=_("until")
-    )
-
-    class Meta:
-        model = AccessEvent
-        fields: list[str] = []
-
-
-class DisclosureFilter(django_filters.FilterSet):
-    subject = django_filters.UUIDFilter(field_name="subject_id", label=_("subject person"))
-    actor = django_filters.NumberFilter(field_name="actor_user_id", label=_("actor user id"))
-    organization = django_filters.UUIDFilter(
-        field_name="actor_organization_id", label=_("actor organisation")
-    )
-    plan = django_filters.UUIDFilter(field_name="plan_id", label=_("plan"))
-    recipient = django_filters.CharFilter(field_name="recipient", lookup_expr="icontains")
-    since = django_filters.IsoDateTimeFilter(field_name="recorded_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="recorded_at", lookup_expr="lt")
-
-    class Meta:
-        model = Disclosure
-        fields: list[str] = []
 
 
 def _query(request: Request) -> dict[str, Any] | None:
@@ -135,11 +96,14 @@ def _csv_stream(fields: list[str], rows: Iterator[Any]) -> Iterator[str]:
 class AuditLogViewSet(PolicyViewSet):
     """The shared shape of the auditor's two log queries: list, CSV export."""
 
-    plan_scoped = False
+    policy_actions = {
+        "list": policy.AUDITOR,
+        "export_csv": policy.AUDITOR,
+        "export_fhir": policy.AUDITOR,
+    }
     log_model: type[Chained]
 
     def list(self, request: Request) -> Response:
-        policy.require_model(request.user, policy.is_auditor(request.user))
         page = list(self.paginate_queryset(self.filter_queryset(self.get_queryset())))
         log_log_read(
             request,
@@ -151,7 +115,6 @@ class AuditLogViewSet(PolicyViewSet):
 
     def _export_queryset(self, request: Request) -> QuerySet[Any]:
         """The filtered rows, logged as an export before any of them leave."""
-        policy.require_model(request.user, policy.is_auditor(request.user))
         queryset = self.filter_queryset(self.get_queryset())
         people = list(queryset.order_by().values_list("family_id", "subject_id").distinct())
         log_log_read(
@@ -291,7 +254,7 @@ def _disclosure_record(row: Disclosure) -> DisclosureRecord:
 class AuditVerifyViewSet(PolicyViewSet):
     audit_object_type = "verify"
     schema_model = AccessEvent
-    plan_scoped = False
+    policy_actions = {"list": policy.AUDITOR}
     pagination_class = None  # one result per log, never paged
 
     @extend_schema(
@@ -299,7 +262,6 @@ class AuditVerifyViewSet(PolicyViewSet):
         responses={200: s.VerifySerializer(many=True), **ERRORS},
     )
     def list(self, request: Request) -> Response:
-        policy.require_model(request.user, policy.is_auditor(request.user))
         results: list[dict[str, Any]] = []
         for name, model in chain.LOGS.items():
             results.append({"log": str(name), **chain.verify(model).as_dict()})
@@ -315,6 +277,7 @@ class AuditVerifyViewSet(PolicyViewSet):
 )
 class FamilyAccessLogViewSet(PlanScopedMixin, PolicyViewSet):
     audit_object_type = "access-log"
+    policy_actions = {"list": policy.FAMILY_ACCESS_LOG}
     schema_model = AccessEvent
     serializer_class = s.FamilyAccessRowSerializer
 
@@ -325,11 +288,10 @@ class FamilyAccessLogViewSet(PlanScopedMixin, PolicyViewSet):
 
     def list(self, request: Request, plan_pk: str) -> Response:
         access = self.access
-        if access.kind == "professional" and access.membership.role != "lead":
-            raise policy.PermissionDenied
         page = list(self.paginate_queryset(self.get_queryset()))
         # A child sees only the rows about themselves, so only their data is touched.
-        own = [access.person_id] if access.kind == "child" else None
+        person = policy.reads_only_about(access)
+        own = [person] if person is not None else None
         log_plan_read(
             request,
             access,

@@ -47,6 +47,14 @@ class ConsentFilter(django_filters.FilterSet):
 )
 class ConsentViewSet(PolicyViewSet):
     audit_object_type = "consent"
+    #: Rows are scoped by `policy.consents_for` (404 outside it); creating names a family of
+    #: `policy.consent_families_for` and the service asks the policy again.
+    policy_actions = {
+        "list": policy.SIGNED_IN,
+        "retrieve": policy.SIGNED_IN,
+        "create": policy.SIGNED_IN,
+        "withdraw": policy.SIGNED_IN,
+    }
     serializer_class = s.ConsentSerializer
     filterset_class = ConsentFilter
 

@@ -47,7 +47,16 @@ class EmptySerializer(StrictSerializer):
 
 class JobViewSet(PolicyViewSet):
     audit_object_type = "job"
-    plan_scoped = False
+    #: Only the caller's own jobs (`policy.jobs_for`); the bulk export asks `export_accesses`.
+    policy_actions = {
+        "list": policy.SIGNED_IN,
+        "retrieve": policy.SIGNED_IN,
+        "bulk_export": policy.SIGNED_IN,
+    }
+    unlogged_reads = {
+        "list": "the caller's own jobs: status and counts, no client data",
+        "retrieve": "the caller's own job: status and counts, no client data",
+    }
     schema_model = BackgroundJob
     serializer_class = JobSerializer
 

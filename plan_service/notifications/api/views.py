@@ -49,7 +49,17 @@ class EmptySerializer(StrictSerializer):
 
 class NotificationViewSet(PolicyViewSet):
     audit_object_type = "notification"
-    plan_scoped = False
+    #: Only the caller's own notices (`policy.notifications_for`; 404 for anyone else's).
+    policy_actions = {
+        "list": policy.SIGNED_IN,
+        "read": policy.SIGNED_IN,
+        "read_all": policy.SIGNED_IN,
+        "preferences": policy.SIGNED_IN,
+    }
+    unlogged_reads = {
+        "list": "the caller's own notices: a kind and ids, no client data (notifications.md)",
+        "preferences": "the caller's own settings",
+    }
     schema_model = Notification
     serializer_class = NotificationSerializer
 

@@ -43,7 +43,8 @@ class AuthTokenViewSet(PolicyViewSet):
     """POST: exchange username and password for a bearer token. DELETE: revoke the one in use."""
 
     audit_object_type = "token"
-    plan_scoped = False
+    #: Signing in needs no account yet; signing out revokes only the caller's own token.
+    policy_actions = {"create": policy.ANYONE, "destroy_current": policy.SIGNED_IN}
 
     def get_permissions(self) -> list[Any]:
         if self.request and self.request.method == "POST":
@@ -122,7 +123,8 @@ class AuthTokenViewSet(PolicyViewSet):
 class MeViewSet(PolicyViewSet):
     audit_object_type = "me"
     schema_model = Professional
-    plan_scoped = False
+    policy_actions = {"list": policy.SIGNED_IN}
+    unlogged_reads = {"list": "the caller's own account: no one else's data"}
     pagination_class = None
     list_is_single_object = True  # GET /me/ answers one object (plan_service.api.schema)
 
@@ -140,7 +142,13 @@ class MySessionsViewSet(PolicyViewSet):
 
     audit_object_type = "session"
     schema_model = Professional
-    plan_scoped = False
+    #: Only the caller's own sessions are listed or found (404 for anyone else's).
+    policy_actions = {
+        "list": policy.SIGNED_IN,
+        "destroy": policy.SIGNED_IN,
+        "end_all": policy.SIGNED_IN,
+    }
+    unlogged_reads = {"list": "the caller's own sessions and tokens: no one else's data"}
     pagination_class = None  # a person's own sessions and tokens: a short list, never paged
 
     def _current(self) -> str:
@@ -197,7 +205,15 @@ class MySessionsViewSet(PolicyViewSet):
 )
 class OrganizationViewSet(PolicyViewSet):
     audit_object_type = "organization"
-    plan_scoped = False
+    policy_actions = {
+        "list": policy.SIGNED_IN,
+        "retrieve": policy.SIGNED_IN,
+        "create": policy.ADMIN,
+    }
+    unlogged_reads = {
+        "list": "the public register of organisations: no person",
+        "retrieve": "the public register of organisations: no person",
+    }
     serializer_class = s.OrganizationSerializer
     filterset_fields = ["sector"]
 
@@ -233,7 +249,16 @@ class OrganizationViewSet(PolicyViewSet):
 )
 class ProfessionalViewSet(PolicyViewSet):
     audit_object_type = "professional"
-    plan_scoped = False
+    #: Lists are scoped by `professional_list` (empty for families: `may_list_professionals`).
+    policy_actions = {
+        "list": policy.SIGNED_IN,
+        "retrieve": policy.SIGNED_IN,
+        "create": policy.ADMIN,
+    }
+    unlogged_reads = {
+        "list": "the staff register (work name, role, organisation): no client data",
+        "retrieve": "the staff register (work name, role, organisation): no client data",
+    }
     serializer_class = s.ProfessionalSerializer
     filterset_fields = ["role", "organization"]
 
@@ -275,6 +300,13 @@ class ProfessionalViewSet(PolicyViewSet):
 )
 class FamilyViewSet(PolicyViewSet):
     audit_object_type = "family"
+    #: Rows are scoped by `policy.families_for` (404 outside it); registering needs a sector
+    #: professional (`may_create_plan`).
+    policy_actions = {
+        "list": policy.SIGNED_IN,
+        "retrieve": policy.SIGNED_IN,
+        "create": policy.CREATE_PLAN,
+    }
     serializer_class = s.FamilySerializer
 
     def get_queryset(self) -> QuerySet[Any]:

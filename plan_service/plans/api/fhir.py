@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from fhir_export import FHIR_JSON
+from plan_service import policy
 from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet
 from plan_service.plans import export, push
 from plan_service.plans.api.views import ERRORS
@@ -63,6 +64,11 @@ class PlanFhirViewSet(PlanScopedMixin, PolicyViewSet):
 
     audit_object_type = "plan"
     schema_model = Plan
+    policy_actions = {
+        "list": policy.EXPORT_FOR_RECIPIENT,
+        "push": policy.EXPORT_FOR_RECIPIENT,
+        "push_job": policy.EXPORT_FOR_RECIPIENT,
+    }
     renderer_classes: ClassVar[list[type[BaseRenderer]]] = [FhirJsonRenderer, JSONRenderer]
 
     @extend_schema(

@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from plan_service import policy
 from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet
 from plan_service.audit.models import AccessEvent
 from plan_service.plans import history
@@ -38,6 +39,7 @@ class PlanHistoryViewSet(PlanScopedMixin, PolicyViewSet):
     """GET history/ lists versions; with ?as_of= or ?version= returns the plan as it stood."""
 
     audit_object_type = "history"
+    policy_actions = {"list": policy.PLAN_VIEW, "diff": policy.PLAN_VIEW}
     serializer_class = VersionSerializer
     schema_model = Plan
 

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
+from django.utils.functional import cached_property
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -151,6 +152,25 @@ class PlanViewSet(PolicyViewSet):
     audit_object_type = "plan"
     serializer_class = s.PlanOutputSerializer
     filterset_class = filters.PlanFilter
+    #: The list is scoped by `policy.plans_for`; a change of status also needs MANAGE, which
+    #: the service asks (`plan_update`).
+    policy_actions = {
+        "list": policy.SIGNED_IN,
+        "create": policy.CREATE_PLAN,
+        "retrieve": policy.PLAN_VIEW,
+        "document": policy.PLAN_VIEW,
+        "partial_update": policy.plan_question(policy.Action.CHANGE),
+        "explain": policy.EXPLAIN,
+    }
+
+    def policy_access(self) -> policy.PlanAccess:
+        return self.access
+
+    @cached_property
+    def access(self) -> policy.PlanAccess:
+        """The caller's access to the plan in the URL, decided once per request (one
+        statement); Http404 when it is hidden or missing."""
+        return selectors.plan_access_get(user=self.request.user, plan_id=self.kwargs["pk"])
 
     def get_queryset(self) -> QuerySet[Plan]:
         return selectors.plan_list(user=self.request.user)
@@ -184,11 +204,15 @@ class PlanViewSet(PolicyViewSet):
         return self.get_paginated_response(self.get_serializer(plans, many=True).data)
 
     def _detail(
-        self, request: Request, plan_id: object, code: int = 200, *, log_read: bool = True
+        self,
+        request: Request,
+        access: policy.PlanAccess,
+        code: int = 200,
+        *,
+        log_read: bool = True,
     ) -> Response:
         # After a write the service has logged each person once; a second "read" row per
         # person for the same request would be a duplicate (security.md row H).
-        access = selectors.plan_access_get(user=request.user, plan_id=plan_id)
         view = reader_view(access)
         context = {
             "access": access,
@@ -202,17 +226,17 @@ class PlanViewSet(PolicyViewSet):
         return self.with_etag(Response(data, status=code), view.version)
 
     def retrieve(self, request: Request, pk: str) -> Response:
-        return self._detail(request, pk)
+        return self._detail(request, self.access)
 
     def create(self, request: Request) -> Response:
         data = s.PlanCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         plan = services.plan_create(actor=request.user, family_id=values.pop("family"), **values)
-        return self._detail(request, plan.pk, status.HTTP_201_CREATED, log_read=False)
+        access = selectors.plan_access_get(user=request.user, plan_id=plan.pk)
+        return self._detail(request, access, status.HTTP_201_CREATED, log_read=False)
 
     def partial_update(self, request: Request, pk: str) -> Response:
-        selectors.plan_get(user=request.user, plan_id=pk)
         expected = self.expected_version()
         data = s.PlanUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
@@ -223,7 +247,8 @@ class PlanViewSet(PolicyViewSet):
             data=data.validated_data,
             reason=self.change_reason(request),
         )
-        return self._detail(request, plan.pk, log_read=False)
+        access = selectors.plan_access_get(user=request.user, plan_id=plan.pk)
+        return self._detail(request, access, log_read=False)
 
     @extend_schema(
         summary="The whole plan as the caller may see it, in one answer",
@@ -237,7 +262,7 @@ class PlanViewSet(PolicyViewSet):
     )
     @action(detail=True, methods=["get"])
     def document(self, request: Request, pk: str) -> HttpResponse:
-        access = selectors.plan_access_get(user=request.user, plan_id=pk)
+        access = self.access
         stored = document.plan_document(access)
         body = document.with_permissions(stored, access)
         log_plan_read(request, access)  # logged last, so the chain lock is held only until commit
@@ -252,9 +277,7 @@ class PlanViewSet(PolicyViewSet):
     )
     @action(detail=True, methods=["get"])
     def explain(self, request: Request, pk: str) -> Response:
-        access = selectors.plan_access_get(user=request.user, plan_id=pk)
-        if access.membership.role != Membership.PlanRole.LEAD:  # also on a completed plan
-            raise policy.PermissionDenied
+        access = self.access  # the lead only, also on a completed plan (`policy.EXPLAIN`)
         member_id = parse_uuid(request.query_params.get("member"))
         member = selectors.membership_list(access=access).filter(pk=member_id).first()
         if member is None:
@@ -286,6 +309,11 @@ class PlanViewSet(PolicyViewSet):
 )
 class MembershipViewSet(PlanScopedMixin, PolicyViewSet):
     audit_object_type = "membership"
+    policy_actions = {
+        "list": policy.PLAN_VIEW,
+        "create": policy.plan_question(policy.Action.MANAGE),
+        "destroy": policy.plan_question(policy.Action.MANAGE),
+    }
     serializer_class = s.MembershipOutputSerializer
 
     def get_queryset(self) -> QuerySet[Any]:
@@ -351,6 +379,11 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
     input_serializer: ClassVar[type[serializers.Serializer]]
     #: Related item kinds whose ids the output shows only when visible.
     refs: ClassVar[tuple[type[PlanItem], ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "model" in cls.__dict__ and "policy_actions" not in cls.__dict__:
+            cls.policy_actions = policy.item_questions(cls.model)
 
     def get_serializer_class(self) -> type[serializers.Serializer]:
         if self.request and self.request.method in ("POST", "PUT", "PATCH"):
@@ -715,13 +748,12 @@ class AssessmentViewSet(PlanScopedMixin, PolicyViewSet):
     """Never shown to the family: an assessment saying "forbids" would reveal hidden items."""
 
     audit_object_type = "maturityassessment"
+    policy_actions = {"list": policy.ASSESSMENTS, "create": policy.RECORD_ASSESSMENT}
     serializer_class = AssessmentSerializer
     schema_model = MaturityAssessment
 
     def list(self, request: Request, plan_pk: str) -> Response:
         access = self.access
-        if access.kind != "professional":
-            raise policy.PermissionDenied
         page = self.paginate_queryset(selectors.assessment_list(access=access))
         log_plan_read(request, access, action=Act.SEARCH, object_type="maturityassessment")
         return self.get_paginated_response(AssessmentSerializer(page, many=True).data)
