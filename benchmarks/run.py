@@ -93,7 +93,7 @@ def prepare(slots: int, seed: int) -> dict[str, Any]:
     from django.db.models import Count
 
     from plan_service import policy
-    from plan_service.api.authentication import token_issue
+    from plan_service.participants.authentication import token_issue
     from plan_service.participants.models import Person, Professional
     from plan_service.plans.models import Goal, Membership
 
@@ -297,7 +297,7 @@ def count_queries(fixture: dict[str, Any], fhir: bool) -> dict[str, Any]:
     }
 
     def actor_for(plan: str, roles: tuple[str, ...]) -> tuple[int, str] | None:
-        from plan_service.api.authentication import token_issue
+        from plan_service.participants.authentication import token_issue
 
         m = (
             Membership.objects.filter(plan_id=plan, role__in=roles, ended_at__isnull=True)
@@ -403,7 +403,7 @@ def count_queries(fixture: dict[str, Any], fhir: bool) -> dict[str, Any]:
 def _editable_goal(plan_id: str) -> tuple[str, str] | None:
     """A professional of the plan and a goal whose category they may write, with a token."""
     from plan_service import policy
-    from plan_service.api.authentication import token_issue
+    from plan_service.participants.authentication import token_issue
     from plan_service.plans.models import Goal, Membership
 
     members = Membership.objects.filter(
@@ -424,7 +424,7 @@ def _professional_with_few_plans() -> tuple[str, int] | None:
     from django.db.models import Count
 
     from plan_service import policy
-    from plan_service.api.authentication import token_issue
+    from plan_service.participants.authentication import token_issue
     from plan_service.plans.models import Membership
 
     row = (

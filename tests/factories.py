@@ -10,7 +10,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from plan_service.api.authentication import token_issue
+from plan_service.participants.authentication import token_issue
 from plan_service.participants.identity_codes import temporary_identity_code
 from plan_service.participants.models import Family, Organization, Person, Professional
 from plan_service.participants.services import person_link_account

@@ -14,10 +14,10 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from plan_service.api.authentication import token_issue
 from plan_service.audit import chain
 from plan_service.audit.models import Chained
 from plan_service.consent.services import consent_create
+from plan_service.participants.authentication import token_issue
 from plan_service.participants.models import ApiToken, Person
 from plan_service.plans import services
 from plan_service.plans.models import Need

@@ -9,13 +9,14 @@ Retry-After instead of 500.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, DataError, IntegrityError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -159,9 +160,23 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return Response(body, status=exc.status_code, headers=headers)
 
 
+def lockout_response(request: HttpRequest, credentials: Any = None, *args: Any) -> HttpResponse:
+    """django-axes' answer to a locked-out attempt: 429 with Retry-After, JSON on the API."""
+    from axes.helpers import get_cool_off
+
+    cool_off = get_cool_off(request) or dt.timedelta(minutes=15)
+    seconds = str(int(cool_off.total_seconds()))
+    message = _("Too many failed sign-in attempts. Try again later.")
+    if request.path.startswith("/api/"):
+        response: HttpResponse = JsonResponse(error_body(429, "throttled", message), status=429)
+    else:
+        response = HttpResponse(message, status=429, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = seconds
+    return response
+
+
 def page_not_found(request: Any, exception: Exception | None = None) -> Any:
     """Django's 404 for URLs no route matches: the API's own body under /api/."""
-    from django.http import JsonResponse
     from django.views.defaults import page_not_found as html_not_found
 
     if request.path.startswith("/api/"):

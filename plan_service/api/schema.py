@@ -15,10 +15,28 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.utils import OpenApiResponse
+
+from plan_service.api.serializers import ErrorSerializer
+
+#: The refusals every operation documents (`responses={200: ..., **ERRORS}`); writes add theirs.
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid input; each bad field is named."),
+    401: OpenApiResponse(ErrorSerializer, description="Not authenticated."),
+    403: OpenApiResponse(ErrorSerializer, description="Visible, but not allowed."),
+    404: OpenApiResponse(ErrorSerializer, description="Not found (or not visible)."),
+}
+WRITE_ERRORS = {
+    **ERRORS,
+    409: OpenApiResponse(ErrorSerializer, description="Conflicts with the current state."),
+    412: OpenApiResponse(ErrorSerializer, description="Stale If-Match; body has current_version."),
+    415: OpenApiResponse(ErrorSerializer, description="Only application/json is accepted."),
+    428: OpenApiResponse(ErrorSerializer, description="If-Match missing."),
+}
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "plan_service.api.authentication.BearerTokenAuthentication"
+    target_class = "plan_service.participants.authentication.BearerTokenAuthentication"
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from django.db import DatabaseError, transaction
 from django.db.models import Model, QuerySet
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -40,13 +40,11 @@ from plan_service.audit.context import (
     start_counting_logged_reads,
     stop_counting_logged_reads,
 )
-from plan_service.audit.services import record_denied
+from plan_service.audit.models import AccessEvent
+from plan_service.audit.services import family_subjects, record_access, record_denied
 from plan_service.errors import PreconditionRequiredError
 
 logger = logging.getLogger(__name__)
-
-#: The longest free-text reason a write may carry.
-REASON_MAX = 500
 
 _ETAG = re.compile(r'^\s*(?:W/)?"(\d{1,9})"\s*$')
 
@@ -185,30 +183,6 @@ class PolicyViewSet(viewsets.GenericViewSet):
         response["ETag"] = f'W/"{version}"'
         return response
 
-    @staticmethod
-    def change_reason(request: Request) -> Any:
-        """The client's reason for a write: `X-Change-Reason-Code` (one of the closed list of
-        `ChangeCode`s a client may choose) and `X-Change-Reason` (free text, at most
-        `REASON_MAX` characters). Either may be left out; a bad one answers 400 naming it."""
-        from plan_service.plans.models import CLIENT_CHANGE_CODES, Reason
-
-        code = request.headers.get("X-Change-Reason-Code", "").strip()
-        text = request.headers.get("X-Change-Reason", "").strip()
-        if code and code not in CLIENT_CHANGE_CODES:
-            raise exceptions.ValidationError(
-                {
-                    "X-Change-Reason-Code": [
-                        _("Choose one of: %(codes)s.")
-                        % {"codes": ", ".join(sorted(CLIENT_CHANGE_CODES))}
-                    ]
-                }
-            )
-        if len(text) > REASON_MAX:
-            raise exceptions.ValidationError(
-                {"X-Change-Reason": [_("At most %(n)s characters.") % {"n": REASON_MAX}]}
-            )
-        return Reason(code=code, text=text)
-
 
 class PlanScopedMixin:
     """For view sets under /plans/{plan_pk}/: the caller's access to that plan, computed once."""
@@ -236,7 +210,42 @@ class PlanScopedMixin:
         """Decided once per request, in one statement. With `lock_plan_on_write`, a write
         locks the plan row first, so the services can use this access instead of deciding
         again."""
-        from plan_service.plans.selectors import plan_access_get
-
         lock = self.lock_plan_on_write and self.request.method not in ("GET", "HEAD", "OPTIONS")
-        return plan_access_get(user=self.request.user, plan_id=self.kwargs["plan_pk"], lock=lock)
+        access = policy.plan_access_for(self.request.user, self.kwargs["plan_pk"], lock=lock)
+        if access is None:
+            raise Http404  # hidden and missing look the same
+        return access
+
+
+def log_plan_read(
+    request: Request,
+    access: policy.PlanAccess,
+    *,
+    action: str = AccessEvent.Action.READ,
+    object_type: str = "plan",
+    object_id: object = None,
+    version: int | None = None,
+    subjects: list[uuid.UUID] | None = None,
+    result_count: int | None = None,
+) -> None:
+    """Log a read of one plan's data, one row per person it concerns, before data leaves."""
+    plan = access.plan
+    if subjects:
+        people = subjects
+    elif access.family_people is not None:  # read with the access, in the same statement
+        people = list(access.family_people)
+    else:
+        people = family_subjects([plan.family_id]).get(plan.family_id, [])
+    record_access(
+        actor=request.user,
+        action=action,
+        subjects=people,
+        family_id=plan.family_id,
+        plan_id=plan.pk,
+        object_type=object_type,
+        object_id=object_id or plan.pk,
+        object_version=version if version is not None else plan.version,
+        access=access,
+        query=dict(request.query_params) or None,
+        result_count=result_count,
+    )

@@ -33,9 +33,8 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.contrib.sessions.models import Session
 from django.db import DatabaseError, connection, transaction
 from django.db.models.signals import post_save, pre_save
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from plan_service.audit.context import request_facts
 from plan_service.audit.models import AccessEvent, ThrottledSignIn
@@ -262,23 +261,6 @@ def summarise_throttled(*, now: dt.datetime | None = None) -> int:
             chained += 1
         ThrottledSignIn.objects.filter(pk__in=[w.pk for w in windows]).update(summarised_at=now)
     return chained
-
-
-def lockout_response(request: HttpRequest, credentials: Any = None, *args: Any) -> HttpResponse:
-    """django-axes' answer to a locked-out attempt: 429 with Retry-After, JSON on the API."""
-    from axes.helpers import get_cool_off
-
-    cool_off = get_cool_off(request) or dt.timedelta(minutes=15)
-    seconds = str(int(cool_off.total_seconds()))
-    message = _("Too many failed sign-in attempts. Try again later.")
-    if request.path.startswith("/api/"):
-        from plan_service.api.exceptions import error_body
-
-        response: HttpResponse = JsonResponse(error_body(429, "throttled", message), status=429)
-    else:
-        response = HttpResponse(message, status=429, content_type="text/plain; charset=utf-8")
-    response["Retry-After"] = seconds
-    return response
 
 
 def cool_off(request: HttpRequest | None) -> dt.timedelta:

@@ -146,7 +146,7 @@ AXES_FAILURE_LIMIT = envint("SIGNIN_FAILURE_LIMIT", 5)
 SIGNIN_COOLOFF_MINUTES = envint("SIGNIN_COOLOFF_MINUTES", 15)
 AXES_COOLOFF_TIME = "plan_service.audit.accounts.cool_off"
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_LOCKOUT_CALLABLE = "plan_service.audit.accounts.lockout_response"
+AXES_LOCKOUT_CALLABLE = "plan_service.api.exceptions.lockout_response"
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the chained access log
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
@@ -179,7 +179,7 @@ OIDC_HTTP_TIMEOUT = envint("OIDC_HTTP_TIMEOUT", 10)
 #
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "plan_service.api.authentication.BearerTokenAuthentication",
+        "plan_service.participants.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -79,7 +79,7 @@ def log_shown(
 ) -> None:
     """Log a page: a read (or `action`) of `object_type`, and a search per kind of item shown.
 
-    The rows match the API's for the same reads (`plans.api.views.log_plan_read` for the plan,
+    The rows match the API's for the same reads (`api.viewsets.log_plan_read` for the plan,
     the item lists' search rows for each kind), one row per person each concerns, with the
     page's path as the query so an auditor can tell a page from an API call. Two appends.
     """

@@ -30,13 +30,13 @@ from fhir_export.auditevent import (
     disclosure_events,
 )
 from plan_service import policy
-from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet
+from plan_service.api.schema import ERRORS
+from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet, log_plan_read
 from plan_service.audit import chain, selectors
 from plan_service.audit.api import serializers as s
 from plan_service.audit.filters import AccessLogFilter, DisclosureFilter
 from plan_service.audit.models import AccessEvent, Chained, Disclosure
 from plan_service.audit.services import record_log_read
-from plan_service.plans.api.views import ERRORS, log_plan_read
 
 Act = AccessEvent.Action
 

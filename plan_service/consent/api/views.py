@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from plan_service import policy
+from plan_service.api.schema import ERRORS, WRITE_ERRORS
 from plan_service.api.viewsets import PolicyViewSet, parse_uuid
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import record_access_batch
@@ -22,7 +23,6 @@ from plan_service.consent import selectors, services
 from plan_service.consent.api import serializers as s
 from plan_service.consent.models import Consent
 from plan_service.participants.models import Organization
-from plan_service.plans.api.views import ERRORS, WRITE_ERRORS
 
 
 class ConsentFilter(django_filters.FilterSet):

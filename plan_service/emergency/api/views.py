@@ -16,13 +16,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from plan_service import policy
+from plan_service.api.schema import WRITE_ERRORS
 from plan_service.api.serializers import StrictSerializer
 from plan_service.api.viewsets import PolicyViewSet, parse_uuid
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import family_subjects, record_access_batch
 from plan_service.emergency import services
 from plan_service.emergency.models import EmergencyAccess
-from plan_service.plans.api.views import WRITE_ERRORS
 
 
 class OpenSerializer(StrictSerializer):

@@ -14,11 +14,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from plan_service import policy
+from plan_service.api.schema import ERRORS
 from plan_service.api.serializers import StrictSerializer
 from plan_service.api.viewsets import PolicyViewSet, parse_uuid
 from plan_service.jobs import services
 from plan_service.jobs.models import BackgroundJob
-from plan_service.plans.api.views import ERRORS
 
 
 class JobSerializer(serializers.ModelSerializer):

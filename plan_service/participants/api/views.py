@@ -21,16 +21,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from plan_service import policy
-from plan_service.api.authentication import token_issue, token_revoke
 from plan_service.api.exceptions import error_body, flatten
+from plan_service.api.schema import ERRORS, WRITE_ERRORS
 from plan_service.api.serializers import ErrorSerializer
 from plan_service.api.viewsets import PolicyViewSet
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import record_access, record_access_batch
 from plan_service.participants import second_factor, selectors, services, sessions
 from plan_service.participants.api import serializers as s
+from plan_service.participants.authentication import token_issue, token_revoke
 from plan_service.participants.models import ApiToken, Organization, Professional, SignInSession
-from plan_service.plans.api.views import ERRORS, WRITE_ERRORS
 
 Act = AccessEvent.Action
 THROTTLED = OpenApiResponse(

@@ -22,9 +22,9 @@ from rest_framework.response import Response
 
 from fhir_export import FHIR_JSON
 from plan_service import policy
+from plan_service.api.schema import ERRORS
 from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet
 from plan_service.plans import export, push
-from plan_service.plans.api.views import ERRORS
 from plan_service.plans.models import Plan
 
 

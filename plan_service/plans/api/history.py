@@ -12,10 +12,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from plan_service import policy
-from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet
+from plan_service.api.schema import ERRORS
+from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet, log_plan_read
 from plan_service.audit.models import AccessEvent
 from plan_service.plans import history
-from plan_service.plans.api.views import ERRORS, log_plan_read
 from plan_service.plans.models import ChangeCode, Plan
 from plan_service.plans.visibility import reader_view
 

@@ -8,23 +8,24 @@ from typing import Any, ClassVar
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.utils.functional import cached_property
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from plan_service import policy
-from plan_service.api.serializers import MAX_INT, ErrorSerializer, StrictSerializer
-from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet, parse_uuid
+from plan_service.api.schema import ERRORS, WRITE_ERRORS
+from plan_service.api.serializers import MAX_INT, StrictSerializer
+from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet, log_plan_read, parse_uuid
 from plan_service.audit.models import AccessEvent
-from plan_service.audit.services import family_subjects, record_access, record_access_batch
+from plan_service.audit.services import family_subjects, record_access_batch
 from plan_service.participants.models import MaturityAssessment, Professional
 from plan_service.plans import document, selectors, services
 from plan_service.plans.api import filters
@@ -40,25 +41,13 @@ from plan_service.plans.models import (
     Need,
     Plan,
     PlanItem,
+    Reason,
     Review,
 )
 from plan_service.plans.visibility import reader_view
 
 Act = AccessEvent.Action
 
-ERRORS = {
-    400: OpenApiResponse(ErrorSerializer, description="Invalid input; each bad field is named."),
-    401: OpenApiResponse(ErrorSerializer, description="Not authenticated."),
-    403: OpenApiResponse(ErrorSerializer, description="Visible, but not allowed."),
-    404: OpenApiResponse(ErrorSerializer, description="Not found (or not visible)."),
-}
-WRITE_ERRORS = {
-    **ERRORS,
-    409: OpenApiResponse(ErrorSerializer, description="Conflicts with the current state."),
-    412: OpenApiResponse(ErrorSerializer, description="Stale If-Match; body has current_version."),
-    415: OpenApiResponse(ErrorSerializer, description="Only application/json is accepted."),
-    428: OpenApiResponse(ErrorSerializer, description="If-Match missing."),
-}
 IF_MATCH = OpenApiParameter(
     "If-Match",
     str,
@@ -89,38 +78,30 @@ REASON_TEXT = OpenApiParameter(
 REASONS = [REASON_CODE, REASON_TEXT]
 
 
-def log_plan_read(
-    request: Request,
-    access: policy.PlanAccess,
-    *,
-    action: str = Act.READ,
-    object_type: str = "plan",
-    object_id: object = None,
-    version: int | None = None,
-    subjects: list[uuid.UUID] | None = None,
-    result_count: int | None = None,
-) -> None:
-    """Log a read of one plan's data, one row per person it concerns, before data leaves."""
-    plan = access.plan
-    if subjects:
-        people = subjects
-    elif access.family_people is not None:  # read with the access, in the same statement
-        people = list(access.family_people)
-    else:
-        people = family_subjects([plan.family_id]).get(plan.family_id, [])
-    record_access(
-        actor=request.user,
-        action=action,
-        subjects=people,
-        family_id=plan.family_id,
-        plan_id=plan.pk,
-        object_type=object_type,
-        object_id=object_id or plan.pk,
-        object_version=version if version is not None else plan.version,
-        access=access,
-        query=dict(request.query_params) or None,
-        result_count=result_count,
-    )
+#: The longest free-text reason a write may carry.
+REASON_MAX = 500
+
+
+def change_reason(request: Request) -> Reason:
+    """The client's reason for a write: `X-Change-Reason-Code` (one of the closed list of
+    `ChangeCode`s a client may choose) and `X-Change-Reason` (free text, at most
+    `REASON_MAX` characters). Either may be left out; a bad one answers 400 naming it."""
+    code = request.headers.get("X-Change-Reason-Code", "").strip()
+    text = request.headers.get("X-Change-Reason", "").strip()
+    if code and code not in CLIENT_CHANGE_CODES:
+        raise exceptions.ValidationError(
+            {
+                "X-Change-Reason-Code": [
+                    _("Choose one of: %(codes)s.")
+                    % {"codes": ", ".join(sorted(CLIENT_CHANGE_CODES))}
+                ]
+            }
+        )
+    if len(text) > REASON_MAX:
+        raise exceptions.ValidationError(
+            {"X-Change-Reason": [_("At most %(n)s characters.") % {"n": REASON_MAX}]}
+        )
+    return Reason(code=code, text=text)
 
 
 #
@@ -245,7 +226,7 @@ class PlanViewSet(PolicyViewSet):
             plan_id=pk,
             expected_version=expected,
             data=data.validated_data,
-            reason=self.change_reason(request),
+            reason=change_reason(request),
         )
         access = selectors.plan_access_get(user=request.user, plan_id=plan.pk)
         return self._detail(request, access, log_read=False)
@@ -348,7 +329,7 @@ class MembershipViewSet(PlanScopedMixin, PolicyViewSet):
             statute=values.get("statute", ""),
             valid_from=values.get("valid_from"),
             valid_until=values.get("valid_until"),
-            reason=self.change_reason(request),
+            reason=change_reason(request),
         )
         return Response(self.get_serializer(membership).data, status=status.HTTP_201_CREATED)
 
@@ -360,7 +341,7 @@ class MembershipViewSet(PlanScopedMixin, PolicyViewSet):
             actor=request.user,
             plan_id=access.plan.pk,
             membership_id=pk,
-            reason=self.change_reason(request),
+            reason=change_reason(request),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -459,7 +440,7 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
             plan_id=access.plan.pk,
             model=self.model,
             data=data.validated_data,
-            reason=self.change_reason(request),
+            reason=change_reason(request),
             access=access,
         )
         data = self.render(item)
@@ -479,7 +460,7 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
             item_id=pk,
             expected_version=expected,
             data=data.validated_data,
-            reason=self.change_reason(request),
+            reason=change_reason(request),
             access=access,
             item=locked,
         )
@@ -502,7 +483,7 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
             model=self.model,
             item_id=pk,
             expected_version=expected,
-            reason=self.change_reason(request),
+            reason=change_reason(request),
             access=access,
             item=locked,
         )
