@@ -102,6 +102,11 @@ class _Notes:
                 text = f"{text}: {ack.comment}"
             note = annotation("acknowledgement", text, ack.created_at, self._author(ack, None))
             self.by_target[("plan", None)].append((ack, note))
+        for other in snapshot.other_items:  # declared kinds whose FHIR form is a plan note
+            note = annotation(
+                other.note_kind, other.text, other.created_at, self._author(other, None)
+            )
+            self.by_target[("plan", None)].append((other, note))
 
     def _author(self, item: ItemData, child_id: uuid.UUID | None) -> dict[str, Any]:
         return self.who.author(item.author_user_id, item.author_display, child_id)

@@ -151,6 +151,17 @@ class AcknowledgementData(ItemData):
 
 
 @dataclass(frozen=True)
+class NoteItemData(ItemData):
+    """An item of a kind whose FHIR form is an annotation on the CarePlan: `note_kind` codes it
+    (annotation-kind), `text` is what the kind's declaration (plans/kinds.py) says of it. The
+    simplest FHIR builder a new item kind can have; a kind needing a resource of its own adds a
+    snapshot field and a builder here instead."""
+
+    note_kind: str = "comment"
+    text: str = ""
+
+
+@dataclass(frozen=True)
 class ConsentData:
     """A consent record the recipient may see, shaped like FHIR Consent."""
 
@@ -196,6 +207,8 @@ class PlanSnapshot:
     reviews: tuple[ReviewData, ...] = ()
     remarks: tuple[RemarkData, ...] = ()
     acknowledgements: tuple[AcknowledgementData, ...] = ()
+    #: Items of declared kinds exported as notes on the CarePlan (`NoteItemData`).
+    other_items: tuple[NoteItemData, ...] = ()
     consents: tuple[ConsentData, ...] = ()
     #: The language of the plan's texts (fi, sv or en): `Resource.language` and the narrative's.
     language: str = "fi"

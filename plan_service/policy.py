@@ -45,6 +45,7 @@ from plan_service.participants.models import (
     Role,
     Sector,
 )
+from plan_service.plans import kinds
 from plan_service.plans.models import Membership, Plan, PlanItem, PlanUserObjectPermission
 
 if TYPE_CHECKING:
@@ -775,10 +776,6 @@ def may_read_item(access: PlanAccess | None, item: PlanItem) -> bool:
     return True
 
 
-#: Items that are someone's own words: only their author changes or removes them.
-AUTHORED_ITEMS = frozenset({"comment", "dissent", "acknowledgement"})
-
-
 def require_item(access: PlanAccess | None, action: Action, item: PlanItem) -> None:
     """Raise Http404 if the item is invisible, PermissionDenied if the action is not allowed."""
     if not may_read_item(access, item):
@@ -789,7 +786,8 @@ def require_item(access: PlanAccess | None, action: Action, item: PlanItem) -> N
         raise PermissionDenied
     if action is Action.CHANGE and item.category not in access.writes:
         raise PermissionDenied
-    if item._meta.model_name in AUTHORED_ITEMS and item.created_by_id != access.membership.user_id:
+    # Someone's own words (declared `authored`, plans/kinds.py): only their author changes them.
+    if kinds.of(item).authored and item.created_by_id != access.membership.user_id:
         raise PermissionDenied
 
 
