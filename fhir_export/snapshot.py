@@ -10,7 +10,21 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
+
+
+def visible_id(value: Any, ids: Collection[Any]) -> Any:
+    """`value` (an id of a related item) if the reader may see that item, else None.
+
+    THE rule for related ids, used by the API serializers, the history views, the export
+    snapshot (through `plan_service.plans.kinds`) and the FHIR builders: a link to an item the
+    reader cannot see reads as no link, so it reveals neither the item nor that a link exists.
+    """
+    if value is None or value not in ids:
+        return None
+    return value
 
 
 @dataclass(frozen=True)

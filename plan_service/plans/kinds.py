@@ -10,9 +10,10 @@ item counts and `policy.require_item` all read the registry, so adding a kind is
 its migration, its declaration (`register(ItemKind(...))`), and its FHIR builder (the
 `snapshot` hook, plus fhir_export when the kind needs a resource of its own).
 
-"Show a related id only if the reader may see it" is `visible_id` (and `visible_entries` for a
-JSON list of entries naming items); the serializers, the history projection and the export
-snapshot all call it.
+"Show a related id only if the reader may see it" is `visible_id` (defined beside the snapshot
+in fhir_export, which cannot import the service, and re-exported here), and `visible_entries` for
+a JSON list of entries naming items; the serializers, the history projection, the export
+snapshot and the FHIR builders all call it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fhir_export import snapshot as snap
+from fhir_export.snapshot import visible_id
 from plan_service.plans.models import (
     Acknowledgement,
     Action,
@@ -47,15 +49,7 @@ Visible = Mapping[str, Collection[Any]]
 #
 
 
-def visible_id(value: Any, ids: Collection[Any]) -> Any:
-    """`value` (an id of a related item) if the reader may see that item, else None.
-
-    THE rule for related ids: a link to an item the reader cannot see reads as no link, so it
-    neither reveals the item nor that a link exists.
-    """
-    if value is None or value not in ids:
-        return None
-    return value
+__all__ = ["ItemKind", "register", "registered", "visible_entries", "visible_id"]
 
 
 def visible_entries(
