@@ -218,3 +218,17 @@ def test_the_export_carries_the_kind_only_to_whom_may_receive_it(api, world) -> 
     assert [i.text for i in social.other_items] == [f"{SECRET}: hidden"]
     teacher = plan_snapshot(policy.plan_access(world.teacher.user, world.plan))
     assert teacher.other_items == ()
+
+
+def test_the_whole_plan_document_holds_the_kind_as_each_reader_may_see_it(api, world) -> None:
+    mine = create(api, world.lead, world.plan, category="health", title="Mine", text="m").json()
+    create(api, world.social, world.plan, category="social", title=SECRET, text="s")
+    document_url = f"/api/v1/plans/{world.plan.pk}/document/"
+    lead = api.as_user(world.lead.user).get(document_url)
+    assert lead.status_code == 200
+    assert [s["id"] for s in lead.json()["items"]["strength"]] == [mine["id"]]
+    assert lead.json()["counts"]["strength"] == 1
+    assert SECRET not in lead.content.decode()
+    teacher = api.as_user(world.teacher.user).get(document_url).json()
+    assert teacher["items"]["strength"] == []
+    assert teacher["counts"]["strength"] == 0
