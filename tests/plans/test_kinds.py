@@ -4,17 +4,20 @@ applied (a reader without the category gets 404 on it and finds no trace of it).
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import uuid
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from django.apps import apps
 
 from plan_service import policy
 from plan_service.plans import kinds, services
 from plan_service.plans.export import plan_snapshot
-from plan_service.plans.models import ITEM_MODELS, Goal, Plan
+from plan_service.plans.models import ITEM_MODELS, Goal, Plan, PlanItem
 from tests import factories
 from tests.kindapp.kinds import STRENGTH
 from tests.kindapp.models import Strength
@@ -73,6 +76,36 @@ def create(api: Any, who: Any, plan: Plan, **data: Any) -> Any:
 def test_the_declaration_alone_makes_the_kind_an_item_model(strengths) -> None:
     assert ITEM_MODELS["strength"] is Strength
     assert kinds.of(Strength) is STRENGTH
+
+
+def test_outside_its_declaration_the_kind_does_not_exist() -> None:
+    assert "strength" not in ITEM_MODELS
+    with kinds.registered(STRENGTH):
+        assert list(ITEM_MODELS)[-1] == "strength"
+    assert "strength" not in ITEM_MODELS
+
+
+def test_every_item_model_of_the_service_is_declared() -> None:
+    service_items = {
+        m
+        for m in apps.get_models()
+        if issubclass(m, PlanItem) and m._meta.app_label != Strength._meta.app_label
+    }
+    assert service_items == set(ITEM_MODELS.values())
+
+
+def test_a_kind_cannot_be_declared_twice() -> None:
+    with pytest.raises(ValueError, match="declared twice"):
+        kinds.register(dataclasses.replace(kinds.NEED, route="other-needs"))
+
+
+def test_a_related_id_shows_only_when_visible() -> None:
+    seen, hidden = uuid.uuid4(), uuid.uuid4()
+    assert kinds.visible_id(seen, {seen}) == seen
+    assert kinds.visible_id(hidden, {seen}) is None
+    assert kinds.visible_id(None, {seen}) is None
+    entries = [{"goal": str(seen), "note": "a"}, {"goal": str(hidden), "note": "b"}]
+    assert kinds.visible_entries(entries, "goal", {seen}) == [entries[0]]
 
 
 def test_a_declared_kind_is_created_listed_read_and_updated_through_its_routes(api, world) -> None:
