@@ -31,6 +31,7 @@ from fhir_export.snapshot import (
     NeedData,
     PlanSnapshot,
     RemarkData,
+    visible_id,
 )
 
 PLAN_STATUS = {"draft": "draft", "active": "active", "on_hold": "on-hold", "completed": "completed"}
@@ -91,7 +92,7 @@ class _Notes:
             note = annotation("review", text, when, self._author(review, None))
             self.by_target[("plan", None)].append((review, note))
             for progress in review.progress:
-                if progress.goal_id not in goal_ids:
+                if visible_id(progress.goal_id, goal_ids) is None:
                     continue
                 text = " ".join(x for x in (progress.achievement, progress.note) if x)
                 note = annotation("progress", text, when, self._author(review, None))
@@ -102,6 +103,11 @@ class _Notes:
                 text = f"{text}: {ack.comment}"
             note = annotation("acknowledgement", text, ack.created_at, self._author(ack, None))
             self.by_target[("plan", None)].append((ack, note))
+        for other in snapshot.other_items:  # declared kinds whose FHIR form is a plan note
+            note = annotation(
+                other.note_kind, other.text, other.created_at, self._author(other, None)
+            )
+            self.by_target[("plan", None)].append((other, note))
 
     def _author(self, item: ItemData, child_id: uuid.UUID | None) -> dict[str, Any]:
         return self.who.author(item.author_user_id, item.author_display, child_id)
@@ -201,8 +207,9 @@ def activity(
         "description": string_or(action.description, "-"),
         "performer": [who.performer(action.responsible_kind, action, child_id)],
     }
-    if action.goal_id in goals:
-        detail["goal"] = [reference(goals[action.goal_id])]  # type: ignore[index]
+    goal_id = visible_id(action.goal_id, goals)
+    if goal_id is not None:
+        detail["goal"] = [reference(goals[goal_id])]
     if action.due_date is not None:
         detail["scheduledPeriod"] = {"end": action.due_date.isoformat()}
     result: dict[str, Any] = {"detail": detail}

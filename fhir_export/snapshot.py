@@ -10,7 +10,21 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
+
+
+def visible_id(value: Any, ids: Collection[Any]) -> Any:
+    """`value` (an id of a related item) if the reader may see that item, else None.
+
+    THE rule for related ids, used by the API serializers, the history views, the export
+    snapshot (through `plan_service.plans.kinds`) and the FHIR builders: a link to an item the
+    reader cannot see reads as no link, so it reveals neither the item nor that a link exists.
+    """
+    if value is None or value not in ids:
+        return None
+    return value
 
 
 @dataclass(frozen=True)
@@ -151,6 +165,17 @@ class AcknowledgementData(ItemData):
 
 
 @dataclass(frozen=True)
+class NoteItemData(ItemData):
+    """An item of a kind whose FHIR form is an annotation on the CarePlan: `note_kind` codes it
+    (annotation-kind), `text` is what the kind's declaration (plans/kinds.py) says of it. The
+    simplest FHIR builder a new item kind can have; a kind needing a resource of its own adds a
+    snapshot field and a builder here instead."""
+
+    note_kind: str = "comment"
+    text: str = ""
+
+
+@dataclass(frozen=True)
 class ConsentData:
     """A consent record the recipient may see, shaped like FHIR Consent."""
 
@@ -196,6 +221,8 @@ class PlanSnapshot:
     reviews: tuple[ReviewData, ...] = ()
     remarks: tuple[RemarkData, ...] = ()
     acknowledgements: tuple[AcknowledgementData, ...] = ()
+    #: Items of declared kinds exported as notes on the CarePlan (`NoteItemData`).
+    other_items: tuple[NoteItemData, ...] = ()
     consents: tuple[ConsentData, ...] = ()
     #: The language of the plan's texts (fi, sv or en): `Resource.language` and the narrative's.
     language: str = "fi"

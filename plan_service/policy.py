@@ -46,6 +46,7 @@ from plan_service.participants.models import (
     Role,
     Sector,
 )
+from plan_service.plans import kinds
 from plan_service.plans.models import Membership, Plan, PlanItem, PlanUserObjectPermission
 
 if TYPE_CHECKING:
@@ -921,15 +922,10 @@ def may_read_item(access: PlanAccess | None, item: PlanItem) -> bool:
     return sees_restricted(access.kind, access.person_id, item.restricted_by_id)
 
 
-#: Items that are someone's own words: only their author changes or removes them.
-AUTHORED_ITEMS = frozenset({"comment", "dissent", "acknowledgement"})
-#: Items the family adds too: contributions need CONTRIBUTE, every other kind CHANGE.
-CONTRIBUTED_ITEMS = AUTHORED_ITEMS
-
-
 def item_write_action(model: type[PlanItem]) -> Action:
-    """The plan action adding, changing or removing an item of this kind needs."""
-    return Action.CONTRIBUTE if model._meta.model_name in CONTRIBUTED_ITEMS else Action.CHANGE
+    """The plan action adding, changing or removing an item of this kind needs: someone's own
+    words (declared `authored`, plans/kinds.py) take CONTRIBUTE, every other kind CHANGE."""
+    return Action.CONTRIBUTE if kinds.of(model).authored else Action.CHANGE
 
 
 def require_item(access: PlanAccess | None, action: Action, item: PlanItem) -> None:
@@ -942,7 +938,8 @@ def require_item(access: PlanAccess | None, action: Action, item: PlanItem) -> N
         raise PermissionDenied
     if action is Action.CHANGE and item.category not in access.writes:
         raise PermissionDenied
-    if item._meta.model_name in AUTHORED_ITEMS and item.created_by_id != access.membership.user_id:
+    # Someone's own words (declared `authored`, plans/kinds.py): only their author changes them.
+    if kinds.of(item).authored and item.created_by_id != access.membership.user_id:
         raise PermissionDenied
 
 

@@ -10,6 +10,7 @@ from plan_service.emergency.api import views as emergency
 from plan_service.jobs.api import views as jobs
 from plan_service.notifications.api import views as notifications
 from plan_service.participants.api import views as participants
+from plan_service.plans import kinds
 from plan_service.plans.api import fhir, history
 from plan_service.plans.api import views as plans
 
@@ -17,6 +18,12 @@ router = SimpleRouter(trailing_slash=True)
 router.include_format_suffixes = False
 
 PLAN = r"plans/(?P<plan_pk>[^/.]+)"
+
+
+def register_item_routes(router: SimpleRouter, kind: kinds.ItemKind) -> None:
+    """The route factory of item kinds: plans/{plan}/<route>/ served by the kind's view set."""
+    router.register(f"{PLAN}/{kind.route}", plans.item_viewset(kind), basename=f"plan-{kind.route}")
+
 
 router.register("me", participants.MeViewSet, basename="me")
 router.register("me/sessions", participants.MySessionsViewSet, basename="my-sessions")
@@ -26,15 +33,9 @@ router.register("families", participants.FamilyViewSet, basename="families")
 router.register("consents", consent.ConsentViewSet, basename="consents")
 router.register("plans", plans.PlanViewSet, basename="plans")
 router.register(f"{PLAN}/members", plans.MembershipViewSet, basename="plan-members")
-router.register(f"{PLAN}/needs", plans.NeedViewSet, basename="plan-needs")
-router.register(f"{PLAN}/goals", plans.GoalViewSet, basename="plan-goals")
-router.register(f"{PLAN}/actions", plans.ActionViewSet, basename="plan-actions")
-router.register(f"{PLAN}/reviews", plans.ReviewViewSet, basename="plan-reviews")
-router.register(f"{PLAN}/comments", plans.CommentViewSet, basename="plan-comments")
-router.register(f"{PLAN}/dissents", plans.DissentViewSet, basename="plan-dissents")
-router.register(
-    f"{PLAN}/acknowledgements", plans.AcknowledgementViewSet, basename="plan-acknowledgements"
-)
+# One route per declared item kind (plans/kinds.py), in the order the plan shows them.
+for kind in kinds.all_kinds():
+    register_item_routes(router, kind)
 router.register(f"{PLAN}/fhir", fhir.PlanFhirViewSet, basename="plan-fhir")
 router.register(f"{PLAN}/assessments", plans.AssessmentViewSet, basename="plan-assessments")
 router.register(f"{PLAN}/history", history.PlanHistoryViewSet, basename="plan-history")

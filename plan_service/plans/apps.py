@@ -20,6 +20,7 @@ class PlansConfig(AppConfig):
     def ready(self) -> None:
         from simple_history.signals import pre_create_historical_record
 
+        from plan_service.plans import kinds  # noqa: F401 (declares the built-in item kinds)
         from plan_service.plans.models import Plan
 
         pre_create_historical_record.connect(

@@ -35,17 +35,9 @@ from django.db import connection
 
 from plan_service import policy
 from plan_service.participants.models import Person
-from plan_service.plans import selectors
+from plan_service.plans import kinds, selectors
 from plan_service.plans.api import serializers as s
-from plan_service.plans.models import (
-    Acknowledgement,
-    Action,
-    Comment,
-    Dissent,
-    Goal,
-    Need,
-    Review,
-)
+from plan_service.plans.models import Comment
 from plan_service.plans.visibility import reader_view
 
 _LOOKUP = """
@@ -112,40 +104,40 @@ def with_permissions(body: str, access: policy.PlanAccess) -> str:
     return '{"permissions":' + flags + "," + body[1:]
 
 
-def _rows(access: policy.PlanAccess, model: Any, serializer: Any, context: dict) -> list[dict]:
-    items = selectors.item_list(access=access, model=model).select_related(
-        "created_by", "updated_by"
-    )
-    return list(serializer(list(items), many=True, context=context).data)
-
-
 def render(access: policy.PlanAccess) -> dict[str, Any]:
     """Build the document from the rows this access may read (a fixed number of statements)."""
     plan = access.plan
-    needs = list(selectors.item_list(access=access, model=Need).select_related(*_USERS))
-    goals = list(selectors.item_list(access=access, model=Goal).select_related(*_USERS))
+    # Every declared kind (plans/kinds.py), one statement each, in the order the plan shows them.
+    items = {
+        kind.name: list(
+            selectors.item_list(access=access, model=kind.model).select_related(*_USERS)
+        )
+        for kind in kinds.all_kinds()
+    }
     # Versions, times and signature states as this visibility class sees them (issue 11): the
     # same for every reader of the class, so the rendering can be shared.
     view = reader_view(access)
     context = {
-        "visible": {"need": {n.pk for n in needs}, "goal": {g.pk for g in goals}},
+        "visible": {name: {i.pk for i in rows} for name, rows in items.items()},
         "plan_version": plan.version,
         "view": view,
         "signers": selectors.signer_kinds(view=view),
     }
-    need_rows = [dict(r) for r in s.NeedOutputSerializer(needs, many=True, context=context).data]
-    goal_rows = [dict(r) for r in s.GoalOutputSerializer(goals, many=True, context=context).data]
-    action_rows = [dict(r) for r in _rows(access, Action, s.ActionOutputSerializer, context)]
-    review_rows = _rows(access, Review, s.ReviewOutputSerializer, context)
-    comment_rows = _rows(access, Comment, s.CommentOutputSerializer, context)
-    dissent_rows = _rows(access, Dissent, s.DissentOutputSerializer, context)
-    acks = list(selectors.item_list(access=access, model=Acknowledgement).select_related(*_USERS))
-    ack_rows = [
-        # A signature's content hash is its signer's own (the list endpoint shows it to them);
-        # a shared rendering shows it to nobody.
-        {**row, "content_hash": None}
-        for row in s.AcknowledgementOutputSerializer(acks, many=True, context=context).data
-    ]
+    rows_by_kind = {
+        kind.name: [
+            dict(r)
+            for r in kind.output_serializer_class()(
+                items[kind.name], many=True, context=context
+            ).data
+        ]
+        for kind in kinds.all_kinds()
+    }
+    need_rows, goal_rows = rows_by_kind["need"], rows_by_kind["goal"]
+    action_rows, review_rows = rows_by_kind["action"], rows_by_kind["review"]
+    comment_rows, dissent_rows = rows_by_kind["comment"], rows_by_kind["dissent"]
+    # A signature's content hash is its signer's own (the list endpoint shows it to them); a
+    # shared rendering shows it to nobody.
+    ack_rows = [{**row, "content_hash": None} for row in rows_by_kind["acknowledgement"]]
     team = list(
         s.MembershipOutputSerializer(selectors.membership_list(access=access), many=True).data
     )
@@ -204,6 +196,7 @@ def render(access: policy.PlanAccess) -> dict[str, Any]:
     for row in loose_actions:
         place("actions", row)
 
+    others = {name: rows for name, rows in rows_by_kind.items() if name not in _PLACED}
     latest: dict[str, dict] = {}
     for ack in ack_rows:  # oldest first: the last one per person is the latest
         latest[str(ack["person"])] = ack
@@ -229,16 +222,12 @@ def render(access: policy.PlanAccess) -> dict[str, Any]:
             for person, ack in latest.items()
         ],
         "team": team,
-        "counts": {
-            "need": len(need_rows),
-            "goal": len(goal_rows),
-            "action": len(action_rows),
-            "review": len(review_rows),
-            "comment": len(comment_rows),
-            "dissent": len(dissent_rows),
-            "acknowledgement": len(ack_rows),
-        },
+        # Kinds declared beyond the ones this document places, by kind (only when there are).
+        **({"items": others} if others else {}),
+        "counts": {name: len(rows) for name, rows in rows_by_kind.items()},
     }
 
 
 _USERS = ("created_by", "updated_by")
+#: The kinds this document gives a place of their own (sections, reviews, comments, ...).
+_PLACED = frozenset({"need", "goal", "action", "review", "comment", "dissent", "acknowledgement"})

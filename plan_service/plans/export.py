@@ -38,18 +38,12 @@ from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import record_access_batch, record_disclosure_batch
 from plan_service.consent.models import Consent
 from plan_service.participants.models import Guardianship, Organization, Person, Recipient
-from plan_service.plans import selectors
+from plan_service.plans import kinds, selectors
 from plan_service.plans.models import (
-    Acknowledgement,
     Action,
-    Comment,
-    Dissent,
-    Goal,
     Membership,
-    Need,
     Plan,
     PlanItem,
-    Review,
 )
 
 if TYPE_CHECKING:
@@ -78,20 +72,6 @@ def _display(user: Any) -> str:
     if user is None:
         return ""
     return user.get_full_name() or user.get_username()
-
-
-def _item_fields(item: PlanItem) -> dict[str, Any]:
-    return {
-        "id": item.pk,
-        "version": item.version,
-        "category": item.category,
-        "created_at": item.created_at,
-        "updated_at": item.updated_at,
-        "concerns": tuple(item.concerns or ()),
-        "restricted": item.restricted_by_id is not None,
-        "author_user_id": item.created_by_id,
-        "author_display": _display(item.created_by),
-    }
 
 
 def _member(m: Membership) -> snap.MemberData:
@@ -177,7 +157,7 @@ def _gather(accesses: Sequence[policy.PlanAccess]) -> list[_Rows]:
     ):
         for index in by_plan[membership.plan_id]:
             rows[index].members.append(membership)
-    for model in (Need, Goal, Action, Review, Comment, Dissent, Acknowledgement):
+    for model in (kind.model for kind in kinds.all_kinds()):
         for plan_rows in rows:
             plan_rows.items[model] = []
         for item in _readable(accesses, model):
@@ -235,11 +215,7 @@ def _snapshot(
     plan = access.plan
     persons, wards, members, consents = rows.persons, rows.wards, rows.members, rows.consents
     person_ids = {p.pk for p in persons}
-    needs, goals, actions = rows.items[Need], rows.items[Goal], rows.items[Action]
-    reviews, acks = rows.items[Review], rows.items[Acknowledgement]
-    remarks = [*rows.items[Comment], *rows.items[Dissent]]
-    need_ids = {n.pk for n in needs}
-    goal_ids = {g.pk for g in goals}
+    actions = rows.items[Action]
     lead = next(
         (m for m in members if m.role == Membership.PlanRole.LEAD and m.ended_at is None), None
     )
@@ -301,57 +277,7 @@ def _snapshot(
             for o in sorted((organizations[i] for i in used if i in organizations), key=_pk)
         ),
         members=tuple(_member(m) for m in members),
-        needs=tuple(
-            snap.NeedData(**_item_fields(n), title=n.title, description=n.description)
-            for n in needs
-        ),
-        goals=tuple(
-            snap.GoalData(
-                **_item_fields(g),
-                title=g.title,
-                desired_outcome=g.desired_outcome,
-                evidence=g.evidence,
-                target_date=g.target_date,
-                achievement=g.achievement,
-                need_id=g.need_id if g.need_id in need_ids else None,
-            )
-            for g in goals
-        ),
-        actions=tuple(
-            snap.ActionData(
-                **_item_fields(a),
-                description=a.description,
-                responsible_kind=a.responsible_kind,
-                responsible_user_id=a.responsible_user_id,
-                responsible_person_id=a.responsible_person_id,
-                responsible_organization_id=a.responsible_organization_id,
-                due_date=a.due_date,
-                status=a.status,
-                goal_id=a.goal_id if a.goal_id in goal_ids else None,
-            )
-            for a in actions
-        ),
-        reviews=tuple(_review(r, goal_ids) for r in reviews),
-        remarks=tuple(
-            snap.RemarkData(
-                **_item_fields(r),
-                kind=getattr(r, "kind", "dissent"),
-                target_type=r.target_type,
-                target_id=r.target_id,
-                text=r.text,
-            )
-            for r in sorted(remarks, key=lambda r: (r.created_at, str(r.pk)))
-        ),
-        acknowledgements=tuple(
-            snap.AcknowledgementData(
-                **_item_fields(a),
-                person_id=a.person_id,
-                acknowledged_version=a.acknowledged_version,
-                decision=a.decision,
-                comment=a.comment,
-            )
-            for a in acks
-        ),
+        **_item_snapshots(rows),
         consents=tuple(
             snap.ConsentData(
                 id=c.pk,
@@ -377,29 +303,25 @@ def _pk(row: Any) -> str:
     return str(row.pk)
 
 
-def _review(review: Review, goal_ids: set[uuid.UUID]) -> snap.ReviewData:
-    progress = []
-    for entry in review.progress or []:
-        try:
-            goal_id = uuid.UUID(str(entry.get("goal")))
-        except (ValueError, AttributeError):
+def _item_snapshots(rows: _Rows) -> dict[str, tuple[snap.ItemData, ...]]:
+    """Each declared kind's items as snapshot data (its `snapshot` hook, plans/kinds.py), by the
+    PlanSnapshot field they fill. References to items not in the snapshot are dropped by the
+    hooks (`kinds.visible_id`); kinds sharing a field are merged in the order they were made."""
+    visible = {
+        kind.name: {i.pk for i in rows.items.get(kind.model, ())} for kind in kinds.all_kinds()
+    }
+    fields: dict[str, list[snap.ItemData]] = {}
+    sources: dict[str, int] = {}
+    for kind in kinds.all_kinds():
+        if kind.snapshot is None or not kind.snapshot_field:
             continue
-        if goal_id in goal_ids:  # progress on a goal the recipient cannot see is dropped
-            progress.append(
-                snap.ProgressData(
-                    goal_id=goal_id,
-                    note=str(entry.get("note", "")),
-                    achievement=str(entry.get("achievement", "")),
-                )
-            )
-    return snap.ReviewData(
-        **_item_fields(review),
-        held_on=review.held_on,
-        participants=tuple(review.participants or ()),
-        notes=review.notes,
-        progress=tuple(progress),
-        next_review_on=review.next_review_on,
-    )
+        built = [kind.snapshot(item, visible) for item in rows.items.get(kind.model, ())]
+        fields.setdefault(kind.snapshot_field, []).extend(built)
+        sources[kind.snapshot_field] = sources.get(kind.snapshot_field, 0) + 1
+    for name, items in fields.items():
+        if sources[name] > 1:
+            items.sort(key=lambda i: (i.created_at, str(i.id)))
+    return {name: tuple(items) for name, items in fields.items()}
 
 
 #
@@ -456,12 +378,11 @@ def plan_snapshot_at(access: policy.PlanAccess, version: int) -> snap.PlanSnapsh
     past = dataclasses.replace(access, plan=plan)
     rows = _gather([access])[0]
     state = history.state_at(view, last)
-    kinds = {model._meta.model_name: model for model in rows.items}
     rows.items = {model: [] for model in rows.items}
     for (kind, _id), change in sorted(
         state.items(), key=lambda kv: (kv[1].row.created_at, kv[0][1])
     ):
-        rows.items[kinds[kind]].append(change.row.instance)
+        rows.items[kinds.get(kind).model].append(change.row.instance)
     authors = {i.created_by_id for items in rows.items.values() for i in items}
     users = {u.pk: u for u in get_user_model().objects.filter(pk__in=authors)}
     for items in rows.items.values():
@@ -503,13 +424,13 @@ def as_reader(snapshot: snap.PlanSnapshot, view: Any, version: int | None = None
             **extra,
         )
 
-    kinds = ("needs", "goals", "actions", "reviews", "remarks", "acknowledgements")
+    fields = dict.fromkeys(k.snapshot_field for k in kinds.all_kinds() if k.snapshot_field)
     return dataclasses.replace(
         snapshot,
         version=number,
         updated_at=at or snapshot.updated_at,
         updated_by_user_id=by if by is not None else snapshot.updated_by_user_id,
-        **{name: tuple(item(d) for d in getattr(snapshot, name)) for name in kinds},
+        **{name: tuple(item(d) for d in getattr(snapshot, name)) for name in fields},
     )
 
 

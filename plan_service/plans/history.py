@@ -22,12 +22,11 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from plan_service import policy
+from plan_service.plans import kinds
 from plan_service.plans.models import ChangeCode, PlanItem
 from plan_service.plans.visibility import (
     COMMON_FIELDS,
-    ITEM_FIELDS,
     PLAN_FIELDS,
-    SIGNATURES,
     Change,
     ReaderView,
     plain,
@@ -105,7 +104,7 @@ def plan_as_of(
         raise ValidationError({"as_of": [_("The plan did not exist yet.")]})
     made_at, _by = view.made(first)
     state = state_at(view, last)
-    items: dict[str, list[dict[str, Any]]] = {kind: [] for kind in ITEM_FIELDS}
+    items: dict[str, list[dict[str, Any]]] = {kind.name: [] for kind in kinds.all_kinds()}
     for (kind, _id), change in sorted(
         state.items(), key=lambda kv: (kv[1].row.created_at, kv[0][1])
     ):
@@ -216,15 +215,14 @@ def item_version(
     kind = model._meta.model_name
     changes = view.item_changes(kind, item_id)
     match = [c for c in changes if c.number == version and c.present]
-    if kind in SIGNATURES or not match:
+    if kinds.get(kind).signature or not match:
         raise ValidationError({"version": [_("No such version of this item.")]})
     return match[0].row
 
 
 def restorable_values(model: type[PlanItem], row: Any) -> dict[str, Any]:
     """The fields of a past version that a restore writes back as a new version."""
-    kind = model._meta.model_name
-    values = {name: getattr(row, name) for name in COMMON_FIELDS + ITEM_FIELDS[kind]}
+    values = {name: getattr(row, name) for name in COMMON_FIELDS + kinds.of(model).fields}
     for name in list(values):
         if name.endswith("_id"):
             values[name.removesuffix("_id")] = values.pop(name)

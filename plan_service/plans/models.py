@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -475,16 +476,28 @@ class Acknowledgement(PlanItem):
         indexes = [models.Index(fields=["plan", "person"], name="ack_plan_person")]
 
 
-#: Item models by the `target_type` that names them, in the order the plan shows them.
-ITEM_MODELS: dict[str, type[PlanItem]] = {
-    TargetType.NEED: Need,
-    TargetType.GOAL: Goal,
-    TargetType.ACTION: Action,
-    TargetType.REVIEW: Review,
-    "comment": Comment,
-    "dissent": Dissent,
-    "acknowledgement": Acknowledgement,
-}
+class _ItemModels(Mapping[str, type[PlanItem]]):
+    """Item models by the `target_type` that names them, in the order the plan shows them.
+
+    A live view of the item-kind declarations (plans/kinds.py): declaring a kind adds it here.
+    """
+
+    def _kinds(self) -> dict[str, type[PlanItem]]:
+        from plan_service.plans import kinds
+
+        return {kind.name: kind.model for kind in kinds.all_kinds()}
+
+    def __getitem__(self, name: str) -> type[PlanItem]:
+        return self._kinds()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._kinds())
+
+    def __len__(self) -> int:
+        return len(self._kinds())
+
+
+ITEM_MODELS: Mapping[str, type[PlanItem]] = _ItemModels()
 
 
 def validate_transition(current: str, new: str) -> None:

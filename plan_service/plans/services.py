@@ -31,6 +31,7 @@ from plan_service.participants.models import (
     Person,
     Professional,
 )
+from plan_service.plans import kinds
 from plan_service.plans.models import (
     ITEM_MODELS,
     Acknowledgement,
@@ -57,8 +58,10 @@ if TYPE_CHECKING:
 
 Act = AccessEvent.Action
 
-#: Items the family writes through CONTRIBUTE (and take the category of what they are about).
-CONTRIBUTIONS: frozenset[type[PlanItem]] = frozenset({Comment, Dissent, Acknowledgement})
+
+def _is_contribution(model: type[PlanItem]) -> bool:
+    """Items the family writes through CONTRIBUTE (declared `authored`, plans/kinds.py)."""
+    return kinds.of(model).authored
 
 
 def _field_error(field: str, message: str, code: str = "invalid") -> ValidationError:
@@ -486,10 +489,10 @@ def _resolve_references(access: policy.PlanAccess, model: type[PlanItem], data: 
         unknown = [c for c in data["concerns"] if c not in children]
         if unknown:
             raise _field_error("concerns", _("Only children of this family can be named."))
-    if model is Goal:
-        visible("need", Need)
+    for name, target in kinds.of(model).references.items():
+        if name.endswith("_id"):  # the payload names the item by the field's plain name
+            visible(name.removesuffix("_id"), kinds.get(target).model)
     if model is Action:
-        visible("goal", Goal)
         kind = data.get("responsible_kind")
         if kind == Action.Responsible.MEMBER and data.get("responsible_user") is not None:
             team = Membership.objects.filter(plan=access.plan, user_id=data["responsible_user"])
@@ -650,7 +653,7 @@ def item_update(
     values = {k: v for k, v in data.items() if k not in _FROZEN}
     # Whom the item concerned before the change: moving it to another child touches both.
     concerned_before = _item_subjects(plan, item, access)
-    if model in CONTRIBUTIONS:
+    if _is_contribution(model):
         # Words keep the item they are about; only what was said may change.
         for key in ("target_type", "target_id"):
             if key in values and values[key] != getattr(item, key):

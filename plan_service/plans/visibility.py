@@ -42,33 +42,11 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from plan_service import policy
-from plan_service.plans.models import ITEM_MODELS, Acknowledgement, Plan, PlanItem
+from plan_service.plans import kinds
+from plan_service.plans.models import Acknowledgement, Plan, PlanItem
 
-#: Fields shown for each item kind in past views (ids of related items are filtered).
-ITEM_FIELDS: dict[str, tuple[str, ...]] = {
-    "need": ("title", "description"),
-    "goal": ("need_id", "title", "desired_outcome", "evidence", "target_date", "achievement"),
-    "action": (
-        "goal_id",
-        "description",
-        "responsible_kind",
-        "responsible_user_id",
-        "responsible_person_id",
-        "responsible_organization_id",
-        "due_date",
-        "status",
-    ),
-    "review": ("held_on", "participants", "notes", "progress", "next_review_on"),
-    "comment": ("kind", "target_type", "target_id", "text"),
-    "dissent": ("target_type", "target_id", "text"),
-    "acknowledgement": ("person_id", "acknowledged_version", "content_hash", "decision", "comment"),
-}
 COMMON_FIELDS = ("category", "concerns")
 PLAN_FIELDS = ("status", "summary", "period_start", "period_end")
-#: Related-id fields and the kind of item they point at.
-REFERENCES = {"need_id": "need", "goal_id": "goal"}
-#: Kinds whose rows are signatures about a version: they never make a version.
-SIGNATURES = frozenset({"acknowledgement"})
 
 
 def history_model(model: type[Any]) -> Any:
@@ -101,14 +79,10 @@ class Visibility:
 
 def project(kind: str, row: Any, vis: Visibility) -> dict[str, Any]:
     """What the reader sees of one historical item row (no version numbers)."""
+    declared = kinds.get(kind)
     data: dict[str, Any] = {"id": str(row.id)}
-    for name in COMMON_FIELDS + ITEM_FIELDS[kind]:
-        value = getattr(row, name)
-        if name in REFERENCES:
-            value = value if value in vis.ids.get(REFERENCES[name], set()) else None
-        if name == "progress":
-            goals = {str(g) for g in vis.ids.get("goal", set())}
-            value = [p for p in value if p.get("goal") in goals]
+    for name in COMMON_FIELDS + declared.fields:
+        value = kinds.visible_value(declared, name, getattr(row, name), vis.ids)
         data[name.removesuffix("_id") if name.endswith("_id") else name] = plain(value)
     data["hidden_from_guardians"] = row.restricted_by_id is not None
     return data
@@ -117,7 +91,7 @@ def project(kind: str, row: Any, vis: Visibility) -> dict[str, Any]:
 def _raw(kind: str, row: Any) -> tuple[Any, ...]:
     return tuple(
         plain(getattr(row, name))
-        for name in (*COMMON_FIELDS, *ITEM_FIELDS[kind], "restricted_by_id")
+        for name in (*COMMON_FIELDS, *kinds.get(kind).fields, "restricted_by_id")
     )
 
 
@@ -308,9 +282,9 @@ def reader_view(access: policy.PlanAccess) -> ReaderView:
     ):
         plan_rows[row.version] = row
     rows_by_kind: dict[str, list[Any]] = {}
-    for kind, model in ITEM_MODELS.items():
-        rows_by_kind[kind] = list(
-            history_model(model)
+    for declared in kinds.all_kinds():
+        rows_by_kind[declared.name] = list(
+            history_model(declared.model)
             .objects.filter(plan_id=plan.pk)
             .order_by("id", "history_date", "history_id")
         )
@@ -328,7 +302,7 @@ def reader_view(access: policy.PlanAccess) -> ReaderView:
     item_versions: set[int] = set()
     absent: dict[str, Any] | None = None
     for kind, rows in rows_by_kind.items():
-        signature = kind in SIGNATURES
+        signature = kinds.get(kind).signature
         previous: dict[str, Any] | None = absent
         previous_raw: tuple[Any, ...] | None = None
         current_id = None
@@ -380,7 +354,7 @@ def content_hash(view: ReaderView) -> str:
     for (kind, item_id), changes in sorted(
         view.items.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))
     ):
-        if kind in SIGNATURES or not changes[-1].present:
+        if kinds.get(kind).signature or not changes[-1].present:
             continue
         parts.append([kind, str(item_id), project(kind, changes[-1].row, view.vis)])
     return hashlib.sha256(json.dumps(parts, default=str, sort_keys=True).encode()).hexdigest()

@@ -20,3 +20,6 @@ LANGUAGE_CODE = "en"
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
 # Most tests sign professionals in with a password; the second-factor tests switch this on.
 PROFESSIONAL_SECOND_FACTOR = False
+# A test-only app holding a throwaway item kind (tests/kindapp): its declaration alone must give
+# it routes, history and export (tests/plans/test_kinds.py).
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.kindapp"]  # noqa: F405

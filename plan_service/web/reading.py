@@ -23,7 +23,7 @@ from plan_service import policy
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import family_subjects, record_access_batch
 from plan_service.participants.models import MaturityAssessment, Person
-from plan_service.plans import history, selectors
+from plan_service.plans import history, kinds, selectors
 from plan_service.plans.models import (
     Acknowledgement,
     Action,
@@ -162,7 +162,7 @@ def reader_fingerprint(access: policy.PlanAccess, items: dict[str, list[Any]]) -
     parts: list[Any] = [str(plan.pk), plan.status, plan.summary, str(plan.period_start)]
     parts.append(str(plan.period_end))
     for kind in sorted(items):
-        if kind in ("acknowledgement", "comment", "dissent"):
+        if kinds.get(kind).authored:
             continue  # what is signed is the plan's content, not the talk about it
         parts.append([kind, sorted([str(i.pk), i.version] for i in items[kind])])
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()

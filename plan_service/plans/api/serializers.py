@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.module_loading import import_string
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from plan_service.api.serializers import MAX_INT, StrictModelSerializer, StrictSerializer
 from plan_service.categories import Category
+from plan_service.plans import kinds
 from plan_service.plans.models import (
     Acknowledgement,
     Action,
@@ -250,9 +252,9 @@ class ItemOutputSerializer(serializers.ModelSerializer):
         return self._meta_of(item)["updated_by"]
 
     def visible_ref(self, kind: str, value: Any) -> str | None:
-        if value is None:
-            return None
-        return str(value) if value in self.context.get("visible", {}).get(kind, ()) else None
+        """A related item's id, or None when the reader may not see it (`kinds.visible_id`)."""
+        shown = kinds.visible_id(value, self.context.get("visible", {}).get(kind, ()))
+        return None if shown is None else str(shown)
 
 
 class NeedOutputSerializer(ItemOutputSerializer):
@@ -367,7 +369,7 @@ class ReviewOutputSerializer(ItemOutputSerializer):
     @extend_schema_field(ProgressSerializer(many=True))
     def get_progress(self, review: Review) -> list[dict[str, Any]]:
         goals = self.context.get("visible", {}).get("goal", ())
-        return [p for p in review.progress if p.get("goal") in {str(g) for g in goals}]
+        return kinds.visible_entries(review.progress, "goal", goals)
 
 
 class ReviewInputSerializer(StrictModelSerializer):
@@ -451,6 +453,76 @@ class AcknowledgementInputSerializer(StrictSerializer):
     version = serializers.IntegerField(min_value=1, max_value=MAX_INT)
     decision = serializers.ChoiceField(choices=Acknowledgement.Decision.choices)
     comment = serializers.CharField(required=False, allow_blank=True, max_length=4000)
+
+
+#
+# Serializers of a declared kind (plans/kinds.py): hand-written when named, else generated
+#
+
+
+def _reference_getter(target: str, name: str) -> Any:
+    def get(self: ItemOutputSerializer, item: Any) -> Any:
+        return self.visible_ref(target, getattr(item, name))
+
+    return get
+
+
+def _generated_output(kind: kinds.ItemKind) -> type[serializers.Serializer]:
+    """An output serializer from the declaration: the common read fields, then `fields`; an id
+    reference is a method field showing the id only when visible."""
+    attrs: dict[str, Any] = {}
+    names = []
+    for name in kind.fields:
+        plain_name = name.removesuffix("_id")
+        names.append(plain_name)
+        target = kind.references.get(name)
+        if target is not None and name.endswith("_id"):
+            attrs[plain_name] = serializers.SerializerMethodField()
+            attrs[f"get_{plain_name}"] = _reference_getter(target, name)
+        elif name.endswith("_id"):
+            attrs[plain_name] = serializers.CharField(source=name, allow_null=True)
+    attrs.update(kind.serializer_extras)
+    attrs["Meta"] = type("Meta", (), {"model": kind.model, "fields": [*ITEM_COMMON, *names]})
+    cls_name = f"{kind.model.__name__}OutputSerializer"
+    return type(cls_name, (ItemOutputSerializer,), attrs)
+
+
+def _generated_input(kind: kinds.ItemKind) -> type[serializers.Serializer]:
+    """An input serializer from the declaration: category, concerns and the kind's fields."""
+    attrs: dict[str, Any] = {}
+    names = []
+    for name in kind.fields:
+        plain_name = name.removesuffix("_id")
+        names.append(plain_name)
+        if name.endswith("_id"):
+            attrs[plain_name] = serializers.UUIDField(required=False, allow_null=True)
+    fields = ["category", *names] if kind.authored else [*ITEM_INPUT, *names]
+    attrs["Meta"] = type("Meta", (), {"model": kind.model, "fields": fields})
+    cls_name = f"{kind.model.__name__}InputSerializer"
+    return type(cls_name, (StrictModelSerializer,), attrs)
+
+
+_GENERATED: dict[tuple[str, str], type[serializers.Serializer]] = {}
+
+
+def _resolve(kind: kinds.ItemKind, which: str, path: str, build: Any) -> Any:
+    if path:
+        return import_string(path)
+    key = (kind.name, which)
+    cached = _GENERATED.get(key)
+    if cached is None or cached.Meta.model is not kind.model:
+        cached = _GENERATED[key] = build(kind)
+    return cached
+
+
+def output_serializer_for(kind: kinds.ItemKind) -> type[serializers.Serializer]:
+    """The output serializer of a declared kind."""
+    return _resolve(kind, "output", kind.output_serializer, _generated_output)
+
+
+def input_serializer_for(kind: kinds.ItemKind) -> type[serializers.Serializer]:
+    """The input serializer of a declared kind."""
+    return _resolve(kind, "input", kind.input_serializer, _generated_input)
 
 
 #

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.utils.functional import cached_property
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -27,22 +28,16 @@ from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet, log_plan_r
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import family_subjects, record_access_batch
 from plan_service.participants.models import MaturityAssessment, Professional
-from plan_service.plans import document, selectors, services
+from plan_service.plans import document, kinds, selectors, services
 from plan_service.plans.api import filters
 from plan_service.plans.api import serializers as s
 from plan_service.plans.models import (
     CLIENT_CHANGE_CODES,
     Acknowledgement,
-    Action,
-    Comment,
-    Dissent,
-    Goal,
     Membership,
-    Need,
     Plan,
     PlanItem,
     Reason,
-    Review,
 )
 from plan_service.plans.visibility import reader_view
 
@@ -354,12 +349,11 @@ class MembershipViewSet(PlanScopedMixin, PolicyViewSet):
 class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
     """List, read, add, change and remove one kind of plan item, all versioned."""
 
+    kind: ClassVar[kinds.ItemKind]  # the declaration the view set serves (plans/kinds.py)
     model: ClassVar[type[PlanItem]]
     lock_plan_on_write = True  # writes pass the view's access to the services
     output_serializer: ClassVar[type[serializers.Serializer]]
     input_serializer: ClassVar[type[serializers.Serializer]]
-    #: Related item kinds whose ids the output shows only when visible.
-    refs: ClassVar[tuple[type[PlanItem], ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -379,11 +373,14 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
         )
 
     def output_context(self) -> dict[str, Any]:
+        # Related item kinds whose ids the output shows only when visible (the declaration's).
         visible = {
-            ref._meta.model_name: set(
-                selectors.item_list(access=self.access, model=ref).values_list("pk", flat=True)
+            target: set(
+                selectors.item_list(access=self.access, model=kinds.get(target).model).values_list(
+                    "pk", flat=True
+                )
             )
-            for ref in self.refs
+            for target in dict.fromkeys(self.kind.references.values())
         }
         view = reader_view(self.access)
         return {"visible": visible, "view": view, "signers": selectors.signer_kinds(view=view)}
@@ -609,61 +606,36 @@ def _item_schema_view(name: str, out: Any, inp: Any, extra: dict[str, Any]) -> A
     )
 
 
-@_item_schema("need", s.NeedOutputSerializer, s.NeedInputSerializer)
-class NeedViewSet(RestrictableMixin, RestorableMixin, PlanItemViewSet):
-    audit_object_type = "need"
-    model = Need
-    output_serializer = s.NeedOutputSerializer
-    input_serializer = s.NeedInputSerializer
-    filterset_fields: ClassVar[list[str]] = ["category"]
+_ITEM_VIEWSETS: dict[str, type[PlanItemViewSet]] = {}
 
 
-@_item_schema("goal", s.GoalOutputSerializer, s.GoalInputSerializer)
-class GoalViewSet(RestrictableMixin, RestorableMixin, PlanItemViewSet):
-    audit_object_type = "goal"
-    model = Goal
-    output_serializer = s.GoalOutputSerializer
-    input_serializer = s.GoalInputSerializer
-    refs = (Need,)
-    filterset_class = filters.GoalFilter
-
-
-@_item_schema("action", s.ActionOutputSerializer, s.ActionInputSerializer)
-class ActionViewSet(RestrictableMixin, RestorableMixin, PlanItemViewSet):
-    audit_object_type = "action"
-    model = Action
-    output_serializer = s.ActionOutputSerializer
-    input_serializer = s.ActionInputSerializer
-    refs = (Goal,)
-    filterset_class = filters.ActionFilter
-
-
-@_item_schema("review", s.ReviewOutputSerializer, s.ReviewInputSerializer)
-class ReviewViewSet(RestrictableMixin, RestorableMixin, PlanItemViewSet):
-    audit_object_type = "review"
-    model = Review
-    output_serializer = s.ReviewOutputSerializer
-    input_serializer = s.ReviewInputSerializer
-    refs = (Goal,)
-    filterset_fields: ClassVar[list[str]] = ["category"]
-
-
-@_item_schema("comment", s.CommentOutputSerializer, s.CommentInputSerializer)
-class CommentViewSet(PlanItemViewSet):
-    audit_object_type = "comment"
-    model = Comment
-    output_serializer = s.CommentOutputSerializer
-    input_serializer = s.CommentInputSerializer
-    filterset_fields: ClassVar[list[str]] = ["category", "kind", "target_type", "target_id"]
-
-
-@_item_schema("dissent", s.DissentOutputSerializer, s.DissentInputSerializer)
-class DissentViewSet(PlanItemViewSet):
-    audit_object_type = "dissent"
-    model = Dissent
-    output_serializer = s.DissentOutputSerializer
-    input_serializer = s.DissentInputSerializer
-    filterset_fields: ClassVar[list[str]] = ["category", "target_type", "target_id"]
+def item_viewset(kind: kinds.ItemKind) -> type[PlanItemViewSet]:
+    """The view set of a declared kind: its hand-written one when named, else one made from the
+    declaration (list, read, add, change, remove; restore and restrict when versioned)."""
+    if kind.viewset:
+        return import_string(kind.viewset)
+    cached = _ITEM_VIEWSETS.get(kind.name)
+    if cached is not None and cached.kind is kind:
+        return cached
+    out, inp = kind.output_serializer_class(), kind.input_serializer_class()
+    attrs: dict[str, Any] = {
+        # No docstring: the schema's operations keep their summaries only, as before.
+        "__module__": __name__,
+        "kind": kind,
+        "audit_object_type": kind.name,
+        "model": kind.model,
+        "output_serializer": out,
+        "input_serializer": inp,
+    }
+    if kind.filterset_class:
+        attrs["filterset_class"] = import_string(kind.filterset_class)
+    else:
+        attrs["filterset_fields"] = list(kind.filterset_fields)
+    mixins = (RestrictableMixin, RestorableMixin) if kind.versioned_actions else ()
+    cls = type(f"{kind.model.__name__}ViewSet", (*mixins, PlanItemViewSet), attrs)
+    cls = _item_schema(kind.name, out, inp)(cls)
+    _ITEM_VIEWSETS[kind.name] = cls
+    return cls
 
 
 @extend_schema_view(
@@ -683,7 +655,8 @@ class DissentViewSet(PlanItemViewSet):
 class AcknowledgementViewSet(PlanItemViewSet):
     """Signatures are permanent: they can be listed, read and added, never changed or removed."""
 
-    audit_object_type = "acknowledgement"
+    kind = kinds.ACKNOWLEDGEMENT
+    audit_object_type = kind.name
     model = Acknowledgement
     output_serializer = s.AcknowledgementOutputSerializer
     input_serializer = s.AcknowledgementInputSerializer
