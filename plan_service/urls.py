@@ -10,9 +10,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from plan_service.api import schema  # noqa: F401 (registers the bearer scheme)
 from plan_service.api.health import healthz, readyz
-from plan_service.api.routes import router
 from plan_service.participants import signin
 from plan_service.participants.api.views import AuthTokenViewSet
+from plan_service.routes import router
 from plan_service.web.views import SignInView
 
 token = AuthTokenViewSet.as_view({"post": "create", "delete": "destroy_current"})

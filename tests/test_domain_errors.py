@@ -19,6 +19,7 @@ DOMAIN = [ROOT / "plan_service", ROOT / "fhir_export"]
 #: Modules outside an api/ package that are HTTP plumbing by nature.
 HTTP_MODULES = {
     "plan_service/urls.py",
+    "plan_service/routes.py",
     "plan_service/participants/authentication.py",  # DRF's authentication class for tokens
     "plan_service/plans/push.py",  # TODO(issue 14): its errors become domain errors next
 }

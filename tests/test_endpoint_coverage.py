@@ -3,8 +3,8 @@ derives from PolicyViewSet. A new endpoint without a matrix row fails the build.
 
 from __future__ import annotations
 
-from plan_service.api.routes import router
 from plan_service.api.viewsets import PolicyViewSet
+from plan_service.routes import router
 from tests.harness.permission_matrix import ENDPOINTS, EXTRA_ROUTES
 
 HTTP = {"get", "post", "put", "patch", "delete"}

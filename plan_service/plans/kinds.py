@@ -5,7 +5,7 @@ history, which fields refer to other items (and of which kind), whether it is so
 words (authored: written through CONTRIBUTE, changed only by its author), its URL segment,
 serializers and view-set extras, and how it enters the FHIR snapshot. `ITEM_MODELS`
 (plans/models.py), the history views (plans/visibility.py, plans/history.py), the item view sets
-and their routes (plans/api/views.py, api/routes.py), the export snapshot (plans/export.py), the
+and their routes (plans/api/views.py, routes.py), the export snapshot (plans/export.py), the
 item counts and `policy.require_item` all read the registry, so adding a kind is: the model and
 its migration, its declaration (`register(ItemKind(...))`), and its FHIR builder (the
 `snapshot` hook, plus fhir_export when the kind needs a resource of its own).

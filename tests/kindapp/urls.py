@@ -6,7 +6,7 @@ from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from plan_service import urls as service_urls
-from plan_service.api.routes import register_item_routes
+from plan_service.routes import register_item_routes
 from tests.kindapp.kinds import STRENGTH
 
 router = SimpleRouter(trailing_slash=True)

@@ -1,4 +1,7 @@
-"""Every API route, registered on one router (the endpoint-coverage test walks it)."""
+"""Every API route, registered on one router (the endpoint-coverage test walks it).
+
+The project's, not the shared api/ package's: it is the one place that knows every app.
+"""
 
 from __future__ import annotations
 
