@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from plan_service.consent.services import consent_create
+from plan_service.participants import assessments
 from plan_service.plans import services
 from plan_service.plans.models import Comment, Goal, Need, Reason
 from tests import factories
@@ -164,7 +165,7 @@ def child_protection(w: World) -> None:
 def restricted_item(w: World) -> None:
     """A mature minor's hidden item with comments before and after hiding, and an edit."""
     lead = w.users["lead"]
-    services.assessment_record(actor=lead, plan_id=_plan(w), child_id=w.child_person.pk, code=3)
+    assessments.assessment_record(actor=lead, plan_id=_plan(w), child_id=w.child_person.pk, code=3)
     need = _create(w, "lead", Need, category="general", title="yksityinen asia")
     _create(w, "lead", Comment, target_type="need", target_id=need.pk, text="ennen")
     services.item_restrict(
@@ -188,7 +189,7 @@ def restricted_item(w: World) -> None:
 
 def assessment(w: World) -> None:
     """A maturity assessment (never shown to the guardians)."""
-    services.assessment_record(
+    assessments.assessment_record(
         actor=w.users["health"], plan_id=_plan(w), child_id=w.child_person.pk, code=1
     )
 

@@ -814,51 +814,6 @@ def item_restore(
 
 
 @transaction.atomic
-def assessment_record(
-    *,
-    actor: User,
-    plan_id: object,
-    child_id: object,
-    code: int,
-    assessed_on: dt.date | None = None,
-    note: str = "",
-) -> Any:
-    """A professional of the team records whether a child can decide on their own data."""
-    from plan_service.participants.models import MaturityAssessment
-
-    plan = _lock_plan(plan_id)
-    access = policy.require_plan(actor, policy.Action.CHANGE, plan)
-    if not policy.may_record_assessment(access):
-        raise policy.PermissionDenied
-    child = Person.objects.filter(
-        pk=child_id, family_id=plan.family_id, kind=Person.Kind.CHILD
-    ).first()
-    if child is None:
-        raise _field_error("child", _("Name a child of this family."), "does_not_exist")
-    assessment = MaturityAssessment(
-        child=child,
-        code=code,
-        assessed_on=assessed_on or timezone.localdate(),
-        note=note,
-        created_by=actor,
-        updated_by=actor,
-    )
-    _track(assessment, actor, "assessment_recorded")
-    assessment.save()
-    record_access(
-        actor=actor,
-        action=Act.CREATE,
-        subjects=[child.pk],
-        family_id=plan.family_id,
-        plan_id=plan.pk,
-        object_type="maturityassessment",
-        object_id=assessment.pk,
-        access=access,
-    )
-    return assessment
-
-
-@transaction.atomic
 def item_restrict(
     *,
     actor: User,

@@ -15,6 +15,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from plan_service.consent.models import Consent
 from plan_service.consent.services import consent_create, consent_withdraw
+from plan_service.participants import assessments
 from plan_service.participants.models import Person
 from plan_service.plans import services
 from plan_service.plans.models import Need
@@ -117,7 +118,7 @@ def test_expiry_takes_effect_with_no_job_running():
 def test_a_guardian_cannot_tell_a_restricted_item_exists():
     """The guardian's view of a plan with a hidden item equals that of the plan without it."""
     h = Household()
-    services.assessment_record(
+    assessments.assessment_record(
         actor=h.lead.user, plan_id=h.plan.pk, child_id=h.child_person.pk, code=3
     )
     g = Api(h.guardian_a)
@@ -241,7 +242,7 @@ class ConsentMachine(RuleBasedStateMachine):
         self.clock = time_machine.travel(self.now, tick=False)
         self.clock.start()
         self.h = Household()
-        services.assessment_record(
+        assessments.assessment_record(
             actor=self.h.lead.user, plan_id=self.h.plan.pk, child_id=self.h.child_person.pk, code=3
         )
         # Reference model.

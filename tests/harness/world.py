@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from plan_service import policy
 from plan_service.consent.services import consent_create, consent_withdraw
+from plan_service.participants import assessments
 from plan_service.participants.models import Person
 from plan_service.plans import services
 from plan_service.plans.models import Action, Comment, Dissent, Goal, Need, Review
@@ -152,7 +153,9 @@ def _items(
 def _hidden_items(side: Side, lead: Any, child_person: Any) -> None:
     """The child, assessed capable (THL code 3), hides a need and a goal from the guardians."""
     plan_id = side.plan.pk
-    services.assessment_record(actor=lead.user, plan_id=plan_id, child_id=child_person.pk, code=3)
+    assessments.assessment_record(
+        actor=lead.user, plan_id=plan_id, child_id=child_person.pk, code=3
+    )
     need = services.item_create(
         actor=lead.user,
         plan_id=plan_id,

@@ -19,6 +19,7 @@ from django.utils import timezone
 from plan_service.consent.services import consent_create
 from plan_service.notifications import services as notices
 from plan_service.notifications.models import Notification
+from plan_service.participants import assessments
 from plan_service.plans import services
 from plan_service.plans.models import Action, Comment, Dissent, Need, Review
 from tests import factories
@@ -223,7 +224,7 @@ def _hidden_from_lead(h: House) -> None:
 def _restricted(h: House) -> Need:
     """In both worlds: a social item the mature child hid from the guardians."""
     item = need(h, h.lead.user, "social", "private")
-    services.assessment_record(
+    assessments.assessment_record(
         actor=h.lead.user, plan_id=h.plan.pk, child_id=h.child_person.pk, code=3
     )
     return services.item_restrict(

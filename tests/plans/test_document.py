@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from plan_service.audit.models import AccessEvent
 from plan_service.consent.services import consent_withdraw
+from plan_service.participants import assessments
 from plan_service.participants.models import Person
 from plan_service.plans import services
 from plan_service.plans.models import (
@@ -244,7 +245,7 @@ def test_a_restriction_hides_the_item_from_the_guardians_on_the_next_request():
     h = Household()
     need = h.needs["family"]
     assert "need family" in needs_seen(doc(h.guardian_a, h.plan.pk))
-    services.assessment_record(
+    assessments.assessment_record(
         actor=h.lead.user, plan_id=h.plan.pk, child_id=h.child_person.pk, code=3
     )
     need.refresh_from_db()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from plan_service.participants import assessments
 from plan_service.participants.models import Person
 from plan_service.plans import services
 from plan_service.plans.models import Comment, Need
@@ -35,7 +36,9 @@ def _url(plan, suffix=""):
 
 def _hidden_restricted_need(api, lead, nurse, child_person, plan):
     """The Nieminen case: the nurse adds a need, the child hides it, the nurse comments."""
-    services.assessment_record(actor=lead.user, plan_id=plan.pk, child_id=child_person.pk, code=3)
+    assessments.assessment_record(
+        actor=lead.user, plan_id=plan.pk, child_id=child_person.pk, code=3
+    )
     n = api.as_user(nurse.user)
     need = n.post(_url(plan, "needs/"), {"category": "health", "title": "ehkäisy"}).json()
     restricted = n.post(

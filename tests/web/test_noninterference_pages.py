@@ -26,6 +26,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from plan_service.consent.services import consent_create
+from plan_service.participants import assessments
 from plan_service.participants.identity_codes import temporary_identity_code
 from plan_service.participants.models import Family, Organization, Person, Professional
 from plan_service.plans import services
@@ -157,7 +158,7 @@ def hidden_by_child1(w: dict[str, Any]) -> None:
     """Child 1, judged mature, hides an item about them: guardians and siblings do not see it,
     nor what is said about it, nor its later changes."""
     lead, plan, child1 = w["lead"].user, w["plan"], w["people"]["child1"]
-    services.assessment_record(actor=lead, plan_id=plan.pk, child_id=child1.pk, code=3)
+    assessments.assessment_record(actor=lead, plan_id=plan.pk, child_id=child1.pk, code=3)
     secret = services.item_create(
         actor=lead,
         plan_id=plan.pk,

@@ -15,6 +15,7 @@ from django.test import Client
 
 from plan_service.audit.models import AccessEvent
 from plan_service.consent.services import consent_create
+from plan_service.participants import assessments
 from plan_service.participants.models import MaturityAssessment, Person
 from plan_service.plans import services
 from plan_service.plans.models import Acknowledgement, Action, Comment, Dissent, Goal, Need, Review
@@ -272,7 +273,7 @@ def test_htmx_comment_answers_the_fragment_in_place(fam):
 
 
 def _assess(fam, code: int) -> None:
-    services.assessment_record(
+    assessments.assessment_record(
         actor=fam["lead"].user, plan_id=fam["plan"].pk, child_id=fam["child_p"].pk, code=code
     )
 

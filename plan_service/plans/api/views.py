@@ -27,6 +27,7 @@ from plan_service.api.serializers import MAX_INT, StrictSerializer
 from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet, log_plan_read, parse_uuid
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import family_subjects, record_access_batch
+from plan_service.participants import assessments
 from plan_service.participants.models import MaturityAssessment, Professional
 from plan_service.plans import document, kinds, selectors, services
 from plan_service.plans.api import filters
@@ -717,7 +718,7 @@ class AssessmentViewSet(PlanScopedMixin, PolicyViewSet):
         data = AssessmentInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        assessment = services.assessment_record(
+        assessment = assessments.assessment_record(
             actor=request.user,
             plan_id=access.plan.pk,
             child_id=values.pop("child"),

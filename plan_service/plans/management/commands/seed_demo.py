@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from plan_service.consent.services import consent_create
+from plan_service.participants import assessments
 from plan_service.participants.identity_codes import temporary_identity_code
 from plan_service.participants.models import Family, Organization, Person, Professional, Recipient
 from plan_service.participants.services import family_create, person_link_account
@@ -389,7 +390,7 @@ class Command(BaseCommand):
                 "description": "Lauri toivoo, ettei tätä näytetä huoltajalle.",
             },
         )
-        services.assessment_record(
+        assessments.assessment_record(
             actor=pro["terveydenhoitaja"],
             plan_id=plan.pk,
             child_id=lauri_person.pk,
