@@ -8,8 +8,8 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from simple_history.models import HistoricalRecords
 
+from plan_service import historical
 from plan_service.categories import Category
 from plan_service.models_base import Stamped
 from plan_service.participants.models import Family, Organization, Person, Sector
@@ -70,7 +70,7 @@ class Consent(Stamped):
         related_name="+",
     )
     withdrawal_reason = models.CharField(_("withdrawal reason"), max_length=500, blank=True)
-    history = HistoricalRecords()
+    history = historical.records()
 
     class Meta:
         ordering = ["-valid_from"]

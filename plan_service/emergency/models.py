@@ -12,7 +12,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from simple_history.models import HistoricalRecords
+
+from plan_service import historical
 
 
 class EmergencyAccess(models.Model):
@@ -50,7 +51,7 @@ class EmergencyAccess(models.Model):
     )
     reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
     review_note = models.CharField(_("review note"), max_length=1000, blank=True)
-    history = HistoricalRecords()
+    history = historical.records()
 
     class Meta:
         ordering = ["-opened_at"]

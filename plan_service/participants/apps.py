@@ -10,6 +10,14 @@ class ParticipantsConfig(AppConfig):
     verbose_name = _("participants")
 
     def ready(self) -> None:
+        from simple_history.signals import pre_create_historical_record
+
+        from plan_service.historical import stamp_on_behalf_of
         from plan_service.participants import sessions
 
         sessions.connect()
+        # Every history row says on whose behalf the change was made (a guardian acting for
+        # their child, issue 18).
+        pre_create_historical_record.connect(
+            stamp_on_behalf_of, dispatch_uid="historical.on_behalf_of"
+        )

@@ -9,10 +9,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from simple_history.models import HistoricalRecords
 from stdnum.exceptions import ValidationError as StdnumValidationError
 from stdnum.fi import hetu
 
+from plan_service import historical
 from plan_service.models_base import Stamped
 
 
@@ -83,7 +83,7 @@ class Organization(Stamped):
     name = models.CharField(_("name"), max_length=200)
     oid = models.CharField(_("OID"), max_length=120, unique=True)
     sector = models.CharField(_("sector"), max_length=20, choices=Sector.choices)
-    history = HistoricalRecords()
+    history = historical.records()
     #: fi-base information custodian: a public (1) or private (2) custodian (eArkisto -
     #: Rekisterinpitäjän laji, urn:oid:1.2.246.537.5.40172).
     public = models.BooleanField(_("public organisation"), default=True)
@@ -148,7 +148,7 @@ class Professional(Stamped):
     sv_number = models.CharField(
         _("SV number"), max_length=9, blank=True, validators=[validate_sv_number]
     )
-    history = HistoricalRecords()
+    history = historical.records()
 
     class Meta:
         ordering = ["user__last_name", "user__first_name"]
@@ -168,7 +168,7 @@ class Family(Stamped):
     """A family: its children and guardians share one plan."""
 
     name = models.CharField(_("name"), max_length=200)
-    history = HistoricalRecords()
+    history = historical.records()
 
     class Meta:
         ordering = ["name"]
@@ -231,7 +231,7 @@ class Person(Stamped):
         through="Guardianship",
         through_fields=("child", "guardian"),
     )
-    history = HistoricalRecords(excluded_fields=["identity_code"])
+    history = historical.records(excluded_fields=["identity_code"])
 
     class Meta:
         ordering = ["family_name", "given_name"]
@@ -272,7 +272,7 @@ class Guardianship(models.Model):
     child = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="guardianships")
     guardian = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+")
     # Custody matters in law: who became or stopped being guardian of whom, and who said so.
-    history = HistoricalRecords()
+    history = historical.records()
     excluded_by_custody_decision = models.BooleanField(
         _("custody decision excludes this guardian"),
         default=False,
@@ -342,7 +342,7 @@ class MaturityAssessment(Stamped):
     code = models.PositiveSmallIntegerField(_("assessment"), choices=Code.choices)
     assessed_on = models.DateField(_("assessed on"))
     note = models.TextField(_("note"), blank=True, max_length=2000)
-    history = HistoricalRecords()
+    history = historical.records()
 
     class Meta:
         ordering = ["-assessed_on", "-created_at"]
@@ -390,7 +390,7 @@ class Recipient(Stamped):
     )
     fhir_base_url = models.URLField(_("FHIR base URL for pushes"), max_length=300, blank=True)
     active = models.BooleanField(_("active"), default=True)
-    history = HistoricalRecords()
+    history = historical.records()
 
     class Meta:
         ordering = ["name"]

@@ -13,8 +13,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
-from simple_history.models import HistoricalRecords
 
+from plan_service import historical
 from plan_service.categories import Category
 from plan_service.models_base import Stamped
 from plan_service.participants.models import Family, Organization, Person, Professional
@@ -132,7 +132,7 @@ class Plan(Stamped):
     period_start = models.DateField(_("period start"), default=timezone.localdate)
     period_end = models.DateField(_("period end"), null=True, blank=True)
     version = models.PositiveIntegerField(_("version"), default=1)
-    history = HistoricalRecords(bases=[PlanVersionNote])
+    history = historical.records(bases=[PlanVersionNote])
 
     class Meta:
         ordering = ["-updated_at"]
@@ -214,7 +214,7 @@ class Membership(Stamped):
     valid_from = models.DateTimeField(_("valid from"), default=timezone.now)
     valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
     ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
-    history = HistoricalRecords()
+    history = historical.records()
 
     class Meta:
         ordering = ["valid_from"]
@@ -289,7 +289,7 @@ class Need(PlanItem):
 
     title = models.CharField(_("title"), max_length=300)
     description = models.TextField(_("description"), blank=True, max_length=LONG_TEXT)
-    history = HistoricalRecords()
+    history = historical.records()
 
     class Meta(PlanItem.Meta):
         verbose_name = _("need")
@@ -326,7 +326,7 @@ class Goal(PlanItem):
         choices=Achievement.choices,
         default=Achievement.IN_PROGRESS,
     )
-    history = HistoricalRecords()
+    history = historical.records()
 
     class Meta(PlanItem.Meta):
         verbose_name = _("goal")
@@ -371,7 +371,7 @@ class Action(PlanItem):
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.NOT_STARTED
     )
-    history = HistoricalRecords()
+    history = historical.records()
 
     class Meta(PlanItem.Meta):
         verbose_name = _("action")
@@ -408,7 +408,7 @@ class Review(PlanItem):
     notes = models.TextField(_("notes"), blank=True, max_length=NOTES_TEXT)
     progress = models.JSONField(_("progress per goal"), default=list, blank=True)
     next_review_on = models.DateField(_("next review"), null=True, blank=True)
-    history = HistoricalRecords()
+    history = historical.records()
 
     class Meta(PlanItem.Meta):
         verbose_name = _("review meeting")
@@ -437,7 +437,7 @@ class Comment(PlanItem):
     target_type = models.CharField(_("about"), max_length=10, choices=TargetType.choices)
     target_id = models.UUIDField(_("about item"), null=True, blank=True)
     text = models.TextField(_("text"), max_length=LONG_TEXT)
-    history = HistoricalRecords()
+    history = historical.records()
 
     class Meta(PlanItem.Meta):
         verbose_name = _("comment")
@@ -450,7 +450,7 @@ class Dissent(PlanItem):
     target_type = models.CharField(_("disputes"), max_length=10, choices=TargetType.choices)
     target_id = models.UUIDField(_("disputed item"), null=True, blank=True)
     text = models.TextField(_("text"), max_length=LONG_TEXT)
-    history = HistoricalRecords()
+    history = historical.records()
 
     class Meta(PlanItem.Meta):
         verbose_name = _("dissent")
@@ -469,7 +469,7 @@ class Acknowledgement(PlanItem):
     content_hash = models.CharField(_("content hash"), max_length=64)
     decision = models.CharField(_("decision"), max_length=10, choices=Decision.choices)
     comment = models.TextField(_("comment"), blank=True, max_length=SHORT_TEXT)
-    history = HistoricalRecords()
+    history = historical.records()
 
     class Meta(PlanItem.Meta):
         verbose_name = _("acknowledgement")

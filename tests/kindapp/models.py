@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django.db import models
-from simple_history.models import HistoricalRecords
 
+from plan_service import historical
 from plan_service.plans.models import Goal, PlanItem
 
 
@@ -16,7 +16,7 @@ class Strength(PlanItem):
     )
     title = models.CharField("title", max_length=300)
     text = models.TextField("text", blank=True, max_length=4000)
-    history = HistoricalRecords()
+    history = historical.records()
 
     class Meta(PlanItem.Meta):
         verbose_name = "strength"
