@@ -16,9 +16,9 @@ from django.utils.translation import gettext as _
 from plan_service import policy
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import family_subjects, record_access
+from plan_service.emergency import signals
 from plan_service.emergency.models import EmergencyAccess
 from plan_service.errors import ConflictError
-from plan_service.notifications import services as notices
 from plan_service.participants.models import ROLE_SECTOR
 from plan_service.plans.models import Membership, Plan
 
@@ -86,7 +86,7 @@ def emergency_open(
         object_id=grant.pk,
         access=access,
     )
-    notices.emergency_opened(grant=grant)
+    signals.opened.send(sender=EmergencyAccess, grant=grant)
     return grant, True
 
 

@@ -8,3 +8,8 @@ class NotificationsConfig(AppConfig):
     name = "plan_service.notifications"
     label = "notifications"
     verbose_name = _("notifications")
+
+    def ready(self) -> None:
+        from plan_service.notifications import receivers
+
+        receivers.connect()

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from plan_service import policy
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import record_access
+from plan_service.participants import signals
 from plan_service.participants.models import (
     Family,
     Guardianship,
@@ -105,15 +106,11 @@ def person_link_account(*, person: Person, user: User) -> Person:
     The person becomes a family member of the family's open plan at once; the link is logged
     as a change to that person's data.
     """
-    from plan_service.plans.models import Plan
-    from plan_service.plans.services import family_sync
-
     person.user = user
     person._history_user = user  # type: ignore[attr-defined]
     person._change_reason = "account linked"  # type: ignore[attr-defined]
     person.save()
-    for plan in Plan.objects.filter(family_id=person.family_id).exclude(status="completed"):
-        family_sync(plan=plan, actor=None)
+    signals.account_linked.send(sender=Person, person=person)  # the plans add them
     # Found by subject (the person) for auditors; not part of the family's own access account,
     # which tells the family what others did with its data.
     record_access(

@@ -6,6 +6,17 @@ from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
 
+def _family_member_linked(sender: Any, *, person: Any, **kwargs: Any) -> None:
+    """A family member's account was linked: the family's open plans add them at once."""
+    from plan_service.plans.models import Plan
+    from plan_service.plans.services import family_sync
+
+    for plan in Plan.objects.filter(family_id=person.family_id).exclude(
+        status=Plan.Status.COMPLETED
+    ):
+        family_sync(plan=plan, actor=None)
+
+
 def _keep_change_note(sender: Any, instance: Any, history_instance: Any, **kwargs: Any) -> None:
     """Copy the writer's free-text reason onto the plan's new historical row (simple-history's
     documented way to fill an extra history column; the services set `_change_note`)."""
@@ -20,6 +31,7 @@ class PlansConfig(AppConfig):
     def ready(self) -> None:
         from simple_history.signals import pre_create_historical_record
 
+        from plan_service.participants.signals import account_linked
         from plan_service.plans import kinds  # noqa: F401 (declares the built-in item kinds)
         from plan_service.plans.models import Plan
 
@@ -28,3 +40,4 @@ class PlansConfig(AppConfig):
             sender=Plan.history.model,  # type: ignore[attr-defined]
             dispatch_uid="plans.keep_change_note",
         )
+        account_linked.connect(_family_member_linked, dispatch_uid="plans.family_member_linked")

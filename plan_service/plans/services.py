@@ -24,14 +24,13 @@ from plan_service import policy
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import family_subjects, record_access
 from plan_service.errors import ConflictError, StaleVersionError
-from plan_service.notifications import services as notices
 from plan_service.participants.models import (
     Family,
     Organization,
     Person,
     Professional,
 )
-from plan_service.plans import kinds
+from plan_service.plans import kinds, signals
 from plan_service.plans.models import (
     ITEM_MODELS,
     Acknowledgement,
@@ -287,7 +286,7 @@ def plan_update(
         object_version=plan.version,
         access=access,
     )
-    notices.plan_changed(actor=actor, plan=plan)
+    signals.plan_changed.send(sender=Plan, actor=actor, plan=plan)
     return plan
 
 
@@ -404,7 +403,7 @@ def membership_add(
         object_id=membership.pk,
         access=access,
     )
-    notices.membership_added(membership=membership)
+    signals.membership_added.send(sender=Membership, membership=membership)
     return membership
 
 
@@ -438,7 +437,7 @@ def membership_end(
         object_id=membership.pk,
         access=access,
     )
-    notices.membership_ended(membership=membership)
+    signals.membership_ended.send(sender=Membership, membership=membership)
     return membership
 
 
@@ -599,7 +598,9 @@ def item_create(
     item.save()
     _log_item(actor, Act.CREATE, access, item)
     if model is not Acknowledgement:
-        notices.item_changed(actor=actor, plan=plan, item=item, created=True)
+        signals.item_changed.send(
+            sender=type(item), actor=actor, plan=plan, item=item, created=True
+        )
     return item
 
 
@@ -681,7 +682,7 @@ def item_update(
     _track(item, actor, _reason(reason).code or default_code)
     item.save()
     _log_item(actor, Act.UPDATE, access, item, also=concerned_before)
-    notices.item_changed(actor=actor, plan=plan, item=item, created=False)
+    signals.item_changed.send(sender=type(item), actor=actor, plan=plan, item=item, created=False)
     return item
 
 
@@ -732,7 +733,7 @@ def item_delete(
     item.plan_version = version
     _track(item, actor, _reason(reason).code or ChangeCode.ITEM_REMOVED)
     _log_item(actor, Act.DELETE, access, item)
-    notices.item_changed(actor=actor, plan=plan, item=item, created=False)
+    signals.item_changed.send(sender=type(item), actor=actor, plan=plan, item=item, created=False)
     item.delete()
 
 
