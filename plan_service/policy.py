@@ -689,13 +689,7 @@ def plan_accesses(plan: Plan) -> list[PlanAccess]:
         professional = membership.professional
         covering = []
         if professional is not None:
-            sector = ROLE_SECTOR.get(professional.role)
-            covering = [
-                c
-                for c in consents
-                if c.recipient_organization_id == professional.organization_id
-                or (sector and c.recipient_sector == sector)
-            ]
+            covering = [c for c in consents if consent_addressed_to(c, professional)]
         access = _decide(plan, membership, actions, tuple(covering))
         if access is not None:
             out.append(access)
@@ -830,13 +824,28 @@ def _consents_covering(plan: Plan, professional: Professional | None) -> list[Co
     )
 
 
+def _recipients_of(professional: Professional) -> tuple[object, str | None]:
+    """Whom a consent must be addressed to to cover this professional: their organisation, or
+    the sector of their role. The one statement of the rule; `_recipient_q` (SQL) and
+    `consent_addressed_to` (Python) both read it, and a test holds them to the same answers."""
+    return professional.organization_id, ROLE_SECTOR.get(professional.role)
+
+
 def _recipient_q(professional: Professional) -> Q:
     """Consents whose recipient is the professional's organisation or sector."""
-    recipient = Q(recipient_organization_id=professional.organization_id)
-    sector = ROLE_SECTOR.get(professional.role)
+    organization, sector = _recipients_of(professional)
+    recipient = Q(recipient_organization_id=organization)
     if sector:
         recipient |= Q(recipient_sector=sector)
     return recipient
+
+
+def consent_addressed_to(consent: Consent, professional: Professional) -> bool:
+    """Whether `consent` is addressed to the professional's organisation or sector."""
+    organization, sector = _recipients_of(professional)
+    return consent.recipient_organization_id == organization or bool(
+        sector and consent.recipient_sector == sector
+    )
 
 
 def consent_mismatch(
@@ -860,10 +869,7 @@ def consent_mismatch(
         return _("The consent is not an active consent of this family.")
     if consent.subjects.exclude(family_id=family_id).exists():
         return _("The consent is about people outside this family.")
-    sector = ROLE_SECTOR.get(professional.role)
-    to_organization = consent.recipient_organization_id == professional.organization_id
-    to_sector = bool(consent.recipient_sector) and consent.recipient_sector == sector
-    if not (to_organization or to_sector):
+    if not consent_addressed_to(consent, professional):
         return _("The consent is not addressed to this professional's organisation or sector.")
     if valid_from < consent.valid_from:
         return _("The membership would start before the consent does.")
