@@ -897,11 +897,16 @@ def may_export_for(access: PlanAccess | None, recipient: Recipient) -> bool:
     )
 
 
-def export_access(user: User, plan: Plan, recipient: Recipient) -> PlanAccess:
+def export_access(
+    user: User, plan: Plan, recipient: Recipient, *, shown_to_exporter: bool = False
+) -> PlanAccess:
     """The access an export of `plan` for `recipient` reads through; 404 hidden, 403 refused.
 
     Its `reads` are the recipient's categories (for a member, cut to what the member reads);
     items a minor hid from the guardians go to professional recipients as to professionals.
+    With `shown_to_exporter` (a download: the Bundle goes to the exporter, not to the
+    recipient's system) they are also cut to what the exporter reads themself, so a download
+    never shows the exporter a category they may not see (noninterference, docs/fhir.md).
     """
     access = plan_access(user, plan)
     if access is None:
@@ -910,7 +915,7 @@ def export_access(user: User, plan: Plan, recipient: Recipient) -> PlanAccess:
         raise PermissionDenied
     consents = tuple(recipient_consents(recipient, plan.family_id))
     reads = recipient_categories(recipient, consents)
-    if not access.may(Action.EXPORT):
+    if shown_to_exporter or not access.may(Action.EXPORT):
         reads &= access.reads
     return PlanAccess(
         plan=plan,
@@ -927,6 +932,9 @@ def export_access(user: User, plan: Plan, recipient: Recipient) -> PlanAccess:
 
 def export_accesses(user: User, plans: list[Plan], recipient: Recipient) -> list[PlanAccess]:
     """`export_access` for many plans in a fixed number of queries (bulk export).
+
+    A bulk export for a named recipient is a delivery to that recipient (files handed to its
+    system, never shown to the exporter), so these are the recipient's full views.
 
     The lead's case (the one a bulk export is) is decided here from one membership query, one
     permission query and one consent query for all plans, by the same rules; any other case

@@ -621,17 +621,18 @@ def plan_export_prepare(
     plan_id: object,
     version: int | None = None,
     recipient: Recipient | None = None,
+    to_recipient: bool = False,
 ) -> tuple[policy.PlanAccess, Export]:
     """Check the right to export, lock, snapshot and build the Bundle; log nothing.
 
     Must run inside a transaction. Raises Http404 when the plan is invisible to `actor`,
     PermissionDenied when they may not export it (for `recipient`), ValidationError for a
-    version that cannot be exported.
+    version that cannot be exported. `to_recipient`: see `export_access_for`.
     """
     from plan_service.plans.visibility import reader_view
 
     plan = selectors.plan_get(user=actor, plan_id=plan_id)
-    access = export_access_for(actor, plan, recipient)
+    access = export_access_for(actor, plan, recipient, to_recipient=to_recipient)
     _share_lock([plan])
     view = reader_view(access)
     if version is not None and version != view.version:
@@ -649,18 +650,24 @@ def plan_export(
     plan_id: object,
     version: int | None = None,
     recipient: Recipient | None = None,
+    to_recipient: bool = False,
 ) -> Export:
     """Export a plan as a FHIR transaction Bundle, and log the disclosure.
 
-    For a named `recipient` the Bundle holds exactly what the recipient may receive
-    (`policy.export_access`: the lead for any recipient, a member for their own organisation);
-    without one, the lead's own view (a download). Http404 when the plan is invisible, 403 when
-    refused. The disclosure log gets one row per person in the export, in the same transaction,
-    so a Bundle never leaves without its log rows. Exporting the same version twice gives the
-    same Bundle.
+    For a named `recipient` the Bundle holds what the recipient may receive
+    (`policy.export_access`: the lead for any recipient, a member for their own organisation),
+    cut to what the exporter reads unless it goes `to_recipient`'s own system (see
+    `export_access_for`); without one, the lead's own view. Http404 when the plan is
+    invisible, 403 when refused. The disclosure log gets one row per person in the export, in
+    the same transaction, so a Bundle never leaves without its log rows. Exporting the same
+    version twice gives the same Bundle.
     """
     access, export = plan_export_prepare(
-        actor=actor, plan_id=plan_id, version=version, recipient=recipient
+        actor=actor,
+        plan_id=plan_id,
+        version=version,
+        recipient=recipient,
+        to_recipient=to_recipient,
     )
     log_disclosure(
         actor=actor,
