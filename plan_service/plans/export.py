@@ -607,11 +607,19 @@ def resolve_recipient(code: object) -> Recipient | None:
     return recipient
 
 
-def export_access_for(actor: User, plan: Plan, recipient: Recipient | None) -> policy.PlanAccess:
+def export_access_for(
+    actor: User, plan: Plan, recipient: Recipient | None, *, to_recipient: bool = False
+) -> policy.PlanAccess:
     """The access an export reads through: the recipient's (`policy.export_access`) when one is
-    named, else the exporter's own (needs EXPORT)."""
+    named, else the exporter's own (needs EXPORT).
+
+    `to_recipient` says where the Bundle goes. True: to the recipient's own system (a push),
+    which the exporter never sees, so it holds everything the recipient may receive. False (the
+    default, a download): to the exporter, so it is also cut to what the exporter reads
+    themself; what they may not see leaves no trace in what they get (docs/fhir.md).
+    """
     if recipient is not None:
-        return policy.export_access(actor, plan, recipient)
+        return policy.export_access(actor, plan, recipient, shown_to_exporter=not to_recipient)
     return policy.require_plan(actor, policy.Action.EXPORT, plan)
 
 
@@ -751,35 +759,3 @@ def plan_export_many_to(
             exported.append((access, snapshot))
         log_disclosures(actor=actor, exported=exported, recipient=label)
     return len(accesses)
-
-
-#
-# Access log as AuditEvent
-#
-
-
-def access_record(event: AccessEvent, identity_codes: dict[uuid.UUID, str] | None = None) -> Any:
-    """An access-log row as the plain `fhir_export.auditevent.AccessRecord`.
-
-    `identity_codes` maps person ids to identity codes for a recipient entitled to them (the
-    AuditEvent then names the patient by identity code); without it the person id is used.
-    """
-    from fhir_export.auditevent import AccessRecord
-
-    codes = identity_codes or {}
-    return AccessRecord(
-        id=event.pk,
-        recorded_at=event.recorded_at,
-        action=event.action,
-        outcome=event.outcome,
-        actor_user_id=event.actor_user_id,
-        subject_id=event.subject_id,
-        subject_identity_code=codes.get(event.subject_id, "") if event.subject_id else "",
-        plan_id=event.plan_id,
-        object_type=event.object_type,
-        object_id=event.object_id,
-        object_version=event.object_version,
-        purpose=event.purpose,
-        client_ip=event.client_ip,
-        request_id=event.request_id,
-    )
