@@ -732,12 +732,17 @@ def plan_export_many_to(
     """Export plans into `sink` one by one and log their disclosures, in one transaction.
 
     The rights are checked per plan exactly as `plan_export` does (404 hidden, 403 refused;
-    for a registry `Recipient`, what that recipient may receive), the plan rows are
-    share-locked together, and their snapshots are read in a fixed number of queries
-    (`plan_snapshots`). The disclosure and access rows of the whole chunk are appended once,
-    after `sink` took every Bundle; a sink that raises rolls back the rows of the whole call
-    (the caller then deletes what the sink wrote). Returns the number of plans exported.
+    for a registry `Recipient`, everything that recipient may receive: a bulk export for a
+    recipient is a delivery to its system, like a push), the plan rows are share-locked
+    together, and their snapshots and reader views (versions, times and authors as the reader
+    sees them, `as_reader`, exactly as a single export renders them) are read in a fixed
+    number of queries (`plan_snapshots`, `visibility.reader_views`). The disclosure and access
+    rows of the whole chunk are appended once, after `sink` took every Bundle; a sink that
+    raises rolls back the rows of the whole call (the caller then deletes what the sink
+    wrote). Returns the number of plans exported.
     """
+    from plan_service.plans.visibility import preload_names, reader_views
+
     named = recipient if isinstance(recipient, Recipient) else None
     label = recipient_label(named, actor) if named is not None else str(recipient)
     with transaction.atomic():
@@ -753,8 +758,12 @@ def plan_export_many_to(
         else:
             accesses = [export_access_for(actor, plan, None) for plan in ordered]
         _share_lock([a.plan for a in accesses])
+        snapshots = plan_snapshots(accesses)
+        views = reader_views(accesses)  # versions as each reader sees them, as `plan_export`
+        preload_names(views)
         exported = []
-        for access, snapshot in zip(accesses, plan_snapshots(accesses), strict=True):
+        for access, stored, view in zip(accesses, snapshots, views, strict=True):
+            snapshot = as_reader(stored, view)
             sink(Export(bundle=plan_bundle(snapshot), snapshot=snapshot))
             exported.append((access, snapshot))
         log_disclosures(actor=actor, exported=exported, recipient=label)
