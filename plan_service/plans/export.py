@@ -756,7 +756,7 @@ def plan_export_many_to(
         if named is not None:
             accesses = policy.export_accesses(actor, ordered, named)
         else:
-            accesses = [export_access_for(actor, plan, None) for plan in ordered]
+            accesses = policy.export_own_accesses(actor, ordered)
         _share_lock([a.plan for a in accesses])
         snapshots = plan_snapshots(accesses)
         views = reader_views(accesses)  # versions as each reader sees them, as `plan_export`

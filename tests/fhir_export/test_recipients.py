@@ -527,13 +527,36 @@ def test_bulk_export_for_a_recipient_equals_the_single_exports(demo) -> None:
     assert rows.count() == 2 * sum(Person.objects.filter(family=p.family).count() for p in plans)
 
 
-def test_bulk_export_for_a_recipient_takes_the_same_queries_for_more_plans(demo) -> None:
+def test_bulk_export_of_the_leads_own_view_equals_the_single_downloads(demo) -> None:
+    """The bulk job's form (no registry recipient): the lead's own view, decided for the whole
+    chunk at once (`policy.export_own_accesses`) exactly as one download decides it."""
+    from fhir_export.bundle import to_json
+    from plan_service.plans.export import plan_export, plan_export_many_to
+
+    plans = _demo_plans(demo, 3)
+    got: list[str] = []
+    plan_export_many_to(
+        actor=demo.lead.user,
+        plan_ids=[p.pk for p in plans],
+        sink=lambda e: got.append(to_json(e.bundle)),
+        recipient="FHIR bulk export for the lead",
+    )
+    single = [to_json(plan_export(actor=demo.lead.user, plan_id=p.pk).bundle) for p in plans]
+    assert got == single
+    assert all("MARK-social" in g for g in got)
+    assert all("MARK-health" not in g for g in got)  # the lead does not read health
+
+
+@pytest.mark.parametrize("for_whom", ["kanta", "the lead's own view"])
+def test_bulk_export_for_a_recipient_takes_the_same_queries_for_more_plans(demo, for_whom) -> None:
+    """Snapshots and reader views (history) of a chunk: constant in the number of plans, for
+    a registry recipient and for the lead's own view (the bulk job's form)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from plan_service.plans.export import plan_export_many_to
 
-    kanta = demo.recipients["kanta"]
+    kanta = demo.recipients.get(for_whom, "FHIR bulk export for the lead")
     counts = []
     for n in (2, 6):
         plans = _demo_plans(demo, n)
