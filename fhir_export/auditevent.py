@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,7 +66,11 @@ _SHAPE: dict[str, tuple[str, str, str | None, str]] = {
     "activation_change": (c.DICOM, "110137", None, "U"),
     "token_revoke": (c.DICOM, "110137", None, "U"),
     "admin_change": (c.DICOM, "110137", None, "U"),
+    # A retention purge deletes log rows past their retention (the row names the cutoff).
+    "purge": (c.AUDIT_EVENT_TYPE, "rest", None, "D"),
 }
+#: ISO 21089 record-lifecycle subtype of actions that are no RESTful interaction on a resource.
+_LIFECYCLE_SUBTYPE = {"purge": "destroy"}
 #: DICOM subtype of the user-authentication events (BALP: Login / Logout).
 _AUTH_SUBTYPE = {
     "login": "110122",
@@ -133,6 +137,8 @@ def audit_event(row: AccessRecord) -> dict[str, Any]:
         resource["subtype"] = [c.coding(c.RESTFUL_INTERACTION, interaction)]
     elif row.action in _AUTH_SUBTYPE:
         resource["subtype"] = [c.coding(c.DICOM, _AUTH_SUBTYPE[row.action])]
+    elif row.action in _LIFECYCLE_SUBTYPE:
+        resource["subtype"] = [c.coding(c.ISO_21089_LIFECYCLE, _LIFECYCLE_SUBTYPE[row.action])]
     if row.purpose == "care":
         resource["purposeOfEvent"] = [c.concept(c.V3_ACT_REASON, "TREAT")]
     entities: list[dict[str, Any]] = []
@@ -175,6 +181,36 @@ def audit_event(row: AccessRecord) -> dict[str, Any]:
     resource = finish(resource, "fi")
     validated(resource)
     return resource
+
+
+def access_record(event: Any, identity_codes: Mapping[Any, str] | None = None) -> AccessRecord:
+    """THE mapping of an access-log row (`audit.AccessEvent`, read by attribute; no query) to
+    the plain `AccessRecord` that `audit_event` turns into FHIR: every action maps as itself
+    (`_SHAPE` decides its FHIR shape, a retention purge included).
+
+    `identity_codes` maps person ids to identity codes for a reader entitled to them (the
+    AuditEvent then names the patient by identity code); without it the person id is used.
+    The account's username is carried for account events only (`ACCOUNT_ACTIONS`).
+    """
+    codes = identity_codes or {}
+    subject_id = event.subject_id
+    return AccessRecord(
+        id=event.id,
+        recorded_at=event.recorded_at,
+        action=str(event.action),
+        outcome=str(event.outcome),
+        actor_user_id=event.actor_user_id,
+        subject_id=subject_id,
+        subject_identity_code=codes.get(subject_id, "") if subject_id is not None else "",
+        plan_id=event.plan_id,
+        object_type=event.object_type,
+        object_id=event.object_id,
+        object_version=event.object_version,
+        purpose=event.purpose,
+        client_ip=event.client_ip,
+        request_id=event.request_id,
+        actor_username=event.actor_username if event.action in ACCOUNT_ACTIONS else "",
+    )
 
 
 def audit_events(rows: Iterable[AccessRecord]) -> Iterator[dict[str, Any]]:
@@ -261,6 +297,22 @@ def disclosure_event(row: DisclosureRecord, language: str = "fi") -> dict[str, A
     if entities:
         resource["entity"] = entities
     return finish(resource, language)
+
+
+def disclosure_record(row: Any) -> DisclosureRecord:
+    """A disclosure-log row (`audit.Disclosure`, read by attribute) as a `DisclosureRecord`."""
+    return DisclosureRecord(
+        id=row.id,
+        recorded_at=row.recorded_at,
+        recipient=row.recipient,
+        basis=row.basis,
+        content=row.content,
+        actor_user_id=row.actor_user_id,
+        recipient_organization_id=row.recipient_organization_id,
+        subject_id=row.subject_id,
+        plan_id=row.plan_id,
+        plan_version=row.plan_version,
+    )
 
 
 def disclosure_events(rows: Iterable[DisclosureRecord]) -> Iterator[dict[str, Any]]:

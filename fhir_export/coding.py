@@ -204,7 +204,10 @@ CODE_SYSTEMS: dict[str, dict[str, str]] = {
     OBJECT_ROLE: {"1": "Patient", "4": "Domain Resource"},
     SECURITY_SOURCE_TYPE: {"4": "Application Server"},
     AUDIT_EVENT_TYPE: {"rest": "RESTful Operation"},
-    ISO_21089_LIFECYCLE: {"disclose": "Disclose Record Lifecycle Event"},
+    ISO_21089_LIFECYCLE: {
+        "disclose": "Disclose Record Lifecycle Event",
+        "destroy": "Destroy/Delete Record Lifecycle Event",
+    },
     MINOR_RESTRICTION_SYSTEM: {
         "1": "Alaikäinen ei kykene päättämään tietojensa luovuttamisesta",
         "2": "Alaikäinen kykenee päättämään ja sallii tietojen luovuttamisen huoltajalle",

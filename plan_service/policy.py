@@ -1189,11 +1189,16 @@ def may_export_for(access: PlanAccess | None, recipient: Recipient) -> bool:
     )
 
 
-def export_access(user: User, plan: Plan, recipient: Recipient) -> PlanAccess:
+def export_access(
+    user: User, plan: Plan, recipient: Recipient, *, shown_to_exporter: bool = False
+) -> PlanAccess:
     """The access an export of `plan` for `recipient` reads through; 404 hidden, 403 refused.
 
     Its `reads` are the recipient's categories (for a member, cut to what the member reads);
     items a minor hid from the guardians go to professional recipients as to professionals.
+    With `shown_to_exporter` (a download: the Bundle goes to the exporter, not to the
+    recipient's system) they are also cut to what the exporter reads themself, so a download
+    never shows the exporter a category they may not see (noninterference, docs/fhir.md).
     """
     access = plan_access(user, plan)
     if access is None:
@@ -1202,7 +1207,7 @@ def export_access(user: User, plan: Plan, recipient: Recipient) -> PlanAccess:
         raise PermissionDenied
     consents = tuple(recipient_consents(recipient, plan.family_id))
     reads = recipient_categories(recipient, consents)
-    if not access.may(Action.EXPORT):
+    if shown_to_exporter or not access.may(Action.EXPORT):
         reads &= access.reads
     return PlanAccess(
         plan=plan,
@@ -1219,6 +1224,9 @@ def export_access(user: User, plan: Plan, recipient: Recipient) -> PlanAccess:
 
 def export_accesses(user: User, plans: list[Plan], recipient: Recipient) -> list[PlanAccess]:
     """`export_access` for many plans in a fixed number of queries (bulk export).
+
+    A bulk export for a named recipient is a delivery to that recipient (files handed to its
+    system, never shown to the exporter), so these are the recipient's full views.
 
     The lead's case (the one a bulk export is) is decided here from one membership query, one
     permission query and one consent query for all plans, by the same rules; any other case
@@ -1278,6 +1286,62 @@ def export_accesses(user: User, plans: list[Plan], recipient: Recipient) -> list
                 recipient=recipient,
             )
         )
+    return out
+
+
+def export_own_accesses(user: User, plans: list[Plan]) -> list[PlanAccess]:
+    """`require_plan(user, EXPORT, plan)` for many plans (a bulk export of the exporter's own
+    view) in a fixed number of queries: the memberships, the granted object permissions and
+    the consents covering the user, each read once for all plans and decided by `_decide`, as
+    `plan_access` decides one. 404 when a plan is invisible, 403 without EXPORT."""
+    if not _active(user):
+        raise Http404
+    from plan_service.plans.models import PlanUserObjectPermission
+
+    memberships: dict[object, Membership] = {}
+    for m in (
+        Membership.objects.filter(plan__in=plans, user=user)
+        .filter(current_membership_q())
+        .select_related("professional", "person", "consent")
+        .annotate(hidden_children=_blocked_children())
+        .order_by("-valid_from", "-id")
+    ):
+        memberships[m.plan_id] = m  # the last kept is the earliest-ordered, as `.first()` would
+    codenames: dict[object, set[str]] = {}
+    for plan_id, codename in PlanUserObjectPermission.objects.filter(
+        user=user, content_object__in=plans
+    ).values_list("content_object_id", "permission__codename"):
+        codenames.setdefault(plan_id, set()).add(codename)
+    professional = professional_of(user)
+    covering: dict[object, list[Consent]] = {}
+    if professional is not None:
+        for consent in Consent.objects.filter(
+            Consent.effective_q(),
+            _recipient_q(professional),
+            family_id__in={p.family_id for p in plans},
+        ).order_by("created_at", "id"):
+            covering.setdefault(consent.family_id, []).append(consent)
+    out = []
+    for plan in plans:
+        membership = memberships.get(plan.pk)
+        if membership is None:
+            out.append(require_plan(user, Action.EXPORT, plan))  # an emergency opening, if any
+            continue
+        granted = frozenset(a for a in Action if _CODENAME[a] in codenames.get(plan.pk, ()))
+        if Action.VIEW not in granted:
+            raise Http404
+        consents: tuple[Consent, ...] = ()
+        if membership.role != Membership.PlanRole.FAMILY and membership.professional is not None:
+            if professional is not None and membership.professional_id == professional.pk:
+                consents = tuple(covering.get(plan.family_id, ()))
+            else:  # not expected: decide the long way
+                consents = tuple(_consents_covering(plan, membership.professional))
+        access = _decide(plan, membership, granted, consents)
+        if access is None:
+            raise Http404
+        if not access.may(Action.EXPORT):
+            raise PermissionDenied
+        out.append(access)
     return out
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
@@ -25,6 +26,7 @@ from django.utils.translation import gettext as _
 from plan_service import policy
 from plan_service.audit.context import RequestFacts, reset_request_facts, set_request_facts
 from plan_service.jobs.models import BackgroundJob
+from plan_service.participants.models import Recipient
 from plan_service.plans import selectors
 
 if TYPE_CHECKING:
@@ -53,20 +55,29 @@ def job_facts(job: BackgroundJob) -> Iterator[None]:
 #
 
 
-def enqueue_push(*, actor: AbstractBaseUser, plan_id: object, version: int | None) -> BackgroundJob:
-    """Queue a push of the plan as `actor` may export it (404 hidden, 403 without EXPORT)."""
+def enqueue_push(
+    *,
+    actor: AbstractBaseUser,
+    plan_id: object,
+    recipient: Recipient,
+    version: int | None,
+) -> BackgroundJob:
+    """Queue a push of the plan to `recipient`, as the synchronous push checks it: 404 hidden,
+    403 when `actor` may not export it for that recipient (`policy.export_access`), 503 when
+    neither the recipient nor the settings name a FHIR server. The job carries the recipient
+    (its registry id and code); the worker pushes what that recipient may receive."""
     from plan_service.jobs import tasks
-    from plan_service.plans.push import PushNotConfigured
+    from plan_service.plans import export, push
 
     plan = selectors.plan_get(user=actor, plan_id=plan_id)
-    policy.require_plan(actor, policy.Action.EXPORT, plan)
-    if not settings.FHIR_PUSH_BASE_URL:
-        raise PushNotConfigured
+    export.export_access_for(actor, plan, recipient, to_recipient=True)
+    if not push.push_target(recipient):
+        raise push.PushNotConfigured
     job = BackgroundJob.objects.create(
         kind=BackgroundJob.Kind.FHIR_PUSH,
         requested_by=actor,
         plan_id=plan.pk,
-        params={"version": version},
+        params={"version": version, "recipient": recipient.code, "recipient_id": str(recipient.pk)},
         total=1,
     )
     job.queue_job_id = tasks.fhir_push.defer(job_id=str(job.pk))
@@ -112,38 +123,59 @@ def _fail(job: BackgroundJob, code: str, message: str, result: Any = None) -> No
     )
 
 
+def _job_recipient(job: BackgroundJob) -> Recipient | None:
+    """The registry recipient the job was asked for, if it is still active."""
+    recipient_id = (job.params or {}).get("recipient_id")
+    if not recipient_id:
+        return None
+    return Recipient.objects.filter(pk=recipient_id, active=True).first()
+
+
 def run_push(job_id: object, *, last_attempt: bool = True) -> BackgroundJob | None:
     """One attempt at a queued push. Raises RetryablePushError when another attempt may help.
 
-    The server's answer and the disclosure rows are recorded in one transaction with the job
-    marked done; a run that finds the job done (an earlier run committed, then its worker died
-    before telling the queue) does nothing, so a retried push never logs its disclosure twice.
-    The push itself is idempotent on the server (PUT of derived ids).
+    The same steps as the synchronous push (`plans.push`: `push_prepare`, one HTTP attempt,
+    `push_record`), for the recipient the job carries; the queue does the retrying. The
+    server's answer, the disclosure rows and the push record are written in one transaction
+    with the job marked done; a run that finds the job done (an earlier run committed, then
+    its worker died before telling the queue) does nothing, so a retried push never logs its
+    disclosure twice. The push itself is idempotent on the server (PUT of derived ids).
     """
-    from plan_service.plans import export, push
+    from plan_service.plans import push
 
     job = _start(job_id)
     if job is None:
         return None
     actor = job.requested_by
     with job_facts(job):
+        recipient = _job_recipient(job)
+        if recipient is None:
+            _fail(job, "unknown_recipient", _("The recipient is no longer in the registry."))
+            return job
         try:
-            with transaction.atomic():
-                access, result = export.plan_export_prepare(
-                    actor=actor, plan_id=job.plan_id, version=(job.params or {}).get("version")
-                )
+            prepared = push.push_prepare(
+                actor=actor,
+                plan_id=job.plan_id,
+                recipient=recipient,
+                version=(job.params or {}).get("version"),
+            )
         except (Http404, policy.PermissionDenied):
             # Rights are checked again when the job runs: they may have ended meanwhile.
             _fail(job, "forbidden", _("You may no longer export this plan."))
             return job
-        target = settings.FHIR_PUSH_BASE_URL
-        if not target:
+        except push.PushNotConfigured:
             _fail(job, "fhir_push_not_configured", str(push.PushNotConfigured.default_detail))
+            return job
+        except push.PushOutdatedError as exc:
+            _fail(job, "older_than_pushed", "; ".join(str(m) for m in exc.detail["version"]))
+            return job
+        except ValidationError as exc:
+            _fail(job, "version_not_available", "; ".join(exc.messages))
             return job
         try:
             pushed = push.fhir_transaction(
-                base_url=target,
-                bundle=result.bundle,
+                base_url=prepared.target,
+                bundle=prepared.bundle,
                 timeout=float(settings.FHIR_PUSH_TIMEOUT_SECONDS),
                 attempts=1,  # the queue retries, with its own backoff
                 backoff=0,
@@ -161,12 +193,7 @@ def run_push(job_id: object, *, last_attempt: bool = True) -> BackgroundJob | No
             locked = BackgroundJob.objects.select_for_update().get(pk=job.pk)
             if locked.status == Status.SUCCEEDED:
                 return locked
-            export.log_disclosure(
-                actor=actor,
-                access=access,
-                snapshot=result.snapshot,
-                recipient=f"FHIR push to {target}",
-            )
+            push.push_record(actor=actor, prepared=prepared, recipient=recipient)
             locked.status = Status.SUCCEEDED
             locked.progress = 1
             locked.error_code = ""
@@ -177,7 +204,8 @@ def run_push(job_id: object, *, last_attempt: bool = True) -> BackgroundJob | No
                 "server_status": pushed.server_status,
                 "attempts": locked.attempts,
                 "entries": pushed.entries,
-                "plan_version": result.snapshot.version,
+                "plan_version": prepared.export.snapshot.version,
+                "recipient": recipient.code,
             }
             locked.save()
             return locked

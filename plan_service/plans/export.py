@@ -528,11 +528,19 @@ def resolve_recipient(code: object) -> Recipient | None:
     return recipient
 
 
-def export_access_for(actor: User, plan: Plan, recipient: Recipient | None) -> policy.PlanAccess:
+def export_access_for(
+    actor: User, plan: Plan, recipient: Recipient | None, *, to_recipient: bool = False
+) -> policy.PlanAccess:
     """The access an export reads through: the recipient's (`policy.export_access`) when one is
-    named, else the exporter's own (needs EXPORT)."""
+    named, else the exporter's own (needs EXPORT).
+
+    `to_recipient` says where the Bundle goes. True: to the recipient's own system (a push),
+    which the exporter never sees, so it holds everything the recipient may receive. False (the
+    default, a download): to the exporter, so it is also cut to what the exporter reads
+    themself; what they may not see leaves no trace in what they get (docs/fhir.md).
+    """
     if recipient is not None:
-        return policy.export_access(actor, plan, recipient)
+        return policy.export_access(actor, plan, recipient, shown_to_exporter=not to_recipient)
     return policy.require_plan(actor, policy.Action.EXPORT, plan)
 
 
@@ -542,17 +550,18 @@ def plan_export_prepare(
     plan_id: object,
     version: int | None = None,
     recipient: Recipient | None = None,
+    to_recipient: bool = False,
 ) -> tuple[policy.PlanAccess, Export]:
     """Check the right to export, lock, snapshot and build the Bundle; log nothing.
 
     Must run inside a transaction. Raises Http404 when the plan is invisible to `actor`,
     PermissionDenied when they may not export it (for `recipient`), ValidationError for a
-    version that cannot be exported.
+    version that cannot be exported. `to_recipient`: see `export_access_for`.
     """
     from plan_service.plans.visibility import reader_view
 
     plan = selectors.plan_get(user=actor, plan_id=plan_id)
-    access = export_access_for(actor, plan, recipient)
+    access = export_access_for(actor, plan, recipient, to_recipient=to_recipient)
     _share_lock([plan])
     view = reader_view(access)
     if version is not None and version != view.version:
@@ -570,18 +579,24 @@ def plan_export(
     plan_id: object,
     version: int | None = None,
     recipient: Recipient | None = None,
+    to_recipient: bool = False,
 ) -> Export:
     """Export a plan as a FHIR transaction Bundle, and log the disclosure.
 
-    For a named `recipient` the Bundle holds exactly what the recipient may receive
-    (`policy.export_access`: the lead for any recipient, a member for their own organisation);
-    without one, the lead's own view (a download). Http404 when the plan is invisible, 403 when
-    refused. The disclosure log gets one row per person in the export, in the same transaction,
-    so a Bundle never leaves without its log rows. Exporting the same version twice gives the
-    same Bundle.
+    For a named `recipient` the Bundle holds what the recipient may receive
+    (`policy.export_access`: the lead for any recipient, a member for their own organisation),
+    cut to what the exporter reads unless it goes `to_recipient`'s own system (see
+    `export_access_for`); without one, the lead's own view. Http404 when the plan is
+    invisible, 403 when refused. The disclosure log gets one row per person in the export, in
+    the same transaction, so a Bundle never leaves without its log rows. Exporting the same
+    version twice gives the same Bundle.
     """
     access, export = plan_export_prepare(
-        actor=actor, plan_id=plan_id, version=version, recipient=recipient
+        actor=actor,
+        plan_id=plan_id,
+        version=version,
+        recipient=recipient,
+        to_recipient=to_recipient,
     )
     log_disclosure(
         actor=actor,
@@ -638,12 +653,17 @@ def plan_export_many_to(
     """Export plans into `sink` one by one and log their disclosures, in one transaction.
 
     The rights are checked per plan exactly as `plan_export` does (404 hidden, 403 refused;
-    for a registry `Recipient`, what that recipient may receive), the plan rows are
-    share-locked together, and their snapshots are read in a fixed number of queries
-    (`plan_snapshots`). The disclosure and access rows of the whole chunk are appended once,
-    after `sink` took every Bundle; a sink that raises rolls back the rows of the whole call
-    (the caller then deletes what the sink wrote). Returns the number of plans exported.
+    for a registry `Recipient`, everything that recipient may receive: a bulk export for a
+    recipient is a delivery to its system, like a push), the plan rows are share-locked
+    together, and their snapshots and reader views (versions, times and authors as the reader
+    sees them, `as_reader`, exactly as a single export renders them) are read in a fixed
+    number of queries (`plan_snapshots`, `visibility.reader_views`). The disclosure and access
+    rows of the whole chunk are appended once, after `sink` took every Bundle; a sink that
+    raises rolls back the rows of the whole call (the caller then deletes what the sink
+    wrote). Returns the number of plans exported.
     """
+    from plan_service.plans.visibility import preload_names, reader_views
+
     named = recipient if isinstance(recipient, Recipient) else None
     label = recipient_label(named, actor) if named is not None else str(recipient)
     with transaction.atomic():
@@ -657,43 +677,15 @@ def plan_export_many_to(
         if named is not None:
             accesses = policy.export_accesses(actor, ordered, named)
         else:
-            accesses = [export_access_for(actor, plan, None) for plan in ordered]
+            accesses = policy.export_own_accesses(actor, ordered)
         _share_lock([a.plan for a in accesses])
+        snapshots = plan_snapshots(accesses)
+        views = reader_views(accesses)  # versions as each reader sees them, as `plan_export`
+        preload_names(views)
         exported = []
-        for access, snapshot in zip(accesses, plan_snapshots(accesses), strict=True):
+        for access, stored, view in zip(accesses, snapshots, views, strict=True):
+            snapshot = as_reader(stored, view)
             sink(Export(bundle=plan_bundle(snapshot), snapshot=snapshot))
             exported.append((access, snapshot))
         log_disclosures(actor=actor, exported=exported, recipient=label)
     return len(accesses)
-
-
-#
-# Access log as AuditEvent
-#
-
-
-def access_record(event: AccessEvent, identity_codes: dict[uuid.UUID, str] | None = None) -> Any:
-    """An access-log row as the plain `fhir_export.auditevent.AccessRecord`.
-
-    `identity_codes` maps person ids to identity codes for a recipient entitled to them (the
-    AuditEvent then names the patient by identity code); without it the person id is used.
-    """
-    from fhir_export.auditevent import AccessRecord
-
-    codes = identity_codes or {}
-    return AccessRecord(
-        id=event.pk,
-        recorded_at=event.recorded_at,
-        action=event.action,
-        outcome=event.outcome,
-        actor_user_id=event.actor_user_id,
-        subject_id=event.subject_id,
-        subject_identity_code=codes.get(event.subject_id, "") if event.subject_id else "",
-        plan_id=event.plan_id,
-        object_type=event.object_type,
-        object_id=event.object_id,
-        object_version=event.object_version,
-        purpose=event.purpose,
-        client_ip=event.client_ip,
-        request_id=event.request_id,
-    )

@@ -31,6 +31,7 @@ from rest_framework.exceptions import APIException, ValidationError
 
 from fhir_export import FHIR_JSON
 from fhir_export.bundle import to_json
+from plan_service import policy
 from plan_service.participants.models import Recipient
 from plan_service.plans import export
 from plan_service.plans.models import Plan, PushRecord
@@ -266,37 +267,48 @@ def _with_deletions(bundle: dict[str, Any], previous: list[str]) -> dict[str, An
     return {**bundle, "entry": [*deletions, *bundle["entry"]]}
 
 
-def plan_push(
+@dataclass(frozen=True)
+class PreparedPush:
+    """A push checked and built, not yet sent (`push_prepare`)."""
+
+    access: policy.PlanAccess  # the recipient's, full view
+    export: export.Export
+    target: str
+    #: The Bundle to send: the export's plus DELETE entries (`_with_deletions`).
+    bundle: dict[str, Any]
+    #: The version last pushed to `target` (0 when never).
+    pushed_before: int
+
+
+def push_target(recipient: Recipient | None, base_url: str | None = None) -> str:
+    """Where a push goes: `base_url`, else the recipient's registered server, else the setting."""
+    return base_url or (recipient.fhir_base_url if recipient else "") or settings.FHIR_PUSH_BASE_URL
+
+
+def push_prepare(
     *,
     actor: User,
     plan_id: object,
-    recipient: Recipient | None = None,
+    recipient: Recipient | None,
     version: int | None = None,
     base_url: str | None = None,
-    client: httpx.Client | None = None,
-) -> PushResult:
-    """Push the plan, as `recipient` may receive it, to that recipient's FHIR server.
+) -> PreparedPush:
+    """Check the right, snapshot and build what a push sends; send and log nothing.
 
-    The rights are the export's (`policy.export_access`: 404 hidden, 403 refused). The server
-    is `base_url`, else the recipient's registered `fhir_base_url`, else FHIR_PUSH_BASE_URL.
-    A version older than the last one pushed to that server is refused (409, `version`). The
-    snapshot is taken in its own short transaction (no lock is held over the network), the
-    Bundle is posted with DELETE entries for plan resources the recipient may no longer
-    receive, and the disclosure rows (one per person) and the push record are written only
-    after the server proved it applied the transaction (`_accepted`). Raises PushNotConfigured
-    without a server, PushFailed when the server refuses or cannot be reached; then nothing is
-    logged as disclosed. Idempotent: pushing the same version again updates the same resources.
+    The Bundle is the recipient's full view (`export_access_for(..., to_recipient=True)`): it
+    goes to the recipient's server, never to the person who pushes. Raises Http404 /
+    PermissionDenied (rights first), PushNotConfigured without a server, PushOutdatedError for
+    a version older than the one already pushed there, ValidationError for a version the plan
+    never had. The snapshot is taken in its own short transaction (no lock over the network).
     """
     plan = Plan.objects.filter(pk=plan_id).first()
     if plan is None:
         raise Http404
-    export.export_access_for(actor, plan, recipient)  # refuse before saying anything else
-    target = (
-        base_url or (recipient.fhir_base_url if recipient else "") or settings.FHIR_PUSH_BASE_URL
-    )
+    export.export_access_for(actor, plan, recipient, to_recipient=True)  # refuse first
+    target = push_target(recipient, base_url)
     with transaction.atomic():  # rights first: 404 and 403 come before "not configured"
         access, result = export.plan_export_prepare(
-            actor=actor, plan_id=plan_id, version=version, recipient=recipient
+            actor=actor, plan_id=plan_id, version=version, recipient=recipient, to_recipient=True
         )
     if not target:
         raise PushNotConfigured
@@ -311,31 +323,73 @@ def plan_push(
             },
             code="older_than_pushed",
         )
-    bundle = _with_deletions(result.bundle, record.resources if record is not None else [])
+    return PreparedPush(
+        access=access,
+        export=result,
+        target=target,
+        bundle=_with_deletions(result.bundle, record.resources if record is not None else []),
+        pushed_before=record.version if record is not None else 0,
+    )
+
+
+def push_record(*, actor: User, prepared: PreparedPush, recipient: Recipient | None) -> None:
+    """After the server accepted `prepared`: its disclosure rows (one per person) and the push
+    record. Call inside the transaction that also marks whatever asked for the push done."""
+    label = export.recipient_label(recipient, actor) if recipient else ""
+    snapshot = prepared.export.snapshot
+    export.log_disclosure(
+        actor=actor,
+        access=prepared.access,
+        snapshot=snapshot,
+        recipient=f"FHIR push to {label + ' at ' if label else ''}{prepared.target}",
+    )
+    PushRecord.objects.update_or_create(
+        plan_id=snapshot.plan_id,
+        base_url=prepared.target,
+        defaults={
+            "recipient": recipient,
+            "version": max(snapshot.version, prepared.pushed_before),
+            "resources": [e["request"]["url"] for e in prepared.export.bundle["entry"]],
+            "pushed_at": timezone.now(),
+        },
+    )
+
+
+def plan_push(
+    *,
+    actor: User,
+    plan_id: object,
+    recipient: Recipient | None = None,
+    version: int | None = None,
+    base_url: str | None = None,
+    client: httpx.Client | None = None,
+) -> PushResult:
+    """Push the plan, as `recipient` may receive it, to that recipient's FHIR server.
+
+    The rights are the export's (`policy.export_access`: 404 hidden, 403 refused), and the
+    Bundle is everything the recipient may receive, not cut to what the pusher reads: the
+    pusher never sees it, and the disclosure log records it (docs/fhir.md). The server is
+    `base_url`, else the recipient's registered `fhir_base_url`, else FHIR_PUSH_BASE_URL.
+    A version older than the last one pushed to that server is refused (409, `version`). The
+    snapshot is taken in its own short transaction (no lock is held over the network), the
+    Bundle is posted with DELETE entries for plan resources the recipient may no longer
+    receive, and the disclosure rows (one per person) and the push record are written only
+    after the server proved it applied the transaction (`_accepted`). Raises PushNotConfigured
+    without a server, PushFailed when the server refuses or cannot be reached; then nothing is
+    logged as disclosed. Idempotent: pushing the same version again updates the same resources.
+    The background job (`plan_service.jobs`) runs the same steps with the queue's retries.
+    """
+    prepared = push_prepare(
+        actor=actor, plan_id=plan_id, recipient=recipient, version=version, base_url=base_url
+    )
     pushed = fhir_transaction(
-        base_url=target,
-        bundle=bundle,
+        base_url=prepared.target,
+        bundle=prepared.bundle,
         timeout=float(settings.FHIR_PUSH_TIMEOUT_SECONDS),
         attempts=max(1, settings.FHIR_PUSH_ATTEMPTS),
         backoff=settings.FHIR_PUSH_BACKOFF_MS / 1000,
         client=client,
     )
-    label = export.recipient_label(recipient, actor) if recipient else ""
     with transaction.atomic():
-        export.log_disclosure(
-            actor=actor,
-            access=access,
-            snapshot=result.snapshot,
-            recipient=f"FHIR push to {label + ' at ' if label else ''}{target}",
-        )
-        PushRecord.objects.update_or_create(
-            plan_id=plan.pk,
-            base_url=target,
-            defaults={
-                "recipient": recipient,
-                "version": max(result.snapshot.version, record.version if record else 0),
-                "resources": [e["request"]["url"] for e in result.bundle["entry"]],
-                "pushed_at": timezone.now(),
-            },
-        )
+        push_record(actor=actor, prepared=prepared, recipient=recipient)
     return pushed

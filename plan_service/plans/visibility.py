@@ -35,7 +35,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -275,19 +275,55 @@ def reader_view(access: policy.PlanAccess) -> ReaderView:
     in versions (the work in Python grows with the plan's history rows). Call it inside the
     request's transaction, after any write of the request, so it sees that write.
     """
+    return reader_views([access])[0]
+
+
+def reader_views(accesses: Sequence[policy.PlanAccess]) -> list[ReaderView]:
+    """`reader_view` for many accesses (a bulk export's chunk), in as many queries as one:
+    one for the plans' historical rows and one per item kind, whatever the number of plans.
+    Accesses may share a plan (different recipients); each gets its own view, in order."""
+    plan_ids = sorted({a.plan.pk for a in accesses}, key=str)
+    plan_history: dict[Any, list[Any]] = {pk: [] for pk in plan_ids}
+    for row in (
+        history_model(Plan).objects.filter(id__in=plan_ids).order_by("history_date", "history_id")
+    ):
+        plan_history[row.id].append(row)
+    declared = kinds.all_kinds()
+    item_history: dict[Any, dict[str, list[Any]]] = {
+        pk: {kind.name: [] for kind in declared} for pk in plan_ids
+    }
+    for kind in declared:
+        for row in (
+            history_model(kind.model)
+            .objects.filter(plan_id__in=plan_ids)
+            .order_by("id", "history_date", "history_id")
+        ):
+            item_history[row.plan_id][kind.name].append(row)
+    return [_view(a, plan_history[a.plan.pk], item_history[a.plan.pk]) for a in accesses]
+
+
+def preload_names(views: Iterable[ReaderView]) -> None:
+    """Load the display names every view may show in one query (instead of one per view)."""
+    views = list(views)
+    ids: set[Any] = set()
+    for view in views:
+        ids |= {c.row.history_user_id for cs in view.items.values() for c in cs}
+        ids |= {r.history_user_id for r in view.plan_rows.values()}
+    ids.discard(None)
+    names = user_names(ids)
+    for view in views:
+        view._names = {i: names.get(i) for i in ids}  # a user since deleted has no name
+
+
+def _view(
+    access: policy.PlanAccess, plan_history: list[Any], rows_by_kind: dict[str, list[Any]]
+) -> ReaderView:
+    """One reader's view built from the plan's historical rows (oldest first) and its items'
+    (by item, oldest first)."""
     plan = access.plan
     plan_rows: dict[int, Any] = {}
-    for row in (
-        history_model(Plan).objects.filter(id=plan.pk).order_by("history_date", "history_id")
-    ):
+    for row in plan_history:
         plan_rows[row.version] = row
-    rows_by_kind: dict[str, list[Any]] = {}
-    for declared in kinds.all_kinds():
-        rows_by_kind[declared.name] = list(
-            history_model(declared.model)
-            .objects.filter(plan_id=plan.pk)
-            .order_by("id", "history_date", "history_id")
-        )
     # Today's visibility: an item's last row is its current state (or, if removed, its last).
     vis = Visibility(access)
     for kind, rows in rows_by_kind.items():

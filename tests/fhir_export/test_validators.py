@@ -9,13 +9,13 @@ import pytest
 from django.core.management import call_command
 from hypothesis import HealthCheck, given, settings
 
-from fhir_export.auditevent import audit_event
+from fhir_export.auditevent import access_record, audit_event
 from fhir_export.bundle import plan_bundle
 from fhir_export.snapshot import PlanSnapshot
 from plan_service import policy
 from plan_service.audit.models import AccessEvent
 from plan_service.participants.models import Person
-from plan_service.plans.export import access_record, plan_export, plan_snapshot
+from plan_service.plans.export import plan_export, plan_snapshot
 from plan_service.plans.models import Membership, Plan
 from tests.fhir_export.samples import demo_snapshot
 from tests.fhir_export.strategies import snapshots

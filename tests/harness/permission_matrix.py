@@ -590,9 +590,11 @@ def _plan_endpoints() -> list[Endpoint]:
             "plan-fhir-push-job",
             "POST",
             lambda w, s: f"/api/v1/plans/{s.plan.pk}/fhir/push-job/",
-            needs="export",
-            ok=503,
             payload=lambda w, s: {"recipient": school_recipient(w)},
+            # The same rights as the push it queues (the curator for their own school).
+            expect=plan_only(
+                {"lead": 503, "curator": 503, "health": 403, "guardian": 403, "child": 403}, 404
+            ),
         ),
         # No organisation of the world may use emergency access (tests/emergency covers it).
         Endpoint(

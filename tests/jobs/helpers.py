@@ -26,6 +26,7 @@ class FhirEndpoint:
     def __init__(self, script: list[Any]) -> None:
         self.script = list(script)
         self.requests = 0
+        self.bodies: list[dict[str, Any]] = []
         self.received = threading.Event()
         self.release = threading.Event()
         endpoint = self
@@ -33,14 +34,16 @@ class FhirEndpoint:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
-                self.rfile.read(length)
+                sent = json.loads(self.rfile.read(length) or b"{}")
                 endpoint.requests += 1
+                endpoint.bodies.append(sent)
                 step = endpoint.script.pop(0) if endpoint.script else 200
                 endpoint.received.set()
                 if step == "hang":
                     endpoint.release.wait(30)
                     step = 200
-                body = {"resourceType": "Bundle", "type": "transaction-response", "entry": []}
+                answers = [{"response": {"status": "200 OK"}} for _ in sent.get("entry", [])]
+                body = {"resourceType": "Bundle", "type": "transaction-response", "entry": answers}
                 if step >= 500:
                     body = {"resourceType": "OperationOutcome", "issue": []}
                 raw = json.dumps(body).encode()

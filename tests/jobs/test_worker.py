@@ -17,6 +17,7 @@ from plan_service.audit.models import Disclosure
 from plan_service.jobs import services as jobs
 from plan_service.jobs.models import BackgroundJob
 from plan_service.participants.models import Person
+from plan_service.plans.models import PushRecord
 from tests import factories
 from tests.jobs.helpers import FhirEndpoint, run_one_shot, wait_for, worker
 
@@ -27,6 +28,10 @@ def _plan():
     return lead, plan
 
 
+def _kanta():
+    return factories.recipient("repository", "health")
+
+
 def _job(pk) -> BackgroundJob:
     return BackgroundJob.objects.get(pk=pk)
 
@@ -35,40 +40,37 @@ def _disclosures(job: BackgroundJob) -> int:
     return Disclosure.objects.filter(request_id=f"job:{job.pk}").count()
 
 
-@pytest.mark.xfail(
-    reason="integration gap: push jobs (issue 19) do not yet carry the recipient that issue 20 "
-    "made mandatory for a push; run_push must pass it to plan_export_prepare and push_plan",
-    strict=False,
-)
 def test_push_that_fails_twice_then_succeeds(live_db, settings) -> None:
     endpoint = FhirEndpoint([503, 503, 200])
     settings.FHIR_PUSH_BASE_URL = endpoint.url
     try:
         lead, plan = _plan()
-        job = jobs.enqueue_push(actor=lead.user, plan_id=plan.pk, version=None)
+        kanta = _kanta()
+        job = jobs.enqueue_push(actor=lead.user, plan_id=plan.pk, recipient=kanta, version=None)
         with worker("--queue", "exports", FHIR_PUSH_BASE_URL=endpoint.url):
             wait_for(lambda: _job(job.pk).status == "succeeded", what="the push to succeed")
         done = _job(job.pk)
         assert endpoint.requests == 3
         assert done.attempts == 3
         assert done.result["server_status"] == 200
+        assert done.result["recipient"] == kanta.code
         persons = Person.objects.filter(family_id=plan.family_id).count()
         assert _disclosures(done) == persons  # one row per person, once
+        labels = set(Disclosure.objects.filter(request_id=f"job:{job.pk}").values_list("recipient"))
+        assert labels == {(f"FHIR push to {kanta.name} ({kanta.code}) at {endpoint.url}",)}
+        record = PushRecord.objects.get(plan_id=plan.pk, base_url=endpoint.url)
+        assert (record.recipient_id, record.version) == (kanta.pk, done.result["plan_version"])
     finally:
         endpoint.close()
 
 
-@pytest.mark.xfail(
-    reason="integration gap: push jobs (issue 19) do not yet carry the recipient that issue 20 "
-    "made mandatory for a push; run_push must pass it to plan_export_prepare and push_plan",
-    strict=False,
-)
 def test_killed_push_is_retried_without_a_duplicate_disclosure(live_db, settings) -> None:
     endpoint = FhirEndpoint(["hang", 200])
     settings.FHIR_PUSH_BASE_URL = endpoint.url
     try:
         lead, plan = _plan()
-        job = jobs.enqueue_push(actor=lead.user, plan_id=plan.pk, version=None)
+        kanta = _kanta()
+        job = jobs.enqueue_push(actor=lead.user, plan_id=plan.pk, recipient=kanta, version=None)
         with worker("--queue", "exports", FHIR_PUSH_BASE_URL=endpoint.url) as first:
             assert endpoint.received.wait(60), "the first worker never pushed"
             first.send_signal(signal.SIGKILL)  # dies mid-push, before anything is logged
@@ -134,8 +136,9 @@ def test_a_push_is_not_queued_for_a_plan_the_caller_may_not_export(settings) -> 
     nurse = factories.professional("public_health_nurse", lead.organization)
     factories.add_member(plan, lead, nurse)
     stranger = factories.professional("public_health_nurse")
+    kanta = _kanta()
     with pytest.raises(Http404):
-        jobs.enqueue_push(actor=stranger.user, plan_id=plan.pk, version=None)
+        jobs.enqueue_push(actor=stranger.user, plan_id=plan.pk, recipient=kanta, version=None)
     with pytest.raises(PermissionDenied):
-        jobs.enqueue_push(actor=nurse.user, plan_id=plan.pk, version=None)
+        jobs.enqueue_push(actor=nurse.user, plan_id=plan.pk, recipient=kanta, version=None)
     assert not BackgroundJob.objects.exists()

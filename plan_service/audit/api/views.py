@@ -24,10 +24,10 @@ from rest_framework.response import Response
 
 from fhir_export import FHIR_JSON
 from fhir_export.auditevent import (
-    AccessRecord,
-    DisclosureRecord,
+    access_record,
     audit_events,
     disclosure_events,
+    disclosure_record,
 )
 from plan_service import policy
 from plan_service.api.schema import ERRORS
@@ -168,29 +168,10 @@ class AuditAccessLogViewSet(AuditLogViewSet):
     @action(detail=False, methods=["get"], url_path="export.fhir", url_name="export-fhir")
     def export_fhir(self, request: Request) -> StreamingHttpResponse:
         queryset = self._export_queryset(request)
-        records = (_access_record(row) for row in queryset.iterator(chunk_size=2000))
+        records = (access_record(row) for row in queryset.iterator(chunk_size=2000))
         return StreamingHttpResponse(
             _bundle_stream(audit_events(records)), content_type=f"{FHIR_JSON}; fhirVersion=4.0"
         )
-
-
-def _access_record(row: AccessEvent) -> AccessRecord:
-    """The plain record the FHIR mapping takes; a retention purge is a delete of log rows."""
-    return AccessRecord(
-        id=row.id,
-        recorded_at=row.recorded_at,
-        action=Act.DELETE if row.action == Act.PURGE else row.action,
-        outcome=row.outcome,
-        actor_user_id=row.actor_user_id,
-        subject_id=row.subject_id,
-        plan_id=row.plan_id,
-        object_type=row.object_type,
-        object_id=row.object_id,
-        object_version=row.object_version,
-        purpose=row.purpose,
-        client_ip=row.client_ip,
-        request_id=row.request_id,
-    )
 
 
 def _bundle_stream(resources: Iterator[dict[str, Any]]) -> Iterator[str]:
@@ -229,26 +210,11 @@ class AuditDisclosureViewSet(AuditLogViewSet):
     @action(detail=False, methods=["get"], url_path="export.fhir", url_name="export-fhir")
     def export_fhir(self, request: Request) -> StreamingHttpResponse:
         queryset = self._export_queryset(request)
-        records = (_disclosure_record(row) for row in queryset.iterator(chunk_size=2000))
+        records = (disclosure_record(row) for row in queryset.iterator(chunk_size=2000))
         return StreamingHttpResponse(
             _bundle_stream(disclosure_events(records)),
             content_type=f"{FHIR_JSON}; fhirVersion=4.0",
         )
-
-
-def _disclosure_record(row: Disclosure) -> DisclosureRecord:
-    return DisclosureRecord(
-        id=row.id,
-        recorded_at=row.recorded_at,
-        recipient=row.recipient,
-        basis=row.basis,
-        content=row.content,
-        actor_user_id=row.actor_user_id,
-        recipient_organization_id=row.recipient_organization_id,
-        subject_id=row.subject_id,
-        plan_id=row.plan_id,
-        plan_version=row.plan_version,
-    )
 
 
 class AuditVerifyViewSet(PolicyViewSet):

@@ -1,7 +1,12 @@
 """The plan's FHIR R4 export over the API.
 
 * `GET /api/v1/plans/{plan_pk}/fhir/`: the transaction Bundle as `application/fhir+json`.
-* `POST /api/v1/plans/{plan_pk}/fhir/push/`: push the Bundle to the configured FHIR server.
+* `POST /api/v1/plans/{plan_pk}/fhir/push/`: push the Bundle to the recipient's FHIR server.
+* `POST /api/v1/plans/{plan_pk}/fhir/push-job/`: the same push as a background job.
+
+A download (GET) with `?recipient=` holds what that recipient may receive *and* the caller
+reads themself; a push holds everything the recipient may receive (it goes to the recipient's
+server, never to the caller). See docs/fhir.md, "Download or delivery".
 
 Parse, call the export or push service (which check EXPORT and log the disclosure), render.
 Hidden plans answer 404, visible ones without EXPORT 403.
@@ -54,8 +59,9 @@ class PushInputSerializer(serializers.Serializer):
 RECIPIENT = OpenApiParameter(
     "recipient",
     str,
-    description="Registry code of the recipient; the Bundle holds exactly what it may receive. "
-    "Without it, the lead's own view (a download).",
+    description="Registry code of the recipient; the Bundle holds what it may receive, cut to "
+    "what you may read yourself (a push sends the recipient's full view). Without it, your own "
+    "view.",
 )
 
 
@@ -148,7 +154,7 @@ class PlanFhirViewSet(PlanScopedMixin, PolicyViewSet):
         )
 
     @extend_schema(
-        summary="Queue a push of the plan to the configured FHIR server (a background job)",
+        summary="Queue a push of the plan to the recipient's FHIR server (a background job)",
         request=PushInputSerializer,
         responses={
             202: OpenApiResponse(OpenApiTypes.OBJECT, description="The queued job."),
@@ -165,6 +171,9 @@ class PlanFhirViewSet(PlanScopedMixin, PolicyViewSet):
         data = PushInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         job = enqueue_push(
-            actor=request.user, plan_id=access.plan.pk, version=data.validated_data.get("version")
+            actor=request.user,
+            plan_id=access.plan.pk,
+            recipient=export.resolve_recipient(data.validated_data["recipient"]),
+            version=data.validated_data.get("version"),
         )
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
