@@ -214,7 +214,8 @@ def _consent_members(
             categories=["social", "health"],
             purpose=f"matrix {name}",
             recipient_organization=clinic,
-            valid_until=timezone.now() + dt.timedelta(seconds=0.5) if name == "expired" else None,
+            # Long enough for the membership to be added within it on a loaded machine.
+            valid_until=timezone.now() + dt.timedelta(seconds=3) if name == "expired" else None,
         )
         services.membership_add(
             actor=lead.user,
