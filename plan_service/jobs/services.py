@@ -164,10 +164,10 @@ def run_push(job_id: object, *, last_attempt: bool = True) -> BackgroundJob | No
             _fail(job, "forbidden", _("You may no longer export this plan."))
             return job
         except push.PushNotConfigured:
-            _fail(job, "fhir_push_not_configured", str(push.PushNotConfigured.default_detail))
+            _fail(job, "fhir_push_not_configured", str(push.PushNotConfigured.default_message))
             return job
         except push.PushOutdatedError as exc:
-            _fail(job, "older_than_pushed", "; ".join(str(m) for m in exc.detail["version"]))
+            _fail(job, "older_than_pushed", str(exc.message))
             return job
         except ValidationError as exc:
             _fail(job, "version_not_available", "; ".join(exc.messages))
@@ -184,10 +184,10 @@ def run_push(job_id: object, *, last_attempt: bool = True) -> BackgroundJob | No
             body = {"server_status": exc.server_status, "operation_outcome": exc.outcome}
             if exc.code == "fhir_unavailable" and not last_attempt:
                 BackgroundJob.objects.filter(pk=job.pk).update(
-                    error_code=exc.code, error=str(exc.detail)[:500], result=body
+                    error_code=exc.code, error=str(exc.message)[:500], result=body
                 )
                 raise RetryablePushError(exc.code) from exc
-            _fail(job, exc.code, str(exc.detail), body)
+            _fail(job, exc.code, str(exc.message), body)
             return job
         with transaction.atomic():
             locked = BackgroundJob.objects.select_for_update().get(pk=job.pk)

@@ -26,12 +26,11 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from rest_framework import status
-from rest_framework.exceptions import APIException, ValidationError
 
 from fhir_export import FHIR_JSON
 from fhir_export.bundle import to_json
 from plan_service import policy
+from plan_service.errors import ConflictError, UnavailableError, UpstreamError
 from plan_service.participants.models import Recipient
 from plan_service.plans import export
 from plan_service.plans.models import Plan, PushRecord
@@ -49,30 +48,27 @@ logger = logging.getLogger(__name__)
 #
 
 
-class PushNotConfigured(APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = gettext_lazy("No FHIR server is configured for the push.")
-    default_code = "fhir_push_not_configured"
+class PushNotConfigured(UnavailableError):  # noqa: N818 (its name is part of the API's story)
+    code = "fhir_push_not_configured"
+    default_message = gettext_lazy("No FHIR server is configured for the push.")
 
 
-class PushFailed(APIException):
+class PushFailed(UpstreamError):  # noqa: N818
     """The FHIR server did not accept the Bundle; `outcome` is its OperationOutcome, if any."""
 
-    status_code = status.HTTP_502_BAD_GATEWAY
-    default_detail = gettext_lazy("The FHIR server did not accept the plan.")
-    default_code = "fhir_push_failed"
+    code = "fhir_push_failed"
+    default_message = gettext_lazy("The FHIR server did not accept the plan.")
 
     def __init__(
         self,
-        detail: str,
+        message: str,
         *,
         code: str,
         server_status: int | None = None,
         outcome: dict[str, Any] | None = None,
         attempts: int = 1,
     ) -> None:
-        super().__init__(detail, code)
-        self.code = code
+        super().__init__(message, code=code)
         self.server_status = server_status
         self.outcome = outcome
         self.attempts = attempts
@@ -244,12 +240,12 @@ def _accepted(
 #
 
 
-class PushOutdatedError(ValidationError):
-    """The version asked for is older than the one already pushed to that server (409, with
-    the field named like any validation error)."""
+class PushOutdatedError(ConflictError):
+    """The version asked for is older than the one already pushed to that server (409, naming
+    the field `version`)."""
 
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "older_than_pushed"
+    code = "older_than_pushed"
+    field = "version"
 
 
 #: Resource types that belong to one plan alone; a later push deletes those the recipient may
@@ -315,13 +311,8 @@ def push_prepare(
     record = PushRecord.objects.filter(plan_id=plan.pk, base_url=target).first()
     if record is not None and result.snapshot.version < record.version:
         raise PushOutdatedError(
-            {
-                "version": [
-                    _("Version %(asked)s is older than version %(pushed)s already pushed there.")
-                    % {"asked": result.snapshot.version, "pushed": record.version}
-                ]
-            },
-            code="older_than_pushed",
+            _("Version %(asked)s is older than version %(pushed)s already pushed there.")
+            % {"asked": result.snapshot.version, "pushed": record.version}
         )
     return PreparedPush(
         access=access,

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,27 +18,8 @@ from plan_service.api.schema import ERRORS
 from plan_service.api.serializers import StrictSerializer
 from plan_service.api.viewsets import PolicyViewSet, parse_uuid
 from plan_service.jobs import services
+from plan_service.jobs.api.serializers import JobSerializer
 from plan_service.jobs.models import BackgroundJob
-
-
-class JobSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = BackgroundJob
-        fields = [
-            "id",
-            "kind",
-            "status",
-            "plan_id",
-            "progress",
-            "total",
-            "attempts",
-            "result",
-            "error_code",
-            "error",
-            "created_at",
-            "started_at",
-            "finished_at",
-        ]
 
 
 class EmptySerializer(StrictSerializer):

@@ -137,12 +137,12 @@ class PlanFhirViewSet(PlanScopedMixin, PolicyViewSet):
             )
         except push.PushFailed as exc:
             body = {
-                "errors": [{"field": None, "code": exc.code, "message": str(exc.detail)}],
+                "errors": [{"field": None, "code": exc.code, "message": str(exc.message)}],
                 "server_status": exc.server_status,
                 "attempts": exc.attempts,
                 "operation_outcome": exc.outcome,
             }
-            return Response(body, status=exc.status_code)
+            return Response(body, status=status.HTTP_502_BAD_GATEWAY)
         return Response(
             {
                 "server": result.base_url,
@@ -164,7 +164,7 @@ class PlanFhirViewSet(PlanScopedMixin, PolicyViewSet):
     )
     @action(detail=False, methods=["post"], url_path="push-job", renderer_classes=[JSONRenderer])
     def push_job(self, request: Request, plan_pk: str) -> Response:
-        from plan_service.jobs.api.views import JobSerializer
+        from plan_service.jobs.api.serializers import JobSerializer
         from plan_service.jobs.services import enqueue_push
 
         access = self.access  # 404 before anything else when the plan is hidden

@@ -48,13 +48,13 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
         except push.PushOutdatedError as exc:
-            raise CommandError(str(exc.detail)) from exc
+            raise CommandError(str(exc.message)) from exc
         except push.PushNotConfigured as exc:
-            raise CommandError(str(exc.detail)) from exc
+            raise CommandError(str(exc.message)) from exc
         except push.PushFailed as exc:
             for line in push.outcome_summary(exc.outcome):
                 self.stderr.write(f"  {line}")
-            raise CommandError(str(exc.detail)) from exc
+            raise CommandError(str(exc.message)) from exc
         self.stdout.write(
             _("Accepted by %(server)s (HTTP %(status)s, %(attempts)s attempt(s)):")
             % {
