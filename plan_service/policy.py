@@ -1222,6 +1222,31 @@ def export_access(
     )
 
 
+def _memberships_and_grants(
+    user: User, plans: list[Plan]
+) -> tuple[dict[object, Membership], dict[object, set[str]]]:
+    """For many plans in two queries: the user's membership in force in each (the earliest
+    ordered, as `.first()` would pick) and the object-permission codenames granted on each
+    (direct grants, as `plans_for` reads them)."""
+    from plan_service.plans.models import PlanUserObjectPermission
+
+    memberships: dict[object, Membership] = {}
+    for m in (
+        Membership.objects.filter(plan__in=plans, user=user)
+        .filter(current_membership_q())
+        .select_related("professional", "person", "consent")
+        .annotate(hidden_children=_blocked_children())
+        .order_by("-valid_from", "-id")
+    ):
+        memberships[m.plan_id] = m  # the last kept is the earliest-ordered
+    codenames: dict[object, set[str]] = {}
+    for plan_id, codename in PlanUserObjectPermission.objects.filter(
+        user=user, content_object__in=plans
+    ).values_list("content_object_id", "permission__codename"):
+        codenames.setdefault(plan_id, set()).add(codename)
+    return memberships, codenames
+
+
 def export_accesses(user: User, plans: list[Plan], recipient: Recipient) -> list[PlanAccess]:
     """`export_access` for many plans in a fixed number of queries (bulk export).
 
@@ -1234,21 +1259,7 @@ def export_accesses(user: User, plans: list[Plan], recipient: Recipient) -> list
     """
     if not _active(user):
         raise Http404
-    from plan_service.plans.models import PlanUserObjectPermission
-
-    memberships: dict[object, Membership] = {}
-    for m in (
-        Membership.objects.filter(plan__in=plans, user=user)
-        .filter(current_membership_q())
-        .select_related("professional", "person", "consent")
-        .order_by("-valid_from", "-id")
-    ):
-        memberships[m.plan_id] = m  # the last kept is the earliest-ordered, as `.first()` would
-    codenames: dict[object, set[str]] = {}
-    for plan_id, codename in PlanUserObjectPermission.objects.filter(
-        user=user, content_object__in=plans
-    ).values_list("content_object_id", "permission__codename"):
-        codenames.setdefault(plan_id, set()).add(codename)  # direct grants, as `plans_for`
+    memberships, codenames = _memberships_and_grants(user, plans)
     consents: dict[object, list[Consent]] = {}
     if recipient.kind in CONSENTABLE_RECIPIENTS:
         addressed = Q(recipient_sector=recipient.sector)
@@ -1296,22 +1307,7 @@ def export_own_accesses(user: User, plans: list[Plan]) -> list[PlanAccess]:
     `plan_access` decides one. 404 when a plan is invisible, 403 without EXPORT."""
     if not _active(user):
         raise Http404
-    from plan_service.plans.models import PlanUserObjectPermission
-
-    memberships: dict[object, Membership] = {}
-    for m in (
-        Membership.objects.filter(plan__in=plans, user=user)
-        .filter(current_membership_q())
-        .select_related("professional", "person", "consent")
-        .annotate(hidden_children=_blocked_children())
-        .order_by("-valid_from", "-id")
-    ):
-        memberships[m.plan_id] = m  # the last kept is the earliest-ordered, as `.first()` would
-    codenames: dict[object, set[str]] = {}
-    for plan_id, codename in PlanUserObjectPermission.objects.filter(
-        user=user, content_object__in=plans
-    ).values_list("content_object_id", "permission__codename"):
-        codenames.setdefault(plan_id, set()).add(codename)
+    memberships, codenames = _memberships_and_grants(user, plans)
     professional = professional_of(user)
     covering: dict[object, list[Consent]] = {}
     if professional is not None:

@@ -566,8 +566,9 @@ def test_catalogues_are_complete_and_compiled():
     compiled .mo holds exactly what the .po says (run compilemessages after editing)."""
     import polib
 
-    root = Path(settings.LOCALE_PATHS[0])
-    for language in ("fi", "sv", "en"):
+    main = Path(settings.LOCALE_PATHS[0])
+    roots = [main, *sorted(main.parent.glob("*/locale"))]  # apps with catalogues of their own
+    for root, language in ((r, lang) for r in roots for lang in ("fi", "sv", "en")):
         po = polib.pofile(str(root / language / "LC_MESSAGES" / "django.po"))
         assert po.untranslated_entries() == [], language
         assert po.fuzzy_entries() == [], language
