@@ -70,14 +70,18 @@ class FhirEndpoint:
 
 
 def database_url() -> str:
+    """The URL of the database this test process is connected to, for a worker process: read
+    from the live connection, so it is right for the embedded server (a unix socket that the
+    settings do not name) as for a server named by DATABASE_URL."""
+    connection.ensure_connection()
+    info = connection.connection.info
     s = connection.settings_dict
-    user = s.get("USER") or "postgres"
-    host = s.get("HOST") or "127.0.0.1"
-    port = s.get("PORT") or 5432
+    user = info.user or s.get("USER") or "postgres"
     password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
-    if str(host).startswith("/"):  # the embedded server listens on a unix socket
-        return f"postgres://{user}{password}@{quote(str(host), safe='')}:{port}/{s['NAME']}"
-    return f"postgres://{user}{password}@{host}:{port}/{s['NAME']}"
+    host = info.host or "127.0.0.1"
+    if host.startswith("/"):  # the embedded server listens on a unix socket
+        host = quote(host, safe="")
+    return f"postgres://{user}{password}@{host}:{info.port}/{info.dbname}"
 
 
 def worker_env(**extra: str) -> dict[str, str]:
