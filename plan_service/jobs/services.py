@@ -251,6 +251,12 @@ def run_bulk_export(job_id: object) -> BackgroundJob | None:
                         recipient=recipient,
                     )
                     BackgroundJob.objects.filter(pk=job.pk).update(progress=state["plans"])
+        except (Http404, policy.PermissionDenied):
+            # A plan of the batch left the exporter's reach while the job ran: fail the job
+            # (files withdrawn), as a push that lost its right does, rather than retry forever.
+            writer.abort()
+            _fail(job, "forbidden", _("You may no longer export one of the plans; export again."))
+            return None
         except BaseException:
             writer.abort()
             raise

@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.db.models.functions import TruncDate
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -26,7 +26,7 @@ from plan_service.audit import anchors, chain, selectors
 from plan_service.audit.filters import AccessLogFilter
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import record_log_read
-from plan_service.web.views import page
+from plan_service.web.views import page, page_number
 
 PAGE_SIZE = 50
 #: Days in the chart of access over time (the newest days of the search).
@@ -81,10 +81,7 @@ def console(request: HttpRequest) -> HttpResponse:
     if searched and not search.is_valid():
         return render(request, "web/audit.html", {"search": search, "rows": []}, status=400)
     qs = search.qs if searched else base
-    number = request.GET.get("page", "1")
-    if not number.isdigit():
-        raise Http404
-    page_obj = Paginator(qs, PAGE_SIZE).get_page(int(number))
+    page_obj = Paginator(qs, PAGE_SIZE).get_page(page_number(request))
     rows: list[AccessEvent] = list(page_obj.object_list)
     query = {k: request.GET.getlist(k) for k in request.GET if k != "page"}
     record_log_read(

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from plan_service import policy
 from plan_service.notifications import services
 from plan_service.notifications.models import Kind
-from plan_service.web.views import page
+from plan_service.web.views import page, page_number
 
 PAGE_SIZE = 30
 LANGUAGES = [("fi", "suomi"), ("sv", "svenska"), ("en", "English")]
@@ -49,10 +49,7 @@ class ReadForm(forms.Form):
 @page(plan=False)
 def notices(request: HttpRequest) -> HttpResponse:
     rows_qs = policy.notifications_for(request.user).order_by("-created_at", "id")
-    number = request.GET.get("page", "1")
-    if not number.isdigit():
-        raise Http404
-    page_obj = Paginator(rows_qs, PAGE_SIZE).get_page(int(number))
+    page_obj = Paginator(rows_qs, PAGE_SIZE).get_page(page_number(request))
     rows = list(page_obj.object_list)
     plan_ids = {r.plan_id for r in rows if r.plan_id}
     openable = (

@@ -77,6 +77,15 @@ def _session_alive(request: HttpRequest) -> bool:
     return True
 
 
+def page_number(request: HttpRequest) -> int:
+    """`?page=`: a plain whole number (at most 9 digits), else the 404 page (never a 500 for
+    "²" or a 5,000-digit number, which `isdigit` alone lets through)."""
+    raw = request.GET.get("page", "1")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
+        raise Http404
+    return int(raw)
+
+
 def _error_page(request: HttpRequest, status: int) -> HttpResponse:
     template = {403: "web/403.html", 404: "web/404.html"}.get(status, "web/503.html")
     return _no_store(render(request, template, status=status))
@@ -116,6 +125,16 @@ def page(
                 status = 404
             except PermissionDenied:
                 status = 403
+            except DomainError as exc:  # e.g. someone else changed it first: say so, go back
+                messages.error(request, str(exc.message))
+                back = (
+                    reverse(
+                        "web:plan", kwargs={"plan_id": request.resolver_match.kwargs["plan_id"]}
+                    )
+                    if plan
+                    else reverse("web:start")
+                )
+                return _no_store(redirect(back))
             except DatabaseError:
                 logger.warning("database error on a page; answering 503")
                 return _error_page(request, 503)
@@ -409,7 +428,10 @@ def hide(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
                 model=model,
                 item_id=item.pk,
                 child_id=access.person_id if form.cleaned_data["hide"] else None,
-                expected_version=item.version,
+                # The version as this reader sees it (versions are reader-relative).
+                expected_version=reader_view(access).item_version(
+                    model._meta.model_name, item.pk, item.version
+                ),
             )
     except ValidationError as exc:
         for message in _service_errors(exc):
@@ -574,10 +596,7 @@ def access_log(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
     if not with_own:  # by default the family sees what others did, not their own reading
         rows_qs = rows_qs.exclude(actor_user_id=request.user.pk)
     paginator = Paginator(rows_qs, ACCESS_LOG_PAGE_SIZE)
-    number = request.GET.get("page", "1")
-    if not number.isdigit():
-        raise Http404
-    page_obj = paginator.get_page(int(number))
+    page_obj = paginator.get_page(page_number(request))
     raw = list(page_obj.object_list)
     rows = _grouped([_log_row(row) for row in raw])
     response = render(

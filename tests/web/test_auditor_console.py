@@ -116,3 +116,8 @@ def test_verify_now_reports_intact_chains(scene):
     text = text_of(page.content)
     assert "access: intact" in text
     assert "disclosure: intact" in text
+
+
+def test_a_bad_page_number_is_the_404_page(scene):
+    client = page_client(scene["auditor"].user)
+    assert client.get("/audit/", {"page": "²"}).status_code == 404

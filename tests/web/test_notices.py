@@ -106,3 +106,11 @@ def test_the_api_marks_all_read_and_refuses_bad_preferences(fam, api):
     assert bad.status_code == 400
     assert bad.json()["errors"][0]["field"] == "language"
     assert guardian.get("/api/v1/notifications/", {"unread": "maybe"}).status_code == 400
+
+
+@pytest.mark.parametrize("page", ["x", "²", "1" * 5000, "-1"])
+def test_a_bad_page_number_is_the_404_page_not_an_error(fam, page):
+    client = page_client(fam["guardian"])
+    assert client.get("/notices/", {"page": page}).status_code == 404
+    plan = fam["plan"].pk
+    assert client.get(f"/plans/{plan}/access-log/", {"page": page}).status_code == 404

@@ -44,7 +44,7 @@ def parse_version(raw: str | None) -> int | None:
     """The `?version=` parameter as a positive integer, or None when absent; 400 otherwise."""
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or int(raw) < 1:
         raise serializers.ValidationError({"version": [_("Give the version as a number.")]})
     return int(raw)
 
