@@ -76,10 +76,11 @@ def access_log_for_family(*, access: policy.PlanAccess) -> QuerySet[AccessEvent]
             action=OuterRef("action"),
             object_type=OuterRef("object_type"),
             chain=OuterRef("chain"),
+            recorded_at=OuterRef("recorded_at"),  # one append: one time (commands have no id)
             seq__lt=OuterRef("seq"),
         )
     )
-    repeated = item_list & ~Q(request_id="") & Q(earlier_row_of_the_same_read)
+    repeated = item_list & Q(earlier_row_of_the_same_read)
     return (
         qs.exclude(hidden)
         .exclude(repeated)

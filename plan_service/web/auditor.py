@@ -9,6 +9,7 @@ read (`audit.services.record_log_read`): one row per person the shown rows are a
 
 from __future__ import annotations
 
+import datetime as dt
 import statistics
 from typing import Any
 from urllib.parse import urlencode
@@ -19,6 +20,7 @@ from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from plan_service import policy
@@ -51,8 +53,12 @@ def _peaks(days: list[dict[str, Any]]) -> None:
 
 
 def _chart(qs: Any) -> list[dict[str, Any]]:
+    """Rows per day over the last CHART_DAYS of the search (indexed by time; the aggregate
+    never reads further back)."""
+    since = timezone.now() - dt.timedelta(days=CHART_DAYS)
     rows = list(
-        qs.order_by()
+        qs.filter(recorded_at__gte=since)
+        .order_by()
         .annotate(day=TruncDate("recorded_at"))
         .values("day")
         .annotate(n=Count("id"))
@@ -91,7 +97,7 @@ def console(request: HttpRequest) -> HttpResponse:
         result_count=len(rows),
         query={"page": request.path, **query} if query else {"page": request.path},
     )
-    days = _chart(qs) if searched else []
+    days = _chart(qs) if searched and page_obj.number == 1 else []
     latest = anchors.latest_anchor()
     filters = urlencode([(k, v) for k, vs in query.items() for v in vs])
     return render(

@@ -28,7 +28,7 @@ class EmptySerializer(StrictSerializer):
 
 class JobViewSet(PolicyViewSet):
     audit_object_type = "job"
-    #: Only the caller's own jobs (`policy.jobs_for`); the bulk export asks `export_accesses`.
+    #: Only the caller's own jobs (`policy.jobs_for`); the bulk export asks `export_own_accesses`.
     policy_actions = {
         "list": policy.SIGNED_IN,
         "retrieve": policy.SIGNED_IN,
