@@ -47,9 +47,9 @@ def test_every_viewset_is_a_policy_viewset():
 
 #: Routes that are not pages of ours: the API and its documents, probes, Django's admin.
 #: Not in the page matrix: the API, the admin, probes, and the sign-in flows (accounts/, and
-#: auth/: the OpenID pages and the child choice, each tested for every kind of caller in
-#: tests/identity).
-NOT_PAGES = ("api/", "admin/", "healthz", "readyz", "accounts/", "auth/")
+#: auth/oidc/: the OpenID redirects and keys, each tested for every kind of caller in
+#: tests/identity). The child choice (auth/act-for/) is a page and has its row.
+NOT_PAGES = ("api/", "admin/", "healthz", "readyz", "accounts/", "auth/oidc/")
 
 
 def page_routes() -> set[str]:
@@ -74,7 +74,7 @@ def page_routes() -> set[str]:
 def test_every_page_has_a_matrix_row():
     from tests.harness.page_matrix import PAGE_EXTRA_ROUTES, PAGES
 
-    covered = {f"web:{p.route}" for p in PAGES} | {f"web:{r}" for r in PAGE_EXTRA_ROUTES}
+    covered = {p.url_name for p in PAGES} | {f"web:{r}" for r in PAGE_EXTRA_ROUTES}
     missing = sorted(page_routes() - covered)
     assert missing == [], f"pages without a page-matrix row: {missing}"
-    assert {f"web:{p.route}" for p in PAGES} <= page_routes()
+    assert {p.url_name for p in PAGES} <= page_routes()

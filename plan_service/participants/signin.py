@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from django.contrib.auth import login
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
@@ -140,7 +141,7 @@ def client_jwks(request: HttpRequest) -> HttpResponse:
 def act_for(request: HttpRequest) -> HttpResponse:
     """A signed-in guardian chooses a child to act for, or to act as themselves."""
     if not request.user.is_authenticated:
-        return redirect(f"{reverse('login')}?next={reverse('act-for')}")
+        return redirect_to_login(request.get_full_path(), "web:signin")
     wards = policy.wards_of(request.user)
     if request.method == "POST":
         choice = request.POST.get("child", "")

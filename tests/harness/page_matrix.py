@@ -43,6 +43,11 @@ class Page:
     completed: dict[str, int] | None = None  # on the completed plan (default: as `own`)
     payload: Callable[[World, Side, str], dict[str, Any]] | None = None
     plan_scoped: bool = True
+    namespace: str = "web"  # the URL namespace of `route` ("" for the sign-in flow's pages)
+
+    @property
+    def url_name(self) -> str:
+        return f"{self.namespace}:{self.route}" if self.namespace else self.route
 
 
 def expected(role: str, relation: str, page: Page) -> int:
@@ -186,6 +191,17 @@ PAGES: list[Page] = [
         lambda w, s: "/audit/verify/",
         own={**dict.fromkeys(ROLES, 403), "auditor": 200},
         plan_scoped=False,
+    ),
+    # Acting for one's child: everyone signed in may open the choice (a guardian sees their
+    # children, anyone else only "myself"; docs/identity.md).
+    Page(
+        "act for a child",
+        "act-for",
+        "GET",
+        lambda w, s: "/auth/act-for/",
+        own={},
+        plan_scoped=False,
+        namespace="",
     ),
     # One's own sessions: everyone signed in; "sign out everywhere" lands on the sign-in page.
     Page("sessions", "sessions", "GET", lambda w, s: "/sessions/", own={}, plan_scoped=False),
