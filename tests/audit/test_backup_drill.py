@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -24,15 +25,25 @@ from django.db import connection, connections, transaction
 from psycopg import sql
 
 from plan_service.audit import chain
+from plan_service.audit.management.commands.audit_backup import postgres_tool
 from plan_service.audit.models import AccessEvent, Disclosure
 from tests.audit.helpers import access_row, disclosure_row, key_for_chain
 
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _server() -> tuple[str, int]:
+    """Host (or unix-socket directory) and port of the server the tests use, read from the live
+    connection: the embedded server's socket is not in the settings."""
+    connection.ensure_connection()
+    info = connection.connection.info
+    return info.host or "localhost", info.port
+
+
 def _owner_dsn(database: str) -> str:
     db = connection.settings_dict
-    parts = {"dbname": database, "user": db["USER"], "host": db["HOST"], "port": db["PORT"]}
+    host, port = _server()
+    parts = {"dbname": database, "user": db["USER"], "host": host, "port": port}
     if db.get("PASSWORD"):
         parts["password"] = db["PASSWORD"]
     return " ".join(f"{k}={v}" for k, v in parts.items() if v)
@@ -41,7 +52,8 @@ def _owner_dsn(database: str) -> str:
 def _owner_url(database: str) -> str:
     db = connection.settings_dict
     auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{database}"
+    host, port = _server()
+    return f"postgres://{auth}@{quote(host, safe='')}:{port}/{database}"
 
 
 def _verify(database: str, anchor: Path, key: Path) -> tuple[int, dict]:
@@ -160,7 +172,7 @@ def _drill(drill_db, tmp_path, settings) -> None:
     _committed(AccessEvent, 2, 2)  # writes after the backup: not in the restored copy
 
     restore = subprocess.run(  # noqa: S603
-        ["pg_restore", "--no-owner", "--dbname", _owner_dsn(drill_db), str(dump)],  # noqa: S607
+        [postgres_tool("pg_restore"), "--no-owner", "--dbname", _owner_dsn(drill_db), str(dump)],
         capture_output=True,
         text=True,
         check=False,

