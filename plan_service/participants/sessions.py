@@ -106,6 +106,15 @@ def _second_factor_met(request: HttpRequest, user: Any) -> bool:
     return bool(getattr(user, "is_verified", lambda: False)())
 
 
+def current_entry(request: HttpRequest) -> str:
+    """The id under which `sessions_of` lists the request's own session or token ("" if none)."""
+    if isinstance(getattr(request, "auth", None), ApiToken):
+        return token_reference(request.auth)  # type: ignore[attr-defined]
+    key = request.session.session_key
+    row = SignInSession.objects.filter(session_key=key).first() if key else None
+    return str(row.pk) if row else ""
+
+
 def token_reference(token: ApiToken) -> str:
     """An opaque reference to a token: a prefix of the SHA-256 of its key (never the key)."""
     return f"token-{token.key_hash[:32]}"

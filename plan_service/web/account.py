@@ -11,7 +11,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from plan_service.participants import sessions
-from plan_service.participants.models import SignInSession
 from plan_service.web.views import page
 
 
@@ -19,16 +18,10 @@ class EndForm(forms.Form):
     entry = forms.CharField(max_length=80, required=False)  # none: everything, everywhere
 
 
-def _current(request: HttpRequest) -> str:
-    key = request.session.session_key
-    row = SignInSession.objects.filter(session_key=key).first() if key else None
-    return str(row.pk) if row else ""
-
-
 @require_http_methods(["GET"])
 @page(plan=False)
 def my_sessions(request: HttpRequest) -> HttpResponse:
-    current = _current(request)
+    current = sessions.current_entry(request)
     rows = [{**r, "current": r["id"] == current} for r in sessions.sessions_of(request.user)]
     return render(request, "web/sessions.html", {"rows": rows})
 
@@ -40,7 +33,7 @@ def end(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         raise Http404
     entry = form.cleaned_data["entry"]
-    current = _current(request)
+    current = sessions.current_entry(request)
     if not entry:
         sessions.end_all(request.user)
     elif not sessions.end_one(user=request.user, entry_id=entry):

@@ -30,7 +30,7 @@ from plan_service.audit.services import record_access, record_access_batch
 from plan_service.participants import second_factor, selectors, services, sessions
 from plan_service.participants.api import serializers as s
 from plan_service.participants.authentication import token_issue, token_revoke
-from plan_service.participants.models import ApiToken, Organization, Professional, SignInSession
+from plan_service.participants.models import ApiToken, Organization, Professional
 
 Act = AccessEvent.Action
 THROTTLED = OpenApiResponse(
@@ -151,19 +151,12 @@ class MySessionsViewSet(PolicyViewSet):
     unlogged_reads = {"list": "the caller's own sessions and tokens: no one else's data"}
     pagination_class = None  # a person's own sessions and tokens: a short list, never paged
 
-    def _current(self) -> str:
-        if isinstance(self.request.auth, ApiToken):
-            return sessions.token_reference(self.request.auth)
-        key = self.request.session.session_key
-        row = SignInSession.objects.filter(session_key=key).first() if key else None
-        return str(row.pk) if row else ""
-
     @extend_schema(
         summary="My sessions and tokens",
         responses={200: s.SignInEntrySerializer(many=True), **ERRORS},
     )
     def list(self, request: Request) -> Response:
-        current = self._current()
+        current = sessions.current_entry(request)
         rows = [{**r, "current": r["id"] == current} for r in sessions.sessions_of(request.user)]
         return Response(s.SignInEntrySerializer(rows, many=True).data)
 
