@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -28,21 +27,14 @@ from plan_service.audit import chain
 from plan_service.audit.management.commands.audit_backup import postgres_tool
 from plan_service.audit.models import AccessEvent, Disclosure
 from tests.audit.helpers import access_row, disclosure_row, key_for_chain
+from tests.harness.server import database_url, server
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _server() -> tuple[str, int]:
-    """Host (or unix-socket directory) and port of the server the tests use, read from the live
-    connection: the embedded server's socket is not in the settings."""
-    connection.ensure_connection()
-    info = connection.connection.info
-    return info.host or "localhost", info.port
-
-
 def _owner_dsn(database: str) -> str:
     db = connection.settings_dict
-    host, port = _server()
+    host, port = server()
     parts = {"dbname": database, "user": db["USER"], "host": host, "port": port}
     if db.get("PASSWORD"):
         parts["password"] = db["PASSWORD"]
@@ -50,10 +42,7 @@ def _owner_dsn(database: str) -> str:
 
 
 def _owner_url(database: str) -> str:
-    db = connection.settings_dict
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    host, port = _server()
-    return f"postgres://{auth}@{quote(host, safe='')}:{port}/{database}"
+    return database_url(database, user=connection.settings_dict["USER"])
 
 
 def _verify(database: str, anchor: Path, key: Path) -> tuple[int, dict]:

@@ -13,9 +13,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from django.db import connection
+from tests.harness.server import database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,21 +66,6 @@ class FhirEndpoint:
         self.release.set()
         self.server.shutdown()
         self.server.server_close()
-
-
-def database_url() -> str:
-    """The URL of the database this test process is connected to, for a worker process: read
-    from the live connection, so it is right for the embedded server (a unix socket that the
-    settings do not name) as for a server named by DATABASE_URL."""
-    connection.ensure_connection()
-    info = connection.connection.info
-    s = connection.settings_dict
-    user = info.user or s.get("USER") or "postgres"
-    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
-    host = info.host or "127.0.0.1"
-    if host.startswith("/"):  # the embedded server listens on a unix socket
-        host = quote(host, safe="")
-    return f"postgres://{user}{password}@{host}:{info.port}/{info.dbname}"
 
 
 def worker_env(**extra: str) -> dict[str, str]:
