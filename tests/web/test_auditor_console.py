@@ -121,3 +121,14 @@ def test_verify_now_reports_intact_chains(scene):
 def test_a_bad_page_number_is_the_404_page(scene):
     client = page_client(scene["auditor"].user)
     assert client.get("/audit/", {"page": "²"}).status_code == 404
+
+
+def test_the_pages_of_a_search_keep_its_filters(scene):
+    lead = scene["lead"].user
+    for _ in range(60):  # more than one page of rows
+        record_access(actor=lead, action="read", subjects=[], object_type="plan")
+    client = page_client(scene["auditor"].user)
+    first = client.get("/audit/", {"actor": lead.pk}).content.decode()
+    assert f'href="?actor={lead.pk}&amp;page=2"' in first
+    second = client.get("/audit/", {"actor": lead.pk, "page": 2}).content.decode()
+    assert f'href="?actor={lead.pk}&amp;page=1"' in second
