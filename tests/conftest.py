@@ -85,3 +85,15 @@ def live_db(django_db_setup: None, django_db_blocker: Any) -> Any:  # noqa: F811
         ]
         with owner_session(), connection.cursor() as cursor:
             cursor.execute("TRUNCATE {} CASCADE".format(", ".join(f'"{t}"' for t in tables)))
+
+
+@pytest.fixture(autouse=True)
+def _language_of_the_settings() -> Any:
+    """Every test starts and ends in LANGUAGE_CODE: a request's LocaleMiddleware activates the
+    reader's language for the thread and nothing deactivates it, so a Swedish page read by one
+    test would otherwise translate a later test's command output."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
