@@ -321,9 +321,20 @@ def _view(
     """One reader's view built from the plan's historical rows (oldest first) and its items'
     (by item, oldest first)."""
     plan = access.plan
+    # The view ends at the plan row the access was decided on. A write another transaction
+    # commits between this request's statements is not in the body the reader is shown either
+    # (read committed: each statement sees what is committed when it starts), so no version
+    # may count it: an ETag newer than its body would let a write based on that body pass
+    # If-Match and overwrite the change it never saw. Older is safe: the write gets a 412.
+    upto = plan.version
     plan_rows: dict[int, Any] = {}
     for row in plan_history:
-        plan_rows[row.version] = row
+        if row.version <= upto:
+            plan_rows[row.version] = row
+    rows_by_kind = {
+        kind: [row for row in rows if row.plan_version <= upto]
+        for kind, rows in rows_by_kind.items()
+    }
     # Today's visibility: an item's last row is its current state (or, if removed, its last).
     vis = Visibility(access)
     for kind, rows in rows_by_kind.items():

@@ -6,6 +6,7 @@ stack), on committed data (`live_db`).
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import Counter
@@ -15,9 +16,16 @@ from typing import Any
 import pytest
 from django.db import connections
 
+from plan_service import policy
+from plan_service.plans import visibility
 from plan_service.plans.models import Goal, Plan
 from tests import factories
 from tests.conftest import Api
+
+# How long a writer keeps retrying. The threads are joined for longer than this, so the test never
+# reads the result while a writer is still at work (a join that gave up earlier once read the goal
+# before the last writer's accepted write, and the thread outlived the test's database).
+WRITER_DEADLINE = 240
 
 
 def run_together(workers: list[Callable[[], Any]]) -> list[Any]:
@@ -38,7 +46,9 @@ def run_together(workers: list[Callable[[], Any]]) -> list[Any]:
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=120)
+        t.join(timeout=WRITER_DEADLINE + 60)
+    stuck = [i for i, t in enumerate(threads) if t.is_alive()]
+    assert not stuck, f"workers {stuck} still running after {WRITER_DEADLINE + 60} s"
     return results
 
 
@@ -87,8 +97,10 @@ def test_read_modify_write_loses_no_update(live_db, writers):
         accepted = []
         # Retry until accepted: under load a writer may lose many rounds in a row (each round
         # some other writer wins), so the bound is time, not a count of attempts.
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + WRITER_DEADLINE
+        rounds = 0
         while time.monotonic() < deadline:
+            rounds += 1
             current = client.get(url)
             body = current.json()
             response = client.patch(
@@ -100,10 +112,14 @@ def test_read_modify_write_loses_no_update(live_db, writers):
                 accepted.append(response.json()["version"])
                 return accepted
             assert response.status_code == 412, response.content
+            # Back off with jitter, as a well-behaved client does, so no writer starves.
+            time.sleep(random.uniform(0, min(0.5, 0.02 * rounds)))
         return accepted
 
     results = run_together([lambda n=n: writer(n) for n in range(writers)])
     assert not [r for r in results if isinstance(r, Exception)], results
+    starved = [n for n, r in enumerate(results) if not r]
+    assert not starved, f"writers {starved} never got a write accepted in {WRITER_DEADLINE} s"
     final = Goal.objects.get(pk=goal["id"])
     marks = [f"[{n}]" for n in range(writers)]
     assert sorted(final.evidence.replace("]", "]\n").split()) == sorted(marks)
@@ -113,3 +129,35 @@ def test_read_modify_write_loses_no_update(live_db, writers):
     history = final.history.filter(history_type="~").count()
     assert history == writers
     print(f"writers={writers} accepted={tally['200']} stale_412={tally['412']} errors=0")
+
+
+@pytest.mark.django_db
+def test_a_version_never_counts_a_write_newer_than_the_plan_row_it_was_read_with(api):
+    """The race behind a lost update, without threads: a reader's access (and so the plan body)
+    is read, then another writer's change commits, then the reader's versions are computed.
+    They must describe what the reader was given, not the newer state: an ETag newer than its
+    body lets a write based on that body pass If-Match and overwrite the change it never saw."""
+    lead = factories.professional()
+    plan = factories.plan(lead)
+    client = api.as_user(lead.user)
+    goal = client.post(
+        f"/api/v1/plans/{plan.pk}/goals/",
+        {"category": "general", "title": "shared", "desired_outcome": "o"},
+    ).json()
+    url = f"/api/v1/plans/{plan.pk}/goals/{goal['id']}/"
+    read_before = policy.plan_access(lead.user, Plan.objects.get(pk=plan.pk))
+    body_before = client.get(url)
+    # Another writer's change lands between the reader's statements.
+    changed = client.patch(url, {"title": "changed"}, HTTP_IF_MATCH=body_before["ETag"])
+    assert changed.status_code == 200, changed.content
+
+    late = visibility.reader_view(read_before)
+    assert late.version == body_before.json()["plan_version"]
+    assert late.item_version("goal", goal["id"]) == body_before.json()["version"]
+    fresh = visibility.reader_view(policy.plan_access(lead.user, Plan.objects.get(pk=plan.pk)))
+    assert fresh.version == late.version + 1
+    assert fresh.item_version("goal", goal["id"]) == late.item_version("goal", goal["id"]) + 1
+    # A write based on the late (old) version is refused, and the change survives.
+    stale = client.patch(url, {"title": "overwrite"}, HTTP_IF_MATCH=body_before["ETag"])
+    assert stale.status_code == 412
+    assert Goal.objects.get(pk=goal["id"]).title == "changed"
