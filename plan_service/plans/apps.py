@@ -29,11 +29,18 @@ class PlansConfig(AppConfig):
     verbose_name = _("plans")
 
     def ready(self) -> None:
+        from django.core.signals import request_started
+        from django.db.models.signals import post_save
         from simple_history.signals import pre_create_historical_record
 
         from plan_service.participants.signals import account_linked
         from plan_service.plans import kinds  # noqa: F401 (declares the built-in item kinds)
         from plan_service.plans.models import Plan
+        from plan_service.plans.visibility import forget_written, note_written
+
+        # Versions a reader is shown count this transaction's own writes (plans.visibility).
+        post_save.connect(note_written, sender=Plan, dispatch_uid="plans.note_written")
+        request_started.connect(forget_written, dispatch_uid="plans.forget_written")
 
         pre_create_historical_record.connect(
             _keep_change_note,

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db import connection, transaction
 
 from plan_service import policy
 from plan_service.plans import kinds
@@ -267,6 +268,34 @@ def user_names(user_ids: Iterable[Any]) -> dict[Any, str]:
     return {u.pk: u.get_full_name() or u.get_username() for u in users}
 
 
+#
+# This transaction's own writes: the plan version each plan was saved at (a write locks the
+# plan row first, so nobody else's version can come between). Kept on the connection, cleared
+# when the transaction commits and when a request starts (after a rollback).
+#
+
+_WRITTEN = "plan_versions_written"
+
+
+def note_written(sender: Any, instance: Plan, **kwargs: Any) -> None:
+    """`post_save` of Plan: remember the version this transaction saved the plan at."""
+    written = getattr(connection, _WRITTEN, None)
+    if written is None:
+        written = {}
+        setattr(connection, _WRITTEN, written)
+        transaction.on_commit(forget_written)
+    written[instance.pk] = max(instance.version, written.get(instance.pk, 0))
+
+
+def forget_written(**kwargs: Any) -> None:
+    setattr(connection, _WRITTEN, None)
+
+
+def written_version(plan_id: Any) -> int:
+    written = getattr(connection, _WRITTEN, None) or {}
+    return written.get(plan_id, 0)
+
+
 def reader_view(access: policy.PlanAccess) -> ReaderView:
     """The reader's view of the plan's versions: THE function behind every version, ETag,
     `updated_*`, history entry and signature state a plan reader is shown.
@@ -321,12 +350,13 @@ def _view(
     """One reader's view built from the plan's historical rows (oldest first) and its items'
     (by item, oldest first)."""
     plan = access.plan
-    # The view ends at the plan row the access was decided on. A write another transaction
-    # commits between this request's statements is not in the body the reader is shown either
-    # (read committed: each statement sees what is committed when it starts), so no version
-    # may count it: an ETag newer than its body would let a write based on that body pass
-    # If-Match and overwrite the change it never saw. Older is safe: the write gets a 412.
-    upto = plan.version
+    # The view ends at the plan row the access was decided on, or at this transaction's own
+    # last write to the plan if later. A write another transaction commits between this
+    # request's statements is not in the body the reader is shown either (read committed: each
+    # statement sees what is committed when it starts), so no version may count it: an ETag
+    # newer than its body would let a write based on that body pass If-Match and overwrite the
+    # change it never saw. Older is safe: the write gets a 412.
+    upto = max(plan.version, written_version(plan.pk))
     plan_rows: dict[int, Any] = {}
     for row in plan_history:
         if row.version <= upto:

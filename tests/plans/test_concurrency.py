@@ -131,15 +131,15 @@ def test_read_modify_write_loses_no_update(live_db, writers):
     print(f"writers={writers} accepted={tally['200']} stale_412={tally['412']} errors=0")
 
 
-@pytest.mark.django_db
-def test_a_version_never_counts_a_write_newer_than_the_plan_row_it_was_read_with(api):
-    """The race behind a lost update, without threads: a reader's access (and so the plan body)
-    is read, then another writer's change commits, then the reader's versions are computed.
-    They must describe what the reader was given, not the newer state: an ETag newer than its
-    body lets a write based on that body pass If-Match and overwrite the change it never saw."""
+def test_a_version_never_counts_a_write_newer_than_the_plan_row_it_was_read_with(live_db):
+    """The race behind a lost update, made deterministic: a reader's access (and so the plan
+    body) is read, then another transaction's change commits, then the reader's versions are
+    computed. They must describe what the reader was given, not the newer state: an ETag newer
+    than its body lets a write based on that body pass If-Match and overwrite the change it
+    never saw. The reader's own writes still count (a restore's answer shows its version)."""
     lead = factories.professional()
     plan = factories.plan(lead)
-    client = api.as_user(lead.user)
+    client = Api(lead.user)
     goal = client.post(
         f"/api/v1/plans/{plan.pk}/goals/",
         {"category": "general", "title": "shared", "desired_outcome": "o"},
@@ -147,8 +147,11 @@ def test_a_version_never_counts_a_write_newer_than_the_plan_row_it_was_read_with
     url = f"/api/v1/plans/{plan.pk}/goals/{goal['id']}/"
     read_before = policy.plan_access(lead.user, Plan.objects.get(pk=plan.pk))
     body_before = client.get(url)
-    # Another writer's change lands between the reader's statements.
-    changed = client.patch(url, {"title": "changed"}, HTTP_IF_MATCH=body_before["ETag"])
+
+    def other_writer():  # its own thread, connection and transaction
+        return Api(lead.user).patch(url, {"title": "changed"}, HTTP_IF_MATCH=body_before["ETag"])
+
+    [changed] = run_together([other_writer])
     assert changed.status_code == 200, changed.content
 
     late = visibility.reader_view(read_before)
