@@ -1,8 +1,9 @@
 """Change history (django-simple-history) as every model of ours keeps it.
 
 Each historical row records who made the change (`history_user`), why (`history_change_reason`)
-and, when a guardian acted for their child, on whose behalf (`history_on_behalf_of`, from
-`participants.acting`, issue 18): `records()` declares the history of a model with that column.
+and, when a guardian acted for their child, on whose behalf (`history_on_behalf_of`, issue 18):
+`records()` declares the history of a model with that column; the registry, which knows whom a
+guardian acts for, fills it in (`participants.acting.stamp_on_behalf_of`).
 """
 
 from __future__ import annotations
@@ -26,11 +27,3 @@ class ActedFor(models.Model):
 def records(*, bases: list[type[models.Model]] | None = None, **kwargs: Any) -> HistoricalRecords:
     """`HistoricalRecords` whose rows also say on whose behalf the change was made."""
     return HistoricalRecords(bases=[*(bases or []), ActedFor], **kwargs)
-
-
-def stamp_on_behalf_of(sender: Any, history_instance: Any, **kwargs: Any) -> None:
-    """`pre_create_historical_record`: the acting child of the user making the change."""
-    from plan_service.participants.acting import acting_for
-
-    if hasattr(history_instance, "history_on_behalf_of"):
-        history_instance.history_on_behalf_of = acting_for(history_instance.history_user_id)

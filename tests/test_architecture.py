@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import uuid
 from typing import Any, ClassVar
 
 import pytest
@@ -489,3 +490,53 @@ def test_the_api_package_imports_no_domain_app():
             offenders[rel] = bad
     assert set(offenders) - KNOWN_API_DOMAIN_IMPORTS == set(), offenders
     assert KNOWN_API_DOMAIN_IMPORTS - set(offenders) == set(), "drop the row of a fixed module"
+
+
+def test_the_audit_log_imports_no_app_above_it():
+    """The logs sit below the registry and the domain: they are told whom a row concerns and
+    who the actor is (`audit.parties`, answered by the owning apps), and the family's log is
+    given the items the reader may see. Only the audit app's own API views (presentation)
+    import the domain."""
+    above = tuple(f"plan_service.{app}" for app in DOMAIN_APPS if app != "audit")
+    offenders = {}
+    for path in sorted((PACKAGE / "audit").rglob("*.py")):
+        rel = str(path.relative_to(ROOT))
+        if "migrations" in path.parts or "/audit/api/" in rel:
+            continue
+        bad = sorted(
+            module
+            for module, _name in _imports(path)
+            if any(module == m or module.startswith(m + ".") for m in above)
+        )
+        if bad:
+            offenders[rel] = bad
+    assert offenders == {}
+
+
+@pytest.mark.django_db
+def test_every_question_the_audit_log_asks_is_answered():
+    """Each app registered its answer at start-up (a missing one would log less, silently)."""
+    from plan_service.audit import parties
+
+    lead = factories.professional()
+    plan = factories.plan(lead)
+    facts = parties.actor_facts(lead.user)
+    assert facts["actor_kind"] == "professional"
+    assert facts["actor_organization_id"] == lead.organization_id
+    target = parties.target("plan", plan.pk)
+    assert target is not None
+    assert target.family_id == plan.family_id
+    assert sorted(target.people) == sorted(plan.family.members.values_list("pk", flat=True))
+    assert parties.target("family", plan.family_id).people == target.people
+    assert parties.target("plan", uuid.uuid4()) is None
+    assert parties.target("goal", plan.pk) is None  # items name their people otherwise
+
+
+@pytest.mark.parametrize(
+    "module", ["errors.py", "historical.py", "categories.py", "text_limits.py", "models_base.py"]
+)
+def test_the_bottom_layer_imports_no_app(module):
+    """The shared foundations are told, never ask: no app, no policy."""
+    above = ("plan_service.policy", *(f"plan_service.{app}" for app in DOMAIN_APPS))
+    imported = [m for m, _name in _imports(PACKAGE / module)]
+    assert [m for m in imported if any(m == a or m.startswith(a + ".") for a in above)] == []

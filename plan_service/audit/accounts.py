@@ -10,7 +10,7 @@ logged without code of its own:
   `denied`; attempts past the throttle (django-axes) are counted in `ThrottledSignIn` instead,
   and one `lockout` row marks the moment an account or address was locked;
 * a saved user whose password or `is_active` changed: one row, and every token and session of
-  that user ends (`end_sessions`);
+  that user ends (`credentials_changed`: the registry ends them, `record_tokens_revoked`);
 * every Django admin change (`LogEntry`): one row with the object and the changed fields.
 
 A failed attempt's request usually rolls back (the error answer), so its rows are kept on the
@@ -30,9 +30,9 @@ from django.conf import settings
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.contrib.sessions.models import Session
 from django.db import DatabaseError, connection, transaction
 from django.db.models.signals import post_save, pre_save
+from django.dispatch import Signal
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -285,18 +285,26 @@ def cool_off(request: HttpRequest | None) -> dt.timedelta:
 #
 
 
-def end_sessions(user: Any) -> tuple[int, int]:
-    """Revoke every API token and delete every session of `user`; (tokens, sessions) ended."""
-    from plan_service.participants.models import ApiToken
+#: Sent when a user's password changed or the account was deactivated (after the change is
+#: logged): the registry ends every token and session of the user and calls
+#: `record_tokens_revoked`. Arguments: user, actor (None for the system), reason.
+credentials_changed = Signal()
 
-    tokens, _n = ApiToken.objects.filter(user=user).delete()
-    ended = []
-    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
-        data = session.get_decoded()
-        if str(data.get("_auth_user_id")) == str(user.pk):
-            ended.append(session.pk)
-    Session.objects.filter(pk__in=ended).delete()
-    return tokens, len(ended)
+
+def record_tokens_revoked(
+    *, actor: Any, user: Any, reason: str, tokens: int, sessions: int
+) -> None:
+    """The row that says a credential change ended the user's tokens and sessions."""
+    who = {} if actor is not None else {"actor_kind": "system"}
+    _record(
+        actor,
+        Act.TOKEN_REVOKE,
+        object_type="account",
+        object_id=str(user.pk),
+        result_count=tokens + sessions,
+        query={"reason": reason, "tokens": tokens, "sessions": sessions},
+        **who,
+    )
 
 
 def _request_user() -> Any:
@@ -350,19 +358,11 @@ def _after_user_save(sender: Any, instance: Any, created: bool, **kw: Any) -> No
             **who,
         )
     if password_changed or not instance.is_active:
-        tokens, sessions = end_sessions(instance)
-        _record(
-            actor,
-            Act.TOKEN_REVOKE,
-            object_type="account",
-            object_id=str(instance.pk),
-            result_count=tokens + sessions,
-            query={
-                "reason": "password_change" if password_changed else "deactivation",
-                "tokens": tokens,
-                "sessions": sessions,
-            },
-            **who,
+        credentials_changed.send(
+            sender=sender,
+            user=instance,
+            actor=actor,
+            reason="password_change" if password_changed else "deactivation",
         )
 
 

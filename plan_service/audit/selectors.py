@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, UUIDField, Value, When
@@ -36,7 +37,9 @@ def disclosures_for_auditor(*, user: AbstractBaseUser) -> QuerySet[Disclosure]:
     return Disclosure.objects.filter(scope).order_by("-recorded_at", "chain", "-seq")
 
 
-def access_log_for_family(*, access: policy.PlanAccess) -> QuerySet[AccessEvent]:
+def access_log_for_family(
+    *, access: policy.PlanAccess, visible_items: Mapping[str, Collection[Any]]
+) -> QuerySet[AccessEvent]:
     """Who touched this family's data in the last FAMILY_ACCESS_LOG_DAYS (703/2023 §11).
 
     What the reader may not see leaves no trace here either:
@@ -50,12 +53,12 @@ def access_log_for_family(*, access: policy.PlanAccess) -> QuerySet[AccessEvent]
       family sees such a read as **one row per request, about nobody in particular**
       (``shown_subject`` is null): that someone read the plan's needs stays visible (an
       emergency read above all), who exactly the hidden results were about does not.
-    """
-    from plan_service.plans.visibility import reader_view
 
+    `visible_items` is what the plan shows the reader today: item kind -> the ids they may see
+    (`plans.selectors.visible_item_ids`), every kind of item the plan holds.
+    """
     since = timezone.now() - dt.timedelta(days=settings.FAMILY_ACCESS_LOG_DAYS)
-    view = reader_view(access)
-    item_list = Q(object_type__in=sorted(view.vis.ids), action=AccessEvent.Action.SEARCH)
+    item_list = Q(object_type__in=sorted(visible_items), action=AccessEvent.Action.SEARCH)
     qs = AccessEvent.objects.filter(
         family_id=access.plan.family_id, recorded_at__gte=since, outcome="success"
     )
@@ -63,7 +66,7 @@ def access_log_for_family(*, access: policy.PlanAccess) -> QuerySet[AccessEvent]
     if only is not None:
         qs = qs.filter(Q(subject_id=only) | Q(subject_id__isnull=True) | item_list)
     hidden = Q()  # a list of items names no item
-    for kind, ids in view.vis.ids.items():
+    for kind, ids in visible_items.items():
         hidden |= ~item_list & Q(object_type=kind) & ~Q(object_id__in=sorted(map(str, ids)))
     if not policy.may_see_assessment_trail(access):
         hidden |= Q(object_type="maturityassessment")

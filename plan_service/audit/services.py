@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils import timezone
 
-from plan_service.audit import chain
+from plan_service.audit import chain, parties
 from plan_service.audit.context import note_logged_read, request_facts
 from plan_service.audit.models import AccessEvent, Disclosure
-from plan_service.participants.models import Family, Person, Professional
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -29,13 +28,9 @@ Act = AccessEvent.Action
 
 
 def family_subjects(family_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
-    """Person ids of each family, in one query: whose data a plan-level touch concerns."""
-    subjects: dict[uuid.UUID, list[uuid.UUID]] = {}
-    for person_id, family_id in Person.objects.filter(family_id__in=set(family_ids)).values_list(
-        "id", "family_id"
-    ):
-        subjects.setdefault(family_id, []).append(person_id)
-    return subjects
+    """Person ids of each family, in one query: whose data a plan-level touch concerns (the
+    registry answers, see `parties`)."""
+    return parties.family_people(family_ids)
 
 
 def _unstorable(ch: str) -> bool:
@@ -91,30 +86,12 @@ def _printable(value: Any) -> Any:
 def _actor_columns(actor: AbstractBaseUser | AnonymousUser | None) -> dict[str, object]:
     if actor is None or not actor.is_authenticated:
         return {"actor_kind": "anonymous"}
-    columns: dict[str, object] = {
+    return {
         "actor_user_id": actor.pk,
         "actor_username": actor.get_username(),
         "actor_display": actor.get_full_name() or actor.get_username(),  # type: ignore[union-attr]
+        **parties.actor_facts(actor),
     }
-    try:
-        professional = actor.professional  # type: ignore[union-attr]
-    except Professional.DoesNotExist:
-        professional = None
-    if professional is not None:
-        columns.update(
-            actor_kind="professional",
-            actor_role=professional.role,
-            actor_unit=professional.unit,
-            actor_hide_name=professional.hide_name_from_family,
-            actor_organization_id=professional.organization_id,
-            actor_organization_name=professional.organization.name,
-        )
-    else:
-        try:
-            columns["actor_kind"] = actor.person.kind  # type: ignore[union-attr]
-        except Person.DoesNotExist:
-            columns["actor_kind"] = "other"
-    return columns
 
 
 def record_access(
@@ -294,34 +271,17 @@ def record_disclosure_batch(
     return rows
 
 
-def _denied_target(
-    object_type: str, object_id: str, plan_id: uuid.UUID | None
-) -> tuple[uuid.UUID | None, uuid.UUID | None, list[uuid.UUID | None]]:
-    """(family, plan, people) a refused request was aimed at, looked up without the policy.
+def _denied_target(object_type: str, object_id: str, plan_id: uuid.UUID | None) -> parties.Target:
+    """What a refused request was aimed at, asked of the owning apps without the policy.
 
     This is the log's own bookkeeping and its result never reaches the caller. A plan named in
     the URL decides; otherwise a family or consent id in the URL names the people.
     """
-    from plan_service.consent.models import Consent
-    from plan_service.plans.models import Plan
-
-    family_id: uuid.UUID | None = None
-    people: list[uuid.UUID | None] = []
     if plan_id is not None:
-        family_id = Plan.objects.filter(pk=plan_id).values_list("family_id", flat=True).first()
-        if family_id is None:
-            plan_id = None
-    else:
-        target = _uuid(object_id)
-        if target is not None and object_type == "family":
-            family_id = Family.objects.filter(pk=target).values_list("pk", flat=True).first()
-        elif target is not None and object_type == "consent":
-            consent = Consent.objects.filter(pk=target).first()
-            if consent is not None:
-                return consent.family_id, None, list(consent.subjects.values_list("pk", flat=True))
-    if family_id is not None:
-        people = list(family_subjects([family_id]).get(family_id, []))
-    return family_id, plan_id, people
+        return parties.target("plan", plan_id) or parties.Target()
+    target_id = _uuid(object_id)
+    found = parties.target(object_type, target_id) if target_id is not None else None
+    return found or parties.Target()
 
 
 def _uuid(value: str) -> uuid.UUID | None:
@@ -346,15 +306,15 @@ def record_denied(
     without a subject when the target does not exist.
     """
     with transaction.atomic():
-        family_id, plan_id, subjects = _denied_target(object_type, object_id, plan_id)
+        target = _denied_target(object_type, object_id, plan_id)
         record_access(
             actor=actor,
             action=Act.DENIED,
             outcome=AccessEvent.Outcome.DENIED,
             outcome_code=status_code,
-            subjects=subjects,
-            family_id=family_id,
-            plan_id=plan_id,
+            subjects=target.people,
+            family_id=target.family_id,
+            plan_id=target.plan_id,
             object_type=object_type,
             object_id=object_id,
         )

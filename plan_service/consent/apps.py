@@ -8,3 +8,9 @@ class ConsentConfig(AppConfig):
     name = "plan_service.consent"
     label = "consent"
     verbose_name = _("consent")
+
+    def ready(self) -> None:
+        from plan_service.audit import parties
+        from plan_service.consent.selectors import consent_target
+
+        parties.answer_target("consent", consent_target)

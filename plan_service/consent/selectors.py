@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 from django.db.models import BooleanField, ExpressionWrapper, QuerySet
 
 from plan_service import policy
+from plan_service.audit.parties import Target
 from plan_service.consent.models import Consent
 
 if TYPE_CHECKING:
@@ -20,4 +22,14 @@ def consent_list(*, user: AbstractBaseUser) -> QuerySet[Consent]:
         .annotate(in_force=ExpressionWrapper(Consent.effective_q(), output_field=BooleanField()))
         .prefetch_related("subjects")
         .order_by("-valid_from", "id")
+    )
+
+
+def consent_target(consent_id: uuid.UUID) -> Target | None:
+    """A refused request aimed at a consent: the people it is about (the access log's question)."""
+    consent = Consent.objects.filter(pk=consent_id).first()
+    if consent is None:
+        return None
+    return Target(
+        family_id=consent.family_id, people=list(consent.subjects.values_list("pk", flat=True))
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from contextvars import ContextVar, Token
+from typing import Any
 
 #: (user id, child id) of the request's signed-in guardian, or None.
 _acting_for: ContextVar[tuple[object, uuid.UUID] | None] = ContextVar("acting_for", default=None)
@@ -24,6 +25,13 @@ def acting_for(user_id: object) -> uuid.UUID | None:
     if current is None or str(current[0]) != str(user_id):
         return None
     return current[1]
+
+
+def stamp_on_behalf_of(sender: Any, history_instance: Any, **kwargs: Any) -> None:
+    """`pre_create_historical_record`: the child the user making the change acts for (every
+    history declared by `historical.records` has the column)."""
+    if hasattr(history_instance, "history_on_behalf_of"):
+        history_instance.history_on_behalf_of = acting_for(history_instance.history_user_id)
 
 
 def set_acting_for(user_id: object, child_id: uuid.UUID) -> Token:

@@ -12,10 +12,15 @@ class ParticipantsConfig(AppConfig):
     def ready(self) -> None:
         from simple_history.signals import pre_create_historical_record
 
-        from plan_service.historical import stamp_on_behalf_of
-        from plan_service.participants import sessions
+        from plan_service.audit import parties
+        from plan_service.participants import selectors, sessions
+        from plan_service.participants.acting import stamp_on_behalf_of
 
         sessions.connect()
+        # What the access log asks of the registry (the audit app imports no registry model).
+        parties.answer_actor_facts(selectors.actor_facts)
+        parties.answer_family_people(selectors.family_people)
+        parties.answer_target("family", selectors.family_target)
         # Every history row says on whose behalf the change was made (a guardian acting for
         # their child, issue 18).
         pre_create_historical_record.connect(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
 from plan_service import policy
+from plan_service.audit.parties import Target
 from plan_service.participants.models import (
     Family,
     Guardianship,
@@ -60,3 +62,46 @@ def family_get(*, user: AbstractBaseUser, family_id: object) -> Family:
     if family is None:
         raise Http404
     return family
+
+
+#
+# What the access log asks of the registry (registered in ParticipantsConfig.ready)
+#
+
+
+def family_people(family_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """Person ids of each family, in one query: whose data a plan-level touch concerns."""
+    people: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for person_id, family_id in Person.objects.filter(family_id__in=set(family_ids)).values_list(
+        "id", "family_id"
+    ):
+        people.setdefault(family_id, []).append(person_id)
+    return people
+
+
+def actor_facts(user: AbstractBaseUser) -> dict[str, object]:
+    """Who a signed-in user is, as the access log's actor columns record it."""
+    try:
+        professional = user.professional  # type: ignore[attr-defined]
+    except Professional.DoesNotExist:
+        professional = None
+    if professional is not None:
+        return {
+            "actor_kind": "professional",
+            "actor_role": professional.role,
+            "actor_unit": professional.unit,
+            "actor_hide_name": professional.hide_name_from_family,
+            "actor_organization_id": professional.organization_id,
+            "actor_organization_name": professional.organization.name,
+        }
+    try:
+        return {"actor_kind": user.person.kind}  # type: ignore[attr-defined]
+    except Person.DoesNotExist:
+        return {"actor_kind": "other"}
+
+
+def family_target(family_id: uuid.UUID) -> Target | None:
+    """A refused request aimed at a family: the family's people."""
+    if not Family.objects.filter(pk=family_id).exists():
+        return None
+    return Target(family_id=family_id, people=family_people([family_id]).get(family_id, []))

@@ -24,6 +24,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from plan_service import policy
+from plan_service.audit.accounts import credentials_changed, record_tokens_revoked
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import record_access
 from plan_service.participants.models import ApiToken, SignInSession
@@ -67,6 +68,9 @@ def connect() -> None:
     """Called from the app's ready(): track sign-ins and sign-outs of every path."""
     user_logged_in.connect(_on_login, dispatch_uid="participants.sessions.login")
     user_logged_out.connect(_on_logout, dispatch_uid="participants.sessions.logout")
+    credentials_changed.connect(
+        _on_credentials_changed, dispatch_uid="participants.sessions.credentials_changed"
+    )
 
 
 class SessionLifetimeMiddleware:
@@ -188,13 +192,18 @@ def _end_one(user: Any, entry_id: str) -> bool:
     return bool(deleted)
 
 
-@transaction.atomic
-def end_all(user: Any) -> tuple[int, int]:
-    """End every session and token of `user`, logged; returns (tokens, sessions) ended."""
+def _end_everything(user: Any) -> tuple[int, int]:
     keys = list(SignInSession.objects.filter(user=user).values_list("session_key", flat=True))
     Session.objects.filter(session_key__in=keys).delete()
     sessions, _ = SignInSession.objects.filter(user=user).delete()
     tokens, _ = ApiToken.objects.filter(user=user).delete()
+    return tokens, sessions
+
+
+@transaction.atomic
+def end_all(user: Any) -> tuple[int, int]:
+    """End every session and token of `user`, logged; returns (tokens, sessions) ended."""
+    tokens, sessions = _end_everything(user)
     record_access(
         actor=user,
         action=AccessEvent.Action.LOGOUT,
@@ -205,3 +214,11 @@ def end_all(user: Any) -> tuple[int, int]:
         query={"ended": {"tokens": tokens, "sessions": sessions}},
     )
     return tokens, sessions
+
+
+def _on_credentials_changed(
+    sender: Any, *, user: Any, actor: Any, reason: str, **kwargs: Any
+) -> None:
+    """A password changed or an account was deactivated: every token and session ends."""
+    tokens, sessions = _end_everything(user)
+    record_tokens_revoked(actor=actor, user=user, reason=reason, tokens=tokens, sessions=sessions)

@@ -33,11 +33,14 @@ class PlansConfig(AppConfig):
         from django.db.models.signals import post_save
         from simple_history.signals import pre_create_historical_record
 
+        from plan_service.audit import parties
         from plan_service.participants.signals import account_linked
         from plan_service.plans import kinds  # noqa: F401 (declares the built-in item kinds)
         from plan_service.plans.models import Plan
+        from plan_service.plans.selectors import plan_target
         from plan_service.plans.visibility import forget_written, note_written
 
+        parties.answer_target("plan", plan_target)
         # Versions a reader is shown count this transaction's own writes (plans.visibility).
         post_save.connect(note_written, sender=Plan, dispatch_uid="plans.note_written")
         request_started.connect(forget_written, dispatch_uid="plans.forget_written")

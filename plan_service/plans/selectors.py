@@ -9,8 +9,10 @@ from django.db.models import Count, QuerySet, Subquery
 from django.http import Http404
 
 from plan_service import policy
+from plan_service.audit.parties import Target
+from plan_service.participants.selectors import family_people
 from plan_service.plans.models import Acknowledgement, Membership, Plan, PlanItem
-from plan_service.plans.visibility import ReaderView
+from plan_service.plans.visibility import ReaderView, reader_view
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -149,3 +151,18 @@ def assessment_list(*, access: policy.PlanAccess) -> QuerySet[Any]:
     return MaturityAssessment.objects.filter(child__family_id=access.plan.family_id).order_by(
         "-assessed_on", "-created_at", "id"
     )
+
+
+def visible_item_ids(*, access: policy.PlanAccess) -> dict[str, set[uuid.UUID]]:
+    """Item kind -> the ids of the plan's items the reader may see today (by today's rules,
+    as the plan's history decides them): what the family's access log may name."""
+    return reader_view(access).vis.ids
+
+
+def plan_target(plan_id: uuid.UUID) -> Target | None:
+    """A refused request aimed at a plan: its family's people (the access log's question)."""
+    family_id = Plan.objects.filter(pk=plan_id).values_list("family_id", flat=True).first()
+    if family_id is None:
+        return None
+    people = family_people([family_id]).get(family_id, [])
+    return Target(family_id=family_id, plan_id=plan_id, people=people)

@@ -591,7 +591,9 @@ def access_log(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
     """The family's access log (703/2023 §11): who, organisation, what, when, on what basis."""
     if not policy.may_read_family_access_log(access):
         raise PermissionDenied
-    rows_qs = audit_selectors.access_log_for_family(access=access)
+    rows_qs = audit_selectors.access_log_for_family(
+        access=access, visible_items=selectors.visible_item_ids(access=access)
+    )
     with_own = request.GET.get("own") == "1"
     if not with_own:  # by default the family sees what others did, not their own reading
         rows_qs = rows_qs.exclude(actor_user_id=request.user.pk)

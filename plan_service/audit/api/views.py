@@ -37,6 +37,7 @@ from plan_service.audit.api import serializers as s
 from plan_service.audit.filters import AccessLogFilter, DisclosureFilter
 from plan_service.audit.models import AccessEvent, Chained, Disclosure
 from plan_service.audit.services import record_log_read
+from plan_service.plans import selectors as plan_selectors
 
 Act = AccessEvent.Action
 
@@ -250,7 +251,10 @@ class FamilyAccessLogViewSet(PlanScopedMixin, PolicyViewSet):
     def get_queryset(self) -> QuerySet[AccessEvent]:
         if getattr(self, "swagger_fake_view", False):
             return AccessEvent.objects.none()
-        return selectors.access_log_for_family(access=self.access)
+        return selectors.access_log_for_family(
+            access=self.access,
+            visible_items=plan_selectors.visible_item_ids(access=self.access),
+        )
 
     def list(self, request: Request, plan_pk: str) -> Response:
         access = self.access
