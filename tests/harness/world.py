@@ -31,7 +31,7 @@ from plan_service.consent.services import consent_create, consent_withdraw
 from plan_service.participants import assessments
 from plan_service.participants.models import Person
 from plan_service.plans import services
-from plan_service.plans.models import Action, Comment, Dissent, Goal, Need, Review
+from plan_service.plans.models import Action, Comment, Dissent, Goal, Need, Plan, Review
 from plan_service.plans.visibility import reader_view
 from tests import factories
 
@@ -299,7 +299,7 @@ def build_world() -> World:
         plan_id=plan_a.pk,
         # The version as the guardian sees it (reader-relative: plans/visibility.py).
         version=reader_view(
-            policy.plan_access(guardian, services.Plan.objects.get(pk=plan_a.pk))
+            policy.plan_access(guardian, Plan.objects.get(pk=plan_a.pk))
         ).version,
         decision="agree",
     )
@@ -325,7 +325,7 @@ def build_world() -> World:
     side_b.ack_id = services.acknowledgement_create(
         actor=guardian_b,
         plan_id=plan_b.pk,
-        version=services.Plan.objects.get(pk=plan_b.pk).version,
+        version=Plan.objects.get(pk=plan_b.pk).version,
         decision="agree",
     ).pk
     side_b.member_id = plan_b.memberships.get(user=guardian_b).pk
