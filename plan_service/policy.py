@@ -231,6 +231,12 @@ def is_admin(user: User) -> bool:
     return user_kind(user) == UserKind.ADMIN
 
 
+def may_use_admin(user: User) -> bool:
+    """The Django admin (the registry only): administrators, never a professional of a team,
+    an auditor or a family member, even with a staff flag."""
+    return is_admin(user)
+
+
 def is_signed_in(user: User) -> bool:
     """Any active, authenticated account; what it then sees is scoped by the `*_for` answers."""
     return _active(user)

@@ -13,10 +13,13 @@ class ParticipantsConfig(AppConfig):
         from simple_history.signals import pre_create_historical_record
 
         from plan_service.audit import parties
-        from plan_service.participants import selectors, sessions
+        from plan_service.participants import admin, selectors, sessions
         from plan_service.participants.acting import stamp_on_behalf_of
 
         sessions.connect()
+        # The admin is the registry's: autodiscovery (the admin app's ready, before ours) may
+        # have registered other apps' models.
+        admin.keep_only_the_registry()
         # What the access log asks of the registry (the audit app imports no registry model).
         parties.answer_actor_facts(selectors.actor_facts)
         parties.answer_family_people(selectors.family_people)
