@@ -42,9 +42,15 @@ class DisclosureFilter(django_filters.FilterSet):
         field_name="actor_organization_id", label=_("actor organisation")
     )
     plan = django_filters.UUIDFilter(field_name="plan_id", label=_("plan"))
-    recipient = django_filters.CharFilter(field_name="recipient", lookup_expr="icontains")
-    since = django_filters.IsoDateTimeFilter(field_name="recorded_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="recorded_at", lookup_expr="lt")
+    recipient = django_filters.CharFilter(
+        field_name="recipient", lookup_expr="icontains", label=_("recipient")
+    )
+    since = django_filters.IsoDateTimeFilter(
+        field_name="recorded_at", lookup_expr="gte", label=_("since")
+    )
+    until = django_filters.IsoDateTimeFilter(
+        field_name="recorded_at", lookup_expr="lt", label=_("until")
+    )
 
     class Meta:
         model = Disclosure

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import uuid
 
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -147,6 +149,7 @@ class AccessEvent(Chained):
             models.Index(fields=["recorded_at"], name="access_time"),
             models.Index(fields=["plan_id", "recorded_at"], name="access_plan_time"),
             models.Index(fields=["action", "recorded_at"], name="access_action_time"),
+            models.Index(fields=["outcome", "recorded_at"], name="access_outcome_time"),
             models.Index(fields=["request_id"], name="access_request"),
         ]
 
@@ -201,6 +204,14 @@ class Disclosure(Chained):
             models.Index(fields=["family_id", "recorded_at"], name="disclosure_family_time"),
             models.Index(fields=["recorded_at"], name="disclosure_time"),
             models.Index(fields=["plan_id", "recorded_at"], name="disclosure_plan_time"),
+            models.Index(fields=["actor_user_id", "recorded_at"], name="disclosure_actor_time"),
+            models.Index(
+                fields=["actor_organization_id", "recorded_at"], name="disclosure_org_time"
+            ),
+            # The recipient search is a substring search (`icontains`): a trigram index.
+            GinIndex(
+                OpClass(Upper("recipient"), name="gin_trgm_ops"), name="disclosure_recipient_trgm"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,5 +1,6 @@
-"""The auditor's console (issue 17, first part): search the access log, see access over time,
-trace a read to its request, check the chains and the last anchor, download what was found.
+"""The auditor's console (issue 17): search the access log and the disclosure log, see access
+over time, trace a read to its request, check the chains and the last anchor, download what was
+found.
 
 Only auditors (`policy.is_auditor`); every other signed-in person gets the 403 page. The rows
 are `audit.selectors.access_log_for_auditor` (the auditor's organisation's scope) filtered by the
@@ -11,12 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -25,7 +27,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from plan_service import policy
 from plan_service.audit import anchors, chain, selectors
-from plan_service.audit.filters import AccessLogFilter
+from plan_service.audit.filters import AccessLogFilter, DisclosureFilter
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import record_log_read
 from plan_service.web.views import page, page_number
@@ -77,40 +79,96 @@ def _chart(qs: Any) -> list[dict[str, Any]]:
     return days
 
 
-@require_http_methods(["GET"])
-@page(plan=False)
-def console(request: HttpRequest) -> HttpResponse:
-    _require_auditor(request)
-    base = selectors.access_log_for_auditor(user=request.user)
-    search = AccessLogFilter(request.GET or None, queryset=base)
+@dataclass
+class _Found:
+    """One page of a log search: the FilterSet, the filtered rows, the page and its links."""
+
+    search: Any
+    qs: Any
+    page_obj: Any
+    rows: list[Any]
+    filters: str
+    searched: bool
+
+
+def _search(
+    request: HttpRequest, base: QuerySet[Any], filter_class: type[Any], object_type: str
+) -> _Found | None:
+    """Filter `base` by the query, take the asked page, log the read (one row per person the
+    shown rows are about). None when the query is invalid (nothing is read then)."""
+    search = filter_class(request.GET or None, queryset=base)
     searched = bool(request.GET.keys() - {"page"})
     if searched and not search.is_valid():
-        return render(request, "web/audit.html", {"search": search, "rows": []}, status=400)
+        return None
     qs = search.qs if searched else base
     page_obj = Paginator(qs, PAGE_SIZE).get_page(page_number(request))
-    rows: list[AccessEvent] = list(page_obj.object_list)
+    rows = list(page_obj.object_list)
     query = {k: request.GET.getlist(k) for k in request.GET if k != "page"}
     record_log_read(
         actor=request.user,
-        object_type="accessevent",
+        object_type=object_type,
         people=[(r.family_id, r.subject_id) for r in rows],
         result_count=len(rows),
         query={"page": request.path, **query} if query else {"page": request.path},
     )
-    days = _chart(qs) if searched and page_obj.number == 1 else []
-    latest = anchors.latest_anchor()
     filters = urlencode([(k, v) for k, vs in query.items() for v in vs])
+    return _Found(search, qs, page_obj, rows, filters, searched)
+
+
+def _invalid(request: HttpRequest, template: str, filter_class: type[Any]) -> HttpResponse:
+    """The search form with what is wrong with each field, and no rows (400)."""
+    search = filter_class(request.GET, queryset=filter_class._meta.model.objects.none())
+    search.is_valid()
+    return render(request, template, {"search": search, "rows": []}, status=400)
+
+
+@require_http_methods(["GET"])
+@page(plan=False)
+def console(request: HttpRequest) -> HttpResponse:
+    _require_auditor(request)
+    found = _search(
+        request, selectors.access_log_for_auditor(user=request.user), AccessLogFilter, "accessevent"
+    )
+    if found is None:
+        return _invalid(request, "web/audit.html", AccessLogFilter)
+    days = _chart(found.qs) if found.searched and found.page_obj.number == 1 else []
+    latest = anchors.latest_anchor()
     return render(
         request,
         "web/audit.html",
         {
-            "search": search,
-            "rows": rows,
-            "page_obj": page_obj,
+            "search": found.search,
+            "rows": found.rows,
+            "page_obj": found.page_obj,
             "days": days,
             "chart_width": 10 * max(len(days), 14),  # a few days are not a wall of colour
-            "filters": filters,
+            "filters": found.filters,
             "anchor": latest.name if latest else None,
+        },
+    )
+
+
+@require_http_methods(["GET"])
+@page(plan=False)
+def disclosures(request: HttpRequest) -> HttpResponse:
+    """The disclosure log: what left the service, to whom, about whom, on what basis."""
+    _require_auditor(request)
+    found = _search(
+        request,
+        selectors.disclosures_for_auditor(user=request.user),
+        DisclosureFilter,
+        "disclosure",
+    )
+    if found is None:
+        return _invalid(request, "web/audit_disclosures.html", DisclosureFilter)
+    return render(
+        request,
+        "web/audit_disclosures.html",
+        {
+            "search": found.search,
+            "rows": found.rows,
+            "page_obj": found.page_obj,
+            "filters": found.filters,
         },
     )
 

@@ -27,6 +27,7 @@ urlpatterns = [
     path("plans/<uuid:plan_id>/access-log/", views.access_log, name="access-log"),
     path("audit/", auditor.console, name="audit"),
     path("audit/verify/", auditor.verify, name="audit-verify"),
+    path("audit/disclosures/", auditor.disclosures, name="audit-disclosures"),
     path("sessions/", account.my_sessions, name="sessions"),
     path("sessions/end/", account.end, name="sessions-end"),
     path("notices/", notices.notices, name="notices"),

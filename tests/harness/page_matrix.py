@@ -185,6 +185,14 @@ PAGES: list[Page] = [
         plan_scoped=False,
     ),
     Page(
+        "audit disclosures",
+        "audit-disclosures",
+        "GET",
+        lambda w, s: "/audit/disclosures/",
+        own={**dict.fromkeys(ROLES, 403), "auditor": 200},
+        plan_scoped=False,
+    ),
+    Page(
         "audit verify",
         "audit-verify",
         "POST",

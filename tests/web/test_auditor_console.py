@@ -11,7 +11,7 @@ import time_machine
 from django.utils import timezone
 
 from plan_service.audit.models import AccessEvent
-from plan_service.audit.services import record_access
+from plan_service.audit.services import record_access, record_disclosure
 from tests import factories
 from tests.web.helpers import page_client, text_of
 
@@ -132,3 +132,66 @@ def test_the_pages_of_a_search_keep_its_filters(scene):
     assert f'href="?actor={lead.pk}&amp;page=2"' in first
     second = client.get("/audit/", {"actor": lead.pk, "page": 2}).content.decode()
     assert f'href="?actor={lead.pk}&amp;page=1"' in second
+
+
+def test_the_auditor_searches_the_disclosure_log(scene):
+    """What left the service, to whom, about whom: found by recipient, linked to the request
+    that made it, downloadable; the search itself is a logged read about those shown."""
+    plan, lead = scene["plan"], scene["lead"]
+    people = sorted(plan.family.members.values_list("pk", flat=True), key=str)
+    for recipient in ("Kanta patient data repository", "School health care"):
+        record_disclosure(
+            actor=lead.user,
+            recipient=recipient,
+            subjects=people,
+            family_id=plan.family_id,
+            plan_id=plan.pk,
+            plan_version=plan.version,
+            content="CarePlan",
+            basis="statute",
+        )
+    client = page_client(scene["auditor"].user)
+    page = client.get("/audit/disclosures/", {"recipient": "kanta"})
+    assert page.status_code == 200
+    assert page["Cache-Control"] == "no-store"
+    html = page.content.decode()
+    table = html.split('<table class="log">')[1].split("</table>")[0]
+    assert len(re.findall(r"<tr>\s*<td>", table)) == len(people)
+    assert "Kanta patient data repository" in table
+    assert "School health care" not in table
+    assert "/api/v1/audit/disclosures/export.csv?recipient=kanta" in html
+    assert 'aria-current="page">Disclosures</a>' in html
+    logged = AccessEvent.objects.filter(
+        actor_user_id=scene["auditor"].user.pk, object_type="disclosure"
+    )
+    assert sorted((r.subject_id for r in logged), key=str) == people
+    assert {tuple(r.query["recipient"]) for r in logged} == {("kanta",)}
+
+
+def test_the_disclosure_search_names_a_bad_field_and_reads_nothing(scene):
+    client = page_client(scene["auditor"].user)
+    before = AccessEvent.objects.count()
+    page = client.get("/audit/disclosures/", {"since": "yesterday"})
+    assert page.status_code == 400
+    assert "Since: Enter a valid date/time." in text_of(page.content)
+    assert AccessEvent.objects.count() == before  # no read, no log row
+
+
+def test_the_disclosure_log_shows_another_organisations_disclosures_to_nobody(scene):
+    """The auditor's scope: disclosures by another organisation's people about plans it has
+    not worked on are not shown."""
+    other_lead = factories.professional("child_protection_social_worker")
+    other_plan = factories.plan(other_lead, factories.family())
+    record_disclosure(
+        actor=other_lead.user,
+        recipient="Elsewhere",
+        subjects=list(other_plan.family.members.values_list("pk", flat=True)),
+        family_id=other_plan.family_id,
+        plan_id=other_plan.pk,
+        plan_version=other_plan.version,
+        content="CarePlan",
+        basis="statute",
+    )
+    page = page_client(scene["auditor"].user).get("/audit/disclosures/", {"recipient": "else"})
+    assert page.status_code == 200
+    assert "Elsewhere" not in page.content.decode()

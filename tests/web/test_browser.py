@@ -177,6 +177,7 @@ PAGES = [
     # Sign-ins: rows about nobody, so the console's own logged read stays out of the families'
     # logs that the other browser tests read.
     ("tietosuoja", "/audit/?action=login", "audit"),
+    ("tietosuoja", "/audit/disclosures/?recipient=no-such-recipient", "audit-disclosures"),
     ("mikko.virtanen", "/plans/00000000-0000-0000-0000-000000000000/", "not-found"),
 ]
 
