@@ -1052,9 +1052,42 @@ def may_give_consent(access: PlanAccess | None) -> bool:
     return is_family(access)
 
 
+#: From this age a child speaks for themself in the plan (own account, own signature): the
+#: Child Welfare Act 417/2007 section 21 gives a child of 12 their own say alongside the
+#: guardian; product.md gives the child their own login from about 12.
+OWN_VOICE_AGE = 12
+
+
 def may_acknowledge(access: PlanAccess | None) -> bool:
-    """Signing a version is the family's (guardians and the child), while they may contribute."""
-    return is_family(access) and access.may(Action.CONTRIBUTE)  # type: ignore[union-attr]
+    """Signing a version is the family's (guardians and the child), while they may contribute.
+
+    A guardian acting for a child signs for them only while the child is under OWN_VOICE_AGE:
+    a child of 12 or more signs themself (the guardian may still sign as themselves).
+    """
+    if not (is_family(access) and access.may(Action.CONTRIBUTE)):  # type: ignore[union-attr]
+        return False
+    if access.acting_for is None:  # type: ignore[union-attr]
+        return True
+    child = Person.objects.filter(pk=access.acting_for).first()  # type: ignore[union-attr]
+    born = child.birth_date if child is not None else None
+    return born is not None and _age_on(born, timezone.localdate()) < OWN_VOICE_AGE
+
+
+def nameable_children(access: PlanAccess, children: set[object]) -> set[object]:
+    """Of the family's `children`, those a writer may name in an item's `concerns`: never a
+    child whose items the writer may not see (a custody decision or a placement restriction),
+    and while acting for a child only that child (what one writes is then within what one
+    reads: a comment about a sibling would be a write the acting reader could not see)."""
+    allowed = {c for c in children if c not in access.hidden_children}
+    if access.acting_for is not None:
+        allowed &= {access.acting_for}
+    return allowed
+
+
+def acted_for(access: PlanAccess) -> list[object]:
+    """The `concerns` of what a guardian signs while acting for a child: that child (a
+    signature in a child's name is about them); nobody in particular otherwise."""
+    return [access.acting_for] if access.acting_for is not None else []
 
 
 def may_restrict_for_child(access: PlanAccess | None) -> bool:
@@ -1065,7 +1098,10 @@ def may_restrict_for_child(access: PlanAccess | None) -> bool:
 
 def reads_only_about(access: PlanAccess) -> object | None:
     """The one person a reader's view of logs is limited to: a child reads only about
-    themself; None when the reader sees rows about the whole family."""
+    themself, a guardian acting for a child only about that child (never more than the child
+    would read); None when the reader sees rows about the whole family."""
+    if access.acting_for is not None:
+        return access.acting_for
     return access.person_id if is_child(access) else None
 
 

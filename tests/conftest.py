@@ -21,12 +21,23 @@ def pytest_configure(config: pytest.Config) -> None:
 class Api:
     """Django's test client speaking JSON with a bearer token (real auth path, real HTTP stack)."""
 
-    def __init__(self, user: Any | None = None) -> None:
+    def __init__(self, user: Any | None = None, *, acting_for: Any = None) -> None:
         self.client = Client()
         self.headers = factories.token_header(user) if user is not None else {}
+        if acting_for is not None:
+            # Acting for a child is a choice of the page session (/auth/act-for/): the API
+            # honours it for requests made with that session, so the client signs in as the
+            # pages do and keeps the choice there, instead of sending a bearer token.
+            from plan_service.participants.acting import SESSION_KEY
 
-    def as_user(self, user: Any | None) -> Api:
-        return Api(user)
+            self.headers = {}
+            self.client.force_login(user)
+            session = self.client.session
+            session[SESSION_KEY] = str(acting_for)
+            session.save()
+
+    def as_user(self, user: Any | None, *, acting_for: Any = None) -> Api:
+        return Api(user, acting_for=acting_for)
 
     def request(self, method: str, url: str, data: Any = None, **headers: Any) -> Any:
         extra = {**self.headers, **headers}

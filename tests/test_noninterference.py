@@ -234,6 +234,45 @@ def health_for_the_lead(w: World) -> None:
     )
 
 
+def _about(w: World, key: str, text: str) -> None:
+    """The lead's work about one child: a new need about them with a comment, a change to the
+    existing need about them, and a read of it (a row about that child in the family's log)."""
+    lead = w.users["lead"]
+    child = w.children[key]
+    need = _create(w, "lead", Need, category="general", title=text, concerns=[child.pk])
+    _create(w, "lead", Comment, target_type="need", target_id=need.pk, text=f"{text}: kommentti")
+    existing = w.sides["own"].about[("needs", key)]
+    services.item_update(
+        actor=lead,
+        plan_id=_plan(w),
+        model=Need,
+        item_id=existing.pk,
+        expected_version=None,
+        data={"description": f"{text}: lisätieto"},
+        reason=f"{text}: syy",
+    )
+    assert Api(lead).get(f"/api/v1/plans/{_plan(w)}/needs/{existing.pk}/").status_code == 200
+
+
+def about_the_siblings(w: World) -> None:
+    """Work about the 13-year-old's siblings (the 9-year-old and the child under a marking),
+    which a guardian acting for the 13-year-old may not see; and what the 13-year-old hid."""
+    _about(w, "young", "nuoremman asia")
+    _about(w, "marked", "turvakiellon alaisen asia")
+    restricted_item(w)
+
+
+def about_the_older_child(w: World) -> None:
+    """Work about the 13-year-old, which a guardian acting for the 9-year-old may not see."""
+    _about(w, "child", "vanhemman asia")
+
+
+def about_the_barred_child(w: World) -> None:
+    """Work about the child a custody decision bars the guardian from: acting for them is
+    refused, and as themselves the guardian sees none of it."""
+    _about(w, "barred", "rajatun asia")
+
+
 @dataclass(frozen=True)
 class Scenario:
     reader: str
@@ -252,6 +291,11 @@ SCENARIOS = [
     Scenario("consent", non_consented, witness="health"),
     Scenario("ended", after_the_end, witness="guardian"),
     Scenario("lead", health_for_the_lead, witness="health"),
+    # A guardian acting for each child (issue 18): the rest of the family's plan is hidden.
+    Scenario("for-child", about_the_siblings, witness="guardian"),
+    Scenario("for-young", about_the_older_child, witness="guardian"),
+    Scenario("for-barred", about_the_barred_child, witness="child"),
+    Scenario("for-marked", restricted_item, witness="child"),
 ]
 
 
@@ -270,7 +314,7 @@ def in_world(
             with time_machine.travel(moment, tick=False):
                 change(w)
         with time_machine.travel(at, tick=True):
-            seen = observe(w, w.users[reader], at, extra=extra)
+            seen = observe(w, w.user(reader), at, extra=extra, acting_for=w.acting_for(reader))
             testimony = ""
             if witness:
                 client = Api(w.users[witness])

@@ -262,7 +262,11 @@ def plan_page(access: policy.PlanAccess) -> dict[str, Any]:
         review_views.append({"view": view("review", r), "progress": progress})
     charts = progress_charts(goals, reviews)
 
-    my_acks = [a for a in acks if a.person_id == access.person_id]
+    # One's own signatures: while acting for a child, those made in that child's name.
+    mine = policy.acted_for(access)
+    my_acks = [
+        a for a in acks if a.person_id == access.person_id and list(a.concerns or ()) == mine
+    ]
     last_ack = my_acks[-1] if my_acks else None
     changes = changes_since(access, last_ack) if last_ack else None
 
@@ -292,6 +296,8 @@ def plan_page(access: policy.PlanAccess) -> dict[str, Any]:
         "fingerprint": reader_fingerprint(access, items),
         "child_may_hide": child_may_hide,
         "may_contribute": access.may(policy.Action.CONTRIBUTE),
+        "may_sign": policy.may_acknowledge(access),
+        "acting_for": access.acting_for,
         "items": items,
         "shown": {
             "need": needs,

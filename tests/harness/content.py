@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.harness.permission_matrix import HIDDEN_FROM, READ_ONLY, REFERENCE
-from tests.harness.world import Side, World
+from tests.harness.permission_matrix import HIDDEN_FROM, READ_ONLY, REFERENCE, reads_about
+from tests.harness.world import ACTING_ROLES, Side, World
 
 _COMMON = {
     "id",
@@ -60,8 +60,10 @@ PLANS_LISTED = {
     "guardian": {"own", "completed"},
     "child": {"own", "completed"},
     "consent": {"own"},
+    **{role: {"own", "completed"} for role in ACTING_ROLES},
 }
 PLAN_ROLE = {"lead": "lead", "guardian": "family", "child": "family"}
+PLAN_ROLE.update(dict.fromkeys(ACTING_ROLES, "family"))
 SINGULAR = {"needs": "need", "goals": "goal", "actions": "action", "reviews": "review"}
 SINGULAR.update(comments="comment", dissents="dissent")
 
@@ -70,6 +72,8 @@ def sees(world: World, role: str, item: Any) -> bool:
     """May `role` read `item`? Its category must be read; hidden items are not for HIDDEN_FROM."""
     _, reads, _ = REFERENCE[role]
     if item.category not in reads:
+        return False
+    if not reads_about(role, world.names_of(item.concerns)):
         return False
     if item.restricted_by_id is None:
         return True

@@ -130,10 +130,13 @@ def _requests(
         yield "plan-history-diff", f"{base}/history/diff/?from={max(last - 1, 1)}&to={last}"
 
 
-def observe(world: World, reader: Any, since: dt.datetime, *, extra: bool = True) -> list[Seen]:
+def observe(
+    world: World, reader: Any, since: dt.datetime, *, extra: bool = True, acting_for: Any = None
+) -> list[Seen]:
     """Replay every GET route as `reader` (with its page, filter and version variants unless
-    `extra` is false); what they saw, normalised."""
-    client = Api(reader)
+    `extra` is false); what they saw, normalised. With `acting_for`, the reader is a guardian
+    acting for that child (a page session that chose the child, as the API honours it)."""
+    client = Api(reader, acting_for=acting_for)
     seen = []
     for route, url in _requests(world, client, extra=extra):
         response = client.get(url)
@@ -147,7 +150,28 @@ def observe(world: World, reader: Any, since: dt.datetime, *, extra: bool = True
                 body=normalise(body.decode(), since),
             )
         )
+    # The reader's own page session (acting callers sign in as the pages do): a fresh one per
+    # replay, named like the reader's own token.
+    own_session = _own_session(client)
+    if own_session is not None:
+        seen = [
+            Seen(x.request, x.status, x.etag, x.content_type, _named_own(x.body, own_session))
+            for x in seen
+        ]
     return seen
+
+
+def _own_session(client: Api) -> str | None:
+    """The id under which the reader's own page session is listed (a fresh one per replay)."""
+    from plan_service.participants.models import SignInSession
+
+    key = client.client.session.session_key
+    row = SignInSession.objects.filter(session_key=key).first() if key else None
+    return str(row.pk) if row is not None else None
+
+
+def _named_own(text: str, own_session: str | None) -> str:
+    return text.replace(own_session, "session-<own>") if own_session else text
 
 
 def first_difference(a: list[Seen], b: list[Seen]) -> str:

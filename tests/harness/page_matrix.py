@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tests.harness.world import Side, World
+from tests.harness.permission_matrix import ACTS_FOR, may_sign
+from tests.harness.world import ACTING_ROLES, Side, World
 
 ROLES = (
     "anon",
@@ -26,9 +27,13 @@ ROLES = (
     "stranger",
     "auditor",
     "admin",
+    *ACTING_ROLES,  # the guardian acting for each child (world.py, issue 18)
 )
 RELATIONS = ("own", "completed", "other", "missing")
 VIEWERS = ("lead", "health", "curator", "guardian", "child")
+#: Roles also checked on the other plan relations (acting for the 13-year-old; the other
+#: acting callers on the family's open plan only).
+ELSEWHERE = (*VIEWERS, "for-child")
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,8 @@ class Page:
     path: Callable[[World, Side], str]
     own: dict[str, int]  # role -> status on the family's open plan (missing roles: 404)
     completed: dict[str, int] | None = None  # on the completed plan (default: as `own`)
+    #: For the acting callers where they answer unlike the guardian (default: as the guardian).
+    acting: dict[str, int] | None = None
     payload: Callable[[World, Side, str], dict[str, Any]] | None = None
     plan_scoped: bool = True
     namespace: str = "web"  # the URL namespace of `route` ("" for the sign-in flow's pages)
@@ -53,6 +60,10 @@ class Page:
 def expected(role: str, relation: str, page: Page) -> int:
     if role == "anon":
         return 302
+    if role in ACTING_ROLES and page.acting is not None and relation == "own":
+        return page.acting[role]
+    if role in ACTING_ROLES:
+        role = "guardian"  # acting narrows what is shown, never which pages answer
     if not page.plan_scoped:
         return page.own.get(role, 200)
     if relation in ("other", "missing"):
@@ -76,14 +87,22 @@ def _dissent(w: World, s: Side, role: str) -> dict[str, Any]:
 
 def _sign(w: World, s: Side, role: str) -> dict[str, Any]:
     from plan_service import policy
+    from plan_service.participants.acting import reset_acting_for, set_acting_for
     from plan_service.web import reading
 
     seen = "0" * 64
     user = w.user(role)
     plan = getattr(s.plan, "_meta", None) and type(s.plan).objects.filter(pk=s.plan.pk).first()
-    access = policy.plan_access(user, plan) if plan is not None and user is not None else None
-    if access is not None:
-        seen = reading.plan_page(access)["fingerprint"]
+    # What the signer's page shows: acting for a child, that child's part (when acting holds).
+    child = ACTS_FOR.get(role)
+    token = set_acting_for(user.pk, w.children[child].pk) if child and user else None
+    try:
+        access = policy.plan_access(user, plan) if plan is not None and user is not None else None
+        if access is not None:
+            seen = reading.plan_page(access)["fingerprint"]
+    finally:
+        if token is not None:
+            reset_acting_for(token)
     return {"decision": "agree", "comment": "", "seen": seen}
 
 
@@ -135,6 +154,8 @@ PAGES: list[Page] = [
         own={"guardian": 302, "child": 302, "lead": 403, "health": 403, "curator": 403},
         completed=CONTRIBUTE_REFUSED,
         payload=_sign,
+        # A guardian signs in the name of a child under 12 only (docs/permissions.md).
+        acting={r: 302 if may_sign(r) else 403 for r in ACTING_ROLES},
     ),
     Page(
         "hide (not about the child alone)",
@@ -252,6 +273,6 @@ def cells() -> list[tuple[str, str, Page]]:
     out = []
     for page in PAGES:
         for relation in RELATIONS if page.plan_scoped else ("own",):
-            roles = ROLES if relation == "own" else ("anon", *VIEWERS)
+            roles = ROLES if relation == "own" else ("anon", *ELSEWHERE)
             out.extend((role, relation, page) for role in roles)
     return out

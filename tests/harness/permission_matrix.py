@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests import factories
-from tests.harness.world import ITEM_KINDS, Side, World
+from tests.harness.world import ABOUTS, ACTING_ROLES, ITEM_KINDS, Side, World
 
 ROLES = (
     "anon",
@@ -36,16 +36,80 @@ ROLES = (
     "consent",
     "withdrawn",
     "expired",
+    # The guardian acting for a child (issue 18, world.ACTING_ROLES): for the 13-year-old with
+    # an account, for the 9-year-old, and for two children acting is blocked for (a custody
+    # decision excluding the guardian; a non-disclosure marking). Acting for the 13-year-old is
+    # checked on every plan; the others on the family's open plan.
+    *ACTING_ROLES,
 )
 RELATIONS = ("own", "completed", "other", "missing")
 #: The roles that read some of the plan, and one who reads none (rows of the wider world).
-ITEM_ROLES = ("lead", "health", "curator", "guardian", "child", "consent", "stranger")
+ITEM_ROLES = (
+    "lead",
+    "health",
+    "curator",
+    "guardian",
+    "child",
+    "consent",
+    "stranger",
+    *ACTING_ROLES,
+)
 #: Roles checked only against the family's open plan in plan-scoped rows.
-OWN_PLAN_ONLY = frozenset({"consent", "withdrawn", "expired"})
+OWN_PLAN_ONLY = frozenset({"consent", "withdrawn", "expired", "for-young", "for-barred"})
+OWN_PLAN_ONLY |= {"for-marked"}
 #: For rows with an explicit table (`expect=`), a newer role answers like an older one: a member
 #: on a consent in force like the statutory nurse, a member whose consent was withdrawn or ran
-#: out like the member whose membership ended. Rows need not list the newer roles.
-EXPLICIT_AS = {"consent": "health", "withdrawn": "ended", "expired": "ended"}
+#: out like the member whose membership ended, a guardian acting for a child like the guardian
+#: (acting narrows which items are seen, never the routes: rows where it answers otherwise say
+#: so with `acting=`). Rows need not list the newer roles.
+EXPLICIT_AS = {
+    "consent": "health",
+    "withdrawn": "ended",
+    "expired": "ended",
+    **dict.fromkeys(ACTING_ROLES, "guardian"),
+}
+
+#
+# Acting for a child, by hand from product.md and docs/identity.md (not from the policy):
+#
+#: The child each acting caller really acts for. Acting is refused for a child under a
+#: non-disclosure marking, for a child a custody decision excludes the guardian from (and for
+#: one under a placement restriction, or of age): the choice is dropped and the guardian acts as
+#: themselves (None).
+ACTS_FOR = {"for-child": "child", "for-young": "young", "for-barred": None, "for-marked": None}
+#: Children whose items a guardian never sees, acting or not: a custody decision excludes them.
+GUARDIAN_BARRED = frozenset({"barred"})
+#: Acting callers are the guardian in person: what the guardian wrote is theirs to change.
+PERSON_OF = dict.fromkeys(ACTING_ROLES, "guardian")
+#: Guardians, acting or not (kind of reader "guardian").
+GUARDIAN_KINDS = frozenset({"guardian", *ACTING_ROLES})
+#: Ages of the children the guardian acts for: a child of 12 or more signs themself, so a
+#: guardian acting for them may not sign in their name (docs/permissions.md).
+AGE = {"child": 13, "young": 9}
+
+
+def reads_about(role: str, names: tuple[str, ...] | set[str]) -> bool:
+    """May `role` read an item about the children `names` (an empty tuple: the whole family)?
+
+    Professionals and the child with an account: yes (their category rules decide). A guardian:
+    not about a child a custody decision excludes them from. A guardian acting for a child: only
+    about the whole family or about that child, and never more than as themselves.
+    """
+    if not names or role not in GUARDIAN_KINDS:
+        return True
+    if set(names) & GUARDIAN_BARRED:
+        return False
+    child = ACTS_FOR.get(role)
+    return child is None or child in names
+
+
+def may_sign(role: str) -> bool:
+    """May this family reader sign a version (on the open plan)? A guardian acting for a child
+    signs in the child's name only while the child is under 12."""
+    child = ACTS_FOR.get(role)
+    return child is None or AGE[child] < 12
+
+
 CATEGORIES = ("general", "social", "health", "education", "family")
 #: Who wrote the comments and dissents of each category in the world (their author may edit).
 AUTHOR_OF = {
@@ -77,6 +141,12 @@ REFERENCE: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {
     ),
     "guardian": (frozenset({"view", "contribute"}), ALL, frozenset({"family"})),
     "child": (frozenset({"view", "contribute"}), ALL, frozenset({"family"})),
+    # Acting for a child changes no plan action and no category: it narrows which items are
+    # seen (`reads_about`).
+    **{
+        role: (frozenset({"view", "contribute"}), ALL, frozenset({"family"}))
+        for role in ACTING_ROLES
+    },
     # A psychiatric nurse seated on the guardian's consent to social and health data: reads
     # general plus what the consent covers, writes only its own sector's categories among them.
     "consent": (
@@ -87,7 +157,7 @@ REFERENCE: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {
 }
 #: Items hidden from the guardians at the child's wish: every reader of their category but the
 #: guardian sees them (the child hid them; professionals are not the audience being limited).
-HIDDEN_FROM = frozenset({"guardian"})
+HIDDEN_FROM = GUARDIAN_KINDS
 READ_ONLY = frozenset({"view", "export"})
 PROFESSIONALS = ("lead", "health", "curator", "ended", "future", "stranger")
 PLAN_VIEWERS = ("lead", "health", "curator", "guardian", "child")
@@ -114,6 +184,10 @@ class Endpoint:
     restricted: bool = False  # the item is hidden from the guardians (a mature child's wish)
     relations: tuple[str, ...] | None = None  # plan relations to check; None: all of them
     roles: tuple[str, ...] | None = None  # roles to check; None: all of ROLES
+    about: str | None = None  # the item is about these children (a key of world.ABOUTS)
+    body_about: str | None = None  # an item named in the body is about these (400 if unseen)
+    #: For the acting callers, an explicit table where they answer unlike the guardian.
+    acting: Callable[[str, str], int] | None = None
 
 
 def expected(role: str, relation: str, ep: Endpoint) -> int:
@@ -121,6 +195,8 @@ def expected(role: str, relation: str, ep: Endpoint) -> int:
     if role == "anon":
         return 401
     if ep.expect is not None:
+        if ep.acting is not None and role in ACTING_ROLES:
+            return ep.acting(role, relation)
         return ep.expect(EXPLICIT_AS.get(role, role), relation)
     if relation in ("other", "missing") or role not in REFERENCE:
         return 404
@@ -131,15 +207,19 @@ def expected(role: str, relation: str, ep: Endpoint) -> int:
         return 404
     if ep.restricted and role in HIDDEN_FROM:
         return 404
+    if ep.about is not None and not reads_about(role, ABOUTS[ep.about]):
+        return 404
     if ep.needs not in actions:
         return 403
     if ep.needs == "change" and ep.category is not None and ep.category not in writes:
         return 403
     if ep.write_category is not None and ep.write_category not in writes:
         return 403
-    if ep.author is not None and role != ep.author:
+    if ep.author is not None and PERSON_OF.get(role, role) != ep.author:
         return 403
     if ep.body_category is not None and ep.body_category not in reads:
+        return 400
+    if ep.body_about is not None and not reads_about(role, ABOUTS[ep.body_about]):
         return 400
     return ep.ok
 
@@ -166,6 +246,8 @@ _seq = itertools.count(1)
 
 #: An `if_match` answer meaning "the ETag the caller gets from a GET of the same path".
 READERS_OWN_ETAG = "reader's own"
+#: A `version` in a body meaning "the plan's version as the caller gets it from a GET".
+READERS_OWN_VERSION = "reader's own version"
 
 
 def _guardians_version(w: World, s: Side) -> int:
@@ -394,6 +476,72 @@ def _more_item_endpoints(
     return eps
 
 
+#: Who is checked on the rows about one child: readers of general items, the guardian acting
+#: or not, and the child with an account.
+ABOUT_ROLES = ("lead", "curator", "guardian", "child", *ACTING_ROLES)
+
+
+def _about_endpoints() -> list[Endpoint]:
+    """Rows about single children (issue 18): reading, changing and commenting on an item about
+    a child, on the family's open plan. (Only professionals name children in `concerns`: the
+    family's words take those of what they are about; tests/identity/test_acting_for.py.)"""
+    eps: list[Endpoint] = []
+    for key in ABOUTS:
+
+        def need(w: World, s: Side, key: str = key) -> str:
+            return f"/api/v1/plans/{s.plan.pk}/needs/{s.about[('needs', key)].pk}/"
+
+        def comment(w: World, s: Side, key: str = key) -> str:
+            return f"/api/v1/plans/{s.plan.pk}/comments/{s.about[('comments', key)].pk}/"
+
+        def need_etag(w: World, s: Side, key: str = key) -> str:
+            return f'W/"{s.about[("needs", key)].version}"'
+
+        def on_need(w: World, s: Side, key: str = key) -> dict[str, Any]:
+            target = s.about[("needs", key)].pk
+            return {"target_type": "need", "target_id": str(target), "text": "about it"}
+
+        common = {"relations": ("own",), "roles": ABOUT_ROLES, "category": "general"}
+        eps += [
+            Endpoint(
+                f"needs read about {key}", "plan-needs-detail", "GET", need, about=key, **common
+            ),
+            Endpoint(
+                f"comments read about {key}",
+                "plan-comments-detail",
+                "GET",
+                comment,
+                about=key,
+                **common,
+            ),
+            Endpoint(
+                f"needs PATCH about {key}",
+                "plan-needs-detail",
+                "PATCH",
+                need,
+                needs="change",
+                about=key,
+                payload=lambda w, s: {"title": "changed"},
+                if_match=need_etag,
+                **common,
+            ),
+            Endpoint(
+                f"comments create on a need about {key}",
+                "plan-comments-list",
+                "POST",
+                lambda w, s: f"/api/v1/plans/{s.plan.pk}/comments/",
+                needs="contribute",
+                body_category="general",
+                body_about=key,
+                payload=on_need,
+                ok=201,
+                relations=("own",),
+                roles=ABOUT_ROLES,
+            ),
+        ]
+    return eps
+
+
 def _plan_endpoints() -> list[Endpoint]:
     def plan(w: World, s: Side) -> str:
         return f"/api/v1/plans/{s.plan.pk}/"
@@ -508,6 +656,29 @@ def _plan_endpoints() -> list[Endpoint]:
                 {**family_only, "child": 409},
                 404,
                 completed={**family_only, "guardian": 403, "child": 403},
+            ),
+            # Acting for a child: for the 13-year-old refused (a child of 12 signs themself),
+            # for the 9-year-old the version is not theirs (they see only the family's and
+            # their own items), for a blocked child as the guardian.
+            acting=plan_only(
+                {"for-child": 403, "for-young": 409, "for-barred": 201, "for-marked": 201},
+                404,
+                completed=dict.fromkeys(ACTING_ROLES, 403),
+            ),
+        ),
+        Endpoint(
+            "acknowledgements sign the version one sees",
+            "plan-acknowledgements-list",
+            "POST",
+            acks,
+            payload=lambda w, s: {"version": READERS_OWN_VERSION, "decision": "agree"},
+            expect=plan_only(
+                family_only, 404, completed={**family_only, "guardian": 403, "child": 403}
+            ),
+            acting=plan_only(
+                {r: 201 if may_sign(r) else 403 for r in ACTING_ROLES},
+                404,
+                completed=dict.fromkeys(ACTING_ROLES, 403),
             ),
         ),
         Endpoint(
@@ -915,7 +1086,12 @@ def _registry_endpoints() -> list[Endpoint]:
     ]
 
 
-ENDPOINTS: list[Endpoint] = [*_plan_endpoints(), *_item_endpoints(), *_registry_endpoints()]
+ENDPOINTS: list[Endpoint] = [
+    *_plan_endpoints(),
+    *_item_endpoints(),
+    *_about_endpoints(),
+    *_registry_endpoints(),
+]
 
 #: Routes outside the router, and (route, method) pairs deliberately not in the matrix.
 EXTRA_ROUTES = {("auth-token", "POST"), ("auth-token", "DELETE")}
@@ -929,6 +1105,9 @@ def cells() -> list[tuple[str, str, Endpoint]]:
         for relation in relations:
             for role in ep.roles or ROLES:
                 if role in OWN_PLAN_ONLY and ep.plan_scoped and relation != "own":
+                    continue
+                # A missing id answers an acting caller as another family's plan does.
+                if role in ACTING_ROLES and relation == "missing":
                     continue
                 out.append((role, relation, ep))
     return out

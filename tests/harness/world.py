@@ -14,6 +14,12 @@
 * On plan_a, three psychiatric nurses of a clinic are members on a consent basis: `consent`
   (the guardian's consent to social and health data for the clinic, in force), `withdrawn`
   (seated on a consent since withdrawn) and `expired` (on a consent since expired).
+* The family has three more children without accounts (issue 18, acting for a child):
+  `young` (9), `barred` (a custody decision excludes the guardian) and `marked` (a
+  non-disclosure marking). plan_a holds a general need about each child (and one about both
+  `child` and `barred`), each with a comment of the lead's. The guardian may act for `child`
+  (13) and `young`; acting for `barred` or `marked` is blocked (the guardian then acts as
+  themselves). The acting callers are the roles in ACTING_ROLES.
 """
 
 from __future__ import annotations
@@ -36,6 +42,22 @@ from plan_service.plans.visibility import reader_view
 from tests import factories
 
 ITEM_KINDS = ("needs", "goals", "actions", "reviews", "comments", "dissents")
+#: Callers who are the guardian acting for one of the family's children: role -> child's name
+#: in `World.children`.
+ACTING_ROLES = {
+    "for-child": "child",
+    "for-young": "young",
+    "for-barred": "barred",
+    "for-marked": "marked",
+}
+#: What the items about one or more children are about (names in `World.children`).
+ABOUTS = {
+    "child": ("child",),
+    "young": ("young",),
+    "barred": ("barred",),
+    "marked": ("marked",),
+    "child+barred": ("child", "barred"),
+}
 
 
 @dataclass
@@ -50,6 +72,7 @@ class Side:
     consent_id: Any = None
     hidden: dict[str, Any] = field(default_factory=dict)  # kind -> item hidden from guardians
     extra: list[Any] = field(default_factory=list)  # other items (a goal over a hidden need)
+    about: dict[tuple[str, str], Any] = field(default_factory=dict)  # (kind, ABOUTS key) -> item
 
     def all_items(self, kind: str) -> list[Any]:
         """Every item of `kind` on this plan in the world."""
@@ -57,6 +80,7 @@ class Side:
             *(item for (k, _), item in self.items.items() if k == kind),
             *(item for k, item in self.hidden.items() if k == kind),
             *(item for item in self.extra if _kind_of(item) == kind),
+            *(item for (k, _), item in self.about.items() if k == kind),
         ]
 
 
@@ -70,9 +94,22 @@ class World:
     new_family_id: Any
     joiner: Any  # a professional the lead may add
     organization_id: Any
+    children: dict[str, Any] = field(default_factory=dict)  # name -> child Person
 
     def user(self, role: str) -> Any:
+        if role in ACTING_ROLES:
+            return self.users.get("guardian")
         return self.users.get(role)
+
+    def acting_for(self, role: str) -> Any:
+        """The id of the child an acting caller chose (None for everyone else)."""
+        name = ACTING_ROLES.get(role)
+        return self.children[name].pk if name is not None else None
+
+    def names_of(self, concerns: Any) -> set[str]:
+        """The names (keys of `children`) of the children an item's `concerns` lists."""
+        by_id = {str(p.pk): name for name, p in self.children.items()}
+        return {by_id[str(c)] for c in concerns or ()}
 
 
 def _kind_of(item: Any) -> str:
@@ -198,6 +235,47 @@ def _hidden_items(side: Side, lead: Any, child_person: Any) -> None:
     side.extra = [over]
 
 
+def _more_children(family: Any, guardian_person: Any) -> dict[str, Any]:
+    """The children the guardian may act for (`young`) and may not (`barred`, `marked`)."""
+    made = {}
+    for name, age in (("young", 9), ("barred", 10), ("marked", 8)):
+        made[name] = Person.objects.create(
+            family=family,
+            kind="child",
+            given_name=name.title(),
+            family_name=family.name,
+            identity_code=factories.identity_code(age),
+            non_disclosure=name == "marked",
+        )
+        made[name].guardianships.create(
+            guardian=guardian_person, excluded_by_custody_decision=name == "barred"
+        )
+    return made
+
+
+def _items_about(side: Side, lead: Any, children: dict[str, Any]) -> None:
+    """A general need about each child (and one about two), each with a comment of the lead's."""
+    for key, names in ABOUTS.items():
+        need = services.item_create(
+            actor=lead.user,
+            plan_id=side.plan.pk,
+            model=Need,
+            data={
+                "category": "general",
+                "title": f"need about {key}",
+                "concerns": [children[n].pk for n in names],
+            },
+        )
+        comment = services.item_create(
+            actor=lead.user,
+            plan_id=side.plan.pk,
+            model=Comment,
+            data={"target_type": "need", "target_id": need.pk, "text": f"about {key}"},
+        )
+        side.about[("needs", key)] = need
+        side.about[("comments", key)] = comment
+
+
 def _consent_members(
     lead: Any, guardian: Any, family: Any, child_person: Any, plan: Any
 ) -> dict[str, Any]:
@@ -255,6 +333,7 @@ def build_world() -> World:
     guardian_person = Person.objects.get(family=family_a, kind="guardian")
     guardian = factories.link(guardian_person)
     child = factories.link(child_person)
+    children = {"child": child_person, **_more_children(family_a, guardian_person)}
 
     # The earlier, completed plan first (one open plan per family).
     plan_done = factories.plan(lead, family_a, status="active")
@@ -282,6 +361,7 @@ def build_world() -> World:
         writers={"health": health, "education": curator},
     )
     _hidden_items(side_a, lead, child_person)
+    _items_about(side_a, lead, children)
     side_a.member_id = plan_a.memberships.get(user=health.user, ended_at__isnull=True).pk
     consent = consent_create(
         actor=guardian,
@@ -298,9 +378,7 @@ def build_world() -> World:
         actor=guardian,
         plan_id=plan_a.pk,
         # The version as the guardian sees it (reader-relative: plans/visibility.py).
-        version=reader_view(
-            policy.plan_access(guardian, Plan.objects.get(pk=plan_a.pk))
-        ).version,
+        version=reader_view(policy.plan_access(guardian, Plan.objects.get(pk=plan_a.pk))).version,
         decision="agree",
     )
     side_a.ack_id = ack.pk
@@ -370,6 +448,7 @@ def build_world() -> World:
         new_family_id=new_family.pk,
         joiner=joiner,
         organization_id=org.pk,
+        children=children,
     )
 
 

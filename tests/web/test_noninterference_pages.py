@@ -212,6 +212,40 @@ def hidden_from_health(w: dict[str, Any]) -> None:
     )
 
 
+def about_child1(w: dict[str, Any]) -> None:
+    """The lead's work about child 1 (a new need, talk about it, a change to the visible need
+    about child 1): a guardian acting for child 2 sees none of it."""
+    lead, plan, child1 = w["lead"].user, w["plan"], w["people"]["child1"]
+    secret = services.item_create(
+        actor=lead,
+        plan_id=plan.pk,
+        model=Need,
+        data={"category": "general", "title": "SECRET need of child 1", "concerns": [child1.pk]},
+    )
+    services.item_create(
+        actor=lead,
+        plan_id=plan.pk,
+        model=Comment,
+        data={"target_type": "need", "target_id": secret.pk, "text": "SECRET comment"},
+    )
+    services.item_update(
+        actor=lead,
+        plan_id=plan.pk,
+        model=Need,
+        item_id=w["need"].pk,
+        expected_version=None,
+        data={"description": "SECRET change"},
+    )
+
+
+def _reader(w: dict[str, Any], reader: str) -> tuple[Any, Any]:
+    """The reader's user and the child they act for: "g1>child2" is the guardian acting for
+    child 2 (a page session that chose the child on /auth/act-for/)."""
+    who, _, child = reader.partition(">")
+    user = w[who].user if who in ("lead", "nurse") else w[who]
+    return user, (w["people"][child].pk if child else None)
+
+
 def render(
     reader: str,
     hidden: Callable[[dict[str, Any]], None] | None,
@@ -228,8 +262,8 @@ def render(
             lead = page_client(w["lead"].user)
             for path in lead_reads:
                 assert lead.get(path.format(plan=w["plan"].pk)).status_code == 200
-            user = w[reader].user if reader in ("lead", "nurse") else w[reader]
-            client = page_client(user)
+            user, acting_for = _reader(w, reader)
+            client = page_client(user, acting_for=acting_for)
             for path in paths:
                 response = client.get(path.format(plan=w["plan"].pk))
                 assert response.status_code == 200, (path, response.status_code)
@@ -245,6 +279,10 @@ CASES = [
     ("child2", hidden_by_child1, [PLAN, PLAN + "consents/", "/notices/"]),
     ("nurse", hidden_from_health, [PLAN, "/notices/"]),
     ("g1", hidden_from_health, []),  # control: the guardian does see social items (below)
+    # The guardian acting for each child (issue 18): the other child's part stays hidden, and
+    # so does what a child hid from the guardians.
+    ("g1>child2", about_child1, [PLAN, PLAN + "consents/", "/notices/"]),
+    ("g1>child1", hidden_by_child1, [PLAN, PLAN + "consents/", "/notices/"]),
 ]
 
 
@@ -288,6 +326,21 @@ def test_access_log_page_looks_the_same_whatever_the_reader_may_not_see(settings
     b = render("g1", hidden_by_child1, paths, lead_reads=lists)
     assert b"Search" in a[paths[0]] or b"Read" in a[paths[0]]
     assert a == b, _first_difference(a[paths[0]], b[paths[0]])
+
+
+def test_access_log_page_of_a_guardian_acting_for_a_child_hides_the_other_childs_part(settings):
+    """Acting for child 2: the lead's work on and reads of child 1's items leave no trace."""
+    settings.AUDIT_CHAINS = 1
+    paths = [PLAN + "access-log/"]
+    reads = ("/api/v1/plans/{plan}/needs/",)
+    a = render("g1>child2", None, paths, lead_reads=reads)
+    b = render("g1>child2", about_child1, paths, lead_reads=reads)
+    assert b"Search" in a[paths[0]] or b"Read" in a[paths[0]]
+    assert a == b, _first_difference(a[paths[0]], b[paths[0]])
+    # Not vacuous: as themselves the guardian sees the lead's work about child 1.
+    c = render("g1", None, paths, lead_reads=reads)
+    d = render("g1", about_child1, paths, lead_reads=reads)
+    assert c != d
 
 
 def _first_difference(a: bytes, b: bytes) -> str:

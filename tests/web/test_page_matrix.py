@@ -19,7 +19,9 @@ CELLS = cells()
 )
 def test_page_matrix(world, role, relation, page):  # noqa: F811
     side = world.sides[relation]
-    client = page_client(world.user(role) if role != "anon" else None)
+    client = page_client(
+        world.user(role) if role != "anon" else None, acting_for=world.acting_for(role)
+    )
     path = page.path(world, side)
     payload = page.payload(world, side, role) if page.payload else {}
     response = client.get(path) if page.method == "GET" else client.post(path, payload)

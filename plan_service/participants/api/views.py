@@ -166,8 +166,11 @@ class MySessionsViewSet(PolicyViewSet):
         responses={204: None, **ERRORS},
     )
     def destroy(self, request: Request, pk: str) -> Response:
+        current = sessions.current_entry(request)
         if not sessions.end_one(user=request.user, entry_id=pk):  # logged by the service
             raise exceptions.NotFound()
+        if pk == current:
+            _drop_ended_session(request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -180,7 +183,18 @@ class MySessionsViewSet(PolicyViewSet):
         if request.data:  # parsing enforces the body limits; this action takes no body
             raise exceptions.ValidationError({"body": [_("This action takes no body.")]})
         tokens, ended = sessions.end_all(request.user)  # logged by the service
+        _drop_ended_session(request)
         return Response({"tokens": tokens, "sessions": ended})
+
+
+def _drop_ended_session(request: Request) -> None:
+    """The request's own page session (when it came with one) has just been ended: drop its
+    data too, as the sessions page does, so that nothing saves it again at the end of the
+    request (a change made to it on the way, such as a choice of child dropped because acting
+    was blocked, would otherwise answer 400 "session deleted before the request completed")."""
+    session = getattr(request, "session", None)
+    if session is not None and session.session_key is not None:
+        session.flush()
 
 
 @extend_schema_view(

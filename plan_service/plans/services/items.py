@@ -101,7 +101,7 @@ def _resolve_references(access: policy.PlanAccess, model: type[PlanItem], data: 
             raise field_error(field, _("No such item in this plan."), "does_not_exist") from exc
 
     if data.get("concerns"):
-        children = family_children()
+        children = policy.nameable_children(access, family_children())
         unknown = [c for c in data["concerns"] if c not in children]
         if unknown:
             raise field_error("concerns", _("Only children of this family can be named."))
@@ -371,6 +371,7 @@ def acknowledgement_create(
         plan=plan,
         category="general",
         person_id=access.person_id,
+        concerns=policy.acted_for(access),
         acknowledged_version=plan.version,
         content_hash=content_hash(view),
         decision=decision,
