@@ -298,3 +298,23 @@ def test_purge_command_reports_segments_and_keeps_the_logs_verifiable(chains):
 
 def settings_dir(key: Path) -> Path:
     return key.parent.parent / "anchors"
+
+
+def test_an_emptied_chain_is_anchored_at_its_own_logs_own_purge_point(chains):
+    """Two chains of the access log and the disclosure log on one of their numbers, all purged
+    empty with different lengths: each anchor is at its own purge point, not a neighbour's."""
+    first, second = [n for n in chains if n != chain.choose_chain(PURGE_KEY)][:2]
+    access = append_rows(AccessEvent, 2, chain_no=first, age=OLD)
+    longer = append_rows(AccessEvent, 4, chain_no=second, age=OLD)
+    disclosures = append_rows(Disclosure, 3, chain_no=first, age=OLD)
+    retention_purge(cutoff=retention_cutoff(days=731))
+    assert not AccessEvent.objects.filter(chain__in=[first, second]).exists()
+    heads = chain.anchor_heads(AccessEvent)
+    assert heads[str(first)] == {"seq": 2, "row_hash": access[-1].row_hash, "id": None}
+    assert heads[str(second)] == {"seq": 4, "row_hash": longer[-1].row_hash, "id": None}
+    assert chain.anchor_heads(Disclosure)[str(first)] == {
+        "seq": 3,
+        "row_hash": disclosures[-1].row_hash,
+        "id": None,
+    }
+    assert chain.verify(AccessEvent, anchor=heads).ok is True

@@ -9,6 +9,7 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import Http404
 from django.utils import timezone
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -370,6 +371,9 @@ def test_recording_a_consent_checks_the_grantor_the_method_the_recipient_and_the
     assert refused_with(
         actor=h.guardian_a, grantor_id=None, valid_from=start, valid_until=start
     ) == ("valid_until", "invalid")
+    assert refused_with(
+        actor=h.guardian_a, grantor_id=None, subject_ids=[h.guardian_b.person.pk]
+    ) == ("subjects", "invalid")
     with pytest.raises(policy.PermissionDenied), transaction.atomic():
         consent_create(actor=h.nurse.user, grantor_id=None, **base)
 
@@ -378,6 +382,9 @@ def test_recording_a_consent_checks_the_grantor_the_method_the_recipient_and_the
     )
     assert (recorded.grantor_id, recorded.method) == (guardian_id, Consent.Method.RECORDED)
     assert recorded.categories == ["education", "health"]
+    assert (recorded.created_by_id, recorded.updated_by_id) == (lead.pk, lead.pk)
+    assert (recorded.purpose, recorded.method_detail) == ("kirjattu", "puhelimessa")
+    assert recorded.status == Consent.Status.ACTIVE
     assert recorded.history.latest().history_change_reason == "consent recorded"
     assert recorded.history.latest().history_user_id == lead.pk
     given = consent_create(
@@ -405,6 +412,9 @@ def test_recording_a_consent_checks_the_grantor_the_method_the_recipient_and_the
 def test_withdrawal_records_who_when_and_why_once():
     h = Household()
     consent = h.consent(h.guardian_a, ["health"])
+    with pytest.raises(Http404), transaction.atomic():  # not theirs to see, nor to change
+        consent_withdraw(actor=h.nurse.user, consent=consent, reason="not theirs")
+    assert Consent.objects.get(pk=consent.pk).status == Consent.Status.ACTIVE
     moment = timezone.now() + dt.timedelta(minutes=5)
     with time_machine.travel(moment, tick=False):
         withdrawn = consent_withdraw(actor=h.guardian_b, consent=consent, reason="ei enää")
