@@ -318,3 +318,5 @@ def test_an_emptied_chain_is_anchored_at_its_own_logs_own_purge_point(chains):
         "id": None,
     }
     assert chain.verify(AccessEvent, anchor=heads).ok is True
+    summary = chain.verify(AccessEvent).chains[first]  # known by its purge point alone
+    assert summary == {"rows": 0, "first_seq": 3, "last_seq": 2, "anchored_seq": None, "ok": True}

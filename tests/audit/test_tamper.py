@@ -449,3 +449,29 @@ def test_anchored_breaks_name_the_lost_head_and_the_rewritten_row(chains):
     assert [x for x in _ours(rewritten_old_style, chains) if x.chain == rewritten] == [
         chain.Break(rewritten, 3, None, "row at the anchor differs (rewritten)")
     ]
+
+
+def test_an_anchored_chain_with_every_row_deleted_is_reported(chains):
+    """A chain that only the anchor still knows (no rows, no purge point) is checked too."""
+    gone = append_rows(Disclosure, 2, chain_no=chains[3])
+    anchor = chain.anchor_heads(Disclosure)
+    bypass_triggers()
+    Disclosure.objects.filter(chain=chains[3]).delete()
+    assert chains[3] not in chain.verify(Disclosure).chains
+    result = chain.verify(Disclosure, anchor=anchor)
+    assert result.ok is False
+    assert _ours(result, chains) == [
+        chain.Break(
+            chains[3],
+            1,
+            str(gone[-1].pk),
+            f"chain ends at seq 0; the anchor has seq 2 (row {gone[-1].pk}) (tail removed)",
+        )
+    ]
+    assert result.chains[chains[3]] == {
+        "rows": 0,
+        "first_seq": 1,
+        "last_seq": 0,
+        "anchored_seq": 2,
+        "ok": False,
+    }
