@@ -164,8 +164,10 @@ def main() -> int:
     parser.add_argument("--report", action="store_true", help="only print the tally so far")
     parser.add_argument(
         "--retest",
-        action="store_true",
-        help="run the undetected mutants again (after tests were added to kill them)",
+        nargs="*",
+        metavar="MUTANT",
+        help="run these mutants (mutmut's names; none: every undetected one) again, after tests "
+        "were added to kill them",
     )
     args = parser.parse_args()
 
@@ -183,8 +185,9 @@ def main() -> int:
         env.pop("PYTEST_ADDOPTS", None)
         started = time.monotonic()
         again: list[str] = []
-        if args.retest:
-            again = [line.rpartition(": ")[0] for line in tally(workdir)["undetected"]]  # type: ignore[union-attr]
+        if args.retest is not None:
+            undetected = [line.rpartition(": ")[0] for line in tally(workdir)["undetected"]]  # type: ignore[union-attr]
+            again = args.retest or undetected
             if not again:
                 print("no undetected mutants to run again")
                 return 0
