@@ -475,3 +475,20 @@ def test_an_anchored_chain_with_every_row_deleted_is_reported(chains):
         "anchored_seq": 2,
         "ok": False,
     }
+
+
+def test_only_the_two_logs_have_a_log_name():
+    assert [chain.log_name(AccessEvent), chain.log_name(Disclosure)] == ["access", "disclosure"]
+    with pytest.raises(ValueError, match=r"^PurgePoint is not a chained log$"):
+        chain.log_name(PurgePoint)
+
+
+def test_choose_chain_spreads_keys_over_the_configured_chains(settings):
+    keys = [f"request-{n}" for n in range(40)]
+    settings.AUDIT_CHAINS = 1
+    assert {chain.choose_chain(k) for k in keys} == {0}
+    settings.AUDIT_CHAINS = 0  # a misconfiguration still gives one chain
+    assert {chain.choose_chain(k) for k in keys} == {0}
+    settings.AUDIT_CHAINS = 4
+    assert {chain.choose_chain(k) for k in keys} == {0, 1, 2, 3}
+    assert chain.choose_chain("") == 0  # no request id: the first chain
