@@ -18,7 +18,7 @@ from django.db import DatabaseError, connection, transaction
 
 from plan_service.audit import chain
 from plan_service.audit.models import AccessEvent, Chained, Disclosure, PurgePoint
-from tests.audit.helpers import append_rows, bypass_triggers
+from tests.audit.helpers import access_row, append_rows, bypass_triggers, disclosure_row
 from tests.harness.db_roles import as_purge_role, owner_powers
 
 pytestmark = pytest.mark.django_db
@@ -492,3 +492,17 @@ def test_choose_chain_spreads_keys_over_the_configured_chains(settings):
     settings.AUDIT_CHAINS = 4
     assert {chain.choose_chain(k) for k in keys} == {0, 1, 2, 3}
     assert chain.choose_chain("") == 0  # no request id: the first chain
+
+
+@pytest.mark.parametrize("build", [access_row, disclosure_row], ids=["access", "disclosure"])
+def test_the_canonical_form_cut_at_seq_is_the_canonical_form_with_a_cold_cache(build, monkeypatch):
+    """`append` hashes `head + seq + tail`; it must be `canonical(row)` also on the first call
+    in a process (the per-model converters are cached after it, so a warm process hides it)."""
+    monkeypatch.setattr(chain, "_TO_PYTHON", {})
+    row = build()
+    row.chain, row.seq = 3, 41
+    for _ in range(2):  # cold, then from the cache
+        head, tail = chain._canonical_split(row)
+        assert head + "41" + tail == chain.canonical(row)
+        assert head.endswith('"seq":')
+    assert [name for name, _ in chain._TO_PYTHON[type(row)]] == list(row.HASHED_FIELDS)
