@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -351,7 +352,10 @@ def test_recording_a_consent_checks_the_grantor_the_method_the_recipient_and_the
         with pytest.raises(ValidationError) as info, transaction.atomic():
             consent_create(**{**base, **kwargs})
         [(field, [error])] = info.value.error_dict.items()
+        messages.append(error.message)
         return field, error.code
+
+    messages: list[str] = []
 
     lead = h.lead.user
     assert refused_with(actor=lead, grantor_id=None, method_detail="puhelimessa") == (
@@ -371,6 +375,8 @@ def test_recording_a_consent_checks_the_grantor_the_method_the_recipient_and_the
     assert refused_with(
         actor=h.guardian_a, grantor_id=None, valid_from=start, valid_until=start
     ) == ("valid_until", "invalid")
+    assert messages[-1] == gettext("Consent must end after it starts.")
+    assert messages[0] == gettext("Name a member of this family.")
     assert refused_with(
         actor=h.guardian_a, grantor_id=None, subject_ids=[h.guardian_b.person.pk]
     ) == ("subjects", "invalid")
