@@ -298,3 +298,62 @@ def test_purge_command_reports_segments_and_keeps_the_logs_verifiable(chains):
 
 def settings_dir(key: Path) -> Path:
     return key.parent.parent / "anchors"
+
+
+def test_an_emptied_chain_is_anchored_at_its_own_logs_own_purge_point(chains):
+    """Two chains of the access log and the disclosure log on one of their numbers, all purged
+    empty with different lengths: each anchor is at its own purge point, not a neighbour's."""
+    first, second = [n for n in chains if n != chain.choose_chain(PURGE_KEY)][:2]
+    access = append_rows(AccessEvent, 2, chain_no=first, age=OLD)
+    longer = append_rows(AccessEvent, 4, chain_no=second, age=OLD)
+    disclosures = append_rows(Disclosure, 3, chain_no=first, age=OLD)
+    retention_purge(cutoff=retention_cutoff(days=731))
+    assert not AccessEvent.objects.filter(chain__in=[first, second]).exists()
+    heads = chain.anchor_heads(AccessEvent)
+    assert heads[str(first)] == {"seq": 2, "row_hash": access[-1].row_hash, "id": None}
+    assert heads[str(second)] == {"seq": 4, "row_hash": longer[-1].row_hash, "id": None}
+    assert chain.anchor_heads(Disclosure)[str(first)] == {
+        "seq": 3,
+        "row_hash": disclosures[-1].row_hash,
+        "id": None,
+    }
+    assert chain.verify(AccessEvent, anchor=heads).ok is True
+    summary = chain.verify(AccessEvent).chains[first]  # known by its purge point alone
+    assert summary == {"rows": 0, "first_seq": 3, "last_seq": 2, "anchored_seq": None, "ok": True}
+
+
+def test_an_anchor_at_a_purge_point_catches_a_rewritten_purge_point(chains):
+    """Anchored exactly at the purge point of an emptied chain: the anchor is checked against the
+    purge point's hash, so rewriting the purge point (nothing else to break) is reported."""
+    emptied = next(n for n in chains if n != chain.choose_chain(PURGE_KEY))
+    append_rows(AccessEvent, 2, chain_no=emptied, age=OLD)
+    retention_purge(cutoff=retention_cutoff(days=731))
+    anchor = chain.anchor_heads(AccessEvent)
+    assert anchor[str(emptied)]["seq"] == 2
+    bypass_triggers()
+    PurgePoint.objects.filter(log="access", chain=emptied).update(prev_hash="e" * 64)
+    assert chain.verify(AccessEvent).chains[emptied]["ok"] is True  # no row to disagree with
+    result = chain.verify(AccessEvent, anchor=anchor)
+    assert result.ok is False
+    assert [b for b in result.breaks if b.chain == emptied] == [
+        chain.Break(emptied, 2, None, "row at the anchor differs (rewritten)")
+    ]
+
+
+def test_an_anchor_two_rows_before_the_purge_point_is_accepted(chains):
+    """Older than the purge by more than one row: nothing left to check it against."""
+    kept = next(n for n in chains if n != chain.choose_chain(PURGE_KEY))
+    append_rows(AccessEvent, 2, chain_no=kept, age=OLD)
+    anchor = chain.anchor_heads(AccessEvent)
+    append_rows(AccessEvent, 1, chain_no=kept, age=OLD)
+    append_rows(AccessEvent, 1, chain_no=kept)
+    retention_purge(cutoff=retention_cutoff(days=731))
+    result = chain.verify(AccessEvent, anchor=anchor)
+    assert result.chains[kept] == {
+        "rows": 1,
+        "first_seq": 4,
+        "last_seq": 4,
+        "anchored_seq": 2,
+        "ok": True,
+    }
+    assert result.ok is True

@@ -18,7 +18,7 @@ from django.db import DatabaseError, connection, transaction
 
 from plan_service.audit import chain
 from plan_service.audit.models import AccessEvent, Chained, Disclosure, PurgePoint
-from tests.audit.helpers import append_rows, bypass_triggers
+from tests.audit.helpers import access_row, append_rows, bypass_triggers, disclosure_row
 from tests.harness.db_roles import as_purge_role, owner_powers
 
 pytestmark = pytest.mark.django_db
@@ -274,3 +274,235 @@ def test_every_mutation_of_a_chain_is_detected_at_the_right_row(model, fresh_cha
     assert tally["detected with anchor"] == tally["tried"]
     assert tally["right row with anchor"] == tally["tried"]
     assert tally["right row without anchor"] == tally["need chain only"]
+
+
+#
+# What verify reports, exactly (mutation testing of chain.py: the result encoding)
+#
+
+
+def _ours(result: chain.VerifyResult, numbers: Any) -> list[chain.Break]:
+    return [b for b in result.breaks if b.chain in set(numbers)]
+
+
+def test_verify_names_each_kind_of_break_with_its_position_row_and_problem(chains):
+    """One chain per kind of break; every field of every break is pinned, and the result says
+    `ok is False` (not merely falsy) with the first break repeated in `broken_*`."""
+    a, b, c, d = chains
+    edited = append_rows(AccessEvent, 5, chain_no=a)
+    gap = append_rows(AccessEvent, 5, chain_no=b)
+    headless = append_rows(AccessEvent, 4, chain_no=c)
+    relinked = append_rows(AccessEvent, 3, chain_no=d)
+    intact = chain.verify(AccessEvent)
+    assert intact.ok is True
+    assert _ours(intact, chains) == []
+    assert (intact.broken_chain, intact.broken_seq, intact.broken_id, intact.problem) == (
+        None,
+        None,
+        None,
+        "",
+    )
+    total = intact.rows_checked
+    assert total == AccessEvent.objects.count()  # every row of every chain, counted from 0
+    bypass_triggers()
+    _set(AccessEvent, edited[1].pk, {"purpose": "edited"})
+    AccessEvent.objects.filter(pk=gap[2].pk).delete()
+    AccessEvent.objects.filter(pk=headless[0].pk).delete()
+    _set(AccessEvent, relinked[1].pk, {"prev_hash": "f" * 64})
+
+    result = chain.verify(AccessEvent)
+
+    assert result.ok is False
+    assert result.rows_checked == total - 2
+    assert _ours(result, chains) == [
+        chain.Break(a, 2, str(edited[1].pk), "row_hash does not match the row"),
+        chain.Break(
+            b,
+            3,
+            str(gap[3].pk),
+            "missing row: expected seq 3, found 4; prev_hash does not match the previous row",
+        ),
+        chain.Break(
+            c,
+            1,
+            str(headless[1].pk),
+            "chain must start: expected seq 1, found 2; prev_hash does not match the previous row",
+        ),
+        chain.Break(
+            d,
+            2,
+            str(relinked[1].pk),
+            "prev_hash does not match the previous row; row_hash does not match the row",
+        ),
+    ]
+    first = result.breaks[0]
+    assert (result.broken_chain, result.broken_seq, result.broken_id, result.problem) == (
+        first.chain,
+        first.seq,
+        first.id,
+        first.problem,
+    )
+    assert result.chains[a] == {
+        "rows": 5,
+        "first_seq": 1,
+        "last_seq": 5,
+        "anchored_seq": None,
+        "ok": False,
+    }
+    assert result.chains[b] == {
+        "rows": 4,
+        "first_seq": 1,
+        "last_seq": 5,
+        "anchored_seq": None,
+        "ok": False,
+    }
+    assert result.chains[c]["rows"] == 3
+    assert result.chains[d]["ok"] is False
+    encoded = result.as_dict()
+    assert encoded["ok"] is False
+    assert encoded["rows_checked"] == total - 2
+    assert encoded["first_broken"] == first.as_dict()
+    assert first.as_dict() == {
+        "chain": first.chain,
+        "seq": first.seq,
+        "id": first.id,
+        "problem": first.problem,
+    }
+    assert [x for x in encoded["breaks"] if x["chain"] in set(chains)] == [
+        x.as_dict() for x in _ours(result, chains)
+    ]
+    assert encoded["chains"][str(a)] == result.chains[a]
+    assert list(encoded["chains"]) == [str(n) for n in sorted(result.chains)]
+
+
+def test_an_intact_result_encodes_ok_and_no_first_break(chains):
+    append_rows(Disclosure, 2, chain_no=chains[0])
+    result = chain.verify(Disclosure)
+    assert result.ok is True
+    assert result.breaks == []
+    assert result.chains[chains[0]] == {
+        "rows": 2,
+        "first_seq": 1,
+        "last_seq": 2,
+        "anchored_seq": None,
+        "ok": True,
+    }
+    encoded = result.as_dict()
+    assert encoded["ok"] is True
+    assert encoded["first_broken"] is None
+    assert encoded["breaks"] == []
+    assert encoded["rows_checked"] == result.rows_checked == Disclosure.objects.count()
+    assert encoded["chains"][str(chains[0])] == result.chains[chains[0]]
+
+
+def test_anchored_breaks_name_the_lost_head_and_the_rewritten_row(chains):
+    truncated, rewritten, old_style = chains[0], chains[1], chains[2]
+    cut = append_rows(AccessEvent, 4, chain_no=truncated)
+    redone = append_rows(AccessEvent, 3, chain_no=rewritten)
+    plain = append_rows(AccessEvent, 3, chain_no=old_style)
+    anchor = chain.anchor_heads(AccessEvent)
+    assert anchor[str(truncated)] == {"seq": 4, "row_hash": cut[-1].row_hash, "id": str(cut[-1].pk)}
+    anchor[str(old_style)] = {"seq": 3, "row_hash": plain[-1].row_hash}  # before ids were kept
+    good = chain.verify(AccessEvent, anchor=anchor)
+    assert good.ok is True
+    assert good.chains[truncated]["anchored_seq"] == 4
+    assert good.chains[truncated]["ok"] is True
+    bypass_triggers()
+    AccessEvent.objects.filter(pk__in=[cut[2].pk, cut[3].pk]).delete()
+    AccessEvent.objects.filter(pk=plain[2].pk).delete()
+    prev = redone[0].row_hash
+    for row in redone[1:]:
+        row.refresh_from_db()
+        if row.seq == 2:
+            row.purpose = "rewritten"
+        row.prev_hash = prev
+        row.row_hash = prev = chain.row_hash(prev, row)
+        _set(
+            AccessEvent,
+            row.pk,
+            {"purpose": row.purpose, "prev_hash": row.prev_hash, "row_hash": row.row_hash},
+        )
+    assert chain.verify(AccessEvent).ok is True  # the chain alone cannot tell
+
+    result = chain.verify(AccessEvent, anchor=anchor)
+
+    assert result.ok is False
+    assert _ours(result, chains) == [
+        chain.Break(
+            truncated,
+            3,
+            str(cut[-1].pk),
+            f"chain ends at seq 2; the anchor has seq 4 (row {cut[-1].pk}) (tail removed)",
+        ),
+        chain.Break(rewritten, 3, str(redone[-1].pk), "row at the anchor differs (rewritten)"),
+        chain.Break(old_style, 3, None, "chain ends at seq 2; the anchor has seq 3 (tail removed)"),
+    ]
+    assert result.chains[truncated] == {
+        "rows": 2,
+        "first_seq": 1,
+        "last_seq": 2,
+        "anchored_seq": 4,
+        "ok": False,
+    }
+    anchor[str(rewritten)] = {"seq": 3, "row_hash": anchor[str(rewritten)]["row_hash"]}
+    rewritten_old_style = chain.verify(AccessEvent, anchor=anchor)
+    assert [x for x in _ours(rewritten_old_style, chains) if x.chain == rewritten] == [
+        chain.Break(rewritten, 3, None, "row at the anchor differs (rewritten)")
+    ]
+
+
+def test_an_anchored_chain_with_every_row_deleted_is_reported(chains):
+    """A chain that only the anchor still knows (no rows, no purge point) is checked too."""
+    gone = append_rows(Disclosure, 2, chain_no=chains[3])
+    anchor = chain.anchor_heads(Disclosure)
+    bypass_triggers()
+    Disclosure.objects.filter(chain=chains[3]).delete()
+    assert chains[3] not in chain.verify(Disclosure).chains
+    result = chain.verify(Disclosure, anchor=anchor)
+    assert result.ok is False
+    assert _ours(result, chains) == [
+        chain.Break(
+            chains[3],
+            1,
+            str(gone[-1].pk),
+            f"chain ends at seq 0; the anchor has seq 2 (row {gone[-1].pk}) (tail removed)",
+        )
+    ]
+    assert result.chains[chains[3]] == {
+        "rows": 0,
+        "first_seq": 1,
+        "last_seq": 0,
+        "anchored_seq": 2,
+        "ok": False,
+    }
+
+
+def test_only_the_two_logs_have_a_log_name():
+    assert [chain.log_name(AccessEvent), chain.log_name(Disclosure)] == ["access", "disclosure"]
+    with pytest.raises(ValueError, match=r"^PurgePoint is not a chained log$"):
+        chain.log_name(PurgePoint)
+
+
+def test_choose_chain_spreads_keys_over_the_configured_chains(settings):
+    keys = [f"request-{n}" for n in range(40)]
+    settings.AUDIT_CHAINS = 1
+    assert {chain.choose_chain(k) for k in keys} == {0}
+    settings.AUDIT_CHAINS = 0  # a misconfiguration still gives one chain
+    assert {chain.choose_chain(k) for k in keys} == {0}
+    settings.AUDIT_CHAINS = 4
+    assert {chain.choose_chain(k) for k in keys} == {0, 1, 2, 3}
+    assert chain.choose_chain("") == 0  # no request id: the first chain
+
+
+@pytest.mark.parametrize("build", [access_row, disclosure_row], ids=["access", "disclosure"])
+def test_the_canonical_form_cut_at_seq_is_the_canonical_form_with_a_cold_cache(build, monkeypatch):
+    """`append` hashes `head + seq + tail`; it must be `canonical(row)` also on the first call
+    in a process (the per-model converters are cached after it, so a warm process hides it)."""
+    monkeypatch.setattr(chain, "_TO_PYTHON", {})
+    row = build()
+    row.chain, row.seq = 3, 41
+    for _ in range(2):  # cold, then from the cache
+        head, tail = chain._canonical_split(row)
+        assert head + "41" + tail == chain.canonical(row)
+        assert head.endswith('"seq":')
+    assert [name for name, _ in chain._TO_PYTHON[type(row)]] == list(row.HASHED_FIELDS)

@@ -7,12 +7,17 @@ import datetime as dt
 
 import pytest
 import time_machine
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from plan_service import policy
+from plan_service.audit.models import AccessEvent
 from plan_service.consent.models import Consent
 from plan_service.consent.services import consent_create, consent_withdraw
 from plan_service.participants import assessments
@@ -227,6 +232,224 @@ def test_acknowledgement_goes_out_of_date_and_can_be_renewed():
 #
 
 STATS = {"sequences": 0, "steps": 0}
+
+
+#
+# The consent rules at their edges (mutation testing of consent/models.py and services.py)
+#
+
+
+def _in_force(consent: Consent, at: dt.datetime) -> bool:
+    return Consent.objects.filter(Consent.effective_q(now=at), pk=consent.pk).exists()
+
+
+def test_a_consent_is_in_force_from_valid_from_up_to_but_not_at_valid_until():
+    h = Household()
+    start = timezone.now() + dt.timedelta(hours=1)
+    until = start + dt.timedelta(days=1)
+    tick = dt.timedelta(microseconds=1)
+    consent = consent_create(
+        actor=h.guardian_a,
+        family=h.plan.family,
+        grantor_id=None,
+        subject_ids=[h.child_person.pk],
+        categories=["health"],
+        purpose="rajat",
+        recipient_sector="health",
+        valid_from=start,
+        valid_until=until,
+    )
+    assert [_in_force(consent, at) for at in (start - tick, start, until - tick, until)] == [
+        False,
+        True,
+        True,
+        False,
+    ]
+    assert _in_force(h.consent(h.guardian_a, ["health"]), timezone.now() + dt.timedelta(days=999))
+    refused = h.consent(h.guardian_a, ["health"], status="refused")
+    assert not _in_force(refused, timezone.now())  # a refusal grants nothing itself
+
+
+def test_a_refusal_ends_only_consents_to_its_own_recipient_in_its_own_family_while_in_force():
+    h = Household()
+    other_family = Household()
+    org, other_org = factories.organization("health"), factories.organization("health")
+    to_sector = h.consent(h.guardian_a, ["health"])
+    to_org = consent_create(
+        actor=h.guardian_a,
+        family=h.plan.family,
+        grantor_id=None,
+        subject_ids=[h.child_person.pk],
+        categories=["health"],
+        purpose="organisaatio",
+        recipient_organization=org,
+    )
+    assert _in_force(to_sector, timezone.now())
+    assert _in_force(to_org, timezone.now())
+
+    def refusal(household, **recipient):
+        return consent_create(
+            actor=household.guardian_b,
+            family=household.plan.family,
+            grantor_id=None,
+            subject_ids=[household.child_person.pk],
+            categories=["general"],
+            purpose="ei",
+            status="refused",
+            **recipient,
+        )
+
+    # Refusals to another recipient, or in another family, change nothing.
+    for sid in (
+        refusal(h, recipient_sector="education"),
+        refusal(h, recipient_organization=other_org),  # both have no sector: not a match
+        refusal(other_family, recipient_sector="health"),
+    ):
+        assert _in_force(to_sector, timezone.now()), sid.recipient_sector
+        assert _in_force(to_org, timezone.now()), sid.recipient_sector
+    by_org = refusal(h, recipient_organization=org)
+    assert _in_force(to_sector, timezone.now()) is True
+    assert _in_force(to_org, timezone.now()) is False
+    consent_withdraw(actor=h.guardian_b, consent=by_org, reason="sovittu")
+    assert _in_force(to_org, timezone.now()) is True  # a withdrawn refusal no longer refuses
+
+    start = timezone.now() + dt.timedelta(hours=1)
+    end = start + dt.timedelta(hours=1)
+    tick = dt.timedelta(microseconds=1)
+    refusal_ = consent_create(
+        actor=h.guardian_b,
+        family=h.plan.family,
+        grantor_id=None,
+        subject_ids=[h.child_person.pk],
+        categories=["general"],
+        purpose="tunnin",
+        status="refused",
+        recipient_sector="health",
+        valid_from=start,
+        valid_until=end,
+    )
+    assert refusal_.status == "refused"
+    assert [_in_force(to_sector, at) for at in (start - tick, start, end - tick, end)] == [
+        True,
+        False,
+        False,
+        True,
+    ]
+
+
+def test_recording_a_consent_checks_the_grantor_the_method_the_recipient_and_the_period():
+    h = Household()
+    family = h.plan.family
+    base = {
+        "family": family,
+        "subject_ids": [h.child_person.pk],
+        "categories": ["health", "education", "health"],
+        "purpose": "kirjattu",
+        "recipient_sector": "health",
+    }
+
+    def refused_with(**kwargs) -> tuple[str, str]:
+        with pytest.raises(ValidationError) as info, transaction.atomic():
+            consent_create(**{**base, **kwargs})
+        [(field, [error])] = info.value.error_dict.items()
+        messages.append(error.message)
+        return field, error.code
+
+    messages: list[str] = []
+
+    lead = h.lead.user
+    assert refused_with(actor=lead, grantor_id=None, method_detail="puhelimessa") == (
+        "grantor",
+        "does_not_exist",
+    )
+    guardian_id = h.guardian_a.person.pk
+    assert refused_with(actor=lead, grantor_id=guardian_id, method_detail="  ") == (
+        "method_detail",
+        "required",
+    )
+    assert refused_with(actor=h.guardian_a, grantor_id=None, recipient_sector="") == (
+        "recipient_sector",
+        "required",
+    )
+    start = timezone.now() + dt.timedelta(days=1)
+    assert refused_with(
+        actor=h.guardian_a, grantor_id=None, valid_from=start, valid_until=start
+    ) == ("valid_until", "invalid")
+    assert messages[-1] == gettext("Consent must end after it starts.")
+    assert messages[0] == gettext("Name a member of this family.")
+    assert refused_with(
+        actor=h.guardian_a, grantor_id=None, subject_ids=[h.guardian_b.person.pk]
+    ) == ("subjects", "invalid")
+    with pytest.raises(policy.PermissionDenied), transaction.atomic():
+        consent_create(actor=h.nurse.user, grantor_id=None, **base)
+
+    recorded = consent_create(
+        actor=lead, grantor_id=guardian_id, method_detail="puhelimessa", **base
+    )
+    assert (recorded.grantor_id, recorded.method) == (guardian_id, Consent.Method.RECORDED)
+    assert recorded.categories == ["education", "health"]
+    assert (recorded.created_by_id, recorded.updated_by_id) == (lead.pk, lead.pk)
+    assert (recorded.purpose, recorded.method_detail) == ("kirjattu", "puhelimessa")
+    assert recorded.status == Consent.Status.ACTIVE
+    assert recorded.history.latest().history_change_reason == "consent recorded"
+    assert recorded.history.latest().history_user_id == lead.pk
+    given = consent_create(
+        actor=h.guardian_b,
+        grantor_id=guardian_id,  # ignored: a member gives their own consent
+        valid_from=start,
+        valid_until=start + dt.timedelta(microseconds=1),
+        **base,
+    )
+    assert given.grantor_id == h.guardian_b.person.pk
+    assert given.method == Consent.Method.ELECTRONIC
+    assert (given.valid_from, given.valid_until) == (start, start + dt.timedelta(microseconds=1))
+    assert given.history.latest().history_change_reason == "consent given"
+    assert set(given.subjects.values_list("pk", flat=True)) == {h.child_person.pk}
+    event = AccessEvent.objects.filter(object_type="consent", object_id=str(given.pk)).get()
+    assert (event.action, event.legal_basis, event.family_id, event.subject_id) == (
+        AccessEvent.Action.CREATE,
+        "consent management",
+        family.pk,
+        h.child_person.pk,
+    )
+    assert event.actor_user_id == h.guardian_b.pk
+
+
+def test_withdrawal_records_who_when_and_why_once():
+    h = Household()
+    consent = h.consent(h.guardian_a, ["health"])
+    with pytest.raises(Http404), transaction.atomic():  # not theirs to see, nor to change
+        consent_withdraw(actor=h.nurse.user, consent=consent, reason="not theirs")
+    assert Consent.objects.get(pk=consent.pk).status == Consent.Status.ACTIVE
+    moment = timezone.now() + dt.timedelta(minutes=5)
+    with time_machine.travel(moment, tick=False):
+        withdrawn = consent_withdraw(actor=h.guardian_b, consent=consent, reason="ei enää")
+    stored = Consent.objects.get(pk=consent.pk)
+    for row in (withdrawn, stored):
+        assert row.status == Consent.Status.WITHDRAWN
+        assert row.withdrawn_at == moment
+        assert (row.withdrawn_by_id, row.updated_by_id) == (h.guardian_b.pk, h.guardian_b.pk)
+        assert row.withdrawal_reason == "ei enää"
+    latest = stored.history.latest()
+    assert (latest.history_change_reason, latest.history_user_id) == (
+        "consent withdrawn",
+        h.guardian_b.pk,
+    )
+    events = AccessEvent.objects.filter(object_type="consent", object_id=str(consent.pk))
+    update = events.get(action=AccessEvent.Action.UPDATE)
+    assert (update.legal_basis, update.family_id, update.subject_id) == (
+        "consent management",
+        h.plan.family_id,
+        h.child_person.pk,
+    )
+    again = consent_withdraw(actor=h.guardian_a, consent=stored, reason="toisen kerran")
+    assert (again.withdrawn_at, again.withdrawn_by_id, again.withdrawal_reason) == (
+        moment,
+        h.guardian_b.pk,
+        "ei enää",
+    )
+    assert stored.history.count() == 2
+    assert events.filter(action=AccessEvent.Action.UPDATE).count() == 1
 
 
 class ConsentMachine(RuleBasedStateMachine):

@@ -262,3 +262,17 @@ def test_as_of_and_diff_are_bounded_at_100_items_by_50_versions(api, setting):
         f"{times['as_of'] * 1000:.0f} ms; diff {counts['diff']} queries "
         f"{times['diff'] * 1000:.0f} ms"
     )
+
+
+def test_as_of_refuses_bad_and_naive_times_and_times_before_the_plan(api, setting):
+    """Mutation survivors of _parse_datetime and _stored_at_moment: each refusal names `as_of`."""
+    lead, _, _, plan = setting
+    client = api.as_user(lead.user)
+    url = f"/api/v1/plans/{plan.pk}/history/"
+    for bad in ("yesterday", "2026-01-31T12:00:00", "2000-01-01T00:00:00Z"):
+        response = client.get(url, {"as_of": bad})
+        assert response.status_code == 400, bad
+        assert [e["field"] for e in response.json()["errors"]] == ["as_of"], bad
+    now = client.get(url, {"as_of": timezone.now().isoformat().replace("+00:00", "Z")})
+    assert now.status_code == 200, now.content
+    assert now.json()["version"] == client.get(f"/api/v1/plans/{plan.pk}/").json()["version"]
