@@ -28,6 +28,21 @@ class Api:
     def as_user(self, user: Any | None) -> Api:
         return Api(user)
 
+    def as_machine_client(self, client_id: str, secret: str) -> Api:
+        """Signed in as a machine client: a token from the real OAuth token endpoint."""
+        import base64
+
+        api = Api()
+        basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+        response = api.client.post(
+            "/api/v1/oauth/token/",
+            {"grant_type": "client_credentials"},
+            HTTP_AUTHORIZATION=f"Basic {basic}",
+        )
+        assert response.status_code == 200, response.content
+        api.headers = {"HTTP_AUTHORIZATION": f"Bearer {response.json()['access_token']}"}
+        return api
+
     def request(self, method: str, url: str, data: Any = None, **headers: Any) -> Any:
         extra = {**self.headers, **headers}
         body = json.dumps(data) if data is not None else None

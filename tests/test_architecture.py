@@ -242,6 +242,7 @@ DOMAIN_APPS = (
     "jobs",
     "notifications",
     "web",
+    "clients",
 )
 
 

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from plan_service.policy import PlanAccess
 
 Act = AccessEvent.Action
+#: The actor kind of rows written by a machine client's request (its token or credentials).
+ACTOR_MACHINE_CLIENT = "machine_client"
 
 
 def family_subjects(family_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
@@ -91,6 +93,17 @@ def _printable(value: Any) -> Any:
 def _actor_columns(actor: AbstractBaseUser | AnonymousUser | None) -> dict[str, object]:
     if actor is None or not actor.is_authenticated:
         return {"actor_kind": "anonymous"}
+    client = getattr(actor, "machine_client", None)
+    if client is not None:
+        # A machine client (plan_service.clients) is never a person: no user id, its client id
+        # as the name, its organisation as the authority (docs/clients.md).
+        return {
+            "actor_kind": ACTOR_MACHINE_CLIENT,
+            "actor_username": client.client_id,
+            "actor_display": client.name,
+            "actor_organization_id": client.organization_id,
+            "actor_organization_name": client.organization.name,
+        }
     columns: dict[str, object] = {
         "actor_user_id": actor.pk,
         "actor_username": actor.get_username(),
