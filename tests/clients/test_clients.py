@@ -481,3 +481,29 @@ def test_the_schema_describes_the_client_credentials_scheme(api):
     assert {"bearerAuth": []} not in listed
     others = schema["paths"]["/api/v1/plans/"]["get"]["security"]
     assert {"clientCredentials": ["plans.read"]} not in others
+
+
+def test_what_the_recipient_may_not_receive_leaves_no_trace(portal):
+    """Noninterference for the client: a change in a category the school may not receive
+    leaves its Bundle byte for byte the same; one it may receive changes it."""
+    token = portal.token()
+    path = f"/api/v1/client/plans/{portal.plan.pk}/fhir/"
+    before = Client().get(path, **bearer(token))
+    plan_services.item_create(
+        actor=portal.lead.user,
+        plan_id=portal.plan.pk,
+        model=Need,
+        data={"category": "social", "title": "hidden from the school"},
+    )
+    after = Client().get(path, **bearer(token))
+    assert after.content == before.content
+    assert after["ETag"] == before["ETag"]
+    plan_services.item_create(
+        actor=portal.curator.user,
+        plan_id=portal.plan.pk,
+        model=Need,
+        data={"category": "education", "title": "seen by the school"},
+    )
+    changed = Client().get(path, **bearer(token))
+    assert changed.content != before.content
+    assert b"seen by the school" in changed.content
