@@ -337,6 +337,9 @@ def test_a_token_expires_by_the_clock(portal):
         response = http.get("/api/v1/client/plans/", **bearer(token))
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
+    (row,) = _rows(action="denied", actor_username=portal.client_id, outcome_code=401)
+    assert row.actor_kind == "machine_client"
+    assert row.query == {"path": "/api/v1/client/plans/", "reason": "expired"}
 
 
 def test_revocation_takes_effect_on_the_next_request(portal):
@@ -354,6 +357,8 @@ def test_revocation_takes_effect_on_the_next_request(portal):
     assert http.get("/api/v1/client/plans/", **bearer(keep)).status_code == 200
     (row,) = _rows(action="token_revoke", actor_username=portal.client_id)
     assert row.actor_kind == "machine_client"
+    (refused,) = _rows(action="denied", actor_username=portal.client_id, outcome_code=401)
+    assert refused.query["reason"] == "revoked"
 
 
 def test_a_client_cannot_revoke_another_clients_token(portal):
