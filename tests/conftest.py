@@ -30,17 +30,8 @@ class Api:
 
     def as_machine_client(self, client_id: str, secret: str) -> Api:
         """Signed in as a machine client: a token from the real OAuth token endpoint."""
-        import base64
-
         api = Api()
-        basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-        response = api.client.post(
-            "/api/v1/oauth/token/",
-            {"grant_type": "client_credentials"},
-            HTTP_AUTHORIZATION=f"Basic {basic}",
-        )
-        assert response.status_code == 200, response.content
-        api.headers = {"HTTP_AUTHORIZATION": f"Bearer {response.json()['access_token']}"}
+        api.headers = factories.client_token_header(client_id, secret)
         return api
 
     def request(self, method: str, url: str, data: Any = None, **headers: Any) -> Any:

@@ -52,7 +52,8 @@ class ClientPlanViewSet(PolicyViewSet):
     schema_model = Plan
     serializer_class = ClientPlanSerializer
     policy_actions = {"list": policy.CLIENT_READ, "fhir": policy.CLIENT_READ}
-    renderer_classes: ClassVar[list[type[BaseRenderer]]] = [JSONRenderer]
+    #: JSON first (the list); the FHIR action answers `application/fhir+json` first.
+    renderer_classes: ClassVar[list[type[BaseRenderer]]] = [JSONRenderer, FhirJsonRenderer]
     #: The OpenAPI schema names the client-credentials scheme here, and only here.
     machine_clients_only = True
 
