@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import json
 import secrets
 from typing import Any
 from urllib.parse import unquote
@@ -175,8 +176,6 @@ def _named_client_id(request: HttpRequest) -> str:
 
 def _refused(request: HttpRequest, response: HttpResponse, path: str, action: str) -> None:
     """Log a refused token or revocation request in its own transaction."""
-    import json
-
     try:
         reason = str(json.loads(response.content).get("error", ""))[:64]
     except (ValueError, AttributeError):

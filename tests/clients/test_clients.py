@@ -512,3 +512,12 @@ def test_what_the_recipient_may_not_receive_leaves_no_trace(portal):
     changed = Client().get(path, **bearer(token))
     assert changed.content != before.content
     assert b"seen by the school" in changed.content
+
+
+def test_the_organisations_auditor_sees_its_clients_rows(portal, api):
+    portal.token()
+    auditor = factories.professional("auditor", portal.school)
+    body = api.as_user(auditor.user).get("/api/v1/audit/access-log/").json()
+    mine = [r for r in body["results"] if r["actor_kind"] == "machine_client"]
+    assert mine
+    assert {r["action"] for r in mine} >= {"login"}
