@@ -33,6 +33,7 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
 
 from plan_service.categories import Category
+from plan_service.clients.models import SCOPE_PLANS_READ, MachineClient
 from plan_service.consent.models import Consent
 from plan_service.emergency.models import EmergencyAccess
 from plan_service.participants.acting import acting_for
@@ -40,6 +41,7 @@ from plan_service.participants.models import (
     ROLE_SECTOR,
     Family,
     Guardianship,
+    Organization,
     Person,
     Professional,
     Recipient,
@@ -157,7 +159,117 @@ READ_ONLY_ACTIONS = frozenset({Action.VIEW, Action.EXPORT})
 
 
 def _active(user: User) -> bool:
-    return bool(user and user.is_authenticated and user.is_active)
+    """An active person's account. A machine client is never one: every question about people
+    answers no for it (deny by default), and only the `client_*` questions below say yes."""
+    return bool(
+        user and user.is_authenticated and user.is_active and machine_client_of(user) is None
+    )
+
+
+#
+# Machine clients (portals): deny by default, one recipient's plans only (docs/clients.md)
+#
+
+
+def machine_client_of(user: User) -> MachineClient | None:
+    """The machine client a request authenticated as (its token), or None for people."""
+    client = getattr(user, "machine_client", None)
+    return client if isinstance(client, MachineClient) else None
+
+
+def is_machine_client(user: User) -> bool:
+    """Whether the caller is a machine client (its token), whatever it may do."""
+    return machine_client_of(user) is not None
+
+
+def may_read_as_client(user: User) -> bool:
+    """May this machine client read the plans its recipient may receive?
+
+    Only an active client whose token carries `plans.read`, standing for an active recipient of
+    the kind organisation that is its own organisation. Sector and national-repository
+    recipients receive pushes from the lead, never pull (docs/clients.md).
+    """
+    client = machine_client_of(user)
+    if client is None or not client.active:
+        return False
+    scopes = set(getattr(user, "scopes", ()))
+    recipient = client.recipient
+    return (
+        SCOPE_PLANS_READ in scopes
+        and recipient.active
+        and recipient.kind == Recipient.Kind.ORGANIZATION
+        and recipient.organization_id == client.organization_id
+    )
+
+
+def client_recipient_mismatch(recipient: Recipient, organization: Organization | None) -> str:
+    """Why a machine client of `organization` may not stand for `recipient` ("" when it may).
+
+    A client pulls for an active organisation recipient of its own organisation; sectors and
+    national repositories are pushed to by the lead, never pulled from (`may_read_as_client`).
+    """
+    if recipient.kind != Recipient.Kind.ORGANIZATION or recipient.organization_id is None:
+        return "recipient"
+    if organization is None or recipient.organization_id != organization.pk:
+        return "organization"
+    if not recipient.active:
+        return "recipient"
+    return ""
+
+
+def client_plans_for(user: User) -> QuerySet[Plan]:
+    """The plans a machine client may receive: those of families its recipient's organisation
+    is caring for now, in SQL, on every request.
+
+    A plan is receivable when one of the organisation's professionals is on its team now (a
+    membership in force: period, not ended, consent basis in force), or when a consent in force
+    of the family is addressed to the organisation itself. A consent to a whole sector widens
+    *what* a recipient receives of a plan (`recipient_categories`), not *which* plans a portal
+    may pull. Nothing else: a client never sees a plan by any other route.
+    """
+    if not may_read_as_client(user):
+        return Plan.objects.none()
+    org_id = machine_client_of(user).recipient.organization_id  # type: ignore[union-attr]
+    now = timezone.now()
+    team = Membership.objects.filter(
+        current_membership_q(now), plan_id=OuterRef("pk"), professional__organization_id=org_id
+    )
+    addressed = Consent.objects.filter(
+        Consent.effective_q(now=now),
+        family_id=OuterRef("family_id"),
+        recipient_organization_id=org_id,
+    )
+    return Plan.objects.filter(Exists(team) | Exists(addressed))
+
+
+def client_export_access(user: User, plan_id: object) -> PlanAccess:
+    """What a machine client receives of one plan: its recipient's view (`recipient_categories`:
+    the sector's categories by law plus consents in force addressed to it), read only.
+
+    Http404 when the plan is not one the client may receive (the same as a missing plan).
+    """
+    try:
+        pk = uuid.UUID(str(plan_id))
+    except ValueError:
+        raise Http404 from None
+    plan = client_plans_for(user).select_related("family").filter(pk=pk).first()
+    if plan is None:
+        raise Http404
+    recipient = machine_client_of(user).recipient  # type: ignore[union-attr]
+    consents = tuple(recipient_consents(recipient, plan.family_id))
+    return PlanAccess(
+        plan=plan,
+        # No one is a member: the access stands for the recipient (nothing reads its role).
+        membership=Membership(plan=plan, role="", basis=""),
+        kind="recipient",
+        actions=frozenset({Action.EXPORT}),
+        reads=recipient_categories(recipient, consents),
+        writes=frozenset(),
+        sector=recipient.sector,
+        consents=consents,
+        recipient=recipient,
+        client=machine_client_of(user),
+    )
 
 
 #
@@ -403,10 +515,18 @@ class PlanAccess:
     #: The child a guardian acts for in this request: only items about the whole family or
     #: about that child are shown.
     acting_for: object | None = None
+    #: Set when a machine client reads through this access (`client_export_access`).
+    client: MachineClient | None = None
 
     @property
     def legal_basis(self) -> str:
         """The basis the decisions of this request rest on, for the access log."""
+        if self.client is not None and self.recipient is not None:
+            parts = [
+                f"statute:{self.recipient.sector}",
+                *(f"consent:{c.pk}" for c in self.consents),
+            ]
+            return ";".join(parts)
         if self.emergency is not None:
             return f"emergency:{self.emergency.reason_code}:{self.emergency.pk}"
         m = self.membership
@@ -1548,6 +1668,8 @@ EXPLAIN = access_question("explain", may_explain)
 ASSESSMENTS = access_question("assessments", may_see_assessments)
 FAMILY_ACCESS_LOG = access_question("family_access_log", may_read_family_access_log)
 RECORD_ASSESSMENT = Question("record_assessment", plan=Action.CHANGE, access=may_record_assessment)
+#: A machine client reading what its recipient may receive (the only question that admits one).
+CLIENT_READ = Question("client_read", user=may_read_as_client)
 
 
 def item_questions(model: type[PlanItem]) -> dict[str, Question]:

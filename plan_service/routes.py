@@ -8,6 +8,7 @@ from __future__ import annotations
 from rest_framework.routers import SimpleRouter
 
 from plan_service.audit.api import views as audit
+from plan_service.clients.api import views as clients
 from plan_service.consent.api import views as consent
 from plan_service.emergency.api import views as emergency
 from plan_service.jobs.api import views as jobs
@@ -54,3 +55,5 @@ router.register(
 router.register(
     "audit/emergency-access", emergency.EmergencyReviewViewSet, basename="audit-emergency-access"
 )
+# Machine clients (portals): the only routes a client token reaches (docs/clients.md).
+router.register("client/plans", clients.ClientPlanViewSet, basename="client-plans")

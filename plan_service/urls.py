@@ -10,6 +10,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from plan_service.api import schema  # noqa: F401 (registers the bearer scheme)
 from plan_service.api.health import healthz, readyz
+from plan_service.clients import oauth
 from plan_service.participants import signin
 from plan_service.participants.api.views import AuthTokenViewSet
 from plan_service.routes import router
@@ -19,6 +20,9 @@ token = AuthTokenViewSet.as_view({"post": "create", "delete": "destroy_current"}
 
 urlpatterns = [
     path("api/v1/auth/token/", token, name="auth-token"),
+    # OAuth 2.0 for machine clients: client credentials (RFC 6749 4.4), revocation (RFC 7009).
+    path("api/v1/oauth/token/", oauth.token, name="oauth-token"),
+    path("api/v1/oauth/revoke/", oauth.revoke, name="oauth-revoke"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),

@@ -134,6 +134,31 @@ def token_header(u: Any) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
 
 
+def client_token_header(client_id: str, secret: str) -> dict[str, str]:
+    """A machine client's bearer token from the OAuth token endpoint (client credentials).
+
+    The view is called directly, not through Django's test client: the test client reconnects
+    `close_old_connections` to the request signals, which tests that keep one connection
+    across in-process requests (the schema conformance run) have disconnected.
+    """
+    import base64
+    import json
+
+    from django.test import RequestFactory
+
+    from plan_service.clients import oauth
+
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    request = RequestFactory().post(
+        "/api/v1/oauth/token/",
+        {"grant_type": "client_credentials"},
+        HTTP_AUTHORIZATION=f"Basic {basic}",
+    )
+    response = oauth.token(request)
+    assert response.status_code == 200, response.content
+    return {"HTTP_AUTHORIZATION": f"Bearer {json.loads(response.content)['access_token']}"}
+
+
 def recipient(
     kind: str = "organization",
     sector: str = "health",

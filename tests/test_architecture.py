@@ -243,6 +243,7 @@ DOMAIN_APPS = (
     "jobs",
     "notifications",
     "web",
+    "clients",
 )
 
 

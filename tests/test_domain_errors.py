@@ -21,6 +21,7 @@ HTTP_MODULES = {
     "plan_service/urls.py",
     "plan_service/routes.py",
     "plan_service/participants/authentication.py",  # DRF's authentication class for tokens
+    "plan_service/clients/authentication.py",  # the same, for machine clients' tokens
 }
 
 

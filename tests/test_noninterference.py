@@ -357,6 +357,8 @@ NOT_FOR_READERS = {
     "audit-disclosures-export-fhir": "auditors only",
     "audit-emergency-access-list": "auditors only (the review queue of emergency openings)",
     "jobs-detail": "a person's own background jobs; the worlds start none (tests/jobs)",
+    "client-plans-list": "machine clients only (tests/clients, noninterference there too)",
+    "client-plans-fhir": "machine clients only (tests/clients, noninterference there too)",
 }
 
 

@@ -28,9 +28,12 @@ CELLS = cells()
 )
 def test_permission_matrix(api, world, role, relation, ep):  # noqa: F811
     side = world.sides[relation]
-    client = (
-        api.as_user(world.user(role), acting_for=world.acting_for(role)) if role != "anon" else api
-    )
+    if role == "client":
+        client = api.as_machine_client(*world.machine_client)
+    elif role == "anon":
+        client = api
+    else:
+        client = api.as_user(world.user(role), acting_for=world.acting_for(role))
     headers = {}
     if ep.if_match is not None:
         headers["HTTP_IF_MATCH"] = ep.if_match(world, side)

@@ -1,6 +1,6 @@
 """OpenAPI details drf-spectacular cannot infer.
 
-* the bearer-token scheme;
+* the bearer-token scheme (people) and the OAuth client-credentials scheme (machine clients);
 * views whose `list` answers one object (`/me/`) or a plain array (`/audit/verify/`), not a page;
 * answers any operation can give whatever its view does: 413 (body too large) where there is a
   body, 503 (database briefly unavailable,
@@ -35,12 +35,46 @@ WRITE_ERRORS = {
 }
 
 
+def _for_machine_clients(auto_schema: Any) -> bool:
+    """Routes only machine clients may use (`machine_clients_only` on the view set)."""
+    return bool(getattr(auto_schema.view, "machine_clients_only", False))
+
+
 class BearerTokenScheme(OpenApiAuthenticationExtension):
+    """People's tokens: every route but the machine clients' own."""
+
     target_class = "plan_service.participants.authentication.BearerTokenAuthentication"
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
         return {"type": "http", "scheme": "bearer", "description": "POST /api/v1/auth/token/"}
+
+    def get_security_requirement(self, auto_schema: Any) -> dict[str, list[str]] | None:
+        return None if _for_machine_clients(auto_schema) else {self.name: []}
+
+
+class ClientCredentialsScheme(OpenApiAuthenticationExtension):
+    """Machine clients (portals): OAuth 2.0 client credentials, only on their own routes."""
+
+    target_class = "plan_service.clients.authentication.ClientTokenAuthentication"
+    name = "clientCredentials"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "oauth2",
+            "description": "Machine clients only: POST client_id and client_secret (HTTP Basic) "
+            "with grant_type=client_credentials to the token URL; send the access token as "
+            "`Authorization: Bearer mc.…`. Revoke at /api/v1/oauth/revoke/ (RFC 7009).",
+            "flows": {
+                "clientCredentials": {
+                    "tokenUrl": "/api/v1/oauth/token/",
+                    "scopes": {"plans.read": "Read the plans the client's recipient may receive"},
+                }
+            },
+        }
+
+    def get_security_requirement(self, auto_schema: Any) -> dict[str, list[str]] | None:
+        return {self.name: ["plans.read"]} if _for_machine_clients(auto_schema) else None
 
 
 class AutoSchema(SpectacularAutoSchema):

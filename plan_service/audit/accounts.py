@@ -95,6 +95,12 @@ def _defer(request: HttpRequest | None, write: Callable[[], None]) -> None:
     pending.append(write)
 
 
+def after_response(request: HttpRequest | None, write: Callable[[], None]) -> None:
+    """Write a log row in its own transaction once the request's own has ended (a refusal
+    rolls the request's transaction back); used by the machine clients' refused tokens too."""
+    _defer(request, write)
+
+
 class AccountEventsMiddleware:
     """Write the failed-sign-in rows a request left behind, in their own transaction."""
 

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from plan_service.policy import PlanAccess
 
 Act = AccessEvent.Action
+#: The actor kind of rows written by a machine client's request (its token or credentials).
+ACTOR_MACHINE_CLIENT = "machine_client"
 
 
 def family_subjects(family_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
@@ -86,6 +88,11 @@ def _printable(value: Any) -> Any:
 def _actor_columns(actor: AbstractBaseUser | AnonymousUser | None) -> dict[str, object]:
     if actor is None or not actor.is_authenticated:
         return {"actor_kind": "anonymous"}
+    describe = getattr(actor, "actor_log_columns", None)
+    if describe is not None:
+        # An actor that is not a person (a machine client, plan_service.clients) describes
+        # itself: no user id, its own name and organisation (docs/clients.md).
+        return dict(describe())
     return {
         "actor_user_id": actor.pk,
         "actor_username": actor.get_username(),

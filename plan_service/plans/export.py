@@ -558,10 +558,16 @@ def plan_export_prepare(
     PermissionDenied when they may not export it (for `recipient`), ValidationError for a
     version that cannot be exported. `to_recipient`: see `export_access_for`.
     """
-    from plan_service.plans.visibility import reader_view
-
     plan = selectors.plan_get(user=actor, plan_id=plan_id)
     access = export_access_for(actor, plan, recipient, to_recipient=to_recipient)
+    return access, _export_through(access, version)
+
+
+def _export_through(access: policy.PlanAccess, version: int | None) -> Export:
+    """Lock, snapshot and build the Bundle of the plan as the holder of `access` receives it."""
+    from plan_service.plans.visibility import reader_view
+
+    plan = access.plan
     _share_lock([plan])
     view = reader_view(access)
     if version is not None and version != view.version:
@@ -569,7 +575,23 @@ def plan_export_prepare(
         snapshot = as_reader(plan_snapshot_at(access, version), view, version)
     else:
         snapshot = as_reader(plan_snapshot(access), view)
-    return access, Export(bundle=plan_bundle(snapshot), snapshot=snapshot)
+    return Export(bundle=plan_bundle(snapshot), snapshot=snapshot)
+
+
+@transaction.atomic
+def plan_export_for_client(*, actor: User, plan_id: object, version: int | None = None) -> Export:
+    """A machine client's export: what its recipient may receive of a plan it may receive
+    (`policy.client_export_access`), logged as a disclosure to that recipient with the client
+    as the actor. Http404 for any other plan, the same as a missing one."""
+    access = policy.client_export_access(actor, plan_id)
+    export = _export_through(access, version)
+    log_disclosure(
+        actor=actor,
+        access=access,
+        snapshot=export.snapshot,
+        recipient=recipient_label(access.recipient, actor),
+    )
+    return export
 
 
 @transaction.atomic

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "plan_service.jobs",
     "plan_service.notifications",
     "plan_service.emergency",
+    "plan_service.clients",
     "plan_service.web",
     "csp",
     "django_htmx",
@@ -139,6 +140,10 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/"
 LOGIN_REDIRECT_URL = "/"
 API_TOKEN_TTL_HOURS = envint("API_TOKEN_TTL_HOURS", 12)
+#: Lifetime of a machine client's access token (OAuth client credentials, docs/clients.md).
+CLIENT_TOKEN_TTL_SECONDS = envint("CLIENT_TOKEN_TTL_SECONDS", 300)
+#: The OAuth endpoints refuse plain HTTP (behind the proxy: X-Forwarded-Proto: https).
+OAUTH_REQUIRE_HTTPS = envbool("OAUTH_REQUIRE_HTTPS", not DEBUG)
 #: Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT failures an account, and
 #: separately an address, is locked; the cool-off starts at SIGNIN_COOLOFF_MINUTES and doubles
 #: with every further failure (up to a day). Attempts while locked are counted, not chained.
@@ -179,6 +184,8 @@ OIDC_HTTP_TIMEOUT = envint("OIDC_HTTP_TIMEOUT", 10)
 #
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Machine clients' tokens (`mc.` prefix) first: a person's token is not looked at there.
+        "plan_service.clients.authentication.ClientTokenAuthentication",
         "plan_service.participants.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],

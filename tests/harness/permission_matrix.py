@@ -41,6 +41,9 @@ ROLES = (
     # decision excluding the guardian; a non-disclosure marking). Acting for the 13-year-old is
     # checked on every plan; the others on the family's open plan.
     *ACTING_ROLES,
+    # A machine client (a portal) with its own token, standing for the curator's school as a
+    # recipient (docs/clients.md): refused everywhere but on its own routes.
+    "client",
 )
 RELATIONS = ("own", "completed", "other", "missing")
 #: The roles that read some of the plan, and one who reads none (rows of the wider world).
@@ -194,6 +197,8 @@ def expected(role: str, relation: str, ep: Endpoint) -> int:
     """What the rules say `role` gets for `ep` on the plan of `relation`."""
     if role == "anon":
         return 401
+    if role == "client" and not ep.route.startswith("client-"):
+        return 403  # deny by default: a client token reaches only the routes made for clients
     if ep.expect is not None:
         if ep.acting is not None and role in ACTING_ROLES:
             return ep.acting(role, relation)
@@ -1086,14 +1091,45 @@ def _registry_endpoints() -> list[Endpoint]:
     ]
 
 
+def _client_endpoints() -> list[Endpoint]:
+    """The machine clients' routes: the client reads the plans its recipient (the curator's
+    school) may receive — the open and the completed plan, whose team the curator is on — and
+    nobody else's; people are refused (403), whoever they are."""
+
+    def for_client(role: str, relation: str) -> int:
+        if role != "client":
+            return 403
+        return 200 if relation in ("own", "completed") else 404
+
+    return [
+        Endpoint(
+            "client plans list",
+            "client-plans-list",
+            "GET",
+            lambda w, s: "/api/v1/client/plans/",
+            expect=lambda role, relation: 200 if role == "client" else 403,
+            plan_scoped=False,
+        ),
+        Endpoint(
+            "client plan FHIR",
+            "client-plans-fhir",
+            "GET",
+            lambda w, s: f"/api/v1/client/plans/{s.plan.pk}/fhir/",
+            expect=for_client,
+        ),
+    ]
+
+
 ENDPOINTS: list[Endpoint] = [
     *_plan_endpoints(),
     *_item_endpoints(),
     *_about_endpoints(),
     *_registry_endpoints(),
+    *_client_endpoints(),
 ]
 
 #: Routes outside the router, and (route, method) pairs deliberately not in the matrix.
+#: The OAuth endpoints of machine clients are tested for every kind of caller in tests/clients.
 EXTRA_ROUTES = {("auth-token", "POST"), ("auth-token", "DELETE")}
 
 

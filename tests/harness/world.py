@@ -33,9 +33,10 @@ from typing import Any
 from django.utils import timezone
 
 from plan_service import policy
+from plan_service.clients.services import client_create
 from plan_service.consent.services import consent_create, consent_withdraw
 from plan_service.participants import assessments
-from plan_service.participants.models import Person
+from plan_service.participants.models import Person, Recipient
 from plan_service.plans import services
 from plan_service.plans.models import Action, Comment, Dissent, Goal, Need, Plan, Review
 from plan_service.plans.visibility import reader_view
@@ -95,6 +96,8 @@ class World:
     joiner: Any  # a professional the lead may add
     organization_id: Any
     children: dict[str, Any] = field(default_factory=dict)  # name -> child Person
+    #: The machine client of the curator's school (client id, secret in clear).
+    machine_client: tuple[str, str] = ("", "")
 
     def user(self, role: str) -> Any:
         if role in ACTING_ROLES:
@@ -439,7 +442,16 @@ def build_world() -> World:
     }
     users = {name: p.user for name, p in pros.items()}
     users.update(guardian=guardian, child=child)
+    school = Recipient.objects.create(
+        code="matrix-school",
+        name="School",
+        kind="organization",
+        sector="education",
+        organization=edu,
+    )
+    portal = client_create(client_id="matrix-portal", name="School portal", recipient=school)
     return World(
+        machine_client=(portal.client.client_id, portal.secret),
         users=users,
         pros=pros,
         sides={"own": side_a, "completed": done, "other": side_b, "missing": missing},
