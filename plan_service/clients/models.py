@@ -13,12 +13,12 @@ import hashlib
 import hmac
 import uuid
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from plan_service import historical
+from plan_service.models_base import Stamped
 from plan_service.participants.models import Organization, Recipient
 
 #: Every access token issued to a machine client starts with this. A person's token
@@ -35,10 +35,9 @@ def digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-class MachineClient(models.Model):
+class MachineClient(Stamped):
     """A portal or other system that fetches plans for one recipient with its own credentials."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     client_id = models.SlugField(_("client id"), max_length=60, unique=True)
     name = models.CharField(_("name"), max_length=200)
     organization = models.ForeignKey(
@@ -61,16 +60,6 @@ class MachineClient(models.Model):
         _("active"),
         default=True,
         help_text=_("Deactivating a client ends all its tokens at once."),
-    )
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("created by"),
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
     )
     history = historical.records(excluded_fields=["secret_hash"])
 

@@ -37,6 +37,17 @@ def _new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+def _stamp(client: MachineClient, actor: Any | None, reason: str) -> None:
+    """Who changed the client (a person; None for the system's commands) and why, on the row
+    and its history row."""
+    person = actor if getattr(actor, "pk", None) else None
+    if client._state.adding:
+        client.created_by = person
+    client.updated_by = person
+    client._history_user = person  # type: ignore[attr-defined]
+    client._change_reason = reason  # type: ignore[attr-defined]
+
+
 def _log(client: MachineClient, action: str, change: str, actor: Any | None) -> None:
     record_access(
         actor=actor,
@@ -86,11 +97,9 @@ def client_create(
         organization=organization,
         recipient=recipient,
         secret_hash=digest(secret),
-        created_by=actor if getattr(actor, "pk", None) else None,
     )
     client.full_clean(exclude=["secret_hash"])
-    client._history_user = actor if getattr(actor, "pk", None) else None  # type: ignore[attr-defined]
-    client._change_reason = reason or "created"  # type: ignore[attr-defined]
+    _stamp(client, actor, reason or "created")
     client.save()
     _log(client, AccessEvent.Action.ADMIN_CHANGE, "created", actor)
     return Issued(client=client, secret=secret)
@@ -122,8 +131,7 @@ def client_rotate_secret(*, client_id: str, actor: Any | None = None, reason: st
     secret = _new_secret()
     client.secret_hash = digest(secret)
     client.secret_rotated_at = timezone.now()
-    client._history_user = actor if getattr(actor, "pk", None) else None  # type: ignore[attr-defined]
-    client._change_reason = reason or "secret rotated"  # type: ignore[attr-defined]
+    _stamp(client, actor, reason or "secret rotated")
     client.save()
     _revoke_all(client)
     _log(client, AccessEvent.Action.ADMIN_CHANGE, "secret_rotated", actor)
@@ -137,8 +145,7 @@ def client_set_active(
     """Deactivate (every token ends on its next request) or reactivate a client."""
     client = _locked(client_id)
     client.active = active
-    client._history_user = actor if getattr(actor, "pk", None) else None  # type: ignore[attr-defined]
-    client._change_reason = reason or ("activated" if active else "deactivated")  # type: ignore[attr-defined]
+    _stamp(client, actor, reason or ("activated" if active else "deactivated"))
     client.save()
     if not active:
         _revoke_all(client)
