@@ -93,13 +93,13 @@ class _Found:
 
 def _search(
     request: HttpRequest, base: QuerySet[Any], filter_class: type[Any], object_type: str
-) -> _Found | None:
+) -> _Found:
     """Filter `base` by the query, take the asked page, log the read (one row per person the
-    shown rows are about). None when the query is invalid (nothing is read then)."""
+    shown rows are about). An invalid query reads nothing (`page_obj` is None)."""
     search = filter_class(request.GET or None, queryset=base)
     searched = bool(request.GET.keys() - {"page"})
     if searched and not search.is_valid():
-        return None
+        return _Found(search, None, None, [], "", searched)
     qs = search.qs if searched else base
     page_obj = Paginator(qs, PAGE_SIZE).get_page(page_number(request))
     rows = list(page_obj.object_list)
@@ -115,11 +115,9 @@ def _search(
     return _Found(search, qs, page_obj, rows, filters, searched)
 
 
-def _invalid(request: HttpRequest, template: str, filter_class: type[Any]) -> HttpResponse:
+def _invalid(request: HttpRequest, template: str, found: _Found) -> HttpResponse:
     """The search form with what is wrong with each field, and no rows (400)."""
-    search = filter_class(request.GET, queryset=filter_class._meta.model.objects.none())
-    search.is_valid()
-    return render(request, template, {"search": search, "rows": []}, status=400)
+    return render(request, template, {"search": found.search, "rows": []}, status=400)
 
 
 @require_http_methods(["GET"])
@@ -129,8 +127,8 @@ def console(request: HttpRequest) -> HttpResponse:
     found = _search(
         request, selectors.access_log_for_auditor(user=request.user), AccessLogFilter, "accessevent"
     )
-    if found is None:
-        return _invalid(request, "web/audit.html", AccessLogFilter)
+    if found.page_obj is None:
+        return _invalid(request, "web/audit.html", found)
     days = _chart(found.qs) if found.searched and found.page_obj.number == 1 else []
     latest = anchors.latest_anchor()
     return render(
@@ -159,8 +157,8 @@ def disclosures(request: HttpRequest) -> HttpResponse:
         DisclosureFilter,
         "disclosure",
     )
-    if found is None:
-        return _invalid(request, "web/audit_disclosures.html", DisclosureFilter)
+    if found.page_obj is None:
+        return _invalid(request, "web/audit_disclosures.html", found)
     return render(
         request,
         "web/audit_disclosures.html",
