@@ -24,3 +24,7 @@ PROFESSIONAL_SECOND_FACTOR = False
 # A test-only app holding a throwaway item kind (tests/kindapp): its declaration alone must give
 # it routes, history and export (tests/plans/test_kinds.py).
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.kindapp"]  # noqa: F405
+# The test client builds the middleware once per client, and the matrix makes a client per
+# cell: WhiteNoise would list every static file (finders) each time. With autorefresh it looks a
+# file up only when a static URL is asked for, which serves the same files.
+WHITENOISE_AUTOREFRESH = True

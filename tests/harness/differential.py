@@ -110,6 +110,20 @@ def variants(ep: Endpoint, url: str) -> list[str]:
     return urls
 
 
+#: The newest versions replayed one by one (every change a test makes comes after the world's
+#: own versions, so a leak shows in these), with the first and every tenth of the older ones.
+NEWEST_VERSIONS = 8
+
+
+def history_versions(last: int) -> list[int]:
+    """The versions whose history entry is replayed: the newest `NEWEST_VERSIONS`, version 1
+    and every tenth before them. History is append-only and a reader's numbering only grows, so
+    a later change cannot alter an older entry without also changing the newest ones or the
+    list, both of which are replayed in full."""
+    newest = set(range(max(last - NEWEST_VERSIONS + 1, 1), last + 1))
+    return sorted(newest | {1} | set(range(10, last + 1, 10)))
+
+
 def _requests(
     world: World, client: Api, side_name: str = "own", *, extra: bool = True
 ) -> Iterator[tuple[str, str]]:
@@ -124,7 +138,7 @@ def _requests(
     detail = client.get(f"{base}/")
     if detail.status_code == 200:
         last = detail.json()["version"]
-        for number in range(1, last + 1):
+        for number in history_versions(last):
             yield "plan-history-list", f"{base}/history/?version={number}"
         yield "plan-history-diff", f"{base}/history/diff/?from=1&to={last}"
         yield "plan-history-diff", f"{base}/history/diff/?from={max(last - 1, 1)}&to={last}"

@@ -1133,6 +1133,27 @@ ENDPOINTS: list[Endpoint] = [
 EXTRA_ROUTES = {("auth-token", "POST"), ("auth-token", "DELETE")}
 
 
+#: Acting callers whose choice of child is refused (docs/identity.md): every request of theirs
+#: is the guardian's own, so their writes are the guardian's cells. Their reads are checked on
+#: every GET row (what they are shown), their writes only where a row says they differ.
+ACTING_REFUSED = frozenset({"for-barred", "for-marked"})
+
+
+def _refused_alike(role: str, relation: str, ep: Endpoint) -> bool:
+    """Cells whose answer is decided before any plan or row is looked at, the same way on every
+    other cell of the row: left out, since they would only repeat a cell that is checked.
+
+    * A machine client's token is refused on every route but its own before the route is
+      resolved to a plan, so only the family's open plan is checked on the others.
+    * An acting caller whose acting is refused writes as the guardian (see ACTING_REFUSED).
+    """
+    if role == "client":
+        return ep.plan_scoped and relation != "own" and not ep.route.startswith("client-")
+    if role in ACTING_REFUSED:
+        return ep.method != "GET" and ep.acting is None
+    return False
+
+
 def cells() -> list[tuple[str, str, Endpoint]]:
     """Every (role, relation, endpoint) the matrix checks."""
     out = []
@@ -1144,6 +1165,8 @@ def cells() -> list[tuple[str, str, Endpoint]]:
                     continue
                 # A missing id answers an acting caller as another family's plan does.
                 if role in ACTING_ROLES and relation == "missing":
+                    continue
+                if _refused_alike(role, relation, ep):
                     continue
                 out.append((role, relation, ep))
     return out
