@@ -4,6 +4,7 @@ figure about what the reader may see, the name searched for never in a URL."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.db import connection
@@ -87,8 +88,8 @@ def test_it_lists_the_readers_plans_with_children_status_and_role(desk):
     assert f'href="/plans/{desk["a"].pk}/"' in html
     text = text_of(html)
     assert "Child0 Aaltonen, Veeti Aaltonen" in text
-    assert "On hold" in text and "Draft" in text and "Completed" in text
-    assert "Team member" in text and "Lead professional" in text
+    for shown in ("On hold", "Draft", "Completed", "Team member", "Lead professional"):
+        assert shown in text
 
 
 def test_a_stranger_sees_no_plan(desk):
@@ -127,10 +128,7 @@ def test_review_due_means_the_latest_visible_review_sets_a_date_within_two_weeks
     )
     client = page_client(lead.user)
     response = client.get("/start/?due=1")
-    assert _families(response) == ["Carlsson", "Aaltonen"] or sorted(_families(response)) == [
-        "Aaltonen",
-        "Carlsson",
-    ]
+    assert sorted(_families(response)) == ["Aaltonen", "Carlsson"]
     assert "overdue" in text_of(response.content)
     # A later meeting that sets no date: nothing is due any more in that plan.
     later = services.item_create(
@@ -173,9 +171,7 @@ def test_unsigned_until_the_guardian_signs_the_current_content(desk):
         data={"category": "general", "title": "A new need"},
     )
     assert _families(client.get("/start/?unsigned=1")) == ["Aaltonen"]
-    assert "not signed" in text_of(client.get("/start/").content) or "have not signed" in text_of(
-        client.get("/start/").content
-    )
+    assert "A version the guardians have not signed" in text_of(client.get("/start/").content)
 
 
 def test_a_change_the_reader_may_not_see_does_not_make_the_plan_unsigned_for_them(desk):
@@ -270,7 +266,7 @@ def test_the_name_is_not_in_the_access_log_nor_in_any_link(desk):
     response = client.get("/start/")
     html = response.content.decode()
     assert "Bergström" in html
-    for link in __import__("re").findall(r'(?:href|action)="([^"]*)"', html):
+    for link in re.findall(r'(?:href|action)="([^"]*)"', html):
         assert "Berg" not in link, link
     rows = list(AccessEvent.objects.order_by("recorded_at", "seq")[before:])
     searches = [r for r in rows if r.action == "search" and r.object_type == "plan"]
@@ -364,10 +360,10 @@ def test_it_pages_by_25_and_the_links_keep_the_filters(desk):
     make_plans(lead, 30)
     client = page_client(lead.user)
     first = client.get("/start/?status=active")
-    assert len(__import__("re").findall(r'href="/plans/', first.content.decode())) == 25
+    assert len(re.findall(r'href="/plans/', first.content.decode())) == 25
     assert 'href="?status=active&amp;page=2"' in first.content.decode()
     second = client.get("/start/?status=active&page=2")
-    assert len(__import__("re").findall(r'href="/plans/', second.content.decode())) == 5
+    assert len(re.findall(r'href="/plans/', second.content.decode())) == 5
     assert "Page 2 of 2" in text_of(second.content)
 
 
