@@ -414,3 +414,17 @@ def test_plans_that_read_differently_still_take_one_statement(desk):
     assert "The Aaltonen family's plan" not in text
     reviews = [q["sql"] for q in ctx.captured_queries if "plans_review" in q["sql"]]
     assert len(reviews) == 1, reviews
+
+
+def test_the_benchmarks_page_session_opens_the_start_page(desk):
+    """benchmarks/run.py gives the professional journeys a page session made in-process."""
+    from django.test import Client
+
+    from benchmarks.run import page_session
+
+    name, _, value = page_session(desk["lead"].user).partition("=")
+    client = Client()
+    client.cookies[name] = value
+    response = client.get("/start/?due=1")
+    assert response.status_code == 200
+    assert "My plans" in text_of(response.content)
