@@ -164,6 +164,7 @@ def worklist(*, user: AbstractBaseUser, today: dt.date | None = None) -> list[Wo
     )
     figures = (
         Plan.objects.filter(pk__in=[p.pk for p in plans])
+        .order_by()
         .annotate(
             last_read=Coalesce(Subquery(last_read), Value(_NEVER)),
             content_changed=_content_changed(visible),

@@ -156,7 +156,8 @@ def start(request: HttpRequest) -> HttpResponse:
         return render(request, "web/start.html", {"kind": kind})
     form = FilterForm(request.GET)
     filters = _filters(form)
-    term = str(request.session.get(SEARCH_KEY, ""))[:SEARCH_MAX]
+    kept = request.session.get(SEARCH_KEY, "")
+    term = kept[:SEARCH_MAX] if isinstance(kept, str) else ""
     everything = worklist(user=request.user)
     rows = _select(everything, filters, term)
     paginator = Paginator(rows, PAGE_SIZE)

@@ -428,3 +428,108 @@ def test_the_benchmarks_page_session_opens_the_start_page(desk):
     response = client.get("/start/?due=1")
     assert response.status_code == 200
     assert "My plans" in text_of(response.content)
+
+
+def _county_plans(lead, n: int) -> None:
+    """n plans led by `lead` (as tests/test_query_counts.py makes them), each with 10 goals,
+    30 comments (some by someone else) and 2 reviews, rows written directly: the shape of a
+    busy professional's desk, for the statements and the time of the start page."""
+    import itertools
+
+    from plan_service.plans.models import Plan
+    from tests.test_query_counts import make_plans
+
+    make_plans(lead, n)
+    other = factories.user()
+    goals, comments, reviews = [], [], []
+    for plan in Plan.objects.filter(memberships__user=lead.user):
+        for i in range(10):
+            goals.append(Goal(plan=plan, category="general", title=f"g{i}", desired_outcome="o"))
+        for i, author in zip(range(30), itertools.cycle([lead.user, other]), strict=False):
+            comments.append(
+                Comment(plan=plan, category="general", target_type="plan", text=f"c{i}")
+            )
+            comments[-1].created_by = author
+        for days in (-30, 10):
+            reviews.append(
+                Review(
+                    plan=plan,
+                    category="social",
+                    held_on=TODAY + dt.timedelta(days=days - 60),
+                    next_review_on=TODAY + dt.timedelta(days=days),
+                )
+            )
+    Goal.objects.bulk_create(goals)
+    Comment.objects.bulk_create(comments)
+    Review.objects.bulk_create(reviews)
+
+
+def test_the_start_page_of_200_plans_takes_the_statements_of_5():
+    import time
+
+    few, many = factories.professional(), factories.professional()
+    _county_plans(few, 5)
+    _county_plans(many, 200)
+    with connection.cursor() as cursor:  # production has autovacuum's statistics; so do we
+        cursor.execute("ANALYZE")
+    for url in ("/start/", "/start/?due=1", "/start/?new=1&unsigned=1"):
+        client = page_client(many.user)
+        q_few = _statements(page_client(few.user), url)
+        q_many = _statements(client, url)
+        assert q_few == q_many, url
+        started = time.perf_counter()
+        response = client.get(url)
+        elapsed = (time.perf_counter() - started) * 1000
+        assert response.status_code == 200
+        print(f"{url}: {q_many} statements; 200 plans in {elapsed:.0f} ms")
+
+
+def test_the_start_page_is_never_cached_and_has_nothing_inline(desk):
+    client = page_client(desk["lead"].user)
+    client.post("/start/search/", {"q": "Aaltonen"})
+    answer = client.get("/start/?due=1&unsigned=1&new=1")
+    assert "no-store" in answer["Cache-Control"]
+    assert "unsafe-inline" not in answer["Content-Security-Policy"]
+    html = answer.content.decode()
+    assert "<style" not in html
+    assert not re.search(r"\sstyle=", html)
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html)
+    assert not re.search(r"\son[a-z]+=", html)
+    forms = re.findall(r"<form\b[^>]*>.*?</form>", html, flags=re.S)
+    assert all("csrfmiddlewaretoken" in f for f in forms if 'method="post"' in f)
+    for code in Person.objects.filter(family=desk["a"].family).values_list(
+        "identity_code", flat=True
+    ):
+        assert code not in html
+
+
+def test_forged_searches_change_nothing_they_should_not(desk):
+    """A huge name, a name with markup, a session holding something odd: never a 500, never
+    markup from the name, never someone else's plan."""
+    client = page_client(desk["lead"].user)
+    answer = client.post("/start/search/", {"q": "x" * 100_000})
+    assert answer.status_code == 302
+    assert SEARCH_KEY not in client.session
+    client.post("/start/search/", {"q": "<script>alert(1)</script>"})
+    html = client.get("/start/").content.decode()
+    assert "<script>alert(1)" not in html
+    assert "&lt;script&gt;" in html
+    session = client.session
+    session[SEARCH_KEY] = ["not", "a", "string"]
+    session.save()
+    assert client.get("/start/").status_code == 200
+    # A name from another professional's family finds nothing of theirs.
+    factories.plan(factories.professional(), factories.family(name="Elsewhere"))
+    client.post("/start/search/", {"q": "Elsewhere"})
+    assert "Elsewhere" not in text_of(client.get("/start/").content).replace(
+        "Name searched for: “Elsewhere”", ""
+    )
+
+
+def test_the_search_answers_only_the_signed_in(desk):
+    from django.test import Client
+
+    answer = Client().post("/start/search/", {"q": "Aaltonen"})
+    assert answer.status_code == 302
+    assert answer["Location"].startswith("/?next=")
+    assert Client().get("/start/search/").status_code in (302, 405)
