@@ -533,3 +533,71 @@ def test_the_search_answers_only_the_signed_in(desk):
     assert answer.status_code == 302
     assert answer["Location"].startswith("/?next=")
     assert Client().get("/start/search/").status_code in (302, 405)
+
+
+#
+# The policy's many-plan answers agree with its one-plan answers
+#
+
+
+def test_plan_accesses_for_decides_each_plan_as_plan_access_does(desk):
+    from plan_service import policy
+    from plan_service.consent.services import consent_create
+    from plan_service.plans.models import Plan
+
+    fam = factories.family(name="Eklund")
+    plan = factories.plan(desk["lead"], fam)
+    guardian = factories.link(Person.objects.get(family=fam, kind="guardian"))
+    consent = consent_create(
+        actor=guardian,
+        family=fam,
+        grantor_id=None,
+        subject_ids=[Person.objects.get(family=fam, kind="child").pk],
+        categories=["general", "social"],
+        purpose="care",
+        recipient_sector="health",
+    )
+    factories.add_member(
+        plan, desk["lead"], desk["nurse"], basis="consent", consent_id=consent.pk, statute=""
+    )
+    stranger = factories.professional()
+    for user in (desk["lead"].user, desk["nurse"].user, desk["guardian"], stranger.user):
+        plans = list(Plan.objects.all())
+        many = policy.plan_accesses_for(user, plans)
+        for p in plans:
+            one = policy.plan_access(user, p)
+            if one is None:
+                assert p.pk not in many
+                continue
+            got = many[p.pk]
+            assert (got.kind, got.actions, got.reads, got.writes, got.person_id) == (
+                one.kind,
+                one.actions,
+                one.reads,
+                one.writes,
+                one.person_id,
+            )
+            assert got.legal_basis == one.legal_basis
+    assert policy.plan_accesses_for(stranger.user, list(Plan.objects.all())) == {}
+
+
+def test_items_for_plans_is_the_union_of_items_for_each_plan(desk):
+    from plan_service import policy
+    from plan_service.plans.models import Plan
+
+    lead, nurse = desk["lead"], desk["nurse"]
+    for plan in (desk["a"], desk["b"]):
+        for category in ("general", "social", "family"):
+            _comment(lead.user, plan, f"{category} words", category=category)
+    for user in (lead.user, nurse.user, desk["guardian"]):
+        accesses = list(policy.plan_accesses_for(user, list(Plan.objects.all())).values())
+        together = set(
+            policy.items_for_plans(accesses, Comment.objects.all()).values_list("pk", flat=True)
+        )
+        apart = set()
+        for access in accesses:
+            apart |= set(
+                policy.items_for(access, Comment.objects.all()).values_list("pk", flat=True)
+            )
+        assert together == apart
+    assert not policy.items_for_plans([], Comment.objects.all()).exists()
