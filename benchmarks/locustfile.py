@@ -236,6 +236,46 @@ class GuardianPage(Journey):
                 response.failure(f"HTTP {response.status_code}")
 
 
+class ProfessionalPage(Journey):
+    """A professional's page session (made in-process by run.py: their password sign-in asks
+    for a second factor); pages are checked to be pages, not a redirect to the sign-in."""
+
+    abstract = True
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.auth = {"Cookie": self.slot["session"]}
+
+    def page(self, url: str, name: str) -> None:
+        with self.client.get(
+            url, headers=self.auth, name=name, allow_redirects=False, catch_response=True
+        ) as response:
+            if response.status_code != 200 or b"<h1>" not in (response.content or b""):
+                response.failure(f"HTTP {response.status_code}")
+
+
+class ProfessionalStart(ProfessionalPage):
+    """A professional in about 200 plans opens the start page (all their plans, the first 25
+    shown, every flag computed), then applies a filter (reviews due)."""
+
+    fixture_key = "professional_start"
+
+    @task
+    def start_and_filter(self) -> None:
+        self.page("/start/", "professional page: GET /start/ (HTML)")
+        self.page("/start/?due=1", "professional page: GET /start/?due=1 (HTML)")
+
+
+class ProfessionalPlan(ProfessionalPage):
+    """A professional opens the plan page (HTML) of a typical-size plan of theirs."""
+
+    fixture_key = "professional_plan"
+
+    @task
+    def open_plan_page(self) -> None:
+        self.page(f"/plans/{self.pick('plans')}/", "professional page: GET /plans/{id}/ (HTML)")
+
+
 class Auditor(Journey):
     """The data protection officer queries the access log by person."""
 

@@ -52,6 +52,8 @@ JOURNEYS = [
     "EditGoal",
     "Guardian",
     "GuardianPage",
+    "ProfessionalStart",
+    "ProfessionalPlan",
     "Auditor",
     "Fhir",
 ]
@@ -67,6 +69,8 @@ FIXTURE_KEYS = {
     "EditGoal": "edit_goal",
     "Guardian": "guardian",
     "GuardianPage": "guardian",
+    "ProfessionalStart": "professional_start",
+    "ProfessionalPlan": "professional_plan",
     "Auditor": "auditor",
     "Fhir": "fhir",
 }
@@ -214,12 +218,38 @@ def prepare(slots: int, seed: int) -> dict[str, Any]:
         if auditor
         else []
     )
+    # Professionals on the web pages (issue 17): a signed-in page session each, made in-process
+    # as a sign-in makes it (their password sign-in asks for a second factor, which a load
+    # generator should not fake). The start page's actors are the busiest professionals (about
+    # --plans-per-professional plans each); the plan page's open a typical-size plan of theirs.
+    fixture["professional_start"] = [
+        {"user": u, "session": page_session(users.get(pk=u)), "plans": len(professional_plans[u])}
+        for u in busy[:slots]
+    ]
+    fixture["professional_plan"] = [
+        {
+            **{k: v for k, v in s.items() if k != "token"},
+            "session": page_session(users.get(pk=s["user"])),
+        }
+        for s in open_slots
+    ]
     with_family = set(current.filter(role="family").values_list("plan_id", flat=True))
     small = [p for p in small if p in with_family] or small
     typical = [p for p in typical if p in with_family] or typical
     fixture["small_plan"] = str(rng.choice(small)) if small else None
     fixture["typical_plan"] = str(rng.choice(typical)) if typical else None
     return fixture
+
+
+def page_session(user: Any) -> str:
+    """The `Cookie` header of a signed-in page session for `user` (Django's own login, as the
+    sign-in view and the test client's `force_login` make it)."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
 
 
 def warm_documents(fixture: dict[str, Any]) -> dict[str, Any]:
@@ -374,6 +404,8 @@ def count_queries(fixture: dict[str, Any], fhir: bool) -> dict[str, Any]:
                 "get", f"/api/v1/plans/{plan}/access-log/", guardian[1]
             )
             out[f"guardian plan page ({size})"] = _measure_page(f"/plans/{plan}/", guardian[0])
+        if pro:
+            out[f"professional plan page ({size})"] = _measure_page(f"/plans/{plan}/", pro[0])
     # Plan list: the count follows the number of plans on the page (one log append per plan).
     lists = fixture.get("plan_list", [])
     if lists:
@@ -382,6 +414,14 @@ def count_queries(fixture: dict[str, Any], fhir: bool) -> dict[str, Any]:
         few = _professional_with_few_plans()
         if few:
             out[f"plan list ({few[1]} plans)"] = measure("get", "/api/v1/plans/", few[0])
+        # The start page (issue 17): the same statements whatever the number of plans.
+        for url in ("/start/", "/start/?due=1"):
+            out[f"start page {url} ({busy['plans']} plans)"] = _measure_page(url, busy["user"])
+        few_user = _few_plans_row()
+        if few_user:
+            out[f"start page /start/ ({few_user['n']} plans)"] = _measure_page(
+                "/start/", few_user["user"]
+            )
     if fixture.get("auditor"):
         auditor = fixture["auditor"][0]
         out["auditor query"] = measure(
@@ -419,15 +459,14 @@ def _editable_goal(plan_id: str) -> tuple[str, str] | None:
     return None
 
 
-def _professional_with_few_plans() -> tuple[str, int] | None:
-    """A professional in 1-5 plans (the core families' team), with a token."""
+def _few_plans_row() -> dict[str, Any] | None:
+    """{"user": id, "n": plans} of a professional in 1-5 plans (the core families' team)."""
     from django.db.models import Count
 
     from plan_service import policy
-    from plan_service.participants.authentication import token_issue
     from plan_service.plans.models import Membership
 
-    row = (
+    return (
         Membership.objects.filter(policy.current_membership_q(), role__in=["lead", "member"])
         .values("user")
         .annotate(n=Count("plan", distinct=True))
@@ -435,6 +474,13 @@ def _professional_with_few_plans() -> tuple[str, int] | None:
         .order_by("n")
         .first()
     )
+
+
+def _professional_with_few_plans() -> tuple[str, int] | None:
+    """A professional in 1-5 plans (the core families' team), with a token."""
+    from plan_service.participants.authentication import token_issue
+
+    row = _few_plans_row()
     if row is None:
         return None
     from django.contrib.auth import get_user_model
@@ -802,6 +848,9 @@ QUERY_KEYS = {
     "guardian: POST /plans/{id}/comments/": "guardian comment (typical)",
     "guardian: GET /plans/{id}/access-log/": "guardian access log (typical)",
     "guardian page: GET /plans/{id}/ (HTML)": "guardian plan page (typical)",
+    "professional page: GET /start/ (HTML)": "start page /start/ (",
+    "professional page: GET /start/?due=1 (HTML)": "start page /start/?due=1 (",
+    "professional page: GET /plans/{id}/ (HTML)": "professional plan page (typical)",
     "auditor: GET /audit/access-log/?subject=": "auditor query",
     "professional: GET /plans/{id}/fhir/": "fhir (typical)",
 }

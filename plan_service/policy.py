@@ -1503,6 +1503,59 @@ def export_own_accesses(user: User, plans: list[Plan]) -> list[PlanAccess]:
     return out
 
 
+def plan_accesses_for(user: User, plans: list[Plan]) -> dict[object, PlanAccess]:
+    """`plan_access(user, plan)` for many plans in a fixed number of queries (a start page).
+
+    The memberships, the granted object permissions and the consents covering the user are
+    each read once for all plans and decided by `_decide`, as `plan_access` decides one. Plans
+    the user may not view (no membership in force, no VIEW granted, a decision of None) are
+    left out; emergency openings are not memberships and are not listed.
+    """
+    if not _active(user) or not plans:
+        return {}
+    memberships, codenames = _memberships_and_grants(user, plans)
+    professional = professional_of(user)
+    covering: dict[object, list[Consent]] = {}
+    if professional is not None:
+        for consent in Consent.objects.filter(
+            Consent.effective_q(),
+            _recipient_q(professional),
+            family_id__in={p.family_id for p in plans},
+        ).order_by("created_at", "id"):
+            covering.setdefault(consent.family_id, []).append(consent)
+    out: dict[object, PlanAccess] = {}
+    for plan in plans:
+        membership = memberships.get(plan.pk)
+        granted = frozenset(a for a in Action if _CODENAME[a] in codenames.get(plan.pk, ()))
+        if membership is None or Action.VIEW not in granted:
+            continue
+        consents: tuple[Consent, ...] = ()
+        if membership.role != Membership.PlanRole.FAMILY and membership.professional is not None:
+            if professional is not None and membership.professional_id == professional.pk:
+                consents = tuple(covering.get(plan.family_id, ()))
+            else:  # not expected: decide the long way
+                consents = tuple(_consents_covering(plan, membership.professional))
+        access = _decide(plan, membership, granted, consents)
+        if access is not None:
+            out[plan.pk] = access
+    return out
+
+
+def items_for_plans(accesses: list[PlanAccess], qs: QuerySet[M]) -> QuerySet[M]:
+    """`items_for` over the plans of many accesses that may read differently (a professional's
+    plans: consents differ per family), as ONE queryset: the accesses are grouped by what
+    they read (`items_for_many` per group) and the groups' conditions joined with OR, so one
+    statement answers for all plans however many there are."""
+    groups: dict[tuple[object, ...], list[PlanAccess]] = {}
+    for a in accesses:
+        key = (a.kind, a.reads, a.person_id, a.hidden_children, a.acting_for)
+        groups.setdefault(key, []).append(a)
+    combined = qs.none()
+    for group in groups.values():
+        combined = combined | items_for_many(group, qs)
+    return combined
+
+
 def disclosure_basis(access: PlanAccess, person_id: object) -> str:
     """The basis on which one person's data goes to the recipient, for the disclosure log.
 

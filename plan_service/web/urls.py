@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from django.views.i18n import set_language
 
-from plan_service.web import account, auditor, notices, views
+from plan_service.web import account, auditor, notices, start, views
 
 app_name = "web"
 
@@ -13,7 +13,8 @@ urlpatterns = [
     path("", views.SignInView.as_view(), name="signin"),
     path("signout/", views.sign_out, name="signout"),
     path("language/", set_language, name="language"),
-    path("start/", views.start, name="start"),
+    path("start/", start.start, name="start"),
+    path("start/search/", start.search, name="start-search"),
     path("plans/<uuid:plan_id>/", views.plan_view, name="plan"),
     path("plans/<uuid:plan_id>/words/", views.words, name="words"),
     path("plans/<uuid:plan_id>/sign/", views.sign, name="sign"),

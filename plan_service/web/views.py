@@ -35,7 +35,6 @@ from plan_service import policy
 from plan_service.audit import selectors as audit_selectors
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import (
-    family_subjects,
     record_access_batch,
     record_denied,
 )
@@ -229,36 +228,6 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     """End the session (POST with CSRF, so no link can sign anyone out)."""
     logout(request)
     return _no_store(redirect("web:signin"))
-
-
-@require_http_methods(["GET"])
-@page(plan=False)
-def start(request: HttpRequest) -> HttpResponse:
-    """A simple start page for professionals, auditors and administrators (issue 17 replaces it)."""
-    plans = list(selectors.plan_list(user=request.user)[:50])
-    if plans:
-        subjects = family_subjects(p.family_id for p in plans)
-        record_access_batch(
-            actor=request.user,
-            action=Act.SEARCH,
-            entries=[
-                {
-                    "subjects": subjects.get(p.family_id, []),
-                    "family_id": p.family_id,
-                    "plan_id": p.pk,
-                    "object_type": "plan",
-                    "object_id": p.pk,
-                    "object_version": p.version,
-                    "query": {"page": request.path},
-                    "result_count": len(plans),
-                    "legal_basis": "care-team membership",
-                }
-                for p in plans
-            ],
-        )
-    return render(
-        request, "web/start.html", {"plans": plans, "kind": policy.user_kind(request.user)}
-    )
 
 
 #

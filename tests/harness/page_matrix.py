@@ -127,6 +127,15 @@ CONTRIBUTE_REFUSED = dict.fromkeys(VIEWERS, 403)
 
 PAGES: list[Page] = [
     Page("start", "start", "GET", lambda w, s: "/start/", own={}, plan_scoped=False),
+    Page(
+        "start: search by name",
+        "start-search",
+        "POST",
+        lambda w, s: "/start/search/",
+        own=dict.fromkeys(ROLES, 302),
+        payload=lambda w, s, role: {"q": s.plan.family.name, "status": "active", "due": "on"},
+        plan_scoped=False,
+    ),
     Page("plan page", "plan", "GET", _plan, own=READERS),
     Page(
         "comment on the plan",

@@ -163,6 +163,46 @@ def test_child_hides_an_item_and_the_guardian_no_longer_sees_it(demo_site, chrom
         child.close()
 
 
+def test_professional_finds_a_plan_on_the_start_page_with_the_keyboard(
+    demo_site,  # noqa: F811
+    chromium,  # noqa: F811
+):
+    """Search by a child's name, filter by status and new comments, open the plan, clear:
+    keyboard only, and the name never in the address."""
+    s = Session(chromium, demo_site)
+    try:
+        s.sign_in("kuraattori", _password())
+        assert s.page.url.endswith("/start/"), s.page.url
+        assert "My plans" in s.text()
+        s.type_into("#id_q", "lauri")
+        s.tab_to("#id_status")
+        s.page.keyboard.type("Active")  # a closed select takes the typed option's name
+        assert s.page.eval_on_selector("#id_status", "e => e.value") == "active"
+        s.press_on("#id_new", "Space")
+        assert s.page.is_checked("#id_new")
+        with s.page.expect_navigation():
+            s.press_on("form.search button.primary")
+        assert "lauri" not in s.page.url.lower()
+        assert "status=active" in s.page.url
+        assert "new=1" in s.page.url
+        text = s.text()
+        assert "Name searched for: “lauri”" in text
+        assert "The Nieminen family's plan" in text
+        assert "The Virtanen family's plan" not in text
+        assert s.page.is_checked("#id_new")  # the form shows what is applied
+        with s.page.expect_navigation():
+            s.press_on("ul.worklist a[href^='/plans/']")
+        assert "Lauri" in s.text()
+        s.go("/start/")
+        with s.page.expect_navigation():
+            s.press_on("form.search button[name=clear]")
+        assert s.page.url.endswith("/start/")
+        assert "Name searched for" not in s.text()
+        assert s.csp_errors() == []
+    finally:
+        s.close()
+
+
 #: (who signs in, page path or a name of the landing page, screenshot name)
 PAGES = [
     (None, "/", "signin"),
@@ -171,6 +211,8 @@ PAGES = [
     ("mikko.virtanen", "access-log/", "access-log"),
     ("lauri.nieminen", "plan", "plan-child"),
     ("kuraattori", "/start/", "start"),
+    ("terveydenhoitaja", "/start/?status=active&role=lead&new=1", "start-filtered"),
+    ("terveydenhoitaja", "/start/?status=completed", "start-none-match"),
     ("mikko.virtanen", "/notices/", "notices"),
     ("mikko.virtanen", "/sessions/", "sessions"),
     ("mikko.virtanen", "/auth/act-for/", "act-for"),

@@ -30,7 +30,7 @@ from plan_service.participants import assessments
 from plan_service.participants.identity_codes import temporary_identity_code
 from plan_service.participants.models import Family, Organization, Person, Professional
 from plan_service.plans import services
-from plan_service.plans.models import Comment, Dissent, Goal, Need
+from plan_service.plans.models import Comment, Dissent, Goal, Need, Review
 from tests.web.helpers import page_client
 
 pytestmark = pytest.mark.django_db
@@ -274,15 +274,17 @@ def render(
 
 
 PLAN = "/plans/{plan}/"
+#: The start page with each of its flags as a filter (issue 17).
+START = ["/start/", "/start/?due=1", "/start/?unsigned=1", "/start/?new=1"]
 CASES = [
-    ("g1", hidden_by_child1, [PLAN, PLAN + "consents/", "/notices/"]),
-    ("child2", hidden_by_child1, [PLAN, PLAN + "consents/", "/notices/"]),
-    ("nurse", hidden_from_health, [PLAN, "/notices/"]),
+    ("g1", hidden_by_child1, [PLAN, PLAN + "consents/", "/notices/", *START]),
+    ("child2", hidden_by_child1, [PLAN, PLAN + "consents/", "/notices/", *START]),
+    ("nurse", hidden_from_health, [PLAN, "/notices/", *START]),
     ("g1", hidden_from_health, []),  # control: the guardian does see social items (below)
     # The guardian acting for each child (issue 18): the other child's part stays hidden, and
     # so does what a child hid from the guardians.
-    ("g1>child2", about_child1, [PLAN, PLAN + "consents/", "/notices/"]),
-    ("g1>child1", hidden_by_child1, [PLAN, PLAN + "consents/", "/notices/"]),
+    ("g1>child2", about_child1, [PLAN, PLAN + "consents/", "/notices/", *START]),
+    ("g1>child1", hidden_by_child1, [PLAN, PLAN + "consents/", "/notices/", *START]),
 ]
 
 
@@ -349,3 +351,112 @@ def _first_difference(a: bytes, b: bytes) -> str:
     )
     window = slice(max(index - 80, 0), index + 80)
     return f"first difference at byte {index}: {a[window]!r} vs {b[window]!r}"
+
+
+#
+# The start page over time (issue 17): the reader's last visit, then news seen and unseen
+#
+
+
+def hidden_talk_and_review(w: dict[str, Any]) -> None:
+    """After the nurse's visit, the lead's child-protection work: a social need (content
+    changed after the guardian's signature), talk about it, and a social review meeting that
+    sets the next review three days ahead. The nurse (health) may read none of it."""
+    lead, plan = w["lead"].user, w["plan"]
+    secret = services.item_create(
+        actor=lead,
+        plan_id=plan.pk,
+        model=Need,
+        data={"category": "social", "title": "SECRET social need"},
+    )
+    for author in (w["g1"], lead):
+        services.item_create(
+            actor=author,
+            plan_id=plan.pk,
+            model=Comment,
+            data={"target_type": "need", "target_id": secret.pk, "text": "SECRET comment"},
+        )
+    services.item_create(
+        actor=lead,
+        plan_id=plan.pk,
+        model=Review,
+        data={
+            "category": "social",
+            "held_on": (MOMENT + dt.timedelta(hours=2)).date(),
+            "next_review_on": (MOMENT + dt.timedelta(days=3)).date(),
+            "notes": "SECRET review",
+        },
+    )
+
+
+def render_start(reader: str, hidden: Callable[[dict[str, Any]], None] | None) -> dict[str, bytes]:
+    """The world; the reader opens the plan an hour later; an hour after that the guardian
+    comments, the lead holds a general review meeting (next one in 30 days) and the guardian
+    signs, then the hidden work; the start pages an hour later. Rolled back."""
+    out = {}
+    with deterministic_ids():
+        sid = transaction.savepoint()
+        try:
+            with time_machine.travel(MOMENT, tick=False):
+                w = build(None)
+            user, _acting = _reader(w, reader)
+            with time_machine.travel(MOMENT + dt.timedelta(hours=1), tick=False):
+                assert page_client(user).get(PLAN.format(plan=w["plan"].pk)).status_code == 200
+            with time_machine.travel(MOMENT + dt.timedelta(hours=2), tick=False):
+                services.item_create(
+                    actor=w["g1"],
+                    plan_id=w["plan"].pk,
+                    model=Comment,
+                    data={"target_type": "plan", "text": "visible news"},
+                )
+                services.item_create(
+                    actor=w["lead"].user,
+                    plan_id=w["plan"].pk,
+                    model=Review,
+                    data={
+                        "category": "general",
+                        "held_on": (MOMENT + dt.timedelta(hours=2)).date(),
+                        "next_review_on": (MOMENT + dt.timedelta(days=30)).date(),
+                    },
+                )
+                services.acknowledgement_create(  # the guardian signs what is there now
+                    actor=w["g1"],
+                    plan_id=w["plan"].pk,
+                    version=type(w["plan"]).objects.get(pk=w["plan"].pk).version,
+                    decision="agree",
+                )
+                if hidden is not None:
+                    hidden(w)
+            with time_machine.travel(MOMENT + dt.timedelta(hours=3), tick=False):
+                client = page_client(user)  # a new sign-in: the first session has timed out
+                for path in START:
+                    response = client.get(path)
+                    assert response.status_code == 200, (path, response.status_code)
+                    out[path] = CSRF.sub(rb"\1CSRF\2", response.content)
+        finally:
+            transaction.savepoint_rollback(sid)
+    return out
+
+
+def test_start_page_flags_count_only_what_the_reader_may_see():
+    """A hidden comment does not count as new, a hidden review sets no date and makes
+    nothing due, a hidden change does not make the plan unsigned: byte for byte."""
+    plain = render_start("nurse", None)
+    with_hidden = render_start("nurse", hidden_talk_and_review)
+    assert b"1 new comment since your last visit" in plain["/start/"]  # not vacuous
+    assert b"Testers" in plain["/start/?new=1"]
+    assert b"Testers" not in plain["/start/?due=1"]
+    assert b"Testers" not in plain["/start/?unsigned=1"]
+    for path in START:
+        assert b"SECRET" not in with_hidden[path]
+        assert plain[path] == with_hidden[path], _first_difference(plain[path], with_hidden[path])
+
+
+def test_start_page_harness_sees_the_lead_s_flags_change():
+    """The control: the lead reads social items, so the same hidden work shows for them."""
+    plain = render_start("lead", None)
+    with_social = render_start("lead", hidden_talk_and_review)
+    assert b"Testers" not in plain["/start/?due=1"]
+    assert b"Testers" in with_social["/start/?due=1"]
+    assert b"Testers" in with_social["/start/?unsigned=1"]
+    assert plain["/start/?new=1"] != with_social["/start/?new=1"]
