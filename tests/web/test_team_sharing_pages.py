@@ -6,6 +6,7 @@ missing and oversized fields)."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import pytest
@@ -434,3 +435,72 @@ def test_the_push_is_queued_as_the_apis_job_and_its_state_shown(team):
         .get(url(team, "share/"))
         .content.split(b'id="jobs"')[1]
     )
+
+
+#
+# Headers, forms and query counts
+#
+
+
+def test_the_team_pages_are_not_cached_carry_the_strict_policy_and_no_inline_code(team):
+    client = page_client(team["lead"].user, enforce_csrf_checks=True)
+    for path in ("consents/", "assessments/", "share/", "share/?recipient=school"):
+        answer = client.get(url(team, path))
+        assert answer.status_code == 200, path
+        assert "no-store" in answer["Cache-Control"]
+        assert "unsafe-inline" not in answer["Content-Security-Policy"]
+        html = answer.content.decode()
+        assert "<style" not in html
+        assert not re.search(r"\sstyle=", html)
+        assert not re.search(r"<script(?![^>]*\bsrc=)", html)
+        assert not re.search(r"\son[a-z]+=", html)
+        for person in Person.objects.filter(family=team["family"]):
+            assert person.identity_code not in html  # names, never identity codes
+        forms = re.findall(r"<form\b[^>]*>.*?</form>", html, flags=re.S)
+        assert all("csrfmiddlewaretoken" in f for f in forms if 'method="post"' in f)
+    kid = str(team["kids"][0].pk)
+    assert client.post(url(team, "assessments/"), {"child": kid, "code": "2"}).status_code == 403
+    assert client.post(url(team, "share/"), {"recipient": "school"}).status_code == 403
+    assert client.post(url(team, "consents/record/"), _record(team)).status_code == 403
+    assert not MaturityAssessment.objects.exists()
+    assert not Consent.objects.exists()
+
+
+def _count(client, path: str) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(path).status_code == 200
+    return len(queries)
+
+
+def test_the_team_pages_queries_do_not_grow_with_the_plan(team):
+    """Counted at two sizes: one more goal, assessment or consent costs no query."""
+    lead, plan = team["lead"].user, team["plan"]
+    client = page_client(lead)
+    paths = ["assessments/", "share/?recipient=school", "consents/"]
+
+    def grow(n: int) -> None:
+        for i in range(n):
+            services.item_create(
+                actor=lead,
+                plan_id=plan.pk,
+                model=Goal,
+                data={"category": "general", "title": f"More {i}", "desired_outcome": "o"},
+            )
+            for kid in team["kids"]:
+                from plan_service.participants import assessments
+
+                assessments.assessment_record(
+                    actor=lead, plan_id=plan.pk, child_id=kid.pk, code=1 + i % 4
+                )
+            client.post(
+                url(team, "consents/record/"), _record(team, **{"rec-purpose": f"purpose {i}"})
+            )
+
+    grow(2)
+    small = {p: _count(client, url(team, p)) for p in paths}
+    grow(10)
+    large = {p: _count(client, url(team, p)) for p in paths}
+    assert small == large
