@@ -31,6 +31,7 @@ from plan_service.categories import Category
 from plan_service.consent import services as consent_services
 from plan_service.consent.models import Consent
 from plan_service.participants.models import Organization, Person, Sector
+from plan_service.web import forms as web_forms
 from plan_service.web.views import _end_of_day, page, render_consents
 
 GAVE = "gave"
@@ -56,7 +57,11 @@ class ConsentRecordForm(forms.Form):
     )
     recipient = forms.ChoiceField(label=gettext_lazy("To whom"), choices=())
     purpose = forms.CharField(label=gettext_lazy("For what purpose"), max_length=500)
-    valid_until = forms.DateField(label=gettext_lazy("Until (optional)"), required=False)
+    valid_until = forms.DateField(
+        label=gettext_lazy("Until (optional)"),
+        required=False,
+        validators=[web_forms.before_the_last_day],
+    )
     method_detail = forms.CharField(
         label=gettext_lazy("How it was obtained"),
         max_length=500,
@@ -160,8 +165,6 @@ def consent_record(request: HttpRequest, access: policy.PlanAccess) -> HttpRespo
             )
             url = reverse("web:consents", kwargs={"plan_id": access.plan.pk})
             return redirect(url)
-    from plan_service.web import forms as web_forms
-
     return render_consents(
         request,
         access,

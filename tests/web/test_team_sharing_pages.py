@@ -504,3 +504,75 @@ def test_the_team_pages_queries_do_not_grow_with_the_plan(team):
     grow(10)
     large = {p: _count(client, url(team, p)) for p in paths}
     assert small == large
+
+
+def test_the_preview_for_a_national_repository_holds_its_register_only(team):
+    Recipient.objects.create(
+        code="kanta",
+        name="Kanta",
+        kind="repository",
+        sector="health",
+        profile="kanta_patient_records",
+    )
+    client = page_client(team["nurse"].user)
+    # The nurse is a member, not the lead: her own organisation only, so not Kanta.
+    assert client.get(url(team, "share/?recipient=kanta")).status_code == 403
+    lead = page_client(team["lead"].user)
+    page = lead.get(url(team, "share/?recipient=kanta"))
+    assert page.status_code == 200
+    text = text_of(page.content)
+    assert "What Kanta will get" in text
+    assert "Need in general" in text
+    assert "Need in social" not in text  # not the patient register's
+    assert "Need in health" not in text  # the register's, but not the (social) lead's to read
+
+
+@pytest.mark.parametrize(
+    ("day", "consent"),
+    [("9999-12-31", 400), ("2999-01-01", 302), ("2026-02-30", 400), ("99999-01-01", 400)],
+)
+def test_extreme_dates_are_field_errors_never_a_500(team, day, consent):
+    """A consent may run far ahead (not past the last day there is); an assessment is never
+    dated ahead (the latest decides, so one dated ahead would outrank every later one)."""
+    lead = page_client(team["lead"].user)
+    recorded = lead.post(url(team, "consents/record/"), _record(team, **{"rec-valid_until": day}))
+    assert recorded.status_code == consent
+    given = page_client(team["guardian"]).post(
+        url(team, "consents/"),
+        {
+            "subjects": [str(team["kids"][0].pk)],
+            "categories": ["general"],
+            "recipient_sector": "health",
+            "purpose": "p",
+            "valid_until": day,
+        },
+    )
+    assert given.status_code == consent
+    assessed = lead.post(
+        url(team, "assessments/"),
+        {"child": str(team["kids"][0].pk), "code": "2", "assessed_on": day},
+    )
+    assert assessed.status_code == 400  # the future, the impossible and the unparseable
+    assert Consent.objects.exists() == (consent == 302)
+    assert not MaturityAssessment.objects.exists()
+
+
+def test_the_api_refuses_an_assessment_dated_in_the_future_like_the_page(team, api):
+    """One rule in the service: the API's answer names the same field."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    ahead = (timezone.localdate() + dt.timedelta(days=1)).isoformat()
+    answer = api.as_user(team["lead"].user).post(
+        f"/api/v1/plans/{team['plan'].pk}/assessments/",
+        {"child": str(team["kids"][0].pk), "code": 3, "assessed_on": ahead},
+    )
+    assert answer.status_code == 400
+    assert answer.json()["errors"][0]["field"] == "assessed_on"
+    today = timezone.localdate().isoformat()
+    ok = api.as_user(team["lead"].user).post(
+        f"/api/v1/plans/{team['plan'].pk}/assessments/",
+        {"child": str(team["kids"][0].pk), "code": 3, "assessed_on": today},
+    )
+    assert ok.status_code == 201
