@@ -184,3 +184,44 @@ def test_the_export_preview_shows_what_the_recipient_may_receive(demo_site, chro
         assert s.csp_errors() == []
     finally:
         s.close()
+
+
+def test_the_lead_records_a_refusal_told_by_phone_with_the_keyboard(demo_site, chromium):  # noqa: F811
+    s = Session(chromium, demo_site)
+    try:
+        s.sign_in("terveydenhoitaja", _password())
+        s.go(_virtanen_plan(s))
+        with s.page.expect_navigation():
+            s.press_on("nav.plannav a[href$='/consents/']")
+        assert "Record a consent or a refusal the family gave you" in s.text()
+        s.tab_to("#id_rec-grantor")
+        s.page.keyboard.type("Sanna")
+        assert s.page.eval_on_selector(
+            "#id_rec-grantor", "e => e.selectedOptions[0].text"
+        ).startswith("Sanna")
+        s.press_on("#id_rec-decision_0", "ArrowDown")  # "Refused"
+        assert s.page.is_checked("#id_rec-decision_1")
+        s.press_on("#id_rec-subjects_0", "Space")
+        s.press_on("#id_rec-categories_0", "Space")
+        s.press_on("#id_rec-recipient", "ArrowDown")
+        s.page.keyboard.press("ArrowDown")
+        assert s.page.input_value("#id_rec-recipient") == "sector:education"
+        s.type_into("#id_rec-purpose", "Koulun tukitoimet")
+        record = "form[action$='/consents/record/'] button.primary"
+        with s.page.expect_navigation():
+            s.press_on(record)
+        errors = s.page.inner_text("#record-errors")
+        assert "How it was obtained" in errors
+        # What was chosen is kept; only the missing field is to add.
+        assert s.page.is_checked("#id_rec-decision_1")
+        assert s.page.is_checked("#id_rec-subjects_0")
+        s.type_into("#id_rec-method_detail", "Puhelimessa")
+        with s.page.expect_navigation():
+            s.press_on(record)
+        assert "The refusal is recorded." in s.text()
+        refusal = s.page.locator("li.consent", has_text="Koulun tukitoimet").inner_text()
+        assert "Refused" in refusal
+        assert "Sanna Korhonen" in refusal
+        assert s.csp_errors() == []
+    finally:
+        s.close()
