@@ -1172,6 +1172,13 @@ def may_give_consent(access: PlanAccess | None) -> bool:
     return is_family(access)
 
 
+def may_record_consent(access: PlanAccess | None) -> bool:
+    """The lead records a consent (or a refusal) the family gave outside the service (on paper,
+    by phone), naming the grantor and how it was obtained; no other professional may
+    (`consent_families_for` admits the lead and the family only)."""
+    return is_professional(access) and is_lead(access)
+
+
 #: From this age a child speaks for themself in the plan (own account, own signature): the
 #: Child Welfare Act 417/2007 section 21 gives a child of 12 their own say alongside the
 #: guardian; product.md gives the child their own login from about 12.

@@ -49,6 +49,16 @@ def assessment_record(
         raise ValidationError(
             {"child": ValidationError(_("Name a child of this family."), code="does_not_exist")}
         )
+    if assessed_on is not None and assessed_on > timezone.localdate():
+        # The latest assessment decides: one dated ahead would stay in effect over every
+        # assessment made before its date.
+        raise ValidationError(
+            {
+                "assessed_on": ValidationError(
+                    _("An assessment cannot be dated in the future."), code="future"
+                )
+            }
+        )
     assessment = MaturityAssessment(
         child=child,
         code=code,

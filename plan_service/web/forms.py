@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
@@ -89,6 +91,13 @@ class HideForm(forms.Form):
     hide = forms.BooleanField(required=False)
 
 
+def before_the_last_day(day: dt.date) -> None:
+    """A consent "until" a day holds through that day: the day after must exist (never a 500
+    for 31.12.9999)."""
+    if day >= dt.date.max:
+        raise forms.ValidationError(_("Give an earlier date."), code="max_value")
+
+
 class ConsentGiveForm(forms.Form):
     """A guardian (or a mature child for themself) gives or refuses a consent."""
 
@@ -104,6 +113,7 @@ class ConsentGiveForm(forms.Form):
         label=_("Until (optional)"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[before_the_last_day],
     )
     refuse = forms.BooleanField(required=False)
 

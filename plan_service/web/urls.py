@@ -5,7 +5,16 @@ from __future__ import annotations
 from django.urls import path
 from django.views.i18n import set_language
 
-from plan_service.web import account, auditor, notices, start, views
+from plan_service.web import (
+    account,
+    assessments,
+    auditor,
+    consent_record,
+    notices,
+    sharing,
+    start,
+    views,
+)
 
 app_name = "web"
 
@@ -25,7 +34,15 @@ urlpatterns = [
         views.consent_withdraw,
         name="consent-withdraw",
     ),
+    path(
+        "plans/<uuid:plan_id>/consents/record/",
+        consent_record.consent_record,
+        name="consent-record",
+    ),
     path("plans/<uuid:plan_id>/access-log/", views.access_log, name="access-log"),
+    path("plans/<uuid:plan_id>/assessments/", assessments.assessments, name="assessments"),
+    path("plans/<uuid:plan_id>/share/", sharing.share, name="share"),
+    path("plans/<uuid:plan_id>/share/bundle.json", sharing.bundle, name="share-bundle"),
     path("audit/", auditor.console, name="audit"),
     path("audit/verify/", auditor.verify, name="audit-verify"),
     path("audit/disclosures/", auditor.disclosures, name="audit-disclosures"),

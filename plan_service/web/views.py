@@ -463,6 +463,26 @@ def consents(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
                     else _("Your consent is saved."),
                 )
                 return redirect(reverse("web:consents", kwargs={"plan_id": access.plan.pk}))
+    return render_consents(
+        request, access, form=form, status=400 if request.method == "POST" else 200
+    )
+
+
+def render_consents(
+    request: HttpRequest,
+    access: policy.PlanAccess,
+    *,
+    form: Any,
+    record_form: Any = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The consents page (and its access-log rows); `record_form` is the lead's, with the
+    errors of a refused recording (web/consent_record.py)."""
+    from plan_service.web import consent_record
+
+    user = request.user
+    if record_form is None and policy.may_record_consent(access):
+        record_form = consent_record.form_for(access, user)
     rows = list(
         consent_selectors.consent_list(user=user)
         .filter(family_id=access.plan.family_id)
@@ -485,8 +505,9 @@ def consents(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
             "may_withdraw": mine,
             "form": form,
             "family_member": not policy.is_professional(access),
+            "record_form": record_form,
         },
-        status=400 if request.method == "POST" else 200,
+        status=status,
     )
     record_access_batch(
         actor=user,

@@ -120,10 +120,31 @@ def _give(w: World, s: Side, role: str) -> dict[str, Any]:
     }
 
 
+def _record_consent(w: World, s: Side, role: str) -> dict[str, Any]:
+    return {
+        "rec-grantor": str(w.guardian_person.pk),
+        "rec-decision": "gave",
+        "rec-subjects": [str(w.child_person.pk)],
+        "rec-categories": ["general"],
+        "rec-recipient": "sector:health",
+        "rec-purpose": "matrix",
+        "rec-method_detail": "signed form",
+    }
+
+
+def _school(w: World) -> str:
+    from tests.harness.permission_matrix import school_recipient
+
+    return school_recipient(w)
+
+
 family_writes = {"guardian": 302, "child": 302}
 CONTRIBUTORS = dict.fromkeys(VIEWERS, 302)
 READERS = dict.fromkeys(VIEWERS, 200)
 CONTRIBUTE_REFUSED = dict.fromkeys(VIEWERS, 403)
+#: Who may export the plan for the curator's school: the lead (any recipient) and the curator
+#: (their own organisation); the nurse (another organisation) and the family may not.
+SCHOOL_EXPORTERS = {"lead": 200, "curator": 200, "health": 403, "guardian": 403, "child": 403}
 
 PAGES: list[Page] = [
     Page("start", "start", "GET", lambda w, s: "/start/", own={}, plan_scoped=False),
@@ -204,6 +225,67 @@ PAGES: list[Page] = [
         "GET",
         lambda w, s: f"{_plan(w, s)}access-log/",
         own={"lead": 200, "guardian": 200, "child": 200, "health": 403, "curator": 403},
+    ),
+    # The lead records a consent the family gave outside the service (docs/permissions.md
+    # "Consent": the lead and the family handle consents; the family gives their own).
+    Page(
+        "record a consent (lead)",
+        "consent-record",
+        "POST",
+        lambda w, s: f"{_plan(w, s)}consents/record/",
+        own={"lead": 302, "guardian": 403, "child": 403, "health": 403, "curator": 403},
+        payload=_record_consent,
+    ),
+    # Maturity assessments: the team's professionals only, never the family; recording needs
+    # CHANGE, so a completed plan is read-only.
+    Page(
+        "maturity assessments",
+        "assessments",
+        "GET",
+        lambda w, s: f"{_plan(w, s)}assessments/",
+        own={**READERS, "guardian": 403, "child": 403},
+    ),
+    Page(
+        "record a maturity assessment",
+        "assessments",
+        "POST",
+        lambda w, s: f"{_plan(w, s)}assessments/",
+        own={**CONTRIBUTORS, "guardian": 403, "child": 403},
+        completed=CONTRIBUTE_REFUSED,
+        payload=lambda w, s, r: {"child": str(w.child_person.pk), "code": "3"},
+    ),
+    # Export and push (docs/permissions.md "Export recipients"): the page is the team's
+    # professionals'; the lead exports for any recipient, another member for their own
+    # organisation only (the curator for the school; the nurse has none); the family never.
+    Page(
+        "share page",
+        "share",
+        "GET",
+        lambda w, s: f"{_plan(w, s)}share/",
+        own={**READERS, "guardian": 403, "child": 403},
+    ),
+    Page(
+        "share preview for the school",
+        "share",
+        "GET",
+        lambda w, s: f"{_plan(w, s)}share/?recipient={_school(w)}",
+        own=SCHOOL_EXPORTERS,
+    ),
+    Page(
+        "share download for the school",
+        "share-bundle",
+        "GET",
+        lambda w, s: f"{_plan(w, s)}share/bundle.json?recipient={_school(w)}",
+        own=SCHOOL_EXPORTERS,
+    ),
+    # No FHIR server is configured in tests: an allowed push answers 503 (as the API's).
+    Page(
+        "share push to the school",
+        "share",
+        "POST",
+        lambda w, s: f"{_plan(w, s)}share/",
+        own={**SCHOOL_EXPORTERS, "lead": 503, "curator": 503},
+        payload=lambda w, s, r: {"recipient": _school(w)},
     ),
     # The auditor's console: the auditor alone; everyone else signed in gets the 403 page.
     Page(

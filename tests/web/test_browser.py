@@ -221,6 +221,15 @@ PAGES = [
     ("tietosuoja", "/audit/?action=login", "audit"),
     ("tietosuoja", "/audit/disclosures/?recipient=no-such-recipient", "audit-disclosures"),
     ("mikko.virtanen", "/plans/00000000-0000-0000-0000-000000000000/", "not-found"),
+    # The care team's pages (issue 17), on the Virtanen family's plan (Mikko's landing page)
+    # as its lead, the public health nurse.
+    ("terveydenhoitaja", "virtanen:consents/", "consents-lead"),
+    ("terveydenhoitaja", "virtanen:assessments/", "assessments"),
+    ("terveydenhoitaja", "virtanen:share/", "share"),
+    ("terveydenhoitaja", "virtanen:share/?recipient=aurinkolaakson-koulu", "share-preview"),
+    # The auditor's trace of one request (the rows of a request id that has none are the
+    # empty result: the page itself is what is checked).
+    ("tietosuoja", "/audit/?request=no-such-request", "audit-request"),
 ]
 
 
@@ -245,6 +254,8 @@ def test_every_page_passes_axe_in_each_language(demo_site, chromium, language): 
             plan_url = sessions.get(f"{user}:plan") if user else None
             if path == "plan":
                 s.page.goto(str(plan_url))
+            elif path.startswith("virtanen:"):  # a page of the Virtanen plan, by its path
+                s.page.goto(f"{sessions['mikko.virtanen:plan']}{path.partition(':')[2]}")
             elif path.startswith("/"):
                 s.go(path)
             else:

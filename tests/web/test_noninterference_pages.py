@@ -28,7 +28,7 @@ from django.db import transaction
 from plan_service.consent.services import consent_create
 from plan_service.participants import assessments
 from plan_service.participants.identity_codes import temporary_identity_code
-from plan_service.participants.models import Family, Organization, Person, Professional
+from plan_service.participants.models import Family, Organization, Person, Professional, Recipient
 from plan_service.plans import services
 from plan_service.plans.models import Comment, Dissent, Goal, Need, Review
 from tests.web.helpers import page_client
@@ -148,6 +148,13 @@ def build(hidden: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
         version=type(plan).objects.get(pk=plan.pk).version,
         decision="agree",
     )
+    # Export recipients (web/sharing.py): the nurse's own organisation, and the health sector.
+    Recipient.objects.create(
+        code="welfare", name="Welfare area", kind="organization", sector="social", organization=org
+    )
+    Recipient.objects.create(
+        code="health-sector", name="Health care", kind="sector", sector="health"
+    )
     w.update(plan=plan, people=people, goal=goal, need=need)
     if hidden is not None:
         hidden(w)
@@ -212,6 +219,33 @@ def hidden_from_health(w: dict[str, Any]) -> None:
     )
 
 
+def hidden_from_lead(w: dict[str, Any]) -> None:
+    """The nurse's health need, a comment on it and a change to it: the (social) lead may not
+    read health, so the lead's export preview and download for the health sector, which
+    receives health, must not show it (they are cut to what the lead reads)."""
+    nurse, plan = w["nurse"].user, w["plan"]
+    secret = services.item_create(
+        actor=nurse,
+        plan_id=plan.pk,
+        model=Need,
+        data={"category": "health", "title": "SECRET health need"},
+    )
+    services.item_create(
+        actor=w["g1"],
+        plan_id=plan.pk,
+        model=Comment,
+        data={"target_type": "need", "target_id": secret.pk, "text": "SECRET comment"},
+    )
+    services.item_update(
+        actor=nurse,
+        plan_id=plan.pk,
+        model=Need,
+        item_id=secret.pk,
+        expected_version=None,
+        data={"description": "SECRET change"},
+    )
+
+
 def about_child1(w: dict[str, Any]) -> None:
     """The lead's work about child 1 (a new need, talk about it, a change to the visible need
     about child 1): a guardian acting for child 2 sees none of it."""
@@ -246,6 +280,27 @@ def _reader(w: dict[str, Any], reader: str) -> tuple[Any, Any]:
     return user, (w["people"][child].pk if child else None)
 
 
+def _restart_user_ids() -> None:
+    """Users have integer keys from a sequence, which a rollback does not rewind: start each
+    world's users from the same number, so a FHIR download (which names practitioners by
+    their user id) is comparable between worlds. Rows from earlier worlds are rolled back, so
+    the numbers are free again."""
+    from django.db import connection
+    from psycopg import sql
+
+    table = get_user_model()._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user")
+        role = cursor.fetchone()[0]
+        cursor.execute("SET LOCAL ROLE NONE")  # the owner's right to move a sequence
+        try:
+            cursor.execute(
+                "SELECT setval(pg_get_serial_sequence(%s, 'id'), 900000000, false)", [table]
+            )
+        finally:
+            cursor.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+
+
 def render(
     reader: str,
     hidden: Callable[[dict[str, Any]], None] | None,
@@ -258,6 +313,7 @@ def render(
     with time_machine.travel(MOMENT, tick=False), deterministic_ids():
         sid = transaction.savepoint()
         try:
+            _restart_user_ids()
             w = build(hidden)
             lead = page_client(w["lead"].user)
             for path in lead_reads:
@@ -276,10 +332,31 @@ def render(
 PLAN = "/plans/{plan}/"
 #: The start page with each of its flags as a filter (issue 17).
 START = ["/start/", "/start/?due=1", "/start/?unsigned=1", "/start/?new=1"]
+SHARE = PLAN + "share/?recipient="
+BUNDLE = PLAN + "share/bundle.json?recipient="
 CASES = [
     ("g1", hidden_by_child1, [PLAN, PLAN + "consents/", "/notices/", *START]),
     ("child2", hidden_by_child1, [PLAN, PLAN + "consents/", "/notices/", *START]),
     ("nurse", hidden_from_health, [PLAN, "/notices/", *START]),
+    # The team's pages (web/assessments.py, web/sharing.py): the nurse's export for her own
+    # organisation, the lead's for the health sector (which receives what the lead may not read).
+    (
+        "nurse",
+        hidden_from_health,
+        [PLAN + "assessments/", PLAN + "share/", SHARE + "welfare", BUNDLE + "welfare"],
+    ),
+    (
+        "lead",
+        hidden_from_lead,
+        [
+            PLAN,
+            PLAN + "assessments/",
+            PLAN + "consents/",
+            SHARE + "health-sector",
+            BUNDLE + "health-sector",
+            *START,
+        ],
+    ),
     ("g1", hidden_from_health, []),  # control: the guardian does see social items (below)
     # The guardian acting for each child (issue 18): the other child's part stays hidden, and
     # so does what a child hid from the guardians.
@@ -302,6 +379,16 @@ def test_pages_look_the_same_whatever_the_reader_may_not_see(reader, hidden, pat
             assert b"New:" in plain[path]
         assert b"SECRET" not in with_hidden[path]
         assert plain[path] == with_hidden[path], _first_difference(plain[path], with_hidden[path])
+
+
+def test_the_export_preview_differs_when_the_reader_may_read_the_difference():
+    """The control for the export pages: the lead reads social items and the welfare
+    recipient (social sector) receives them, so a new social need must change the preview."""
+    paths = [SHARE + "welfare"]
+    plain = render("lead", None, paths)
+    with_social = render("lead", hidden_from_health, paths)
+    assert b"SECRET social need" in with_social[paths[0]]
+    assert plain[paths[0]] != with_social[paths[0]]
 
 
 def test_the_harness_sees_a_difference_when_there_is_one():
