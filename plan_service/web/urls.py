@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from django.views.i18n import set_language
 
-from plan_service.web import account, auditor, notices, views
+from plan_service.web import account, auditor, history, notices, team, views
 
 app_name = "web"
 
@@ -25,6 +25,22 @@ urlpatterns = [
         name="consent-withdraw",
     ),
     path("plans/<uuid:plan_id>/access-log/", views.access_log, name="access-log"),
+    path("plans/<uuid:plan_id>/history/", history.history_list, name="history"),
+    path("plans/<uuid:plan_id>/history/diff/", history.history_diff, name="history-diff"),
+    path("plans/<uuid:plan_id>/history/restore/", history.history_restore, name="history-restore"),
+    path(
+        "plans/<uuid:plan_id>/history/<str:version>/",
+        history.history_version,
+        name="history-version",
+    ),
+    path("plans/<uuid:plan_id>/team/", team.team, name="team"),
+    path("plans/<uuid:plan_id>/team/add/", team.member_add, name="team-add"),
+    path(
+        "plans/<uuid:plan_id>/team/<uuid:member_id>/explain/",
+        team.member_explain,
+        name="team-explain",
+    ),
+    path("plans/<uuid:plan_id>/team/<uuid:member_id>/end/", team.member_end, name="team-end"),
     path("audit/", auditor.console, name="audit"),
     path("audit/verify/", auditor.verify, name="audit-verify"),
     path("audit/disclosures/", auditor.disclosures, name="audit-disclosures"),
