@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
@@ -25,7 +24,7 @@ from plan_service.categories import Category
 from plan_service.participants.models import Organization
 from plan_service.plans import kinds
 from plan_service.plans.models import Goal, Plan, TargetType
-from plan_service.plans.visibility import ReaderView, project
+from plan_service.plans.visibility import ReaderView, project, user_names
 
 #: Fields a page does not show (machine values: a signature's hash and stored version).
 NOT_SHOWN = frozenset({"content_hash", "acknowledged_version"})
@@ -74,6 +73,7 @@ class Describer:
         access = view.access
         self._people: dict[str, str] | None = None
         self._orgs: dict[str, str] | None = None
+        self._users: dict[Any, str] | None = None
         # The title of every item as the reader last saw it (visible changes only).
         self.titles: dict[tuple[str, str], str] = {}
         for (kind, item_id), changes in view.items.items():
@@ -96,15 +96,30 @@ class Describer:
             self._people = {str(p.pk): f"{p.given_name} {p.family_name}" for p in rows}
         return self._people
 
-    def organizations(self, ids: set[str]) -> dict[str, str]:
+    def _responsible(self) -> tuple[set[Any], set[Any]]:
+        """Every user and organisation named as responsible in the view's action rows."""
+        users, orgs = set(), set()
+        for (kind, _item), changes in self.view.items.items():
+            if kind != "action":
+                continue
+            for change in changes:
+                users.add(change.row.responsible_user_id)
+                orgs.add(change.row.responsible_organization_id)
+        return users - {None}, orgs - {None}
+
+    def organizations(self) -> dict[str, str]:
+        """Names of the organisations the view's actions name (one query, on first use)."""
         if self._orgs is None:
-            self._orgs = {}
-        wanted = {i for i in ids if i not in self._orgs}
-        if wanted:
-            valid = [i for i in wanted if _is_uuid(i)]
-            for org in Organization.objects.filter(pk__in=valid):
-                self._orgs[str(org.pk)] = org.name
+            ids = self._responsible()[1]
+            rows = Organization.objects.filter(pk__in=ids) if ids else []
+            self._orgs = {str(o.pk): o.name for o in rows}
         return self._orgs
+
+    def users(self) -> dict[Any, str]:
+        """Names of the users the view's actions name (one query, on first use)."""
+        if self._users is None:
+            self._users = user_names(self._responsible()[0])
+        return self._users
 
     #
     # Field names and values
@@ -153,11 +168,11 @@ class Describer:
             target = (data or {}).get("target_type", "")
             return self.titles.get((target, str(value))) or _("an item")
         if name == "responsible_user":
-            return self.view.name(_int(value)) or DASH
+            return self.users().get(_int(value)) or DASH
         if name in ("responsible_person", "person"):
             return self.people().get(str(value), _("a family member"))
         if name == "responsible_organization":
-            return self.organizations({str(value)}).get(str(value), DASH)
+            return self.organizations().get(str(value), DASH)
         if name == "progress":
             return "; ".join(self._progress(entry) for entry in value)
         if name == "participants":
@@ -217,14 +232,6 @@ class Describer:
 def as_json(value: Any) -> str:
     """A value as the API's JSON spells it (for a page's `data-` attribute, to compare)."""
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _int(value: Any) -> int | None:

@@ -723,3 +723,72 @@ def test_only_the_lead_asks_why(hist, who):
         page_client(reader(hist, who)).get(url(hist, f"team/{member.pk}/explain/")).status_code
         == 403
     )
+
+
+#
+# Query counts do not grow with the plan
+#
+
+
+def _grow(h, n: int) -> None:
+    """`n` more goals, each with an action another organisation and person are responsible
+    for, each changed once."""
+    u = h["lead"].user
+    for i in range(n):
+        goal = services.item_create(
+            actor=u,
+            plan_id=h["plan"].pk,
+            model=Goal,
+            data={"category": "general", "title": f"Goal {i}", "desired_outcome": "o"},
+        )
+        services.item_create(
+            actor=u,
+            plan_id=h["plan"].pk,
+            model=Action,
+            data={
+                "category": "general",
+                "description": f"Action {i}",
+                "goal": goal.pk,
+                "responsible_kind": "organization",
+                "responsible_organization": factories.organization("social").pk,
+            },
+        )
+        services.item_update(
+            actor=u,
+            plan_id=h["plan"].pk,
+            model=Goal,
+            item_id=goal.pk,
+            expected_version=None,
+            data={"achievement": "improving"},
+        )
+
+
+def _queries(client, path: str) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(path).status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_history_page_queries_do_not_grow_with_the_plan(hist):
+    client = page_client(hist["lead"].user)
+
+    def counts() -> list[int]:
+        latest = int(
+            parse(client.get(url(hist, "history/")).content)
+            .all("li", class_="version")[0]
+            .attrs["data-version"]
+        )
+        return [
+            _queries(client, url(hist, "history/")),
+            _queries(client, url(hist, f"history/{latest}/")),
+            _queries(client, url(hist, f"history/diff/?from=1&to={latest}")),
+            _queries(client, url(hist, "team/")),
+        ]
+
+    _grow(hist, 2)
+    small = counts()
+    _grow(hist, 12)
+    assert counts() == small
