@@ -470,7 +470,8 @@ def history_restore(request: HttpRequest, access: policy.PlanAccess) -> HttpResp
         return _restore_page(request, access, kind, item, view, version, form)
     form = RestoreForm(request.POST)
     if not form.is_valid() or form.cleaned_data["expected"] is None:
-        if form.is_valid():
+        hidden = ("type", "item", "version", "expected")
+        if form.is_valid() or any(name in form.errors for name in hidden):
             form.add_error(None, _("Open this page again before restoring."))
         return _restore_page(request, access, kind, item, view, version, form, status=400)
     data = form.cleaned_data

@@ -75,6 +75,8 @@ STATUTES = [
     ),
 ]
 REASON_MAX = 500
+#: The dates a membership's period may name (a year 9999 or 1 would overflow time zones).
+EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2999, 12, 31)
 
 
 def _reason_choices() -> list[tuple[str, Any]]:
@@ -238,6 +240,15 @@ class MemberAddForm(forms.Form):
             self.add_error("statute", _("Name the statute and section."))
         if basis == Membership.Basis.CONSENT and not data.get("consent"):
             self.add_error("consent", _("Choose the consent."))
+        start, end = data.get("valid_from"), data.get("valid_until")
+        for name, day in (("valid_from", start), ("valid_until", end)):
+            if day is not None and not EARLIEST <= day <= LATEST:
+                self.add_error(
+                    name,
+                    _("Give a date between %(first)s and %(last)s.")
+                    % {"first": EARLIEST.isoformat(), "last": LATEST.isoformat()},
+                )
+                data[name] = None
         start, end = data.get("valid_from"), data.get("valid_until")
         if start and end and end < start:
             self.add_error("valid_until", _("The membership must end after it starts."))

@@ -429,6 +429,40 @@ def test_a_restore_without_the_version_seen_asks_to_open_the_page_again(hist):
     assert Goal.objects.get(pk=hist["goal"].pk).title == "Sleep through the night"
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"code": "item_restored"},  # a code the service sets, not one a writer chooses
+        {"code": "x" * 10_000},
+        {"reason": "x" * 100_000},
+        {"expected": "abc"},
+        {"expected": "9" * 50},
+    ],
+)
+def test_a_restore_with_bad_input_says_why_and_changes_nothing(hist, change):
+    client = page_client(hist["lead"].user)
+    confirm = parse(client.get(url(hist, _restore_query(hist))).content)
+    body = {
+        "type": "goal",
+        "item": str(hist["goal"].pk),
+        "version": "1",
+        "expected": confirm.one("input", name="expected").attrs["value"],
+        **change,
+    }
+    answer = client.post(url(hist, "history/restore/"), body)
+    assert answer.status_code == 400
+    assert b'class="error"' in answer.content
+    assert Goal.objects.get(pk=hist["goal"].pk).title == "Sleep through the night"
+
+
+def test_ending_a_membership_with_a_bad_reason_code_ends_nothing(hist):
+    member = Membership.objects.get(plan=hist["plan"], user=hist["nurse"].user)
+    client = page_client(hist["lead"].user)
+    answer = client.post(url(hist, f"team/{member.pk}/end/"), {"code": "team_changed"})
+    assert answer.status_code == 400
+    assert Membership.objects.get(pk=member.pk).ended_at is None
+
+
 @pytest.mark.parametrize("who", ["nurse", "guardian"])
 def test_only_the_lead_restores(hist, who):
     client = page_client(reader(hist, who))
@@ -570,6 +604,11 @@ def test_the_lead_adds_a_member_on_a_statute_for_a_period(hist):
         ({"valid_from": "2030-01-10", "valid_until": "2030-01-01"}, "must end after it starts"),
         ({"valid_until": "yesterday"}, "Enter a valid date."),
         ({"reason": "x" * 501}, "at most 500"),
+        ({"valid_until": "9999-12-31"}, "Give a date between"),
+        ({"valid_from": "0001-01-01"}, "Give a date between"),
+        ({"valid_from": "3000-01-01", "valid_until": "3000-02-01"}, "Give a date between"),
+        ({"code": "item_restored"}, "Select a valid choice"),
+        ({"statute": "x" * 100_000}, "Select a valid choice"),
     ],
 )
 def test_adding_a_member_without_a_valid_basis_says_why(hist, change, message):
