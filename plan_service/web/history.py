@@ -467,7 +467,10 @@ def history_restore(request: HttpRequest, access: policy.PlanAccess) -> HttpResp
         form = RestoreForm(
             initial={"type": kind.name, "item": item.pk, "version": version, "expected": current}
         )
-        return _restore_page(request, access, kind, item, view, version, form)
+        response = _restore_page(request, access, kind, item, view, version, form)
+        # It shows the item now and at an earlier version: a read of the plan's history.
+        _log_history(request, access, action=Act.READ, version=access.plan.version)
+        return response
     form = RestoreForm(request.POST)
     if not form.is_valid() or form.cleaned_data["expected"] is None:
         hidden = ("type", "item", "version", "expected")

@@ -308,10 +308,11 @@ def member_add(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
         )
         for pk, p in professionals.items()
     ]
+    consents = _consent_choices(request, access)
     form = MemberAddForm(
         request.POST if request.method == "POST" else None,
         professionals=labels,
-        consents=_consent_choices(request, access),
+        consents=consents,
     )
     status = 200
     if request.method == "POST":
@@ -342,12 +343,17 @@ def member_add(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
             else:
                 messages.success(request, _("The professional is added to the team."))
                 return redirect(_team_url(access))
-    return render(
+    response = render(
         request,
         "web/team_add.html",
         {"plan": access.plan, "access": access, "form": form},
         status=status,
     )
+    if consents:  # the family's consents in force are shown: a search, as the consents page
+        reading.log_shown(
+            request, access, action=Act.SEARCH, object_type="consent", result_count=len(consents)
+        )
+    return response
 
 
 def _atomic() -> Any:

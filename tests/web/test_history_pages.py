@@ -372,8 +372,11 @@ def test_the_lead_restores_an_earlier_version_with_a_reason(hist):
     client = page_client(hist["lead"].user)
     asof = client.get(url(hist, "history/5/"))
     assert b"history/restore/?type=goal" in asof.content  # offered where it can be done
+    reads = AccessEvent.objects.filter(actor_user_id=hist["lead"].user.pk, object_type="history")
+    before_reads = reads.count()
     confirm = client.get(url(hist, _restore_query(hist)))
     assert confirm.status_code == 200
+    assert reads.count() > before_reads  # what the confirmation shows is logged
     tree = parse(confirm.content)
     expected = tree.one("input", name="expected").attrs["value"]
     assert "Sleep well" in text_of(confirm.content)  # what comes back
