@@ -834,3 +834,26 @@ def test_history_page_queries_do_not_grow_with_the_plan(hist):
     small = counts()
     _grow(hist, 12)
     assert counts() == small
+
+
+def test_a_member_of_another_plan_is_the_404_page(hist):
+    other_lead = factories.professional()
+    other = factories.plan(other_lead, factories.family())
+    stranger = factories.add_member(other, other_lead, factories.professional("teacher"))
+    client = page_client(hist["lead"].user)
+    for tail in (f"team/{stranger.pk}/explain/", f"team/{stranger.pk}/end/"):
+        assert client.get(url(hist, tail)).status_code == 404
+    assert client.post(url(hist, f"team/{stranger.pk}/end/"), {}).status_code == 404
+    assert Membership.objects.get(pk=stranger.pk).ended_at is None
+
+
+def test_the_timeline_pages_twenty_versions_at_a_time(hist):
+    _grow(hist, 8)
+    client = page_client(hist["guardian"])
+    first = parse(client.get(url(hist, "history/")).content).all("li", class_="version")
+    second = parse(client.get(url(hist, "history/?page=2")).content).all("li", class_="version")
+    assert len(first) == 20
+    numbers = [int(li.attrs["data-version"]) for li in first + second]
+    assert numbers == sorted(numbers, reverse=True)
+    assert numbers[-1] == 1
+    assert client.get(url(hist, "history/?page=abc")).status_code == 404
