@@ -138,6 +138,49 @@ def _school(w: World) -> str:
     return school_recipient(w)
 
 
+def _general_need(w: World, s: Side) -> Any:
+    return s.items[("needs", "general")]
+
+
+def _restore_path(w: World, s: Side) -> str:
+    return f"{_plan(w, s)}history/restore/?type=need&item={_general_need(w, s).pk}&version=1"
+
+
+def _restore(w: World, s: Side, role: str) -> dict[str, Any]:
+    """Bring back the general need's first version, based on the version the caller sees."""
+    from plan_service import policy
+    from plan_service.plans.models import Plan
+    from plan_service.plans.visibility import reader_view
+
+    need = _general_need(w, s)
+    expected = 1
+    plan = Plan.objects.filter(pk=s.plan.pk).first()
+    user = w.user(role)
+    access = policy.plan_access(user, plan) if plan is not None and user is not None else None
+    if access is not None:
+        expected = reader_view(access).item_version("need", need.pk, need.version)
+    return {
+        "type": "need",
+        "item": str(need.pk),
+        "version": "1",
+        "expected": str(expected),
+        "code": "correction",
+        "reason": "from the matrix",
+    }
+
+
+def _add_member(w: World, s: Side, role: str) -> dict[str, Any]:
+    return {
+        "professional": str(w.joiner.pk),
+        "basis": "statute",
+        "statute": "Lastensuojelulaki 417/2007 §30",
+    }
+
+
+def _member(w: World, s: Side) -> str:
+    return f"{_plan(w, s)}team/{s.member_id}/"
+
+
 family_writes = {"guardian": 302, "child": 302}
 CONTRIBUTORS = dict.fromkeys(VIEWERS, 302)
 READERS = dict.fromkeys(VIEWERS, 200)
@@ -145,6 +188,8 @@ CONTRIBUTE_REFUSED = dict.fromkeys(VIEWERS, 403)
 #: Who may export the plan for the curator's school: the lead (any recipient) and the curator
 #: (their own organisation); the nurse (another organisation) and the family may not.
 SCHOOL_EXPORTERS = {"lead": 200, "curator": 200, "health": 403, "guardian": 403, "child": 403}
+#: Pages of the lead's (MANAGE, EXPLAIN): every other reader of the plan gets the 403 page.
+MANAGE_REFUSED = dict.fromkeys(VIEWERS, 403)
 
 PAGES: list[Page] = [
     Page("start", "start", "GET", lambda w, s: "/start/", own={}, plan_scoped=False),
@@ -286,6 +331,85 @@ PAGES: list[Page] = [
         lambda w, s: f"{_plan(w, s)}share/",
         own={**SCHOOL_EXPORTERS, "lead": 503, "curator": 503},
         payload=lambda w, s, r: {"recipient": _school(w)},
+    ),
+    # The plan's history (issue 17): every reader of the plan, also on a completed plan; the
+    # lead alone restores, and not on a completed plan (MANAGE; docs/permissions.md).
+    Page("history", "history", "GET", lambda w, s: f"{_plan(w, s)}history/", own=READERS),
+    Page(
+        "the plan at a version",
+        "history-version",
+        "GET",
+        lambda w, s: f"{_plan(w, s)}history/1/",
+        own=READERS,
+    ),
+    Page(
+        "compare versions",
+        "history-diff",
+        "GET",
+        lambda w, s: f"{_plan(w, s)}history/diff/?from=1&to=2",
+        own=READERS,
+    ),
+    Page(
+        "restore: confirm",
+        "history-restore",
+        "GET",
+        _restore_path,
+        own={**MANAGE_REFUSED, "lead": 200},
+        completed=MANAGE_REFUSED,
+    ),
+    Page(
+        "restore",
+        "history-restore",
+        "POST",
+        lambda w, s: f"{_plan(w, s)}history/restore/",
+        own={**MANAGE_REFUSED, "lead": 302},
+        completed=MANAGE_REFUSED,
+        payload=_restore,
+    ),
+    # The team: every reader of the plan sees it (the API's team list); the lead adds and ends
+    # places on an open plan (MANAGE) and asks why a member sees what they see (EXPLAIN, also
+    # on a completed plan).
+    Page("team", "team", "GET", lambda w, s: f"{_plan(w, s)}team/", own=READERS),
+    Page(
+        "add a member: form",
+        "team-add",
+        "GET",
+        lambda w, s: f"{_plan(w, s)}team/add/",
+        own={**MANAGE_REFUSED, "lead": 200},
+        completed=MANAGE_REFUSED,
+    ),
+    Page(
+        "add a member",
+        "team-add",
+        "POST",
+        lambda w, s: f"{_plan(w, s)}team/add/",
+        own={**MANAGE_REFUSED, "lead": 302},
+        completed=MANAGE_REFUSED,
+        payload=_add_member,
+    ),
+    Page(
+        "why can this member see this",
+        "team-explain",
+        "GET",
+        lambda w, s: f"{_member(w, s)}explain/",
+        own={**MANAGE_REFUSED, "lead": 200},
+    ),
+    Page(
+        "end a membership: confirm",
+        "team-end",
+        "GET",
+        lambda w, s: f"{_member(w, s)}end/",
+        own={**MANAGE_REFUSED, "lead": 200},
+        completed=MANAGE_REFUSED,
+    ),
+    Page(
+        "end a membership",
+        "team-end",
+        "POST",
+        lambda w, s: f"{_member(w, s)}end/",
+        own={**MANAGE_REFUSED, "lead": 302},
+        completed=MANAGE_REFUSED,
+        payload=lambda w, s, r: {"reason": "from the matrix"},
     ),
     # The auditor's console: the auditor alone; everyone else signed in gets the 403 page.
     Page(

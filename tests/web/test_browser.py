@@ -230,7 +230,45 @@ PAGES = [
     # The auditor's trace of one request (the rows of a request id that has none are the
     # empty result: the page itself is what is checked).
     ("tietosuoja", "/audit/?request=no-such-request", "audit-request"),
+    # The history and the team (issue 17): as the family, and as the lead with the controls
+    # ("@Family:tail" is a path under the plan of that family linked from the start page).
+    ("mikko.virtanen", "history/", "history"),
+    ("mikko.virtanen", "history/1/", "history-version"),
+    ("mikko.virtanen", "history/diff/?from=4&to=9", "history-diff"),
+    ("mikko.virtanen", "team/", "team-family"),
+    ("terveydenhoitaja", "@Virtanen:team/", "team-lead"),
+    ("terveydenhoitaja", "@Virtanen:team/add/", "team-add"),
+    ("terveydenhoitaja", "@Virtanen:explain", "team-explain"),
+    ("terveydenhoitaja", "@Virtanen:restore", "history-restore"),
 ]
+
+
+def _plan_of(s: Session, family: str) -> str:
+    """The path of a family's plan as the start page links it."""
+    s.go("/start/")
+    link = s.page.locator("main a[href^='/plans/']", has_text=family).first
+    return str(link.get_attribute("href"))
+
+
+def _go_under_plan(s: Session, path: str) -> None:
+    """`@Family:tail`: a page under that family's plan; `explain` follows the first such link
+    of the team page, `restore` opens the confirmation for the newest version's first goal."""
+    family, _, tail = path[1:].partition(":")
+    plan = _plan_of(s, family)
+    if tail == "explain":
+        s.go(f"{plan}team/")
+        s.go(str(s.page.locator("a[href$='/explain/']").first.get_attribute("href")))
+    elif tail == "restore":
+        # The confirmation page of the newest version's first goal (the demo's lead changed
+        # nothing of their own, so its version is the current one: nothing would change back).
+        s.go(f"{plan}history/")
+        latest = s.page.locator("li.version").first.get_attribute("data-version")
+        s.go(f"{plan}history/{latest}/")
+        goal = s.page.locator("article[data-type=goal]").first
+        item, version = goal.get_attribute("data-id"), goal.get_attribute("data-version")
+        s.go(f"{plan}history/restore/?type=goal&item={item}&version={version}")
+    else:
+        s.go(f"{plan}{tail}")
 
 
 @pytest.mark.parametrize("language", ["fi", "sv", "en"])
@@ -256,6 +294,8 @@ def test_every_page_passes_axe_in_each_language(demo_site, chromium, language): 
                 s.page.goto(str(plan_url))
             elif path.startswith("virtanen:"):  # a page of the Virtanen plan, by its path
                 s.page.goto(f"{sessions['mikko.virtanen:plan']}{path.partition(':')[2]}")
+            elif path.startswith("@"):
+                _go_under_plan(s, path)
             elif path.startswith("/"):
                 s.go(path)
             else:
@@ -287,5 +327,108 @@ def test_language_switch_changes_the_page_language(demo_site, chromium):  # noqa
         assert "Kirjaudu sisään" in s.text()
         s.sign_in("mikko.virtanen", _password())
         assert "Perheen suunnitelma" in s.text()
+    finally:
+        s.close()
+
+
+#
+# The history (issue 17): keyboard only, and the same answers as the API
+#
+
+
+def _api(s: Session, path: str) -> dict:
+    """The API's answer for the signed-in user (the page session authenticates the API)."""
+    answer = s.context.request.get(s.base + path)
+    assert answer.ok, (path, answer.status)
+    return answer.json()
+
+
+def _timeline(s: Session) -> list[dict]:
+    return s.page.evaluate(
+        """() => [...document.querySelectorAll('li.version')].map(li => ({
+            version: Number(li.dataset.version),
+            by: li.querySelector('.by') ? li.querySelector('.by').textContent : null,
+            reason_code: li.querySelector('.reason-label').dataset.code,
+            changes: [...li.querySelectorAll('li[data-type]')].map(c => ({
+                type: c.dataset.type, id: c.dataset.id, change: c.dataset.change})),
+        }))"""
+    )
+
+
+def _diff(s: Session) -> dict:
+    return s.page.evaluate(
+        """() => {
+            const box = document.querySelector('div.diff');
+            const items = (change) => [...box.querySelectorAll(`[data-change="${change}"]`)]
+                .map(a => [a.dataset.type, a.dataset.id]);
+            const changed = [...box.querySelectorAll('article[data-change="changed"]')].map(a => ({
+                type: a.dataset.type, id: a.dataset.id,
+                fields: Object.fromEntries([...a.querySelectorAll('tr[data-field]')].map(tr =>
+                    [tr.dataset.field, {from: JSON.parse(tr.dataset.from),
+                                        to: JSON.parse(tr.dataset.to)}]))}));
+            return {from: Number(box.dataset.from), to: Number(box.dataset.to),
+                    added: items('added'), removed: items('removed'), changed};
+        }"""
+    )
+
+
+@pytest.mark.parametrize("username", ["mikko.virtanen", "terveydenhoitaja"])
+def test_open_the_history_and_compare_two_versions_with_the_keyboard(
+    demo_site,  # noqa: F811
+    chromium,  # noqa: F811
+    username,
+):
+    """Keyboard only: the plan's navigation → History → two versions → Compare; the timeline
+    and the diff show exactly what the API answers this user."""
+    s = Session(chromium, demo_site)
+    try:
+        s.sign_in(username, _password())
+        if "/plans/" not in s.page.url:  # a professional lands on the start page
+            with s.page.expect_navigation():
+                s.press_on("main a[href^='/plans/']")
+        plan_path = "/" + s.page.url.split("/", 3)[3].split("#")[0]
+        plan_id = plan_path.strip("/").split("/")[1]
+        with s.page.expect_navigation():
+            s.press_on("nav.plannav a[href$='/history/']")
+        assert s.page.url.endswith("/history/")
+
+        entries = _api(s, f"/api/v1/plans/{plan_id}/history/?page_size=20")["results"]
+        shown = _timeline(s)
+        assert [e["version"] for e in shown] == [e["version"] for e in entries]
+        for page_entry, api_entry in zip(shown, entries, strict=True):
+            assert page_entry["by"] == api_entry["by"]
+            assert page_entry["reason_code"] == api_entry["reason_code"]
+            assert page_entry["changes"] == api_entry["changes"]
+
+        latest = entries[0]["version"]
+        first = max(latest - 4, 1)
+        s.tab_to("#cmp-from")
+        s.page.keyboard.press("Control+A")
+        s.page.keyboard.type(str(first))
+        s.tab_to("#cmp-to")
+        s.page.keyboard.press("Control+A")
+        s.page.keyboard.type(str(latest))
+        with s.page.expect_navigation():
+            s.press_on("form.compare-form button[type=submit]")
+        assert f"from={first}" in s.page.url
+        assert f"to={latest}" in s.page.url
+
+        diff = _api(s, f"/api/v1/plans/{plan_id}/history/diff/?from={first}&to={latest}")
+        shown_diff = _diff(s)
+        assert (shown_diff["from"], shown_diff["to"]) == (first, latest)
+        assert shown_diff["added"] == [[e["type"], e["id"]] for e in diff["added"]]
+        assert shown_diff["removed"] == [[e["type"], e["id"]] for e in diff["removed"]]
+        assert shown_diff["changed"] == [
+            {"type": e["type"], "id": e["id"], "fields": e["fields"]} for e in diff["changed"]
+        ]
+        assert shown_diff["added"] or shown_diff["changed"] or shown_diff["removed"]
+
+        # The plan as it stood at the earlier version, from the timeline, by keyboard.
+        with s.page.expect_navigation():
+            s.press_on("main a[href$='/history/']")
+        with s.page.expect_navigation():
+            s.press_on(f"a[href$='/history/{first}/']")
+        assert f"version {first}" in s.text()
+        assert s.csp_errors() == []
     finally:
         s.close()

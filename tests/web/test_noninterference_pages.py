@@ -330,14 +330,23 @@ def render(
 
 
 PLAN = "/plans/{plan}/"
+#: The history pages and the team page (issue 17): a hidden change adds no version to the
+#: timeline and changes no as-of or diff page (versions 1 to 5 exist for every reader here).
+HISTORY = [
+    PLAN + "history/",
+    PLAN + "history/5/",
+    PLAN + "history/diff/?from=1&to=5",
+    PLAN + "history/diff/",
+    PLAN + "team/",
+]
 #: The start page with each of its flags as a filter (issue 17).
 START = ["/start/", "/start/?due=1", "/start/?unsigned=1", "/start/?new=1"]
 SHARE = PLAN + "share/?recipient="
 BUNDLE = PLAN + "share/bundle.json?recipient="
 CASES = [
-    ("g1", hidden_by_child1, [PLAN, PLAN + "consents/", "/notices/", *START]),
-    ("child2", hidden_by_child1, [PLAN, PLAN + "consents/", "/notices/", *START]),
-    ("nurse", hidden_from_health, [PLAN, "/notices/", *START]),
+    ("g1", hidden_by_child1, [PLAN, PLAN + "consents/", "/notices/", *START, *HISTORY]),
+    ("child2", hidden_by_child1, [PLAN, PLAN + "consents/", "/notices/", *START, *HISTORY]),
+    ("nurse", hidden_from_health, [PLAN, "/notices/", *START, *HISTORY]),
     # The team's pages (web/assessments.py, web/sharing.py): the nurse's export for her own
     # organisation, the lead's for the health sector (which receives what the lead may not read).
     (
@@ -355,13 +364,14 @@ CASES = [
             SHARE + "health-sector",
             BUNDLE + "health-sector",
             *START,
+            *HISTORY,
         ],
     ),
     ("g1", hidden_from_health, []),  # control: the guardian does see social items (below)
     # The guardian acting for each child (issue 18): the other child's part stays hidden, and
     # so does what a child hid from the guardians.
-    ("g1>child2", about_child1, [PLAN, PLAN + "consents/", "/notices/", *START]),
-    ("g1>child1", hidden_by_child1, [PLAN, PLAN + "consents/", "/notices/", *START]),
+    ("g1>child2", about_child1, [PLAN, PLAN + "consents/", "/notices/", *START, *HISTORY]),
+    ("g1>child1", hidden_by_child1, [PLAN, PLAN + "consents/", "/notices/", *START, *HISTORY]),
 ]
 
 
@@ -393,10 +403,14 @@ def test_the_export_preview_differs_when_the_reader_may_read_the_difference():
 
 def test_the_harness_sees_a_difference_when_there_is_one():
     """The control: social items are the guardian's to read, so the pages must differ."""
-    plain = render("g1", None, [PLAN])
-    with_social = render("g1", hidden_from_health, [PLAN])
+    paths = [PLAN, PLAN + "history/"]
+    plain = render("g1", None, paths)
+    with_social = render("g1", hidden_from_health, paths)
     assert plain[PLAN] != with_social[PLAN]
     assert b"SECRET social need" in with_social[PLAN]
+    # The history sees it too: the guardian's timeline has the social need's version.
+    assert plain[PLAN + "history/"] != with_social[PLAN + "history/"]
+    assert b"SECRET social need" in with_social[PLAN + "history/"]
 
 
 def test_access_log_page_looks_the_same_whatever_the_reader_may_not_see(settings):
