@@ -694,7 +694,11 @@ def test_the_lead_cannot_end_their_own_lead_place(hist):
     assert b'class="msg error"' in client.get(done["Location"]).content
 
 
-@pytest.mark.parametrize("tail", [f"team/{uuid.uuid4()}/end/", f"team/{uuid.uuid4()}/explain/"])
+#: A member id of no place anywhere (fixed, so every test worker collects the same ids).
+NO_SUCH_MEMBER = "5d0b7c1e-0000-4000-8000-00000000dead"
+
+
+@pytest.mark.parametrize("tail", [f"team/{NO_SUCH_MEMBER}/end/", f"team/{NO_SUCH_MEMBER}/explain/"])
 def test_a_member_of_no_such_place_is_the_404_page(hist, tail):
     assert page_client(hist["lead"].user).get(url(hist, tail)).status_code == 404
 
