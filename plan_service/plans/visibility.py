@@ -208,7 +208,7 @@ class ReaderView:
             ids = {c.row.history_user_id for cs in self.items.values() for c in cs}
             ids |= {r.history_user_id for r in self.plan_rows.values()}
             ids.add(user_id)
-            self._names = user_names(ids)
+            self._names = user_names(ids, for_family=policy.is_family(self.access))
         return self._names.get(user_id)
 
     #
@@ -263,9 +263,21 @@ def _uuid(value: Any) -> Any:
         return value
 
 
-def user_names(user_ids: Iterable[Any]) -> dict[Any, str]:
+def user_names(user_ids: Iterable[Any], *, for_family: bool = False) -> dict[Any, str]:
+    """Display names of users. Shown to a family, a professional who must not be named to
+    families (`Professional.hide_name_from_family`, for their safety) is their unit (or their
+    organisation), as on the family's pages and in the family's access log."""
     users = get_user_model().objects.filter(pk__in=[u for u in user_ids if u is not None])
-    return {u.pk: u.get_full_name() or u.get_username() for u in users}
+    if for_family:
+        users = users.select_related("professional__organization")
+    names = {}
+    for u in users:
+        professional = getattr(u, "professional", None) if for_family else None
+        if professional is not None and professional.hide_name_from_family:
+            names[u.pk] = professional.unit or professional.organization.name
+        else:
+            names[u.pk] = u.get_full_name() or u.get_username()
+    return names
 
 
 #
@@ -339,9 +351,13 @@ def preload_names(views: Iterable[ReaderView]) -> None:
         ids |= {c.row.history_user_id for cs in view.items.values() for c in cs}
         ids |= {r.history_user_id for r in view.plan_rows.values()}
     ids.discard(None)
-    names = user_names(ids)
+    names = {
+        family: user_names(ids, for_family=family)
+        for family in {policy.is_family(view.access) for view in views}
+    }
     for view in views:
-        view._names = {i: names.get(i) for i in ids}  # a user since deleted has no name
+        # A user since deleted has no name.
+        view._names = {i: names[policy.is_family(view.access)].get(i) for i in ids}
 
 
 def _view(

@@ -118,7 +118,9 @@ class Describer:
     def users(self) -> dict[Any, str]:
         """Names of the users the view's actions name (one query, on first use)."""
         if self._users is None:
-            self._users = user_names(self._responsible()[0])
+            self._users = user_names(
+                self._responsible()[0], for_family=policy.is_family(self.view.access)
+            )
         return self._users
 
     #

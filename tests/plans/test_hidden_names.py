@@ -1,0 +1,65 @@
+"""A professional whose safety requires it is shown to families by their unit, never by name
+(`Professional.hide_name_from_family`): in items, history, the history pages and the plan page,
+as in the family's access log. The team still sees the name."""
+
+from __future__ import annotations
+
+import pytest
+
+from plan_service.participants.models import Person
+from tests import factories
+from tests.web.helpers import page_client
+
+pytestmark = pytest.mark.django_db
+
+UNIT = "Itäinen lastensuojelun tiimi"
+
+
+@pytest.fixture
+def setting():
+    lead = factories.professional("child_protection_social_worker", unit=UNIT)
+    lead.hide_name_from_family = True
+    lead.save(update_fields=["hide_name_from_family"])
+    lead.user.first_name, lead.user.last_name = "Salla", "Salainen"
+    lead.user.save(update_fields=["first_name", "last_name"])
+    family = factories.family(children=1, guardians=1)
+    plan = factories.plan(lead, family)
+    guardian = factories.link(Person.objects.get(family=family, kind="guardian"))
+    return lead, guardian, plan
+
+
+def _write_goal(api, lead, plan):
+    created = api.as_user(lead.user).post(
+        f"/api/v1/plans/{plan.pk}/goals/",
+        {"category": "general", "title": "yhteinen tavoite", "desired_outcome": "o"},
+    )
+    assert created.status_code == 201, created.content
+    return created.json()
+
+
+def test_a_family_reader_sees_the_unit_and_the_team_sees_the_name(api, setting):
+    lead, guardian, plan = setting
+    goal = _write_goal(api, lead, plan)
+    base = f"/api/v1/plans/{plan.pk}"
+    for user, shown, hidden in ((guardian, UNIT, "Salainen"), (lead.user, "Salla Salainen", None)):
+        client = api.as_user(user)
+        item = client.get(f"{base}/goals/{goal['id']}/").json()
+        assert item["created_by"] == shown
+        assert item["updated_by"] == shown
+        history = client.get(f"{base}/history/").content.decode()
+        assert shown in history
+        if hidden:
+            assert hidden not in history
+            assert hidden not in client.get(f"{base}/goals/").content.decode()
+
+
+def test_the_family_history_pages_name_the_unit(api, setting):
+    lead, guardian, plan = setting
+    _write_goal(api, lead, plan)
+    client = page_client(guardian)
+    for tail in ("", "history/", "history/1/", "history/diff/?from=1&to=2"):
+        response = client.get(f"/plans/{plan.pk}/{tail}")
+        assert response.status_code == 200, tail
+        page = response.content.decode()
+        assert "Salainen" not in page, tail
+    assert UNIT in client.get(f"/plans/{plan.pk}/history/").content.decode()
