@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from django.views.i18n import set_language
 
-from plan_service.web import account, auditor, notices, views
+from plan_service.web import account, auditor, editing, notices, views
 
 app_name = "web"
 
@@ -25,6 +25,12 @@ urlpatterns = [
         name="consent-withdraw",
     ),
     path("plans/<uuid:plan_id>/access-log/", views.access_log, name="access-log"),
+    path("plans/<uuid:plan_id>/items/<str:kind>/new/", editing.item_new, name="item-new"),
+    path(
+        "plans/<uuid:plan_id>/items/<str:kind>/<uuid:item_id>/edit/",
+        editing.item_edit,
+        name="item-edit",
+    ),
     path("audit/", auditor.console, name="audit"),
     path("audit/verify/", auditor.verify, name="audit-verify"),
     path("audit/disclosures/", auditor.disclosures, name="audit-disclosures"),
