@@ -108,7 +108,14 @@ class Choices:
             .order_by("kind", "given_name", "id")
         )
         self.names = {p.pk: f"{p.given_name} {p.family_name}" for p in people}
-        children = {p.pk for p in people if p.kind == Person.Kind.CHILD}
+        if access.family_children is not None:
+            children = set(access.family_children)
+        else:
+            children = set(
+                Person.objects.filter(
+                    family_id=access.plan.family_id, kind=Person.Kind.CHILD
+                ).values_list("pk", flat=True)
+            )
         nameable = policy.nameable_children(access, children)
         self.children = [(str(p.pk), self.names[p.pk]) for p in people if p.pk in nameable]
         self.people = [(str(p.pk), self.names[p.pk]) for p in people]
