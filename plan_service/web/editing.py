@@ -119,21 +119,32 @@ class Choices:
         nameable = policy.nameable_children(access, children)
         self.children = [(str(p.pk), self.names[p.pk]) for p in people if p.pk in nameable]
         self.people = [(str(p.pk), self.names[p.pk]) for p in people]
+        # Team members are offered by their place in the team (an opaque id), never by
+        # their account's number; a member who has left stays selectable while responsible.
         self.members: list[tuple[str, str]] = []
+        self.member_names: dict[str, str] = {}
+        self.member_user: dict[str, Any] = {}  # place in the team -> user id
+        self.user_member: dict[Any, str] = {}  # user id -> their (latest) place
         self.organizations: list[tuple[str, str]] = []
         if kind == "action":
-            team = (
+            team = selectors.membership_list(access=access).exclude(professional__isnull=True)
+            current = set(
                 selectors.membership_list(access=access)
                 .filter(policy.current_membership_q())
-                .exclude(professional__isnull=True)
+                .values_list("pk", flat=True)
             )
             orgs: dict[str, str] = {}
             for m in team:
                 name = m.user.get_full_name() or m.user.get_username()
-                self.members.append((str(m.user_id), name))
-                org = m.professional.organization
-                if org is not None:
-                    orgs[str(org.pk)] = org.name
+                self.member_names[str(m.pk)] = name
+                self.member_user[str(m.pk)] = m.user_id
+                if m.pk in current or m.user_id not in self.user_member:
+                    self.user_member[m.user_id] = str(m.pk)
+                if m.pk in current:
+                    self.members.append((str(m.pk), name))
+                    org = m.professional.organization
+                    if org is not None:
+                        orgs[str(org.pk)] = org.name
             self.organizations = sorted(orgs.items(), key=lambda o: o[1])
 
     def shown(self) -> dict[str, list[Any]]:
@@ -219,10 +230,9 @@ class ItemForm(forms.Form):
             return _date_field(model, name)
         if name == "responsible_user":
             value = current.get(name, "")
-            label = reading_name(value)
             return forms.ChoiceField(
                 label=_("Team member responsible"),
-                choices=none + _with_current(c.members, value, label),
+                choices=none + _with_current(c.members, value, c.member_names.get(value, "")),
                 required=False,
             )
         if name == "responsible_person":
@@ -325,16 +335,6 @@ class ItemForm(forms.Form):
         return str(value)
 
 
-def reading_name(user_id: str) -> str:
-    """A user's display name for a choice that is no longer offered (one query, rarely run)."""
-    if not user_id:
-        return ""
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.filter(pk=user_id).first()
-    return "" if user is None else (user.get_full_name() or user.get_username())
-
-
 def _norm(value: Any) -> Any:
     if value is None:
         return ""
@@ -359,6 +359,8 @@ def item_values(kind: str, item: PlanItem, choices: Choices) -> dict[str, Any]:
         if name in REFERENCES:
             shown = kinds.visible_id(getattr(item, f"{name}_id"), visible[name])
             out[name] = "" if shown is None else str(shown)
+        elif name == "responsible_user":
+            out[name] = choices.user_member.get(item.responsible_user_id, "")
         elif name.startswith("responsible_") and name != "responsible_kind":
             raw = getattr(item, f"{name}_id")
             out[name] = "" if raw is None else str(raw)
@@ -407,7 +409,7 @@ def service_data(
         elif name in REFERENCES or name in ("responsible_person", "responsible_organization"):
             data[name] = _uuid_or_none(value)
         elif name == "responsible_user":
-            data[name] = int(value) if value else None
+            data[name] = choices.member_user[value] if value else None
         elif name == "participants":
             data[name] = [line for line in value.split("\n") if line]
         elif name in DATE_FIELDS:

@@ -154,7 +154,9 @@ def test_a_goal_is_added_under_a_need_and_an_action_under_the_goal(team):
             "goal": str(goal.pk),
             "description": "Alarm clock bought",
             "responsible_kind": "member",
-            "responsible_user": str(team["nurse"].user.pk),
+            "responsible_user": str(
+                team["plan"].memberships.get(user=team["nurse"].user, ended_at=None).pk
+            ),
             "status": "not-started",
         },
     )
