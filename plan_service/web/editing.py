@@ -39,7 +39,7 @@ from plan_service.audit.services import family_subjects, record_access_batch
 from plan_service.categories import Category
 from plan_service.errors import StaleVersionError
 from plan_service.participants.models import Organization, Person
-from plan_service.plans import kinds, selectors, services
+from plan_service.plans import history, kinds, selectors, services
 from plan_service.plans.models import Goal, Need, PlanItem
 from plan_service.plans.visibility import reader_view
 from plan_service.text_limits import MAX_CONCERNS, MAX_PARTICIPANTS, MAX_PROGRESS
@@ -612,6 +612,9 @@ def item_edit(
     if form.is_valid():
         mine = form.values()
         based_on = form.cleaned_data["version"]
+        if based_on != version and not changed_fields(mine, now):
+            messages.info(request, _("Someone else had already saved the same."))
+            return redirect(_plan_anchor(access, item))
         if based_on != version:
             return _conflict(request, access, kind, item, form, mine, now, version, view)
         names = changed_fields(mine, now)
@@ -647,6 +650,20 @@ def item_edit(
     return response
 
 
+def _base_values(
+    access: policy.PlanAccess, kind: str, item: PlanItem, based_on: int, choices: Choices
+) -> dict[str, Any] | None:
+    """The item as the person saw it when they opened the form (their version `based_on`, from
+    the history as they may see it today); None when that version cannot be found."""
+    try:
+        row = history.item_version(
+            model=type(item), access=access, item_id=item.pk, version=based_on
+        )
+    except ValidationError:
+        return None
+    return item_values(kind, row, choices)
+
+
 def _conflict(
     request: HttpRequest,
     access: policy.PlanAccess,
@@ -659,8 +676,22 @@ def _conflict(
     view: Any,
 ) -> HttpResponse:
     """Someone else changed the item first: their version now beside the person's own, and
-    two ways on (apply mine again, or merge), both based on the version now. Nothing saved."""
+    two ways on, both based on the version now (a third change meanwhile conflicts again):
+
+    * apply mine again: the fields the person changed (from the version they opened) over
+      their version, the rest as it is now;
+    * merge: the same values in an edit form, with their value shown at each field where the
+      two differ, to be edited into what should stand.
+
+    Without the version they opened (a forged number), every field counts as changed by them.
+    Nothing is saved here.
+    """
+    choices = form.choices
+    base = _base_values(access, kind, item, form.cleaned_data["version"], choices)
+    mine_changed = set(changed_fields(mine, base)) if base is not None else set(mine)
+    theirs_changed = set(changed_fields(now, base)) if base is not None else set(mine)
     differs = set(changed_fields(mine, now))
+    merged = {name: mine[name] if name in mine_changed else now.get(name) for name in mine}
     rows = []
     for name in mine:
         if name.startswith("progress_") and not (_norm(mine[name]) or _norm(now.get(name))):
@@ -671,16 +702,18 @@ def _conflict(
                 "theirs": form.display(name, now.get(name)),
                 "mine": form.display(name, mine[name]),
                 "differs": name in differs,
+                "both": name in differs and name in mine_changed and name in theirs_changed,
+                "by_me": name in differs and name in mine_changed,
+                "by_them": name in differs and name in theirs_changed,
             }
         )
-    choices = form.choices
-    again = {**mine, "version": version}
+    again = {**merged, "version": version}
     reapply = ItemForm(initial=again, kind=kind, choices=choices, current=now, auto_id=False)
     merge = ItemForm(initial=again, kind=kind, choices=choices, current=now)
     merge_rows = [
         {
             "field": merge[name],
-            "differs": name in differs,
+            "differs": name in differs and name in mine_changed,
             "theirs": form.display(name, now.get(name)),
         }
         for name in mine

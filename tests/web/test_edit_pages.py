@@ -536,3 +536,74 @@ def test_professionals_answer_comments_and_dissent_in_place(team):
     assert answer.status_code == 200
     assert b"We can start later" in answer.content
     assert b"Too early" in answer.content
+
+
+def _hidden_inputs(content: bytes, form_class: str) -> dict[str, str]:
+    form = content.split(f'class="{form_class}"'.encode())[1].split(b"</form>")[0]
+    found = re.findall(rb'<input type="hidden" name="(\w+)" value="([^"]*)"', form)
+    return {k.decode(): v.decode() for k, v in found if k != b"csrfmiddlewaretoken"}
+
+
+def test_applying_my_changes_again_keeps_what_only_they_changed(team):
+    """Three-way: the nurse changed the title, the lead the description; applying the
+    nurse's changes to the lead's version keeps both."""
+    nurse = page_client(team["nurse"].user)
+    lead = page_client(team["lead"].user)
+    assert (
+        lead.post(
+            _edit(team, team["need"]),
+            _need_form(title="Calm mornings", description="Wake up at seven.", version=1),
+        ).status_code
+        == 302
+    )
+    answer = nurse.post(
+        _edit(team, team["need"]),
+        _need_form(title="Quiet mornings", description="Hard starts.", version=1),
+    )
+    assert answer.status_code == 409
+    text = text_of(answer.content)
+    assert "changed by you" in text
+    assert "changed by them" in text
+    payload = _hidden_inputs(answer.content, "inline reapply")
+    assert payload["description"] == "Wake up at seven."
+    assert nurse.post(_edit(team, team["need"]), payload).status_code == 302
+    need = Need.objects.get(pk=team["need"].pk)
+    assert (need.title, need.description, need.version) == (
+        "Quiet mornings",
+        "Wake up at seven.",
+        3,
+    )
+
+
+def test_an_action_saved_unchanged_writes_nothing_and_keeps_who_is_responsible(team):
+    lead = team["lead"].user
+    action = services.item_create(
+        actor=lead,
+        plan_id=team["plan"].pk,
+        model=Action,
+        data={
+            "category": "general",
+            "description": "Phone the school",
+            "responsible_kind": "member",
+            "responsible_user": team["nurse"].user.pk,
+            "due_date": "2030-02-01",
+        },
+    )
+    client = page_client(lead)
+    form = client.get(_edit(team, action))
+    assert form.status_code == 200
+    fields = dict(re.findall(rb'name="(\w+)"[^>]*value="([^"]*)"', form.content.split(b"<main")[1]))
+    selected = re.findall(
+        rb'<select name="(\w+)"[^>]*>.*?<option value="([^"]*)" selected>',
+        form.content,
+        flags=re.S,
+    )
+    payload = {k.decode(): v.decode() for k, v in [*fields.items(), *selected]}
+    payload.pop("csrfmiddlewaretoken", None)
+    payload.pop("concerns")  # a box not ticked is not sent
+    payload["description"] = "Phone the school"
+    answer = client.post(_edit(team, action), payload)
+    assert answer.status_code == 302, text_of(answer.content)
+    action.refresh_from_db()
+    assert (action.version, action.responsible_user_id) == (1, team["nurse"].user.pk)
+    assert b"Nothing was changed." in client.get(_plan(team)).content
