@@ -193,3 +193,12 @@ class Session:
             self.page.set_viewport_size({"width": width, "height": 900})
             self.page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
         self.page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def demo_plan_path(django_db_blocker: Any, family: str) -> str:
+    """The path of a demo family's open plan (professionals land on /start/, not on a plan)."""
+    from plan_service.plans.models import Plan
+
+    with django_db_blocker.unblock():
+        plan = Plan.objects.filter(family__name=family).exclude(status="completed").get()
+    return f"/plans/{plan.pk}/"
