@@ -67,6 +67,7 @@ FORM_FIELDS: dict[str, tuple[str, ...]] = {
 }
 DATE_FIELDS = frozenset({"target_date", "due_date", "held_on", "next_review_on"})
 REFERENCES = {"need": Need, "goal": Goal}  # form field -> the kind it names
+REFERENCE_LABELS = {"need": gettext_lazy("Need"), "goal": gettext_lazy("Goal")}
 PROGRESS_NOTE_MAX = 2000
 
 KIND_TITLES = {
@@ -222,7 +223,7 @@ class ItemForm(forms.Form):
         if name in REFERENCES:
             items = c.needs if name == "need" else c.goals
             return forms.ChoiceField(
-                label=capfirst(model._meta.get_field(name).verbose_name),
+                label=REFERENCE_LABELS[name],
                 choices=none + [(str(i.pk), i.title) for i in items],
                 required=False,
             )
