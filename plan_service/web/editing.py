@@ -185,7 +185,13 @@ class ItemForm(forms.Form):
     see them. Values are strings, lists of strings and dates; `service_data` makes the
     service's payload (the API's input serializer's shape)."""
 
-    version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1)
+    version = forms.IntegerField(
+        label=gettext_lazy("The version you started from"),
+        widget=forms.HiddenInput,
+        required=False,
+        min_value=1,
+        max_value=2_147_483_647,
+    )
 
     def __init__(
         self,
@@ -485,7 +491,8 @@ def _errors(form: ItemForm) -> list[dict[str, str]]:
     out = []
     for name, errors in form.errors.items():
         label = str(form.fields[name].label) if name in form.fields else ""
-        target = form[name].id_for_label if name in form.fields else ""
+        shown = name in form.fields and not form[name].is_hidden
+        target = form[name].id_for_label if shown else ""
         for message in errors:
             out.append({"label": label, "message": str(message), "target": target})
     return out

@@ -607,3 +607,58 @@ def test_an_action_saved_unchanged_writes_nothing_and_keeps_who_is_responsible(t
     action.refresh_from_db()
     assert (action.version, action.responsible_user_id) == (1, team["nurse"].user.pk)
     assert b"Nothing was changed." in client.get(_plan(team)).content
+
+
+def test_forged_and_oversized_input_is_a_form_error_never_a_500(team):
+    lead = page_client(team["lead"].user)
+    other_family = factories.family(children=1, guardians=1)
+    stranger_child = Person.objects.get(family=other_family, kind="child")
+    other_plan = factories.plan(team["lead"], other_family)
+    foreign_place = other_plan.memberships.get(user=team["lead"].user, ended_at=None)
+    edit = _edit(team, team["need"])
+    attacks = [
+        (edit, _need_form(title="x" * 1_000_000, version=1), "Title"),
+        (edit, _need_form(concerns=[str(stranger_child.pk)], version=1), "Children concerned"),
+        (edit, _need_form(concerns=["not-a-uuid"], version=1), "Children concerned"),
+        (edit, _need_form(category="nonsense", version=1), "Information category"),
+        (edit, _need_form(version=-1), "The version you started from"),
+        (edit, _need_form(version="9" * 400), "The version you started from"),
+        (
+            f"{_plan(team)}items/action/new/",
+            {
+                "category": "general",
+                "description": "D",
+                "responsible_kind": "member",
+                "responsible_user": str(foreign_place.pk),
+                "status": "not-started",
+            },
+            "Team member responsible",
+        ),
+        (
+            f"{_plan(team)}items/review/new/",
+            {
+                "category": "general",
+                "held_on": "2030-01-01",
+                f"progress_{team['goal'].pk}_note": "n" * 2001,
+                "participants": "\n".join(["x"] * 51),
+            },
+            "Took part",
+        ),
+        (
+            f"{_plan(team)}items/review/new/",
+            {"category": "general", "held_on": "99999-01-01"},
+            "Held on",
+        ),
+    ]
+    for path, payload, field in attacks:
+        answer = lead.post(path, payload)
+        assert answer.status_code == 400, (field, answer.status_code)
+        summary = text_of(answer.content).replace(" :", ":")  # the label is a link there
+        assert f"{field}:" in summary, field
+    need = Need.objects.get(pk=team["need"].pk)
+    assert (need.title, need.version, need.concerns) == ("Calm mornings", 1, [])
+    assert not Action.objects.filter(description="D").exists()
+    assert not Review.objects.exists()
+    # Malformed ids in the URL are the 404 page, like a missing item.
+    assert lead.get(f"{_plan(team)}items/need/not-a-uuid/edit/").status_code == 404
+    assert lead.get(f"{_plan(team)}items/goal/{team['need'].pk}/edit/").status_code == 404
