@@ -662,3 +662,39 @@ def test_forged_and_oversized_input_is_a_form_error_never_a_500(team):
     # Malformed ids in the URL are the 404 page, like a missing item.
     assert lead.get(f"{_plan(team)}items/need/not-a-uuid/edit/").status_code == 404
     assert lead.get(f"{_plan(team)}items/goal/{team['need'].pk}/edit/").status_code == 404
+
+
+def _goals(team, n: int) -> None:
+    for i in range(n):
+        services.item_create(
+            actor=team["lead"].user,
+            plan_id=team["plan"].pk,
+            model=Goal,
+            data={"category": "general", "title": f"g{i}", "desired_outcome": "o"},
+        )
+
+
+@pytest.mark.parametrize("kind", ["goal", "action", "review"])
+def test_form_queries_do_not_grow_with_the_plan(team, kind):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    review = services.item_create(
+        actor=team["lead"].user,
+        plan_id=team["plan"].pk,
+        model=Review,
+        data={"category": "general", "held_on": "2030-01-01"},
+    )
+    client = page_client(team["lead"].user)
+    paths = [f"{_plan(team)}items/{kind}/new/", _edit(team, review), _edit(team, team["goal"])]
+    for path in paths:
+        client.get(path)
+    _goals(team, 2)
+    with CaptureQueriesContext(connection) as small:
+        for path in paths:
+            client.get(path)
+    _goals(team, 12)
+    with CaptureQueriesContext(connection) as large:
+        for path in paths:
+            assert client.get(path).status_code == 200
+    assert len(large) == len(small)
