@@ -1075,6 +1075,25 @@ def require_item(access: PlanAccess | None, action: Action, item: PlanItem) -> N
         raise PermissionDenied
 
 
+def may_add_item(access: PlanAccess | None, model: type[PlanItem]) -> bool:
+    """May the holder of `access` add an item of this kind in some category (the pages offer
+    "add" only then)? The same rule the service asks: the kind's plan action, and a category
+    to write in for kinds written through CHANGE."""
+    if access is None:
+        return False
+    action = item_write_action(model)
+    return access.may(action) and (action is not Action.CHANGE or bool(access.writes))
+
+
+def may_change_item(access: PlanAccess | None, item: PlanItem) -> bool:
+    """`require_item(access, <the kind's write action>, item)` as a yes or no."""
+    try:
+        require_item(access, item_write_action(type(item)), item)
+    except (Http404, PermissionDenied):
+        return False
+    return True
+
+
 def may_child_restrict(access: PlanAccess | None, item: PlanItem, child_id: object | None) -> bool:
     """May a child with an account hide `item` from the guardians (or show it again) themself?
 

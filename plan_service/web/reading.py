@@ -134,6 +134,7 @@ class ItemView:
     may_hide: bool = False
     hidden_by_me: bool = False
     children: list[ItemView] = field(default_factory=list)
+    may_edit: bool = False  # the reader may change it (web/editing.py)
 
 
 @dataclass
@@ -224,7 +225,15 @@ def plan_page(access: policy.PlanAccess) -> dict[str, Any]:
         may_hide = child_may_hide and policy.may_child_restrict(
             access, item, None if mine else access.person_id
         )
-        return ItemView(kind, item, words["c"], words["d"], may_hide, mine)
+        return ItemView(
+            kind,
+            item,
+            words["c"],
+            words["d"],
+            may_hide,
+            mine,
+            may_edit=policy.may_change_item(access, item),
+        )
 
     sections = []
     for child in [*children, None]:
@@ -296,6 +305,15 @@ def plan_page(access: policy.PlanAccess) -> dict[str, Any]:
         "fingerprint": reader_fingerprint(access, items),
         "child_may_hide": child_may_hide,
         "may_contribute": access.may(policy.Action.CONTRIBUTE),
+        "may_add": {
+            kind: policy.may_add_item(access, model)
+            for kind, model in (
+                ("need", Need),
+                ("goal", Goal),
+                ("action", Action),
+                ("review", Review),
+            )
+        },
         "may_sign": policy.may_acknowledge(access),
         "acting_for": access.acting_for,
         "items": items,

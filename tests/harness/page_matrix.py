@@ -181,6 +181,35 @@ def _member(w: World, s: Side) -> str:
     return f"{_plan(w, s)}team/{s.member_id}/"
 
 
+def _item_path(kind: str, key: tuple[str, str]) -> Callable[[World, Side], str]:
+    """The edit page of one item of the side: `kind` in the URL, `key` in `Side.items`."""
+    return lambda w, s: f"{_plan(w, s)}items/{kind}/{s.items[key].pk}/edit/"
+
+
+def _need(category: str) -> Callable[[World, Side, str], dict[str, Any]]:
+    return lambda w, s, role: {"category": category, "title": f"from the matrix ({category})"}
+
+
+def _need_change(category: str) -> Callable[[World, Side, str], dict[str, Any]]:
+    """Change a need of `category`, based on its version as the caller sees it (versions are
+    reader-relative: plans/visibility.py); 1 for a caller who cannot see the plan."""
+
+    def payload(w: World, s: Side, role: str) -> dict[str, Any]:
+        from plan_service import policy
+        from plan_service.plans.visibility import reader_view
+
+        need = s.items[("needs", category)]
+        version = 1
+        user = w.user(role)
+        plan = getattr(s.plan, "_meta", None) and type(s.plan).objects.filter(pk=s.plan.pk).first()
+        access = policy.plan_access(user, plan) if plan is not None and user is not None else None
+        if access is not None and policy.may_read_item(access, need):
+            version = reader_view(access).item_version("need", need.pk, need.version)
+        return {"category": category, "title": "changed by the matrix", "version": version}
+
+    return payload
+
+
 family_writes = {"guardian": 302, "child": 302}
 CONTRIBUTORS = dict.fromkeys(VIEWERS, 302)
 READERS = dict.fromkeys(VIEWERS, 200)
@@ -190,6 +219,15 @@ CONTRIBUTE_REFUSED = dict.fromkeys(VIEWERS, 403)
 SCHOOL_EXPORTERS = {"lead": 200, "curator": 200, "health": 403, "guardian": 403, "child": 403}
 #: Pages of the lead's (MANAGE, EXPLAIN): every other reader of the plan gets the 403 page.
 MANAGE_REFUSED = dict.fromkeys(VIEWERS, 403)
+#: Needs, goals, actions and reviews are the team's to write (web/editing.py): the family may
+#: read them (403), the completed plan is read-only (403 for all).
+TEAM_FORMS = {"lead": 200, "health": 200, "curator": 200, "guardian": 403, "child": 403}
+TEAM_WRITES = {"lead": 302, "health": 302, "curator": 302, "guardian": 403, "child": 403}
+#: Child protection (social) is the social sector's: the nurse and the school curator do not
+#: see such an item (404) and may not add one (403); the family reads it (403 to change).
+SOCIAL_FORMS = {"lead": 200, "health": 404, "curator": 404, "guardian": 403, "child": 403}
+SOCIAL_WRITES = {"lead": 302, "health": 404, "curator": 404, "guardian": 403, "child": 403}
+SOCIAL_DONE = {"lead": 403, "health": 404, "curator": 404, "guardian": 403, "child": 403}
 
 PAGES: list[Page] = [
     Page("start", "start", "GET", lambda w, s: "/start/", own={}, plan_scoped=False),
@@ -410,6 +448,75 @@ PAGES: list[Page] = [
         own={**MANAGE_REFUSED, "lead": 302},
         completed=MANAGE_REFUSED,
         payload=lambda w, s, r: {"reason": "from the matrix"},
+    ),
+    # The team's editing pages (web/editing.py, docs/web.md).
+    Page(
+        "add a need (form)",
+        "item-new",
+        "GET",
+        lambda w, s: f"{_plan(w, s)}items/need/new/",
+        own=TEAM_FORMS,
+        completed=CONTRIBUTE_REFUSED,
+    ),
+    Page(
+        "record a review meeting (form)",
+        "item-new",
+        "GET",
+        lambda w, s: f"{_plan(w, s)}items/review/new/",
+        own=TEAM_FORMS,
+        completed=CONTRIBUTE_REFUSED,
+    ),
+    Page(
+        "add a general need",
+        "item-new",
+        "POST",
+        lambda w, s: f"{_plan(w, s)}items/need/new/",
+        own=TEAM_WRITES,
+        completed=CONTRIBUTE_REFUSED,
+        payload=_need("general"),
+    ),
+    Page(
+        "add a child-protection need",
+        "item-new",
+        "POST",
+        lambda w, s: f"{_plan(w, s)}items/need/new/",
+        own={**TEAM_WRITES, "health": 403, "curator": 403},
+        completed=CONTRIBUTE_REFUSED,
+        payload=_need("social"),
+    ),
+    Page(
+        "change a general goal (form)",
+        "item-edit",
+        "GET",
+        _item_path("goal", ("goals", "general")),
+        own=TEAM_FORMS,
+        completed=CONTRIBUTE_REFUSED,
+    ),
+    Page(
+        "change a child-protection need (form)",
+        "item-edit",
+        "GET",
+        _item_path("need", ("needs", "social")),
+        own=SOCIAL_FORMS,
+        completed=SOCIAL_DONE,
+    ),
+    Page(
+        "change a general need",
+        "item-edit",
+        "POST",
+        _item_path("need", ("needs", "general")),
+        own=TEAM_WRITES,
+        completed=CONTRIBUTE_REFUSED,
+        payload=_need_change("general"),
+    ),
+    Page(
+        "change a child-protection need",
+        "item-edit",
+        "POST",
+        _item_path("need", ("needs", "social")),
+        own=SOCIAL_WRITES,
+        completed=SOCIAL_DONE,
+        payload=_need_change("social"),
     ),
     # The auditor's console: the auditor alone; everyone else signed in gets the 403 page.
     Page(

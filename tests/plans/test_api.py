@@ -311,3 +311,52 @@ def test_unknown_api_urls_answer_the_same_json_404(api):
     assert response.json() == {
         "errors": [{"field": None, "code": "not_found", "message": "Not found."}]
     }
+
+
+def test_a_review_changed_by_a_writer_keeps_progress_on_goals_they_cannot_see(api, team):
+    """The nurse reads the review without the child-protection goal's entry; her change of
+    the progress she sees must not drop it (plans/services/items.py, `_unseen_progress`)."""
+    from plan_service.plans import services
+    from plan_service.plans.models import Review
+
+    lead, plan = team
+    nurse = factories.professional("public_health_nurse")
+    factories.add_member(plan, lead, nurse)
+    secret = services.item_create(
+        actor=lead.user,
+        plan_id=plan.pk,
+        model=Goal,
+        data={"category": "social", "title": "s", "desired_outcome": "o"},
+    )
+    seen = services.item_create(
+        actor=lead.user,
+        plan_id=plan.pk,
+        model=Goal,
+        data={"category": "general", "title": "g", "desired_outcome": "o"},
+    )
+    review = services.item_create(
+        actor=lead.user,
+        plan_id=plan.pk,
+        model=Review,
+        data={
+            "category": "general",
+            "held_on": "2030-01-01",
+            "progress": [{"goal": str(secret.pk), "note": "hidden"}],
+        },
+    )
+    client = api.as_user(nurse.user)
+    url = f"/api/v1/plans/{plan.pk}/reviews/{review.pk}/"
+    read = client.get(url)
+    assert read.json()["progress"] == []
+    answer = client.patch(
+        url,
+        {"progress": [{"goal": str(seen.pk), "note": "seen"}]},
+        HTTP_IF_MATCH=read["ETag"],
+    )
+    assert answer.status_code == 200, answer.json()
+    assert answer.json()["progress"] == [{"goal": str(seen.pk), "note": "seen"}]
+    review.refresh_from_db()
+    assert {e["goal"]: e["note"] for e in review.progress} == {
+        str(seen.pk): "seen",
+        str(secret.pk): "hidden",
+    }

@@ -193,3 +193,26 @@ class Session:
             self.page.set_viewport_size({"width": width, "height": 900})
             self.page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
         self.page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def demo_plan_path(django_db_blocker: Any, family: str) -> str:
+    """The path of a demo family's open plan (professionals land on /start/, not on a plan).
+
+    Read in a thread of its own: once Playwright runs, this thread has an event loop, where
+    Django refuses database calls (the demo data is committed, so any connection sees it).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from plan_service.plans.models import Plan
+
+    def read() -> str:
+        try:
+            plan = Plan.objects.filter(family__name=family).exclude(status="completed").get()
+            return f"/plans/{plan.pk}/"
+        finally:
+            connection.close()
+
+    with django_db_blocker.unblock(), ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(read).result()

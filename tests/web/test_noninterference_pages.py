@@ -155,7 +155,18 @@ def build(hidden: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
     Recipient.objects.create(
         code="health-sector", name="Health care", kind="sector", sector="health"
     )
-    w.update(plan=plan, people=people, goal=goal, need=need)
+    review = services.item_create(
+        actor=lead,
+        plan_id=plan.pk,
+        model=Review,
+        data={
+            "category": "general",
+            "held_on": dt.date(2026, 2, 20),
+            "participants": ["Lead Pro"],
+            "progress": [{"goal": str(goal.pk), "note": "visible progress"}],
+        },
+    )
+    w.update(plan=plan, people=people, goal=goal, need=need, review=review)
     if hidden is not None:
         hidden(w)
     return w
@@ -246,6 +257,31 @@ def hidden_from_lead(w: dict[str, Any]) -> None:
     )
 
 
+def progress_hidden_from_health(w: dict[str, Any]) -> None:
+    """A child-protection goal, and progress on it recorded in the visible review meeting:
+    the nurse sees the review, never the goal nor its progress (nor that the review changed)."""
+    lead, plan = w["lead"].user, w["plan"]
+    secret = services.item_create(
+        actor=lead,
+        plan_id=plan.pk,
+        model=Goal,
+        data={"category": "social", "title": "SECRET goal", "desired_outcome": "SECRET"},
+    )
+    services.item_update(
+        actor=lead,
+        plan_id=plan.pk,
+        model=Review,
+        item_id=w["review"].pk,
+        expected_version=None,
+        data={
+            "progress": [
+                {"goal": str(w["goal"].pk), "note": "visible progress"},
+                {"goal": str(secret.pk), "note": "SECRET progress", "achievement": "improving"},
+            ]
+        },
+    )
+
+
 def about_child1(w: dict[str, Any]) -> None:
     """The lead's work about child 1 (a new need, talk about it, a change to the visible need
     about child 1): a guardian acting for child 2 sees none of it."""
@@ -321,7 +357,14 @@ def render(
             user, acting_for = _reader(w, reader)
             client = page_client(user, acting_for=acting_for)
             for path in paths:
-                response = client.get(path.format(plan=w["plan"].pk))
+                response = client.get(
+                    path.format(
+                        plan=w["plan"].pk,
+                        need=w["need"].pk,
+                        goal=w["goal"].pk,
+                        review=w["review"].pk,
+                    )
+                )
                 assert response.status_code == 200, (path, response.status_code)
                 out[path] = CSRF.sub(rb"\1CSRF\2", response.content)
         finally:
@@ -343,10 +386,22 @@ HISTORY = [
 START = ["/start/", "/start/?due=1", "/start/?unsigned=1", "/start/?new=1"]
 SHARE = PLAN + "share/?recipient="
 BUNDLE = PLAN + "share/bundle.json?recipient="
+#: The team's editing forms (web/editing.py): what they offer (needs, goals, progress per
+#: goal) and the item's version and last change are as the reader sees them.
+EDIT_FORMS = [
+    PLAN + "items/need/new/",
+    PLAN + "items/goal/new/",
+    PLAN + "items/action/new/",
+    PLAN + "items/review/new/",
+    PLAN + "items/need/{need}/edit/",
+    PLAN + "items/goal/{goal}/edit/",
+    PLAN + "items/review/{review}/edit/",
+]
 CASES = [
     ("g1", hidden_by_child1, [PLAN, PLAN + "consents/", "/notices/", *START, *HISTORY]),
     ("child2", hidden_by_child1, [PLAN, PLAN + "consents/", "/notices/", *START, *HISTORY]),
-    ("nurse", hidden_from_health, [PLAN, "/notices/", *START, *HISTORY]),
+    ("nurse", hidden_from_health, [PLAN, "/notices/", *START, *HISTORY, *EDIT_FORMS]),
+    ("nurse", progress_hidden_from_health, [PLAN, *EDIT_FORMS, *HISTORY]),
     # The team's pages (web/assessments.py, web/sharing.py): the nurse's export for her own
     # organisation, the lead's for the health sector (which receives what the lead may not read).
     (

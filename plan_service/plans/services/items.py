@@ -176,6 +176,17 @@ def _resolve_target(access: policy.PlanAccess, data: dict) -> None:
     data.setdefault("concerns", list(target.concerns))
 
 
+def _unseen_progress(access: policy.PlanAccess, review: PlanItem) -> list[dict[str, Any]]:
+    """A review's progress entries on goals the access may not see (one query)."""
+    entries = list(getattr(review, "progress", None) or [])
+    if not entries:
+        return []
+    seen = {
+        str(pk) for pk in policy.items_for(access, Goal.objects.all()).values_list("pk", flat=True)
+    }
+    return [e for e in entries if str(e.get("goal")) not in seen]
+
+
 def _required_action(model: type[PlanItem]) -> policy.Action:
     return policy.item_write_action(model)
 
@@ -272,6 +283,10 @@ def item_update(
         _resolve_references(access, model, values)
         if "category" in values:
             policy.require_category_write(access, values["category"])
+        if model is Review and "progress" in values:
+            # The writer names progress on goals they see; entries on goals they may not see
+            # (never shown to them) stay as they are instead of being dropped by the change.
+            values["progress"] = [*values["progress"], *_unseen_progress(access, item)]
     _rename_ids(values)
     for name, value in values.items():
         setattr(item, name, value)
