@@ -42,7 +42,9 @@ def test_each_log_filter_reaches_the_log_through_an_index(filter_class, model, n
     assert search.is_valid(), search.errors
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-    plan = search.qs.explain()
+    # Without the search's ordering: on a near-empty table the planner may walk the time index
+    # for its order and filter each row, which says nothing about the filter's own index.
+    plan = search.qs.order_by().explain()
     table = model._meta.db_table
     assert f"Seq Scan on {table}" not in plan, plan
     assert "Index Cond" in plan, plan  # an index searched by the filter, not read whole
