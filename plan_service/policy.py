@@ -1490,39 +1490,17 @@ def export_accesses(user: User, plans: list[Plan], recipient: Recipient) -> list
 
 def export_own_accesses(user: User, plans: list[Plan]) -> list[PlanAccess]:
     """`require_plan(user, EXPORT, plan)` for many plans (a bulk export of the exporter's own
-    view) in a fixed number of queries: the memberships, the granted object permissions and
-    the consents covering the user, each read once for all plans and decided by `_decide`, as
-    `plan_access` decides one. 404 when a plan is invisible, 403 without EXPORT."""
+    view) in a fixed number of queries: `plan_accesses_for`, with a plan it leaves out decided
+    the long way (an emergency opening, if any; else 404). 403 without EXPORT."""
     if not _active(user):
         raise Http404
-    memberships, codenames = _memberships_and_grants(user, plans)
-    professional = professional_of(user)
-    covering: dict[object, list[Consent]] = {}
-    if professional is not None:
-        for consent in Consent.objects.filter(
-            Consent.effective_q(),
-            _recipient_q(professional),
-            family_id__in={p.family_id for p in plans},
-        ).order_by("created_at", "id"):
-            covering.setdefault(consent.family_id, []).append(consent)
+    decided = plan_accesses_for(user, plans)
     out = []
     for plan in plans:
-        membership = memberships.get(plan.pk)
-        if membership is None:
-            out.append(require_plan(user, Action.EXPORT, plan))  # an emergency opening, if any
-            continue
-        granted = frozenset(a for a in Action if _CODENAME[a] in codenames.get(plan.pk, ()))
-        if Action.VIEW not in granted:
-            raise Http404
-        consents: tuple[Consent, ...] = ()
-        if membership.role != Membership.PlanRole.FAMILY and membership.professional is not None:
-            if professional is not None and membership.professional_id == professional.pk:
-                consents = tuple(covering.get(plan.family_id, ()))
-            else:  # not expected: decide the long way
-                consents = tuple(_consents_covering(plan, membership.professional))
-        access = _decide(plan, membership, granted, consents)
+        access = decided.get(plan.pk)
         if access is None:
-            raise Http404
+            out.append(require_plan(user, Action.EXPORT, plan))
+            continue
         if not access.may(Action.EXPORT):
             raise PermissionDenied
         out.append(access)

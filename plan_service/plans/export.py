@@ -462,7 +462,8 @@ def _disclosure_entry(
     }
 
 
-def _access_entry(snapshot: snap.PlanSnapshot) -> dict[str, Any]:
+def access_entry(snapshot: snap.PlanSnapshot) -> dict[str, Any]:
+    """The access-log entry of reading one exported plan (its people, plan and version)."""
     return {
         "subjects": [p.id for p in snapshot.persons],
         "family_id": snapshot.family_id,
@@ -493,7 +494,7 @@ def log_disclosures(
         actor=actor,
         action=AccessEvent.Action.EXPORT,
         access=exported[0][0],
-        entries=[_access_entry(s) for _, s in exported],
+        entries=[access_entry(s) for _, s in exported],
     )
 
 

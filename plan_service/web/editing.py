@@ -48,22 +48,15 @@ from plan_service.web.views import page
 
 Act = AccessEvent.Action
 
-#: The kinds these pages edit, and their own fields in form order (besides category and
-#: concerns). Words (comments, dissent) and signatures have their own pages (views.words, sign).
+#: The kinds these pages edit. Words (comments, dissent) and signatures have their own pages
+#: (views.words, sign).
+EDITED_KINDS = ("need", "goal", "action", "review")
+#: Their own fields in form order (besides category and concerns), as each kind declares them
+#: (plans/kinds.py; a reference `need_id` is the form's `need`). A review's progress per goal
+#: has its own part of the form.
 FORM_FIELDS: dict[str, tuple[str, ...]] = {
-    "need": ("title", "description"),
-    "goal": ("need", "title", "desired_outcome", "evidence", "target_date", "achievement"),
-    "action": (
-        "goal",
-        "description",
-        "responsible_kind",
-        "responsible_user",
-        "responsible_person",
-        "responsible_organization",
-        "due_date",
-        "status",
-    ),
-    "review": ("held_on", "participants", "notes", "next_review_on"),
+    name: tuple(f.removesuffix("_id") for f in kinds.get(name).fields if f != "progress")
+    for name in EDITED_KINDS
 }
 DATE_FIELDS = frozenset({"target_date", "due_date", "held_on", "next_review_on"})
 REFERENCES = {"need": Need, "goal": Goal}  # form field -> the kind it names

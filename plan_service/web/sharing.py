@@ -165,12 +165,7 @@ def _preview(
         access=access,
         entries=[
             {
-                "subjects": [p.id for p in snapshot.persons],
-                "family_id": snapshot.family_id,
-                "plan_id": snapshot.plan_id,
-                "object_type": "plan",
-                "object_id": snapshot.plan_id,
-                "object_version": snapshot.version,
+                **export.access_entry(snapshot),
                 "query": {"page": request.path, "recipient": recipient.code},
                 "result_count": sum(resources.values()),
             }
