@@ -325,8 +325,14 @@ class Writer:
     def table(self, model: Any, *, omit: Sequence[str] = (), defaults: dict | None = None) -> Table:
         """Register `model`'s table; columns come from the model, identity columns omitted."""
         name = model._meta.db_table
-        columns = [f.column for f in model._meta.concrete_fields if f.column not in omit]
-        base: dict[str, Any] = dict.fromkeys(columns)
+        fields = [f for f in model._meta.concrete_fields if f.column not in omit]
+        columns = [f.column for f in fields]
+        # What Django would insert for a field the generator does not set: its constant default
+        # ("" for a text field, False for a flag); a callable default is set per row or left out.
+        base: dict[str, Any] = {
+            f.column: None if f.has_default() and callable(f.default) else f.get_default()
+            for f in fields
+        }
         base.update(defaults or {})
         table = Table(name, columns, base)
         self.tables[name] = table

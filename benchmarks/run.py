@@ -241,14 +241,32 @@ def prepare(slots: int, seed: int) -> dict[str, Any]:
     return fixture
 
 
-def page_session(user: Any) -> str:
-    """The `Cookie` header of a signed-in page session for `user` (Django's own login, as the
-    sign-in view and the test client's `force_login` make it)."""
-    from django.conf import settings
+def signed_in_client(user: Any) -> Any:
+    """A test client with a signed-in page session for `user` (Django's own login, as the
+    sign-in view and the test client's `force_login` make it). A professional's page session
+    is verified by a second factor (django-otp), as the sign-in form makes it after a right
+    code: the session names a confirmed device of theirs."""
     from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
 
     client = Client()
     client.force_login(user)
+    if hasattr(user, "professional"):
+        device, _ = TOTPDevice.objects.get_or_create(
+            user=user, name="benchmark", defaults={"confirmed": True}
+        )
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+    return client
+
+
+def page_session(user: Any) -> str:
+    """The `Cookie` header of a signed-in page session for `user` (`signed_in_client`)."""
+    from django.conf import settings
+
+    client = signed_in_client(user)
     return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
 
 
@@ -323,7 +341,7 @@ def count_queries(fixture: dict[str, Any], fhir: bool) -> dict[str, Any]:
         s["user"]: s["token"]
         for key in FIXTURE_KEYS.values()
         for s in fixture.get(key, [])
-        if "user" in s
+        if "user" in s and "token" in s  # page journeys carry a session, not a token
     }
 
     def actor_for(plan: str, roles: tuple[str, ...]) -> tuple[int, str] | None:
@@ -809,11 +827,9 @@ def _measure_page(url: str, user_id: int) -> dict[str, Any]:
 
     from django.contrib.auth import get_user_model
     from django.db import connection
-    from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    client = Client()
-    client.force_login(get_user_model().objects.get(pk=user_id))  # marks a signed-in session
+    client = signed_in_client(get_user_model().objects.get(pk=user_id))
     client.get(url)
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(url)

@@ -151,6 +151,13 @@ class AccessEvent(Chained):
             models.Index(fields=["action", "recorded_at"], name="access_action_time"),
             models.Index(fields=["outcome", "recorded_at"], name="access_outcome_time"),
             models.Index(fields=["request_id"], name="access_request"),
+            # A reader's latest read of each plan (the start page's "new since my last visit"):
+            # without it the search walks every row the actor ever caused, per plan.
+            models.Index(
+                fields=["actor_user_id", "plan_id", "-recorded_at"],
+                name="access_actor_plan_read",
+                condition=models.Q(action="read", object_type="plan"),
+            ),
         ]
 
     def __str__(self) -> str:

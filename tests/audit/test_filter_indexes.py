@@ -11,6 +11,7 @@ from django.db import connection
 
 from plan_service.audit.filters import AccessLogFilter, DisclosureFilter
 from plan_service.audit.models import AccessEvent, Disclosure
+from plan_service.plans.worklist import latest_read
 
 pytestmark = pytest.mark.django_db
 
@@ -48,3 +49,12 @@ def test_each_log_filter_reaches_the_log_through_an_index(filter_class, model, n
     table = model._meta.db_table
     assert f"Seq Scan on {table}" not in plan, plan
     assert "Index Cond" in plan, plan  # an index searched by the filter, not read whole
+
+
+def test_a_readers_latest_read_of_a_plan_is_found_through_its_index():
+    """The start page's "new since my last visit" (plans.worklist.latest_read), per plan: the
+    partial index on (actor, plan, time), not a walk of every row the actor ever caused."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    plan = latest_read(7, uuid.uuid4()).explain()
+    assert "access_actor_plan_read" in plan, plan
