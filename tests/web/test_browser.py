@@ -245,6 +245,7 @@ PAGES = [
     ("terveydenhoitaja", "@Virtanen:team/", "team-lead"),
     ("terveydenhoitaja", "@Virtanen:team/add/", "team-add"),
     ("terveydenhoitaja", "@Virtanen:explain", "team-explain"),
+    ("terveydenhoitaja", "@Virtanen:end", "team-end"),
     ("terveydenhoitaja", "@Virtanen:restore", "history-restore"),
     # The team's editing pages (web/editing.py), on the Mäkinen family's plan: the plan as the
     # lead sees it (add and change links), the add and change forms, and the conflict page.
@@ -263,13 +264,14 @@ def _plan_of(s: Session, family: str) -> str:
 
 
 def _go_under_plan(s: Session, path: str) -> None:
-    """`@Family:tail`: a page under that family's plan; `explain` follows the first such link
-    of the team page, `restore` opens the confirmation for the newest version's first goal."""
+    """`@Family:tail`: a page under that family's plan; `explain` and `end` follow the first
+    such link of the team page, `restore` opens the confirmation for the newest version's
+    first goal."""
     family, _, tail = path[1:].partition(":")
     plan = _plan_of(s, family)
-    if tail == "explain":
+    if tail in ("explain", "end"):  # the first such link of the team page
         s.go(f"{plan}team/")
-        s.go(str(s.page.locator("a[href$='/explain/']").first.get_attribute("href")))
+        s.go(str(s.page.locator(f"a[href$='/{tail}/']").first.get_attribute("href")))
     elif tail == "restore":
         # The confirmation page of the newest version's first goal (the demo's lead changed
         # nothing of their own, so its version is the current one: nothing would change back).
