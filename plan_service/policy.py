@@ -1120,6 +1120,15 @@ def require_category_write(access: PlanAccess, category: str) -> None:
         raise PermissionDenied
 
 
+def may_restore_item(access: PlanAccess | None, categories: set[str]) -> bool:
+    """May the holder bring an item back to an earlier version whose category, and the item's
+    category now, are `categories`? The lead (MANAGE), writing both (`item_restore` saves the
+    old values through `item_update`, which asks `require_category_write`)."""
+    if access is None or not access.may(Action.MANAGE):
+        return False
+    return access.may(Action.CHANGE) and categories <= set(access.writes)
+
+
 def require_plan(user: User, action: Action, plan: Plan) -> PlanAccess:
     """Return the user's access to `plan`; 404 when invisible, 403 when `action` is not allowed."""
     access = plan_access(user, plan)

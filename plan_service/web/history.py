@@ -203,7 +203,6 @@ def _as_of_items(
 ) -> list[dict[str, Any]]:
     """The items of a past state by kind, each with its fields in words and, for the lead,
     whether this version of it can be brought back."""
-    may_restore = access.may(policy.Action.MANAGE)
     groups = []
     for kind in kinds.all_kinds():
         rows = state["items"].get(kind.name, [])
@@ -222,10 +221,12 @@ def _as_of_items(
                     "written_by": data["written_by"],
                     "written_at": dt.datetime.fromisoformat(data["written_at"]),
                     "fields": describer.fields(kind.name, data),
-                    "restorable": may_restore
-                    and kind.versioned_actions
+                    "restorable": bool(kind.versioned_actions)
                     and live
-                    and data["version"] != current,
+                    and data["version"] != current
+                    and policy.may_restore_item(
+                        access, {data.get("category"), changes[-1].row.category}
+                    ),
                 }
             )
         groups.append({"kind": kind.name, "label": kind_label(kind.name), "items": items})

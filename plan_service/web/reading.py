@@ -315,6 +315,7 @@ def plan_page(access: policy.PlanAccess) -> dict[str, Any]:
             )
         },
         "may_sign": policy.may_acknowledge(access),
+        "is_family": policy.is_family(access),
         "acting_for": access.acting_for,
         "items": items,
         "shown": {

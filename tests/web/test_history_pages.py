@@ -861,3 +861,20 @@ def test_the_timeline_pages_twenty_versions_at_a_time(hist):
     assert numbers == sorted(numbers, reverse=True)
     assert numbers[-1] == 1
     assert client.get(url(hist, "history/?page=abc")).status_code == 404
+
+
+def test_restore_is_offered_only_where_the_lead_may_write_both_categories(hist):
+    """`policy.may_restore_item`: the lead (MANAGE) writing the old version's category and the
+    item's category now; a category the lead does not write (health, the nurse's) is not
+    offered, nor is anything to another member."""
+    from plan_service import policy
+    from plan_service.plans.models import Plan
+
+    plan = Plan.objects.get(pk=hist["plan"].pk)
+    lead = policy.plan_access(hist["lead"].user, plan)
+    nurse = policy.plan_access(hist["nurse"].user, plan)
+    assert policy.may_restore_item(lead, {"general"})
+    assert policy.may_restore_item(lead, {"general", "social"})
+    assert not policy.may_restore_item(lead, {"general", "health"})
+    assert not policy.may_restore_item(nurse, {"general"})
+    assert not policy.may_restore_item(None, {"general"})
