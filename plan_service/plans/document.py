@@ -139,7 +139,9 @@ def render(access: policy.PlanAccess) -> dict[str, Any]:
     # shared rendering shows it to nobody.
     ack_rows = [{**row, "content_hash": None} for row in rows_by_kind["acknowledgement"]]
     team = list(
-        s.MembershipOutputSerializer(selectors.membership_list(access=access), many=True).data
+        s.MembershipOutputSerializer(
+            selectors.membership_list(access=access), many=True, context={"access": access}
+        ).data
     )
     children = list(
         Person.objects.filter(family_id=plan.family_id, kind=Person.Kind.CHILD)

@@ -48,9 +48,15 @@ def test_a_family_reader_sees_the_unit_and_the_team_sees_the_name(api, setting):
         assert item["updated_by"] == shown
         history = client.get(f"{base}/history/").content.decode()
         assert shown in history
+        document = client.get(f"{base}/document/").content.decode()  # the read model's
+        assert shown in document
         if hidden:
             assert hidden not in history
+            assert hidden not in document
             assert hidden not in client.get(f"{base}/goals/").content.decode()
+            team = client.get(f"{base}/members/").json()["results"]
+            assert UNIT in [m["name"] for m in team]
+            assert hidden not in str(team)
 
 
 def test_the_family_history_pages_name_the_unit(api, setting):

@@ -8,6 +8,7 @@ from django.utils.module_loading import import_string
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from plan_service import policy
 from plan_service.api.serializers import MAX_INT, StrictModelSerializer, StrictSerializer
 from plan_service.categories import Category
 from plan_service.plans import kinds
@@ -170,6 +171,15 @@ class MembershipOutputSerializer(serializers.ModelSerializer):
         ]
 
     def get_name(self, membership: Membership) -> str:
+        """The member's name; to a family reader (`context["access"]`), a professional who must
+        not be named to families is their unit (or organisation), as everywhere else."""
+        professional = membership.professional
+        if (
+            professional is not None
+            and professional.hide_name_from_family
+            and policy.is_family(self.context.get("access"))
+        ):
+            return professional.unit or professional.organization.name
         user = membership.user
         return user.get_full_name() or user.get_username()
 

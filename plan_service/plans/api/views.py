@@ -301,7 +301,10 @@ class MembershipViewSet(PlanScopedMixin, PolicyViewSet):
     def list(self, request: Request, plan_pk: str) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         log_plan_read(request, self.access, action=Act.SEARCH, object_type="membership")
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        serializer = self.get_serializer(
+            page, many=True, context={**self.get_serializer_context(), "access": self.access}
+        )
+        return self.get_paginated_response(serializer.data)
 
     def create(self, request: Request, plan_pk: str) -> Response:
         access = self.access
