@@ -57,6 +57,10 @@ ACHIEVEMENT_LEVEL = {
 #
 
 
+#: An author with what the family may be shown instead of their name (web/_author.html).
+AUTHOR = ("created_by", "created_by__professional__organization")
+
+
 def _subjects_of(items: Iterable[PlanItem], family: list[uuid.UUID]) -> list[uuid.UUID]:
     """Whose data a list of items is: the children named, or the whole family (as the API)."""
     people: list[uuid.UUID] = []
@@ -189,8 +193,8 @@ def plan_page(access: policy.PlanAccess) -> dict[str, Any]:
         )
     )
     reviews = list(selectors.item_list(access=access, model=Review))
-    comments = list(selectors.item_list(access=access, model=Comment).select_related("created_by"))
-    dissents = list(selectors.item_list(access=access, model=Dissent).select_related("created_by"))
+    comments = list(selectors.item_list(access=access, model=Comment).select_related(*AUTHOR))
+    dissents = list(selectors.item_list(access=access, model=Dissent).select_related(*AUTHOR))
     acks = list(selectors.item_list(access=access, model=Acknowledgement).select_related("person"))
     members = list(selectors.membership_list(access=access))
     in_force = set(

@@ -312,12 +312,12 @@ def _words_fragment(
     comments = list(
         selectors.item_list(access=access, model=Comment)
         .filter(**about)
-        .select_related("created_by")
+        .select_related(*reading.AUTHOR)
     )
     dissents = list(
         selectors.item_list(access=access, model=Dissent)
         .filter(**about)
-        .select_related("created_by")
+        .select_related(*reading.AUTHOR)
     )
     response = render(
         request,
@@ -330,6 +330,7 @@ def _words_fragment(
             "target_id": target_id,
             "plan_id": access.plan.pk,
             "may_contribute": access.may(policy.Action.CONTRIBUTE),
+            "is_family": policy.is_family(access),
         },
     )
     reading.log_shown(

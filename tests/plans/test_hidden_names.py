@@ -69,3 +69,27 @@ def test_the_family_history_pages_name_the_unit(api, setting):
         page = response.content.decode()
         assert "Salainen" not in page, tail
     assert UNIT in client.get(f"/plans/{plan.pk}/history/").content.decode()
+
+
+def test_comments_on_the_family_plan_page_name_the_unit(api, setting):
+    lead, guardian, plan = setting
+    goal = _write_goal(api, lead, plan)
+    said = api.as_user(lead.user).post(
+        f"/api/v1/plans/{plan.pk}/comments/",
+        {"target_type": "goal", "target_id": goal["id"], "text": "hyvä alku"},
+    )
+    assert said.status_code == 201, said.content
+    family_page = page_client(guardian).get(f"/plans/{plan.pk}/").content.decode()
+    assert "hyvä alku" in family_page
+    assert "Salainen" not in family_page
+    assert UNIT in family_page
+    # The same words, answered in place (htmx), name the unit too.
+    fragment = page_client(guardian).post(
+        f"/plans/{plan.pk}/words/",
+        {"target_type": "goal", "target_id": goal["id"], "text": "kiitos", "as": "comment"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert fragment.status_code == 200
+    assert "Salainen" not in fragment.content.decode()
+    # The team sees the name.
+    assert "Salla Salainen" in page_client(lead.user).get(f"/plans/{plan.pk}/").content.decode()
