@@ -159,6 +159,12 @@ class Professional(Stamped):
         return f"{self.user.get_full_name() or self.user.username} ({self.get_role_display()})"
 
     @property
+    def name_for_family(self) -> str:
+        """What a family is shown instead of the name of a professional who hides it
+        (`hide_name_from_family`): the unit, else the organisation (load it with the row)."""
+        return self.unit or self.organization.name
+
+    @property
     def sector(self) -> str | None:
         """The sector of the role, or None for auditors and administrators."""
         return ROLE_SECTOR.get(self.role)

@@ -274,7 +274,7 @@ def user_names(user_ids: Iterable[Any], *, for_family: bool = False) -> dict[Any
     for u in users:
         professional = getattr(u, "professional", None) if for_family else None
         if professional is not None and professional.hide_name_from_family:
-            names[u.pk] = professional.unit or professional.organization.name
+            names[u.pk] = professional.name_for_family
         else:
             names[u.pk] = u.get_full_name() or u.get_username()
     return names

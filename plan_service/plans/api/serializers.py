@@ -179,7 +179,7 @@ class MembershipOutputSerializer(serializers.ModelSerializer):
             and professional.hide_name_from_family
             and policy.is_family(self.context.get("access"))
         ):
-            return professional.unit or professional.organization.name
+            return professional.name_for_family
         user = membership.user
         return user.get_full_name() or user.get_username()
 
