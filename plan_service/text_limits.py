@@ -18,6 +18,8 @@ NOTES_TEXT = 20_000
 MAX_CONCERNS = 50
 MAX_PARTICIPANTS = 50
 MAX_PROGRESS = 100
+#: A writer's own words on why they made a change (`X-Change-Reason`, the pages' reason field).
+REASON_CHARS = 500
 
 
 def array_max_length(limit: int) -> ArrayMaxLengthValidator:

@@ -13,6 +13,7 @@ from plan_service.categories import Category
 from plan_service.participants import second_factor
 from plan_service.participants.models import Sector
 from plan_service.plans.models import Acknowledgement, Comment, TargetType
+from plan_service.text_limits import REASON_CHARS
 
 TEXT_MAX = 4000
 
@@ -125,3 +126,13 @@ class ConsentGiveForm(forms.Form):
 
 class WithdrawForm(forms.Form):
     reason = forms.CharField(label=_("Reason (optional)"), max_length=500, required=False)
+
+
+def reason_field(rows: int) -> forms.CharField:
+    """The writer's own words on a change, optional, as long as the API's `X-Change-Reason`."""
+    return forms.CharField(
+        label=_("In your own words (optional)"),
+        required=False,
+        max_length=REASON_CHARS,
+        widget=forms.Textarea(attrs={"rows": rows}),
+    )

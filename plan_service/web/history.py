@@ -37,14 +37,13 @@ from plan_service.plans import history, kinds, selectors, services
 from plan_service.plans.models import CLIENT_CHANGE_CODES, ChangeCode, Reason
 from plan_service.plans.visibility import ReaderView, project, reader_view
 from plan_service.web.describe import Describer, as_json, kind_label, label_of
+from plan_service.web.forms import reason_field
 from plan_service.web.views import page, page_number
 
 Act = AccessEvent.Action
 
 #: Versions per page of the timeline (the API's page size is its own setting).
 HISTORY_PAGE_SIZE = 20
-#: The longest reason in the writer's own words (as the API's `X-Change-Reason`).
-REASON_MAX = 500
 
 
 #
@@ -367,12 +366,7 @@ class RestoreForm(forms.Form):
         choices=[("", gettext_lazy("earlier version restored"))]
         + [(c.value, c.label) for c in ChangeCode if c.value in CLIENT_CHANGE_CODES],
     )
-    reason = forms.CharField(
-        label=gettext_lazy("In your own words (optional)"),
-        required=False,
-        max_length=REASON_MAX,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
+    reason = reason_field(rows=3)
 
 
 def _restore_target(

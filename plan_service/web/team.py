@@ -38,6 +38,7 @@ from plan_service.participants.models import Sector
 from plan_service.plans import selectors, services
 from plan_service.plans.models import CLIENT_CHANGE_CODES, ChangeCode, Membership, Reason
 from plan_service.web import reading
+from plan_service.web.forms import reason_field
 from plan_service.web.views import page
 
 Act = AccessEvent.Action
@@ -74,7 +75,6 @@ STATUTES = [
         gettext_lazy("Early Childhood Education and Care Act 540/2018, section 40"),
     ),
 ]
-REASON_MAX = 500
 #: The dates a membership's period may name (a year 9999 or 1 would overflow time zones).
 EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2999, 12, 31)
 
@@ -214,12 +214,7 @@ class MemberAddForm(forms.Form):
     valid_from = forms.DateField(label=gettext_lazy("From (optional)"), required=False)
     valid_until = forms.DateField(label=gettext_lazy("Until (optional)"), required=False)
     code = forms.ChoiceField(label=gettext_lazy("Why"), required=False)
-    reason = forms.CharField(
-        label=gettext_lazy("In your own words (optional)"),
-        required=False,
-        max_length=REASON_MAX,
-        widget=forms.Textarea(attrs={"rows": 2}),
-    )
+    reason = reason_field(rows=2)
 
     def __init__(
         self,
@@ -375,12 +370,7 @@ def _messages_of(exc: ValidationError) -> list[str]:
 
 class EndForm(forms.Form):
     code = forms.ChoiceField(label=gettext_lazy("Why"), required=False)
-    reason = forms.CharField(
-        label=gettext_lazy("In your own words (optional)"),
-        required=False,
-        max_length=REASON_MAX,
-        widget=forms.Textarea(attrs={"rows": 2}),
-    )
+    reason = reason_field(rows=2)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -41,6 +41,7 @@ from plan_service.plans.models import (
     Reason,
 )
 from plan_service.plans.visibility import reader_view
+from plan_service.text_limits import REASON_CHARS
 
 Act = AccessEvent.Action
 
@@ -75,7 +76,7 @@ REASONS = [REASON_CODE, REASON_TEXT]
 
 
 #: The longest free-text reason a write may carry.
-REASON_MAX = 500
+REASON_MAX = REASON_CHARS
 
 
 def change_reason(request: Request) -> Reason:
