@@ -205,7 +205,10 @@ def main() -> int:
                 print("no undetected mutants to run again")
                 return 0
         process = subprocess.Popen(  # noqa: S603
-            [str(Path(sys.executable).parent / "mutmut"), "run", "--max-children", str(args.children), *again],
+            [
+                str(Path(sys.executable).parent / "mutmut"),
+                *("run", "--max-children", str(args.children), *again),
+            ],
             cwd=workdir,
             env=env,
             start_new_session=True,

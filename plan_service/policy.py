@@ -26,12 +26,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from django.contrib.postgres.aggregates import JSONBAgg
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import PermissionDenied
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import JSONObject
 from django.http import Http404
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
 
+from plan_service import prepared
 from plan_service.categories import Category
 from plan_service.clients.models import SCOPE_PLANS_READ, MachineClient
 from plan_service.consent.models import Consent
@@ -569,11 +571,11 @@ class PlanAccess:
         }
 
 
-def _blocked_children() -> ArraySubquery:
+def _blocked_children(today: dt.date | None = None) -> ArraySubquery:
     """Per membership: the children its guardian may not see (empty for everyone else)."""
     return ArraySubquery(
         Guardianship.objects.filter(guardian_id=OuterRef("person_id"))
-        .filter(blocked_guardianship_q())
+        .filter(blocked_guardianship_q(today))
         .values("child_id")
     )
 
@@ -607,7 +609,8 @@ def plan_access_for(user: User, plan_id: object, *, lock: bool = False) -> PlanA
     covering a professional and the family's people are read together; the rules applied to
     them are `_decide`'s, the same as `plan_access`. With `lock`, the plan row is locked first
     (for a write) and everything is read after the lock is granted, so the decision sees every
-    change committed before it (one statement more).
+    change committed before it (one statement more). The statement is compiled once per shape
+    and process (`prepared`): it is the one every plan request runs.
     """
     if not _active(user):
         return None
@@ -618,22 +621,99 @@ def plan_access_for(user: User, plan_id: object, *, lock: bool = False) -> PlanA
     if lock and not Plan.objects.select_for_update().filter(pk=pk).values_list("pk").first():
         return None
     professional = professional_of(user)
+    organization, sector = _recipients_of(professional) if professional else (None, None)
+    values: dict[str, object] = {
+        "plan": pk,
+        "user": user.pk,
+        "now": timezone.now(),
+        "today": timezone.localdate(),
+    }
+    placeholders: dict[str, object] = {
+        "plan": prepared.Slot.uuid(1),
+        "user": prepared.Slot.integer(1),
+        "now": prepared.Slot.moment(1),
+        "today": prepared.Slot.day(1),
+    }
+    if organization is not None:
+        values["organization"], placeholders["organization"] = organization, prepared.Slot.uuid(2)
+    if sector:
+        values["sector"], placeholders["sector"] = sector, prepared.Slot.text(1)
+    shape = ("plan_access_for", professional is not None, organization is not None, bool(sector))
+    found = prepared.rows(
+        shape,
+        lambda **v: _access_statement(
+            professional=professional is not None,
+            organization=v.get("organization"),
+            sector=v.get("sector"),
+            **{k: v[k] for k in ("plan", "user", "now", "today")},
+        ),
+        placeholders,
+        values,
+    )
+    if not found:
+        plan = Plan.objects.select_related("family").filter(pk=pk).first()
+        return emergency_access(user, plan) if plan is not None else None
+    row = found[0]
+    membership = _loaded(Membership, row, "")
+    plan = _loaded(Plan, row, "plan__")
+    plan.family = _loaded(Family, row, "plan__family__")
+    membership.plan = plan
+    membership.person = _loaded(Person, row, "person__") if row["person__id"] else None
+    membership.hidden_children = row["hidden_children"]
+    if membership.professional_id is not None:
+        if professional is None or membership.professional_id != professional.pk:
+            return plan_access(user, plan)  # not expected; decide the long way
+        membership.professional = professional
+    granted = frozenset(a for a in Action if _CODENAME[a] in set(row["granted_codenames"] or ()))
+    if Action.VIEW not in granted:
+        return None
+    consents: tuple[Consent, ...] = ()
+    if membership.role != Membership.PlanRole.FAMILY and professional is not None:
+        consents = tuple(
+            Consent(pk=uuid.UUID(c["id"]), categories=c["categories"])
+            for c in row["covering_consents"] or ()
+        )
+    return _decide(
+        plan,
+        membership,
+        granted,
+        consents,
+        family_people=tuple(row["people_ids"] or ()),
+        family_children=tuple(row["children_ids"] or ()),
+        locked=lock,
+    )
+
+
+def _access_statement(
+    *,
+    plan: object,
+    user: object,
+    now: dt.datetime,
+    today: dt.date,
+    professional: bool,
+    organization: object | None,
+    sector: str | None,
+) -> QuerySet[Membership]:
+    """The statement `plan_access_for` runs: the user's current membership of the plan with the
+    plan, its family, the member's person, the granted codenames, the family's people and
+    children, the children a guardian may not see and (for a professional) the covering
+    consents, as one row of values."""
     people = Person.objects.filter(family_id=OuterRef("plan__family_id")).order_by()
     annotations: dict[str, object] = {
         "granted_codenames": ArraySubquery(
             PlanUserObjectPermission.objects.filter(
-                content_object_id=OuterRef("plan_id"), user_id=user.pk
+                content_object_id=OuterRef("plan_id"), user_id=user
             ).values("permission__codename")
         ),
         "people_ids": ArraySubquery(people.values("pk")),
         "children_ids": ArraySubquery(people.filter(kind=Person.Kind.CHILD).values("pk")),
-        "hidden_children": _blocked_children(),
+        "hidden_children": _blocked_children(today),
     }
-    if professional is not None:
+    if professional:
         covering = (
             Consent.objects.filter(
-                Consent.effective_q(),
-                _recipient_q(professional),
+                Consent.effective_q(now=now),
+                _addressed_q(organization, sector),
                 family_id=OuterRef("plan__family_id"),
             )
             .order_by()
@@ -642,40 +722,29 @@ def plan_access_for(user: User, plan_id: object, *, lock: bool = False) -> PlanA
             .values("rows")
         )
         annotations["covering_consents"] = Subquery(covering)
-    membership = (
-        Membership.objects.filter(plan_id=pk, user_id=user.pk)
-        .filter(current_membership_q())
-        .select_related("plan__family", "person")
+    columns = [
+        *_columns(Membership, ""),
+        *_columns(Plan, "plan__"),
+        *_columns(Family, "plan__family__"),
+        *_columns(Person, "person__"),
+    ]
+    return (
+        Membership.objects.filter(plan_id=plan, user_id=user)
+        .filter(current_membership_q(now))
         .annotate(**annotations)
-        .first()
+        .order_by("pk")
+        .values(*columns, *annotations)[:1]
     )
-    if membership is None:
-        plan = Plan.objects.select_related("family").filter(pk=pk).first()
-        return emergency_access(user, plan) if plan is not None else None
-    if membership.professional_id is not None:
-        if professional is None or membership.professional_id != professional.pk:
-            return plan_access(user, membership.plan)  # not expected; decide the long way
-        membership.professional = professional
-    granted = frozenset(
-        a for a in Action if _CODENAME[a] in set(membership.granted_codenames or ())
-    )
-    if Action.VIEW not in granted:
-        return None
-    consents: tuple[Consent, ...] = ()
-    if membership.role != Membership.PlanRole.FAMILY and professional is not None:
-        consents = tuple(
-            Consent(pk=uuid.UUID(row["id"]), categories=row["categories"])
-            for row in membership.covering_consents or ()
-        )
-    return _decide(
-        membership.plan,
-        membership,
-        granted,
-        consents,
-        family_people=tuple(membership.people_ids or ()),
-        family_children=tuple(membership.children_ids or ()),
-        locked=lock,
-    )
+
+
+def _columns(model: type[Model], prefix: str) -> list[str]:
+    return [prefix + f.attname for f in model._meta.concrete_fields]
+
+
+def _loaded(model: type[M], row: dict[str, Any], prefix: str) -> M:
+    """A model instance from the `prefix`ed columns of a values row, as the ORM would load it."""
+    names = [f.attname for f in model._meta.concrete_fields]
+    return model.from_db(DEFAULT_DB_ALIAS, names, [row[prefix + n] for n in names])
 
 
 def _decide(
@@ -959,7 +1028,11 @@ def _recipients_of(professional: Professional) -> tuple[object, str | None]:
 
 def _recipient_q(professional: Professional) -> Q:
     """Consents whose recipient is the professional's organisation or sector."""
-    organization, sector = _recipients_of(professional)
+    return _addressed_q(*_recipients_of(professional))
+
+
+def _addressed_q(organization: object, sector: str | None) -> Q:
+    """Consents addressed to this organisation or (when given) this sector."""
     recipient = Q(recipient_organization_id=organization)
     if sector:
         recipient |= Q(recipient_sector=sector)

@@ -1,0 +1,169 @@
+"""Statements compiled once and run again with new values (plan_service/prepared.py).
+
+The access statement every plan request runs is compiled once per shape; these tests hold the
+prepared run to the ORM's own answer for the same values (including values that decide the
+answer: the time a consent ends at, a guardian's restriction date), and the template builder to
+its refusals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from plan_service import policy, prepared
+from plan_service.consent.services import consent_create
+from plan_service.participants.models import Guardianship, Person
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def _values(user, plan, now, today):
+    professional = policy.professional_of(user)
+    organization, sector = policy._recipients_of(professional) if professional else (None, None)
+    return {
+        "plan": plan.pk,
+        "user": user.pk,
+        "now": now,
+        "today": today,
+        "professional": professional is not None,
+        "organization": organization,
+        "sector": sector,
+    }
+
+
+def _prepared(values):
+    slots = {
+        "plan": prepared.Slot.uuid(1),
+        "user": prepared.Slot.integer(1),
+        "now": prepared.Slot.moment(1),
+        "today": prepared.Slot.day(1),
+    }
+    shape = ("test", values["professional"], values["organization"] is not None)
+    filled = {k: values[k] for k in slots}
+    fixed = {"professional": values["professional"], "sector": values["sector"]}
+    if values["organization"] is not None:
+        slots["organization"] = prepared.Slot.uuid(2)
+        filled["organization"] = values["organization"]
+    shape += (values["sector"],)
+
+    def build(**v):
+        return policy._access_statement(
+            organization=v.get("organization"),
+            **fixed,
+            **{k: v[k] for k in ("plan", "user", "now", "today")},
+        )
+
+    return prepared.rows(shape, build, slots, filled)
+
+
+def _orm(values):
+    return list(policy._access_statement(**values))
+
+
+@pytest.fixture
+def world():
+    lead = factories.professional()
+    fam = factories.family(children=2, guardians=2)
+    plan = factories.plan(lead, fam)
+    guardian_person = Person.objects.filter(family=fam, kind="guardian").first()
+    guardian = factories.link(guardian_person)
+    nurse = factories.professional(
+        role="public_health_nurse", org=factories.organization(sector="health")
+    )
+    consent = consent_create(
+        actor=guardian,
+        family=fam,
+        grantor_id=None,
+        subject_ids=[Person.objects.filter(family=fam, kind="child").first().pk],
+        categories=["general", "health"],
+        purpose="care",
+        recipient_sector="health",
+        valid_until=timezone.now() + dt.timedelta(days=3),
+    )
+    factories.add_member(plan, lead, nurse, basis="consent", consent_id=consent.pk, statute="")
+    child = Person.objects.filter(family=fam, kind="child").last()
+    Guardianship.objects.filter(guardian=guardian_person, child=child).update(
+        restricted_until=timezone.localdate() + dt.timedelta(days=2)
+    )
+    return {"plan": plan, "lead": lead.user, "nurse": nurse.user, "guardian": guardian}
+
+
+@pytest.mark.parametrize("who", ["lead", "nurse", "guardian"])
+def test_a_prepared_run_answers_what_the_orm_answers_for_the_same_values(world, who):
+    user = get_user_model().objects.get(pk=world[who].pk)
+    now = timezone.now()
+    # Today, after the consent and the restriction have ended, and before the membership began.
+    moments = [now, now + dt.timedelta(days=5), now - dt.timedelta(days=400)]
+    for moment in moments:
+        values = _values(user, world["plan"], moment, moment.date())
+        assert _prepared(values) == _orm(values)
+    # The answers differ between those moments (the slots carry the values, not the template).
+    answers = [_prepared(_values(user, world["plan"], m, m.date())) for m in moments]
+    assert answers[0] != answers[2]
+    if who != "lead":
+        assert answers[0] != answers[1]
+
+
+def test_plan_access_for_decides_as_plan_access_does(world):
+    for who in ("lead", "nurse", "guardian"):
+        user = get_user_model().objects.get(pk=world[who].pk)
+        fast = policy.plan_access_for(user, world["plan"].pk)
+        slow = policy.plan_access(user, world["plan"])
+        assert fast is not None
+        assert slow is not None
+        assert (fast.kind, fast.actions, fast.reads, fast.writes, fast.hidden_children) == (
+            slow.kind,
+            slow.actions,
+            slow.reads,
+            slow.writes,
+            slow.hidden_children,
+        )
+        assert fast.membership.pk == slow.membership.pk
+        assert fast.plan.family.name == world["plan"].family.name
+        assert {c.pk for c in fast.consents} == {c.pk for c in slow.consents}
+
+
+def test_a_template_is_built_once_per_shape():
+    calls = []
+
+    def build(**v):
+        calls.append(v)
+        return get_user_model().objects.filter(pk=v["user"]).values("username")
+
+    user = factories.user()
+    slots = {"user": prepared.Slot.integer(7)}
+    for _ in range(3):
+        assert prepared.rows(("once",), build, slots, {"user": user.pk}) == [
+            {"username": user.username}
+        ]
+    assert calls == [slots]
+
+
+def test_a_template_refuses_a_slot_it_cannot_find_and_rows_without_names():
+    users = get_user_model().objects
+    with pytest.raises(ValueError, match="slots not found"):
+        prepared.rows(
+            ("missing",),
+            lambda **v: users.filter(is_active=True).values("pk"),
+            {"user": prepared.Slot.integer(8)},
+            {"user": 1},
+        )
+    with pytest.raises(ValueError, match="values"):
+        prepared.rows(
+            ("models",),
+            lambda **v: users.filter(pk=v["user"]),
+            {"user": prepared.Slot.integer(9)},
+            {"user": 1},
+        )
+    with pytest.raises(ValueError, match="share"):
+        prepared.rows(
+            ("shared",),
+            lambda **v: users.filter(pk=v["a"]).values("pk"),
+            {"a": prepared.Slot.integer(3), "b": prepared.Slot.integer(3)},
+            {"a": 1, "b": 1},
+        )
