@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from django.contrib.postgres.aggregates import JSONBAgg
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import PermissionDenied
-from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import JSONObject
 from django.http import Http404
@@ -654,11 +653,11 @@ def plan_access_for(user: User, plan_id: object, *, lock: bool = False) -> PlanA
         plan = Plan.objects.select_related("family").filter(pk=pk).first()
         return emergency_access(user, plan) if plan is not None else None
     row = found[0]
-    membership = _loaded(Membership, row, "")
-    plan = _loaded(Plan, row, "plan__")
-    plan.family = _loaded(Family, row, "plan__family__")
+    membership = prepared.instance(Membership, row)
+    plan = prepared.instance(Plan, row, "plan__")
+    plan.family = prepared.instance(Family, row, "plan__family__")
     membership.plan = plan
-    membership.person = _loaded(Person, row, "person__") if row["person__id"] else None
+    membership.person = prepared.instance(Person, row, "person__")
     membership.hidden_children = row["hidden_children"]
     if membership.professional_id is not None:
         if professional is None or membership.professional_id != professional.pk:
@@ -723,10 +722,10 @@ def _access_statement(
         )
         annotations["covering_consents"] = Subquery(covering)
     columns = [
-        *_columns(Membership, ""),
-        *_columns(Plan, "plan__"),
-        *_columns(Family, "plan__family__"),
-        *_columns(Person, "person__"),
+        *prepared.columns(Membership),
+        *prepared.columns(Plan, "plan__"),
+        *prepared.columns(Family, "plan__family__"),
+        *prepared.columns(Person, "person__"),
     ]
     return (
         Membership.objects.filter(plan_id=plan, user_id=user)
@@ -735,16 +734,6 @@ def _access_statement(
         .order_by("pk")
         .values(*columns, *annotations)[:1]
     )
-
-
-def _columns(model: type[Model], prefix: str) -> list[str]:
-    return [prefix + f.attname for f in model._meta.concrete_fields]
-
-
-def _loaded(model: type[M], row: dict[str, Any], prefix: str) -> M:
-    """A model instance from the `prefix`ed columns of a values row, as the ORM would load it."""
-    names = [f.attname for f in model._meta.concrete_fields]
-    return model.from_db(DEFAULT_DB_ALIAS, names, [row[prefix + n] for n in names])
 
 
 def _decide(

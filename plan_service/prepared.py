@@ -24,10 +24,12 @@ import threading
 import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import connections
-from django.db.models import QuerySet
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Model, QuerySet
+
+M = TypeVar("M", bound=Model)
 
 _EPOCH = dt.datetime(1901, 1, 1, tzinfo=dt.UTC)
 
@@ -130,3 +132,19 @@ def rows(
     if template.converters:
         fetched = list(template.compiler.apply_converters(fetched, template.converters))
     return [dict(zip(template.names, row, strict=True)) for row in fetched]
+
+
+def columns(model: type[Model], prefix: str = "") -> list[str]:
+    """Every concrete column of `model`, as `.values()` names under `prefix` (a relation path)."""
+    return [prefix + f.attname for f in model._meta.concrete_fields]
+
+
+def instance(
+    model: type[M], row: dict[str, Any], prefix: str = "", using: str = DEFAULT_DB_ALIAS
+) -> M | None:
+    """The `model` row under `prefix` in a values row (`columns`), loaded as the ORM loads it;
+    None when its primary key is null (a left join that found nothing)."""
+    names = [f.attname for f in model._meta.concrete_fields]
+    if row[prefix + model._meta.pk.attname] is None:
+        return None
+    return model.from_db(using, names, [row[prefix + n] for n in names])

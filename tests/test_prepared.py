@@ -12,6 +12,8 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from plan_service import policy, prepared
@@ -167,3 +169,29 @@ def test_a_template_refuses_a_slot_it_cannot_find_and_rows_without_names():
             {"a": prepared.Slot.integer(3), "b": prepared.Slot.integer(3)},
             {"a": 1, "b": 1},
         )
+
+
+def test_a_token_is_loaded_as_select_related_loads_it(world):
+    from plan_service.participants.authentication import _digest, token_get, token_issue
+    from plan_service.participants.models import ApiToken
+
+    for who in ("lead", "guardian"):
+        key, _ = token_issue(user=world[who])
+        fast = token_get(_digest(key))
+        slow = ApiToken.objects.select_related(
+            "user", "user__professional__organization", "user__person"
+        ).get(key_hash=_digest(key))
+        assert fast.pk == slow.pk
+        assert fast.user.username == slow.user.username
+        assert policy.professional_of(fast.user) == policy.professional_of(slow.user)
+        assert policy.person_of(fast.user) == policy.person_of(slow.user)
+        if who == "lead":
+            assert fast.user.professional.organization.name == (
+                slow.user.professional.organization.name
+            )
+        with CaptureQueriesContext(connection) as ctx:  # everything came with the token
+            policy.professional_of(fast.user), policy.person_of(fast.user)
+            getattr(policy.professional_of(fast.user), "organization", None)
+        assert ctx.captured_queries == []
+        ApiToken.objects.filter(pk=fast.pk).update(expires_at=timezone.now())
+        assert token_get(_digest(key)) is None
