@@ -276,3 +276,147 @@ def test_as_of_refuses_bad_and_naive_times_and_times_before_the_plan(api, settin
     now = client.get(url, {"as_of": timezone.now().isoformat().replace("+00:00", "Z")})
     assert now.status_code == 200, now.content
     assert now.json()["version"] == client.get(f"/api/v1/plans/{plan.pk}/").json()["version"]
+
+
+#
+# Refusals, edges and signatures the mutation run found unchecked (docs/testing.md)
+#
+
+
+def _errors(response) -> list[tuple[str, str]]:
+    assert response.status_code == 400, response.content
+    return [(e["field"], e["message"]) for e in response.json()["errors"]]
+
+
+def test_history_refusals_say_what_is_wrong_with_which_field(api, setting):
+    lead, _, _, plan = setting
+    client = api.as_user(lead.user)
+    url = f"/api/v1/plans/{plan.pk}/history/"
+    refusals = {
+        "yesterday": "Expected an ISO 8601 date and time.",
+        "2026-01-31T12:00:00": "Give the time zone, e.g. 2026-01-31T12:00:00Z.",
+        "2000-01-01T00:00:00Z": "The plan did not exist yet.",
+    }
+    for value, message in refusals.items():
+        assert _errors(client.get(url, {"as_of": value})) == [("as_of", message)], value
+    goal = client.post(
+        f"/api/v1/plans/{plan.pk}/goals/",
+        {"category": "general", "title": "alku", "desired_outcome": "o"},
+    ).json()
+    restore = f"/api/v1/plans/{plan.pk}/goals/{goal['id']}/restore/"
+    refused = client.post(restore, {"version": 9}, HTTP_IF_MATCH='W/"1"')
+    assert _errors(refused) == [("version", "No such version of this item.")]
+
+
+def test_as_of_at_the_very_moment_of_a_version_shows_that_version(api, setting):
+    lead, _, _, plan = setting
+    client = api.as_user(lead.user)
+    for title in ("yksi", "kaksi"):
+        client.post(
+            f"/api/v1/plans/{plan.pk}/goals/",
+            {"category": "general", "title": title, "desired_outcome": "o"},
+        )
+    newest, previous = client.get(f"/api/v1/plans/{plan.pk}/history/").json()["results"][:2]
+    for entry in (newest, previous):
+        at = client.get(f"/api/v1/plans/{plan.pk}/history/", {"as_of": entry["at"]}).json()
+        assert at["version"] == entry["version"], entry
+
+
+def test_a_restore_brings_back_the_references_of_the_version(api, setting):
+    lead, _, _, plan = setting
+    client = api.as_user(lead.user)
+    needs = [
+        client.post(f"/api/v1/plans/{plan.pk}/needs/", {"category": "general", "title": t}).json()[
+            "id"
+        ]
+        for t in ("eka", "toka")
+    ]
+    goal = client.post(
+        f"/api/v1/plans/{plan.pk}/goals/",
+        {"category": "general", "title": "g", "desired_outcome": "o", "need": needs[0]},
+    ).json()
+    _patch(client, plan, "goals", goal["id"], {"need": needs[1]})
+    restored = client.post(
+        f"/api/v1/plans/{plan.pk}/goals/{goal['id']}/restore/",
+        {"version": 1},
+        HTTP_IF_MATCH='W/"2"',
+    )
+    assert restored.status_code == 200, restored.content
+    assert restored.json()["need"] == needs[0]
+    assert str(Goal.objects.get(pk=goal["id"]).need_id) == needs[0]
+
+
+def _sign(client, plan) -> dict:
+    version = client.get(f"/api/v1/plans/{plan.pk}/").json()["version"]
+    signed = client.post(
+        f"/api/v1/plans/{plan.pk}/acknowledgements/", {"version": version, "decision": "agree"}
+    )
+    assert signed.status_code == 201, signed.content
+    return signed.json()
+
+
+def _outdated(client, plan) -> list[bool]:
+    return [
+        a["outdated"] for a in client.get(f"/api/v1/plans/{plan.pk}/").json()["acknowledgements"]
+    ]
+
+
+def test_the_signers_evidence_binds_the_plan_its_fields_and_its_items_not_other_signatures(
+    api, setting
+):
+    lead, _, guardian, plan = setting
+    lead_client, g = api.as_user(lead.user), api.as_user(guardian)
+    first = _sign(g, plan)["content_hash"]
+    # Signing again changes no content: a signature is not part of what is signed.
+    assert _sign(g, plan)["content_hash"] == first
+    assert _outdated(g, plan) == [False]
+    # The same content in another family's plan is other evidence: the plan is part of it.
+    other_family = factories.family(children=1, guardians=1, child_age=13)
+    other_plan = factories.plan(lead, other_family)
+    other_guardian = factories.link(Person.objects.get(family=other_family, kind="guardian"))
+    assert _sign(api.as_user(other_guardian), other_plan)["content_hash"] != first
+    # A change of the plan's own fields outdates the signature and changes the evidence.
+    etag = lead_client.get(f"/api/v1/plans/{plan.pk}/")["ETag"]
+    changed = lead_client.patch(
+        f"/api/v1/plans/{plan.pk}/", {"summary": "uusi yhteenveto"}, HTTP_IF_MATCH=etag
+    )
+    assert changed.status_code == 200, changed.content
+    assert _outdated(g, plan) == [True]
+    second = _sign(g, plan)["content_hash"]
+    assert second != first
+    # So does an item added, and removing it again gives back the evidence of before.
+    goal = lead_client.post(
+        f"/api/v1/plans/{plan.pk}/goals/",
+        {"category": "general", "title": "uusi", "desired_outcome": "o"},
+    ).json()
+    third = _sign(g, plan)["content_hash"]
+    assert third != second
+    etag = lead_client.get(f"/api/v1/plans/{plan.pk}/goals/{goal['id']}/")["ETag"]
+    removed = lead_client.delete(f"/api/v1/plans/{plan.pk}/goals/{goal['id']}/", HTTP_IF_MATCH=etag)
+    assert removed.status_code == 204, removed.content
+    assert _sign(g, plan)["content_hash"] == second
+
+
+def test_display_names_of_many_views_are_loaded_at_once(setting):
+    from plan_service import policy
+    from plan_service.plans.visibility import preload_names, reader_views
+
+    lead, curator, guardian, plan = setting
+    curator.hide_name_from_family = True  # the family is shown the unit, the team the name
+    curator.save(update_fields=["hide_name_from_family"])
+    services.item_create(
+        actor=curator.user,
+        plan_id=plan.pk,
+        model=Goal,
+        data={"category": "general", "title": "g", "desired_outcome": "o"},
+    )
+    accesses = [policy.plan_access_for(u, plan.pk) for u in (lead.user, guardian)]
+    views = reader_views(accesses)
+    preload_names(views)
+    with CaptureQueriesContext(connection) as ctx:
+        names = [v.name(curator.user.pk) for v in views]
+        leads = [v.name(lead.user.pk) for v in views]
+    assert ctx.captured_queries == []
+    assert names[0] == curator.user.get_full_name()
+    assert leads[0] == lead.user.get_full_name()
+    assert names[1] == curator.name_for_family != names[0]

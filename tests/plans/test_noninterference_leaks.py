@@ -261,3 +261,23 @@ def test_history_shows_only_the_visible_changes_of_a_partly_visible_version(api,
     assert {c["type"] for c in nurse_view["changes"]} == {"need", "goal"}
     assert nurse_view["reason"] == "päällekkäinen"
     assert Comment.objects.filter(plan=plan).count() == 0
+
+
+def test_a_change_to_what_the_child_hid_outdates_the_childs_signature_not_the_guardians(api, team):
+    """Whose signature a change outdates follows the signer's own view (`_Signer.sees`): the
+    child who hid the need saw it when signing, the guardian did not."""
+    lead, _curator, nurse, guardian, child, child_person, plan = team
+    need = _hidden_restricted_need(api, lead, nurse, child_person, plan)
+    for signer in (api.as_user(guardian), api.as_user(child)):
+        version = signer.get(_url(plan)).json()["version"]
+        signed = signer.post(
+            _url(plan, "acknowledgements/"), {"version": version, "decision": "agree"}
+        )
+        assert signed.status_code == 201, signed.content
+    n = api.as_user(nurse.user)
+    etag = n.get(_url(plan, f"needs/{need['id']}/"))["ETag"]
+    changed = n.patch(_url(plan, f"needs/{need['id']}/"), {"title": "y"}, HTTP_IF_MATCH=etag)
+    assert changed.status_code == 200, changed.content
+    states = {a["person"]: a["outdated"] for a in n.get(_url(plan)).json()["acknowledgements"]}
+    guardian_person = Person.objects.get(user=guardian)
+    assert states == {str(guardian_person.pk): False, str(child_person.pk): True}
