@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -37,7 +38,7 @@ from plan_service import policy
 from plan_service.participants.models import Person
 from plan_service.plans import kinds, selectors
 from plan_service.plans.api import serializers as s
-from plan_service.plans.models import Comment
+from plan_service.plans.models import Comment, PlanDocument
 from plan_service.plans.visibility import reader_view
 
 _LOOKUP = """
@@ -46,7 +47,7 @@ SELECT coalesce(st.generation, 0), coalesce(ep.epoch, 0), doc.body
   LEFT JOIN plans_documentstamp st ON st.plan_id = %(plan)s
   LEFT JOIN plans_documentepoch ep ON ep.id = 1
   LEFT JOIN plans_plandocument doc
-         ON doc.plan_id = %(plan)s AND doc.visibility = %(visibility)s
+         ON doc.plan_id = %(plan)s AND doc.visibility = %(visibility)s AND doc.part = %(part)s
         AND doc.plan_version = %(version)s
         AND doc.generation = coalesce(st.generation, 0)
         AND doc.epoch = coalesce(ep.epoch, 0)
@@ -54,9 +55,10 @@ SELECT coalesce(st.generation, 0), coalesce(ep.epoch, 0), doc.body
 
 _STORE = """
 INSERT INTO plans_plandocument
-       (plan_id, visibility, plan_version, generation, epoch, body, rendered_at)
-VALUES (%(plan)s, %(visibility)s, %(version)s, %(generation)s, %(epoch)s, %(body)s, now())
-ON CONFLICT (plan_id, visibility) DO UPDATE
+       (plan_id, visibility, part, plan_version, generation, epoch, body, rendered_at)
+VALUES (%(plan)s, %(visibility)s, %(part)s, %(version)s, %(generation)s, %(epoch)s, %(body)s,
+        now())
+ON CONFLICT (plan_id, visibility, part) DO UPDATE
    SET plan_version = EXCLUDED.plan_version, generation = EXCLUDED.generation,
        epoch = EXCLUDED.epoch, body = EXCLUDED.body, rendered_at = EXCLUDED.rendered_at
  WHERE (plans_plandocument.plan_version, plans_plandocument.generation,
@@ -71,9 +73,23 @@ def plan_document(access: policy.PlanAccess) -> str:
     One statement when a current rendering exists; otherwise the document is rendered from the
     rows (a constant number of statements) and stored for the next reader of the class.
     """
+    return _stored(access, PlanDocument.Part.DOCUMENT, render)
+
+
+def plan_detail(access: policy.PlanAccess) -> str:
+    """The plan detail (`GET /plans/{id}/`: the plan, its version and time as this class sees
+    them, the item counts and the signatures' states) for this access's visibility class, as
+    JSON text without the reader's permissions; kept like the document."""
+    return _stored(access, PlanDocument.Part.DETAIL, render_detail)
+
+
+def _stored(
+    access: policy.PlanAccess, part: str, render_part: Callable[[policy.PlanAccess], dict]
+) -> str:
     key = {
         "plan": access.plan.pk,
         "visibility": access.visibility,
+        "part": part,
         "version": access.plan.version,
     }
     with connection.cursor() as cursor:
@@ -81,10 +97,25 @@ def plan_document(access: policy.PlanAccess) -> str:
         generation, epoch, body = cursor.fetchone()
     if body is not None:
         return str(body)
-    body = json.dumps(render(access), cls=DjangoJSONEncoder, ensure_ascii=False)
+    body = json.dumps(render_part(access), cls=DjangoJSONEncoder, ensure_ascii=False)
     with connection.cursor() as cursor:
         cursor.execute(_STORE, {**key, "generation": generation, "epoch": epoch, "body": body})
     return body
+
+
+def render_detail(access: policy.PlanAccess) -> dict[str, Any]:
+    """The plan detail as `PlanDetailSerializer` gives it, without the reader's permissions and
+    with its version first (`reader_version`)."""
+    view = reader_view(access)
+    context = {
+        "access": access,
+        "view": view,
+        "counts": selectors.item_counts(access=access),
+        "acknowledgements": selectors.acknowledgement_summary(access=access, view=view),
+    }
+    data = dict(s.PlanDetailSerializer(access.plan, context=context).data)
+    del data["permissions"]  # the reader's own (`with_permissions`), never stored
+    return {"version": data.pop("version"), **data}
 
 
 _VERSION = re.compile(r'^\{"version":\s*(\d+)')

@@ -520,16 +520,23 @@ def validate_transition(current: str, new: str) -> None:
 
 
 class PlanDocument(models.Model):
-    """The whole plan as one class of readers sees it, rendered as JSON (plans/document.py).
+    """The whole plan, or the plan detail, as one class of readers sees it, rendered as JSON
+    (plans/document.py).
 
-    One row per (plan, visibility): a newer rendering replaces the older one. A row is served
+    One row per (plan, visibility, part): a newer rendering replaces the older one. A row is served
     only while its plan version, generation and epoch are all current; triggers (migration
     plans 0002) advance the generation on any change of the plan's rows that a document shows,
     and the epoch on a change of names shared by all plans (users, professionals, organisations).
     """
 
+    class Part(models.TextChoices):
+        DOCUMENT = "document", _("whole plan")
+        DETAIL = "detail", _("plan and counts")
+
     plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="+")
     visibility = models.CharField(max_length=300)
+    #: The answer the row holds: the whole plan (`/document/`) or the detail (`/plans/{id}/`).
+    part = models.CharField(max_length=16, choices=Part.choices, default=Part.DOCUMENT)
     plan_version = models.PositiveIntegerField()
     generation = models.BigIntegerField()
     epoch = models.BigIntegerField()
@@ -538,7 +545,9 @@ class PlanDocument(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["plan", "visibility"], name="plan_document_per_class")
+            models.UniqueConstraint(
+                fields=["plan", "visibility", "part"], name="plan_document_per_class_and_part"
+            )
         ]
 
     def __str__(self) -> str:

@@ -316,3 +316,64 @@ def test_statements_do_not_grow_with_the_plan_and_a_hit_takes_at_most_six():
     assert hits[0] == hits[1]
     print(f"document: miss {misses[0]} statements, hit {hits[0]}")
     assert hits[0] <= 6, hits
+
+
+#
+# The plan detail (`GET /plans/{id}/`) from the same read model
+#
+
+
+def detail(user, plan_id, status=200):
+    response = Api(user).get(f"/api/v1/plans/{plan_id}/")
+    assert response.status_code == status, response.content[:300]
+    return response if status == 200 else None
+
+
+def test_the_detail_is_stored_once_per_class_and_answers_as_before(rich):
+    from plan_service.plans.api.serializers import PlanDetailSerializer
+
+    lead, plan, guardian = rich["lead"], rich["plan"], rich["guardian"]
+    first = detail(lead.user, plan.pk)
+    second = detail(lead.user, plan.pk)
+    assert first.content == second.content
+    assert first["ETag"] == second["ETag"] == f'W/"{first.json()["version"]}"'
+    body = first.json()
+    assert set(body) == set(PlanDetailSerializer.Meta.fields)
+    assert body["permissions"]["plan_role"] == "lead"
+    assert body["counts"] == doc(lead.user, plan.pk)["counts"]
+    assert detail(guardian, plan.pk).json()["permissions"]["plan_role"] == "family"
+    stored = PlanDocument.objects.filter(plan=plan, part=PlanDocument.Part.DETAIL)
+    assert stored.count() == 2  # the lead's class and the guardian's
+    assert '"permissions"' not in "".join(stored.values_list("body", flat=True))
+
+
+def test_the_detail_follows_versions_signatures_consents_and_the_clock():
+    h = Household()
+    _consented_nurse(h, days=1)
+    nurse, guardian = h.nurse.user, h.guardian_a
+    before = detail(nurse, h.plan.pk).json()
+    assert before["counts"]["need"] == 3  # general, health and (by consent) social
+    add(h.lead, h.plan, Need, category="general", title="later")
+    after = detail(nurse, h.plan.pk).json()
+    assert after["counts"]["need"] == 4
+    assert after["version"] > before["version"]
+    services.acknowledgement_create(
+        actor=guardian,
+        plan_id=h.plan.pk,
+        version=detail(guardian, h.plan.pk).json()["version"],
+        decision="agree",
+    )
+    assert [a["decision"] for a in detail(nurse, h.plan.pk).json()["acknowledgements"]] == ["agree"]
+    with time_machine.travel(timezone.now() + dt.timedelta(days=2)):  # the consent has ended
+        assert detail(nurse, h.plan.pk).json()["counts"]["need"] == 3
+
+
+def test_the_detail_follows_a_withdrawal_and_an_ended_membership():
+    h = Household()
+    consent = _consented_nurse(h)
+    assert detail(h.nurse.user, h.plan.pk).json()["counts"]["need"] == 3
+    consent_withdraw(actor=h.guardian_b, consent=consent, reason="ei enää")
+    assert detail(h.nurse.user, h.plan.pk).json()["counts"]["need"] == 2
+    membership = h.plan.memberships.get(user=h.nurse.user, ended_at__isnull=True)
+    services.membership_end(actor=h.lead.user, plan_id=h.plan.pk, membership_id=membership.pk)
+    detail(h.nurse.user, h.plan.pk, status=404)

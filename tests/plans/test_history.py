@@ -3,6 +3,7 @@ the reader may see today; bounded queries at 100 items x 50 versions."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
@@ -94,6 +95,7 @@ def test_diff_between_two_versions_field_by_field(api, setting):
     assert [a["id"] for a in diff["added"]] == [added["id"]]
     assert [r["id"] for r in diff["removed"]] == [drop["id"]]
     [changed] = diff["changed"]
+    assert (changed["type"], changed["id"]) == ("goal", keep["id"])
     assert changed["fields"] == {
         "title": {"from": "keep", "to": "kept"},
         "achievement": {"from": "in-progress", "to": "improving"},
@@ -299,6 +301,13 @@ def test_history_refusals_say_what_is_wrong_with_which_field(api, setting):
     }
     for value, message in refusals.items():
         assert _errors(client.get(url, {"as_of": value})) == [("as_of", message)], value
+    versions = client.get(f"/api/v1/plans/{plan.pk}/").json()["version"]
+    assert _errors(client.get(url, {"version": "abc"})) == [
+        ("version", "A whole number is required.")
+    ]
+    assert _errors(client.get(url, {"version": versions + 1})) == [
+        ("version", f"The plan has versions 1 to {versions}.")
+    ]
     goal = client.post(
         f"/api/v1/plans/{plan.pk}/goals/",
         {"category": "general", "title": "alku", "desired_outcome": "o"},
@@ -420,3 +429,67 @@ def test_display_names_of_many_views_are_loaded_at_once(setting):
     assert names[0] == curator.user.get_full_name()
     assert leads[0] == lead.user.get_full_name()
     assert names[1] == curator.name_for_family != names[0]
+
+
+def test_a_diff_lists_items_by_kind_then_in_the_order_they_were_made(api, setting):
+    lead, _, _, plan = setting
+    client = api.as_user(lead.user)
+    start = client.get(f"/api/v1/plans/{plan.pk}/").json()["version"]
+    made = []
+    for n in range(4):  # interleaved kinds: the diff groups them, in order of making
+        need = client.post(
+            f"/api/v1/plans/{plan.pk}/needs/", {"category": "general", "title": f"n{n}"}
+        ).json()
+        goal = client.post(
+            f"/api/v1/plans/{plan.pk}/goals/",
+            {"category": "general", "title": f"g{n}", "desired_outcome": "o"},
+        ).json()
+        made += [("need", need["id"]), ("goal", goal["id"])]
+    end = client.get(f"/api/v1/plans/{plan.pk}/").json()["version"]
+    diff = client.get(f"/api/v1/plans/{plan.pk}/history/diff/", {"from": start, "to": end}).json()
+    expected = [m for m in made if m[0] == "goal"] + [m for m in made if m[0] == "need"]
+    assert [(a["type"], a["id"]) for a in diff["added"]] == expected
+
+
+def test_a_version_of_the_plan_itself_says_who_made_it_and_when(api, setting):
+    lead, _, _, plan = setting
+    client = api.as_user(lead.user)
+    etag = client.get(f"/api/v1/plans/{plan.pk}/")["ETag"]
+    before = timezone.now()
+    changed = client.patch(f"/api/v1/plans/{plan.pk}/", {"summary": "s"}, HTTP_IF_MATCH=etag)
+    assert changed.status_code == 200, changed.content
+    newest = client.get(f"/api/v1/plans/{plan.pk}/history/").json()["results"][0]
+    assert newest["by"] == lead.user.get_full_name()
+    at = dt.datetime.fromisoformat(newest["at"])
+    assert before <= at <= timezone.now()
+    updated = client.get(f"/api/v1/plans/{plan.pk}/").json()["updated_at"]
+    assert dt.datetime.fromisoformat(updated) == at
+
+
+def test_an_item_without_history_rows_answers_from_its_own_row(api, setting):
+    """Items loaded around the services (a migration, a bulk load) have no history rows: the
+    item answers from its row and a restore is refused, not a server error."""
+    lead, _, _, plan = setting
+    client = api.as_user(lead.user)
+    [goal] = Goal.objects.bulk_create(
+        [
+            Goal(
+                plan=plan,
+                category="general",
+                title="loaded",
+                desired_outcome="o",
+                created_by=lead.user,
+                updated_by=lead.user,
+                plan_version=plan.version,
+            )
+        ]
+    )
+    shown = client.get(f"/api/v1/plans/{plan.pk}/goals/{goal.pk}/")
+    assert shown.status_code == 200, shown.content
+    assert shown.json()["updated_by"] == lead.user.get_full_name()
+    refused = client.post(
+        f"/api/v1/plans/{plan.pk}/goals/{goal.pk}/restore/",
+        {"version": 1},
+        HTTP_IF_MATCH=shown["ETag"],
+    )
+    assert _errors(refused) == [("version", "No such version of this item.")]

@@ -203,8 +203,15 @@ class PlanViewSet(PolicyViewSet):
             log_plan_read(request, access)
         return self.with_etag(Response(data, status=code), view.version)
 
-    def retrieve(self, request: Request, pk: str) -> Response:
-        return self._detail(request, self.access)
+    def retrieve(self, request: Request, pk: str) -> HttpResponse:
+        # From the read model (plans/document.py), as the whole-plan document: the detail is
+        # rendered once per plan version and visibility class. Writes answer through `_detail`.
+        access = self.access
+        stored = document.plan_detail(access)
+        body = document.with_permissions(stored, access)
+        log_plan_read(request, access)  # logged last, so the chain lock is held only until commit
+        response = HttpResponse(body, content_type="application/json")
+        return self.with_etag(response, document.reader_version(stored))
 
     def create(self, request: Request) -> Response:
         data = s.PlanCreateSerializer(data=request.data)
