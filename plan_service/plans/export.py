@@ -362,7 +362,7 @@ def plan_snapshot_at(access: policy.PlanAccess, version: int) -> snap.PlanSnapsh
     (`plans.history`); the family, the team and the consents are those of today.
     """
     from plan_service.plans import history
-    from plan_service.plans.visibility import reader_view
+    from plan_service.plans.visibility import history_instance, reader_view
 
     view = reader_view(access)
     last = view.stored_range(version)[1]
@@ -382,7 +382,8 @@ def plan_snapshot_at(access: policy.PlanAccess, version: int) -> snap.PlanSnapsh
     for (kind, _id), change in sorted(
         state.items(), key=lambda kv: (kv[1].row.created_at, kv[0][1])
     ):
-        rows.items[kinds.get(kind).model].append(change.row.instance)
+        model = kinds.get(kind).model
+        rows.items[model].append(history_instance(model, change.row))
     authors = {i.created_by_id for items in rows.items.values() for i in items}
     users = {u.pk: u for u in get_user_model().objects.filter(pk__in=authors)}
     for items in rows.items.values():

@@ -37,14 +37,17 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.db.models import Model, QuerySet
 
 from plan_service import policy
 from plan_service.plans import kinds
 from plan_service.plans.models import Acknowledgement, Plan, PlanItem
+
+M = TypeVar("M", bound=Model)
 
 COMMON_FIELDS = ("category", "concerns")
 PLAN_FIELDS = ("status", "summary", "period_start", "period_end")
@@ -53,6 +56,20 @@ PLAN_FIELDS = ("status", "summary", "period_start", "period_end")
 def history_model(model: type[Any]) -> Any:
     """The django-simple-history model of a tracked model."""
     return model.history.model
+
+
+def history_rows(queryset: QuerySet[Any]) -> QuerySet[Any]:
+    """Historical rows as light named tuples with every column by its attribute name (`need_id`,
+    `history_user_id`, ...). A typical plan's view reads thousands of them; building a model
+    instance for each was most of the time of every plan read and write. `history_instance`
+    makes a model instance of one when one is needed."""
+    names = [f.attname for f in queryset.model._meta.concrete_fields]
+    return queryset.values_list(*names, named=True)
+
+
+def history_instance(model: type[M], row: Any) -> M:
+    """The item as it stood in a historical row (`history_rows`), as a model instance."""
+    return model(**{f.attname: getattr(row, f.attname) for f in model._meta.concrete_fields})
 
 
 def plain(value: Any) -> Any:
@@ -325,7 +342,7 @@ def reader_views(accesses: Sequence[policy.PlanAccess]) -> list[ReaderView]:
     Accesses may share a plan (different recipients); each gets its own view, in order."""
     plan_ids = sorted({a.plan.pk for a in accesses}, key=str)
     plan_history: dict[Any, list[Any]] = {pk: [] for pk in plan_ids}
-    for row in (
+    for row in history_rows(
         history_model(Plan).objects.filter(id__in=plan_ids).order_by("history_date", "history_id")
     ):
         plan_history[row.id].append(row)
@@ -334,7 +351,7 @@ def reader_views(accesses: Sequence[policy.PlanAccess]) -> list[ReaderView]:
         pk: {kind.name: [] for kind in declared} for pk in plan_ids
     }
     for kind in declared:
-        for row in (
+        for row in history_rows(
             history_model(kind.model)
             .objects.filter(plan_id__in=plan_ids)
             .order_by("id", "history_date", "history_id")
