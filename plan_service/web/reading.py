@@ -189,7 +189,9 @@ def plan_page(access: policy.PlanAccess) -> dict[str, Any]:
     goals = list(selectors.item_list(access=access, model=Goal))
     actions = list(
         selectors.item_list(access=access, model=Action).select_related(
-            "responsible_user__professional", "responsible_person", "responsible_organization"
+            "responsible_user__professional__organization",
+            "responsible_person",
+            "responsible_organization",
         )
     )
     reviews = list(selectors.item_list(access=access, model=Review))

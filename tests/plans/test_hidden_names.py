@@ -93,3 +93,29 @@ def test_comments_on_the_family_plan_page_name_the_unit(api, setting):
     assert "Salainen" not in fragment.content.decode()
     # The team sees the name.
     assert "Salla Salainen" in page_client(lead.user).get(f"/plans/{plan.pk}/").content.decode()
+
+
+def test_without_a_unit_the_family_pages_name_the_organisation(api, setting):
+    """The team list and an action's "who" on the family's plan page follow the same rule as
+    everything else (`name_for_family`): the unit, else the organisation, never a blank."""
+    lead, guardian, plan = setting
+    lead.unit = ""
+    lead.save(update_fields=["unit"])
+    organisation = lead.organization.name
+    action = api.as_user(lead.user).post(
+        f"/api/v1/plans/{plan.pk}/actions/",
+        {
+            "category": "general",
+            "description": "tapaaminen",
+            "responsible_kind": "member",
+            "responsible_user": lead.user.pk,
+        },
+    )
+    assert action.status_code == 201, action.content
+    page = page_client(guardian).get(f"/plans/{plan.pk}/").content.decode()
+    assert "Salainen" not in page
+    assert page.count(organisation) >= 2  # the team list and the action's "who"
+    # The team's own page names them.
+    team = page_client(lead.user).get(f"/plans/{plan.pk}/team/")
+    assert team.status_code == 200
+    assert "Salla Salainen" in team.content.decode()
