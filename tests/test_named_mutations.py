@@ -345,3 +345,80 @@ def _other_value(field, value):
     if kind in ("CharField", "TextField"):
         return f"{value}-changed"
     return (value or 0) + 1
+
+
+#
+# Mutants of policy.py a sampled mutation run found alive (docs/testing.md)
+#
+
+
+def test_every_item_action_asks_its_own_question():
+    """The item view sets take their questions from `policy.item_questions` when their classes
+    are built, at import, before any test runs: a changed table would go unseen by requests
+    alone, so it is asked here directly. A missing action fails closed (403 for everyone)."""
+    from plan_service import policy
+    from plan_service.plans import kinds
+
+    for kind in kinds.all_kinds():
+        write = policy.item_write_action(kind.model)
+        names = {action: q.name for action, q in policy.item_questions(kind.model).items()}
+        assert names == {
+            "list": "plan.view",
+            "retrieve": "plan.view",
+            "create": f"plan.{write}",
+            "update": f"plan.view+item.{write}",
+            "partial_update": f"plan.view+item.{write}",
+            "destroy": f"plan.view+item.{write}",
+            "restore": "plan.view+item.manage",
+            "restrict": "plan.view+item.change+may_child_restrict",
+        }, kind.name
+
+
+def test_consent_subjects_are_a_guardians_wards_and_a_childs_own_self():
+    from plan_service import policy
+
+    lead = factories.professional()
+    family = factories.family(children=2, guardians=1, child_age=15)
+    factories.plan(lead, family)
+    children = list(Person.objects.filter(family=family, kind="child").order_by("pk"))
+    guardian = factories.link(Person.objects.get(family=family, kind="guardian"))
+    child = factories.link(children[0])
+
+    def subjects(user):
+        return sorted(p.pk for p in policy.consent_subjects_for(user, family.pk))
+
+    assert subjects(guardian) == [c.pk for c in children]
+    assert subjects(child) == [children[0].pk]
+    assert subjects(lead.user) == []
+
+
+def test_an_administrator_is_one_and_a_professional_is_not():
+    from django.contrib.auth import get_user_model
+
+    from plan_service import policy
+
+    admin = get_user_model().objects.create_superuser(factories.unique("admin"), password=None)
+    assert policy.is_admin(admin) is True
+    assert policy.is_admin(factories.professional().user) is False
+
+
+def test_a_child_hides_an_item_about_themself_only_at_their_own_wish():
+    from plan_service import policy
+    from plan_service.participants import assessments
+
+    lead = factories.professional()
+    family = factories.family(children=2, guardians=1, child_age=15)
+    plan = factories.plan(lead, family)
+    me, sibling = Person.objects.filter(family=family, kind="child").order_by("pk")
+    child = factories.link(me)
+    assessments.assessment_record(actor=lead.user, plan_id=plan.pk, child_id=me.pk, code=3)
+    need = services.item_create(
+        actor=lead.user,
+        plan_id=plan.pk,
+        model=Need,
+        data={"category": "general", "title": "minusta", "concerns": [me.pk]},
+    )
+    access = policy.plan_access_for(child, plan.pk)
+    assert policy.may_child_restrict(access, need, me.pk) is True
+    assert policy.may_child_restrict(access, need, sibling.pk) is False
+    assert policy.may_child_restrict(access, need, None) is False  # nothing of theirs to lift
