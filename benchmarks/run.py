@@ -786,7 +786,7 @@ def _code_state() -> dict[str, Any]:
             text=True,
             check=False,
         )
-        return result.stdout.strip()
+        return result.stdout.rstrip()  # not strip(): a porcelain line starts with a space
 
     changed = [line[3:] for line in git("status", "--porcelain").splitlines()]
     return {
