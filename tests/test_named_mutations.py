@@ -422,3 +422,31 @@ def test_a_child_hides_an_item_about_themself_only_at_their_own_wish():
     assert policy.may_child_restrict(access, need, me.pk) is True
     assert policy.may_child_restrict(access, need, sibling.pk) is False
     assert policy.may_child_restrict(access, need, None) is False  # nothing of theirs to lift
+
+
+def test_a_withdrawn_consent_is_no_basis_and_the_refusal_says_why():
+    from django.core.exceptions import ValidationError
+
+    from plan_service.consent.services import consent_withdraw
+
+    lead = factories.professional()
+    family = factories.family(children=1, guardians=1)
+    plan = factories.plan(lead, family)
+    guardian = factories.link(Person.objects.get(family=family, kind="guardian"))
+    child = Person.objects.get(family=family, kind="child")
+    consent = consent_create(
+        actor=guardian,
+        family=family,
+        grantor_id=None,
+        subject_ids=[child.pk],
+        categories=["general", "health"],
+        purpose="care",
+        recipient_sector="health",
+    )
+    consent_withdraw(actor=guardian, consent=consent, reason="ei enää")
+    nurse = factories.professional("public_health_nurse")
+    with pytest.raises(ValidationError) as refused:
+        factories.add_member(plan, lead, nurse, basis="consent", consent_id=consent.pk, statute="")
+    assert refused.value.message_dict == {
+        "basis": ["The consent is not an active consent of this family."]
+    }
