@@ -450,3 +450,23 @@ def test_a_withdrawn_consent_is_no_basis_and_the_refusal_says_why():
     assert refused.value.message_dict == {
         "basis": ["The consent is not an active consent of this family."]
     }
+
+
+def test_a_guardian_consents_only_for_their_wards_and_a_child_for_themself():
+    from plan_service import policy
+    from plan_service.participants.models import Guardianship
+
+    family = factories.family(children=2, guardians=1, child_age=15)
+    guardian = Person.objects.get(family=family, kind="guardian")
+    ward, other = Person.objects.filter(family=family, kind="child").order_by("pk")
+    Guardianship.objects.filter(guardian=guardian, child=other).delete()
+    assert policy.consent_grantor_mismatch(guardian, [ward]) is None
+    assert policy.consent_grantor_mismatch(guardian, [ward, other]) == (
+        "subjects",
+        "The grantor is not guardian of every child named.",
+    )
+    assert policy.consent_grantor_mismatch(ward, [ward]) is None
+    assert policy.consent_grantor_mismatch(ward, [other]) == (
+        "subjects",
+        "A child consents only for themself.",
+    )

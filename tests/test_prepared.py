@@ -67,6 +67,15 @@ def _orm(values):
     return list(policy._access_statement(**values))
 
 
+@pytest.fixture(autouse=True)
+def _compiled_afresh():
+    """Each test compiles its templates itself (a template compiled by an earlier test, or by
+    the process a mutation run forks from, would hide a change to how it is built)."""
+    prepared._templates.clear()
+    yield
+    prepared._templates.clear()
+
+
 @pytest.fixture
 def world():
     lead = factories.professional()
