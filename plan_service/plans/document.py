@@ -103,9 +103,9 @@ def _stored(
     return body
 
 
-def render_detail(access: policy.PlanAccess) -> dict[str, Any]:
-    """The plan detail as `PlanDetailSerializer` gives it, without the reader's permissions and
-    with its version first (`reader_version`)."""
+def detail(access: policy.PlanAccess) -> dict[str, Any]:
+    """The plan detail, `PlanDetailSerializer` with the reader view, counts and signatures it
+    shows: rendered fresh by the writes' answers, and (without permissions) stored below."""
     view = reader_view(access)
     context = {
         "access": access,
@@ -113,7 +113,13 @@ def render_detail(access: policy.PlanAccess) -> dict[str, Any]:
         "counts": selectors.item_counts(access=access),
         "acknowledgements": selectors.acknowledgement_summary(access=access, view=view),
     }
-    data = dict(s.PlanDetailSerializer(access.plan, context=context).data)
+    return dict(s.PlanDetailSerializer(access.plan, context=context).data)
+
+
+def render_detail(access: policy.PlanAccess) -> dict[str, Any]:
+    """The plan detail without the reader's permissions, with its version first
+    (`reader_version`)."""
+    data = detail(access)
     del data["permissions"]  # the reader's own (`with_permissions`), never stored
     return {"version": data.pop("version"), **data}
 

@@ -191,27 +191,23 @@ class PlanViewSet(PolicyViewSet):
     ) -> Response:
         # After a write the service has logged each person once; a second "read" row per
         # person for the same request would be a duplicate (security.md row H).
-        view = reader_view(access)
-        context = {
-            "access": access,
-            "view": view,
-            "counts": selectors.item_counts(access=access),
-            "acknowledgements": selectors.acknowledgement_summary(access=access, view=view),
-        }
-        data = s.PlanDetailSerializer(access.plan, context=context).data
+        data = document.detail(access)
         if log_read:  # logged last, so the chain lock is held only until the commit
             log_plan_read(request, access)
-        return self.with_etag(Response(data, status=code), view.version)
+        return self.with_etag(Response(data, status=code), data["version"])
 
-    def retrieve(self, request: Request, pk: str) -> HttpResponse:
-        # From the read model (plans/document.py), as the whole-plan document: the detail is
-        # rendered once per plan version and visibility class. Writes answer through `_detail`.
-        access = self.access
-        stored = document.plan_detail(access)
+    def _stored(self, request: Request, access: policy.PlanAccess, stored: str) -> HttpResponse:
+        """A rendering from the read model (plans/document.py) with the reader's own rights in
+        front, logged as a read, with the version this reader sees as its ETag."""
         body = document.with_permissions(stored, access)
         log_plan_read(request, access)  # logged last, so the chain lock is held only until commit
         response = HttpResponse(body, content_type="application/json")
         return self.with_etag(response, document.reader_version(stored))
+
+    def retrieve(self, request: Request, pk: str) -> HttpResponse:
+        # Rendered once per plan version and visibility class; writes answer through `_detail`.
+        access = self.access
+        return self._stored(request, access, document.plan_detail(access))
 
     def create(self, request: Request) -> Response:
         data = s.PlanCreateSerializer(data=request.data)
@@ -248,12 +244,7 @@ class PlanViewSet(PolicyViewSet):
     @action(detail=True, methods=["get"])
     def document(self, request: Request, pk: str) -> HttpResponse:
         access = self.access
-        stored = document.plan_document(access)
-        body = document.with_permissions(stored, access)
-        log_plan_read(request, access)  # logged last, so the chain lock is held only until commit
-        response = HttpResponse(body, content_type="application/json")
-        # The ETag as the plan itself (`_detail`) gives it: the version this reader sees.
-        return self.with_etag(response, document.reader_version(stored))
+        return self._stored(request, access, document.plan_document(access))
 
     @extend_schema(
         summary="Why a member can or cannot see each category",
