@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.models import Model, QuerySet
 
 M = TypeVar("M", bound=Model)
@@ -126,12 +127,28 @@ def rows(
         p if slot is None else values[slot]
         for p, slot in zip(template.params, template.slots, strict=True)
     ]
-    with connections[template.using].cursor() as cursor:
+    with _server_binding_cursor(template.using) as cursor:
         cursor.execute(template.sql, params)
         fetched = cursor.fetchall()
     if template.converters:
         fetched = list(template.compiler.apply_converters(fetched, template.converters))
     return [dict(zip(template.names, row, strict=True)) for row in fetched]
+
+
+def _server_binding_cursor(using: str) -> Any:
+    """A Django cursor (query logging, error wrapping) over a psycopg cursor that binds its
+    parameters on the server.
+
+    psycopg prepares a statement such a cursor has run `prepare_threshold` times on a
+    connection (5 by default; `DATABASE_PREPARE_THRESHOLD`), and PostgreSQL then plans it
+    once instead of on every run: the access statement took 3.7 ms to plan and 0.8 ms to run.
+    Only these templates use it; the rest of the ORM keeps Django's client-side binding.
+    """
+    connection = connections[using]
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        return connection._prepare_cursor(ServerBindingCursor(connection.connection))
 
 
 def columns(model: type[Model], prefix: str = "") -> list[str]:

@@ -95,8 +95,10 @@ def test_hot_paths_are_constant_in_plan_and_county_size():
     # Issue 15 brought these to 14, 12 and 7; the reader-relative versions of issue 11
     # (plans/visibility.py: the plan's history rows, one statement per item kind) and the
     # sign-in and acting-for checks added since cost the difference. These caps keep them
-    # from growing; the first read after a change renders (and stores) the detail.
-    assert large["edit goal"] <= 37
+    # from growing; the first read after a change renders (and stores) the detail. An edit's
+    # If-Match check reads the goal's own history and its kinds' latest rows, not the whole
+    # plan's (visibility.item_version): 37 before.
+    assert large["edit goal"] <= 32
     assert large["guardian comment"] <= 26
     assert large["open plan, rendered"] <= 18
     assert large["plan list"] <= 7

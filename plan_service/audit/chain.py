@@ -14,7 +14,7 @@ import hashlib
 import json
 import uuid
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,9 +50,91 @@ def _plain(value: object) -> object:
     return value
 
 
-def _canonical_pairs(pairs: Iterable[tuple[str, object]]) -> str:
-    data = {name: _plain(value) for name, value in pairs}
+def _plain_of(field: Any) -> Callable[[object], object]:
+    """`_plain(field.to_python(value))` for one field, with the value's usual type checked first.
+
+    The log append runs this for every column of every row (a plan list writes ~200 rows), so
+    a value already of the field's own type skips `to_python`; anything else goes through it,
+    which is what makes an in-memory row hash exactly as the same row read back.
+    """
+    to_python = field.to_python
+    kind = field.get_internal_type()
+    native = {
+        "CharField": str,
+        "TextField": str,
+        "BooleanField": bool,
+        "BigIntegerField": int,
+        "IntegerField": int,
+        "PositiveIntegerField": int,
+        "PositiveSmallIntegerField": int,
+        "SmallIntegerField": int,
+    }.get(kind)
+    if kind == "UUIDField":
+
+        def plain(value: object) -> object:
+            if value is None:
+                return None
+            return str(value if type(value) is uuid.UUID else to_python(value))
+
+    elif kind == "DateTimeField":
+
+        def plain(value: object) -> object:
+            if value is None:
+                return None
+            moment = value if isinstance(value, dt.datetime) else to_python(value)
+            return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+    elif native is not None:
+
+        def plain(value: object) -> object:
+            return value if value is None or type(value) is native else to_python(value)
+
+    else:
+
+        def plain(value: object) -> object:
+            return _plain(to_python(value))
+
+    return plain
+
+
+@dataclass(frozen=True)
+class _Column:
+    """One column of a chained model: how a row's value is given, stored and hashed."""
+
+    attname: str
+    column: str
+    default: Callable[[], object]
+    plain: Callable[[object], object]
+
+
+def _columns(model: type[Chained]) -> tuple[_Column, ...]:
+    """The model's concrete columns, decided once per model (not per value)."""
+    cached = _COLUMNS.get(model)
+    if cached is None:
+        cached = tuple(
+            _Column(f.attname, f.column, f.get_default, _plain_of(f))
+            for f in model._meta.concrete_fields
+        )
+        _COLUMNS[model] = cached
+    return cached
+
+
+_COLUMNS: dict[type[Chained], tuple[_Column, ...]] = {}
+
+
+def _canonical_text(model: type[Chained], values: dict[str, object]) -> str:
+    """Canonical JSON of a row's hashed columns, from its plain values (`_columns`' `plain`)."""
+    optional = model.HASHED_WHEN_SET
+    data = {
+        name: values[name]
+        for name in model.HASHED_FIELDS
+        if values[name] is not None or name not in optional
+    }
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _row_values(row: Chained) -> dict[str, object]:
+    return {c.attname: c.plain(getattr(row, c.attname)) for c in _columns(type(row))}
 
 
 def canonical(row: Chained) -> str:
@@ -61,15 +143,7 @@ def canonical(row: Chained) -> str:
     Values pass through each field's `to_python` first, so an in-memory row hashes exactly as
     the same row read back from the database (a uuid given as text, a number given as a string).
     """
-    fields = row._meta
-    pairs = (
-        (name, fields.get_field(name).to_python(getattr(row, name))) for name in row.HASHED_FIELDS
-    )
-    return _canonical_pairs(
-        (name, value)
-        for name, value in pairs
-        if value is not None or name not in row.HASHED_WHEN_SET
-    )
+    return _canonical_text(type(row), _row_values(row))
 
 
 def _digest(prev_hash: str, text: str) -> str:
@@ -109,79 +183,79 @@ def chain_start(model: type[Chained], chain: int) -> tuple[int, str]:
 #: Stands for `seq` in a row's canonical JSON until the database assigns it under the lock.
 _SEQ_MARK = "\x00seq\x00"
 _SEQ_TOKEN = '"seq":' + json.dumps(_SEQ_MARK)
+#: Columns the database function fills in under the lock.
+_PLACED = frozenset({"seq", "prev_hash", "row_hash"})
 
 
-def _to_python(model: type[Chained]) -> list[tuple[str, Callable[[Any], object] | None]]:
-    """Per hashed column, its field's `to_python` (None for seq), as `canonical` applies them."""
-    cached = _TO_PYTHON.get(model)
-    if cached is None:
-        fields = model._meta
-        cached = [
-            (name, None if name == "seq" else fields.get_field(name).to_python)
-            for name in model.HASHED_FIELDS
-        ]
-        _TO_PYTHON[model] = cached
-    return cached
-
-
-_TO_PYTHON: dict[type[Chained], list[tuple[str, Callable[[Any], object] | None]]] = {}
-
-
-def _canonical_split(row: Chained) -> tuple[str, str]:
-    """The row's canonical JSON cut around its seq: `canonical(row) == head + str(seq) + tail`.
+def _canonical_split(model: type[Chained], values: dict[str, object]) -> tuple[str, str]:
+    """A row's canonical JSON cut around its seq: `canonical == head + str(seq) + tail`.
 
     Keys are sorted and every string value is escaped, so the marker's quoted form can only be
     the `seq` member itself; the text is `canonical`'s own.
     """
-    optional = set(row.HASHED_WHEN_SET)
-    pairs = (
-        (name, _SEQ_MARK if convert is None else convert(getattr(row, name)))
-        for name, convert in _to_python(type(row))
-    )
-    text = _canonical_pairs(
-        (name, value) for name, value in pairs if value is not None or name not in optional
-    )
+    text = _canonical_text(model, {**values, "seq": _SEQ_MARK})
     head, token, tail = text.rpartition(_SEQ_TOKEN)
     if not token:  # pragma: no cover - every chained model hashes its seq
-        raise ValueError(f"{type(row).__name__} does not hash seq")
+        raise ValueError(f"{model.__name__} does not hash seq")
     return head + '"seq":', tail
 
 
-def _column_values(row: Chained) -> dict[str, object]:
-    """The row's columns for jsonb_populate_record; NULL columns are left out (SQL NULL)."""
-    values = {}
-    for f in row._meta.concrete_fields:
-        value = getattr(row, f.attname)
-        if value is not None:
-            values[f.column] = _plain(value)
-    return values
-
-
-def append(rows: Sequence[Chained], *, key: str) -> None:
-    """Append `rows` (unsaved, same model) to one chain, in one round trip.
+def append_values(
+    model: type[Chained], rows: Sequence[Mapping[str, object]], *, key: str
+) -> list[tuple[int, str, str]]:
+    """Append rows given as column values (by attribute name; a column left out takes its
+    field's default) to one chain of `model`, in one round trip; return each row's
+    (seq, prev_hash, row_hash).
 
     The database function `audit_chain_append` (migration audit 0005) takes the chain's lock
     until the end of the caller's transaction, reads the head, hashes each row exactly as
-    `row_hash` does and inserts them; the rows get their chain, seq and hashes back.
+    `row_hash` does and inserts them. Plain values rather than model instances: a plan list
+    appends ~200 rows per request.
     """
     if not rows:
-        return
-    model = type(rows[0])
+        return []
     chain = choose_chain(key)
+    columns = _columns(model)
+    names = frozenset(c.attname for c in columns)
     payload = []
-    for row in rows:
-        row.chain = chain
-        row.recorded_at = row.recorded_at.astimezone(dt.UTC)
-        head, tail = _canonical_split(row)
-        payload.append({**_column_values(row), "_head": head, "_tail": tail})
+    for given in rows:
+        if not names.issuperset(given):
+            unknown = sorted(set(given) - names)
+            raise TypeError(f"{model.__name__} has no column {', '.join(unknown)}")
+        values = {
+            c.attname: c.plain(given[c.attname] if c.attname in given else c.default())
+            for c in columns
+        }
+        values["chain"] = chain
+        head, tail = _canonical_split(model, values)
+        sent = {
+            c.column: values[c.attname]
+            for c in columns
+            if c.attname not in _PLACED and values[c.attname] is not None
+        }
+        sent["_head"], sent["_tail"] = head, tail
+        payload.append(sent)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT seq, prev_hash, row_hash FROM audit_chain_append(%s, %s, %s, %s::jsonb)",
             [model._meta.db_table, log_name(model), chain, json.dumps(payload)],
         )
-        assigned = cursor.fetchall()
-    for row, (seq, prev, digest) in zip(rows, assigned, strict=True):
-        row.seq, row.prev_hash, row.row_hash = seq, prev, digest
+        return [(int(seq), str(prev), str(digest)) for seq, prev, digest in cursor.fetchall()]
+
+
+def append(rows: Sequence[Chained], *, key: str) -> None:
+    """Append `rows` (unsaved model instances, same model) to one chain, in one round trip;
+    the rows get their chain, seq and hashes back (`append_values`)."""
+    if not rows:
+        return
+    model = type(rows[0])
+    chain = choose_chain(key)
+    for row in rows:
+        row.recorded_at = row.recorded_at.astimezone(dt.UTC)
+    given = [{c.attname: getattr(row, c.attname) for c in _columns(model)} for row in rows]
+    placed = append_values(model, given, key=key)
+    for row, (seq, prev, digest) in zip(rows, placed, strict=True):
+        row.chain, row.seq, row.prev_hash, row.row_hash = chain, seq, prev, digest
         row._state.adding = False
         row._state.db = connection.alias
 

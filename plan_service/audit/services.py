@@ -8,6 +8,7 @@ read (the view answers 503).
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,10 @@ def _unstorable(ch: str) -> bool:
     return ch == "\x00" or "\ud800" <= ch <= "\udfff"
 
 
+#: What PostgreSQL's text cannot hold: NUL and lone surrogates (`_unstorable`), found at C speed.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def storable(value: str, limit: int | None = None) -> str:
     """`value` as a text column can hold it: what the client sent, kept as exactly as possible.
 
@@ -46,7 +51,7 @@ def storable(value: str, limit: int | None = None) -> str:
     escapes (`\\x00`, `\\udc80`), so the row still says what was sent. Text longer than the
     column is cut to fit, ending in `…`, so no client input makes the log write fail.
     """
-    if any(_unstorable(ch) for ch in value):
+    if _UNSTORABLE.search(value):
         value = "".join(
             (f"\\x{ord(ch):02x}" if ch == "\x00" else f"\\u{ord(ch):04x}")
             if _unstorable(ch)
@@ -108,13 +113,13 @@ def record_access(
     subjects: Iterable[uuid.UUID | None],
     access: PlanAccess | None = None,
     **columns: Any,
-) -> list[AccessEvent]:
+) -> None:
     """Append one access-log row per subject (one row with no subject when there is none).
 
     `columns` are AccessEvent columns: family_id, plan_id, object_type, object_id,
     object_version, outcome, outcome_code, query, result_count, purpose, legal_basis.
     """
-    return record_access_batch(
+    record_access_batch(
         actor=actor, action=action, access=access, entries=[{"subjects": subjects, **columns}]
     )
 
@@ -125,7 +130,7 @@ def record_access_batch(
     action: str,
     entries: Iterable[dict[str, Any]],
     access: PlanAccess | None = None,
-) -> list[AccessEvent]:
+) -> None:
     """Log one action on many objects (a list, a search) with one append: constant queries.
 
     Each entry holds `subjects` and the AccessEvent columns of one object.
@@ -136,7 +141,7 @@ def record_access_batch(
     if access is not None:
         common["actor_plan_role"] = access.membership.role
         common["consent_id"] = access.membership.consent_id
-    rows = []
+    rows: list[dict[str, Any]] = []
     for entry in entries:
         values = dict(entry)
         if values.get("query") is not None:
@@ -158,20 +163,16 @@ def record_access_batch(
                 **values,
             }
         )
-        rows.extend(
-            AccessEvent(
-                recorded_at=now,
-                action=action,
-                subject_id=subject,
-                client_ip=facts.client_ip,
-                on_behalf_of_id=facts.on_behalf_of,
-                **columns,
-            )
-            for subject in people
-        )
-    chain.append(rows, key=facts.request_id or str(uuid.uuid4()))
+        shared = {
+            "recorded_at": now,
+            "action": action,
+            "client_ip": facts.client_ip,
+            "on_behalf_of_id": facts.on_behalf_of,
+            **columns,
+        }
+        rows.extend({**shared, "subject_id": subject} for subject in people)
+    chain.append_values(AccessEvent, rows, key=facts.request_id or str(uuid.uuid4()))
     note_logged_read()
-    return rows
 
 
 def record_log_read(
@@ -219,12 +220,12 @@ def record_disclosure(
     basis: str,
     recipient_organization_id: uuid.UUID | None = None,
     bases: dict[uuid.UUID, str] | None = None,
-) -> list[Disclosure]:
+) -> None:
     """Append one disclosure-log row per person whose data left the service.
 
     `bases` gives a person's own basis where it differs from `basis` (a consent naming them).
     """
-    return record_disclosure_batch(
+    record_disclosure_batch(
         actor=actor,
         entries=[
             {
@@ -244,7 +245,7 @@ def record_disclosure(
 
 def record_disclosure_batch(
     *, actor: AbstractBaseUser | AnonymousUser | None, entries: Iterable[dict[str, Any]]
-) -> list[Disclosure]:
+) -> None:
     """The disclosures of many plans (a bulk export chunk) in one chain append.
 
     Each entry holds the arguments of `record_disclosure` for one plan.
@@ -252,30 +253,28 @@ def record_disclosure_batch(
     facts = request_facts()
     now = timezone.now()
     actor_columns = _actor_columns(actor)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for entry in entries:
         bases = entry.get("bases") or {}
+        shared = {
+            "recorded_at": now,
+            "actor_user_id": actor_columns.get("actor_user_id"),
+            "actor_username": actor_columns.get("actor_username", ""),
+            "actor_organization_id": actor_columns.get("actor_organization_id"),
+            "recipient": entry["recipient"],
+            "recipient_organization_id": entry.get("recipient_organization_id"),
+            "family_id": entry["family_id"],
+            "plan_id": entry["plan_id"],
+            "plan_version": entry["plan_version"],
+            "content": entry["content"],
+            "request_id": facts.request_id,
+        }
         rows.extend(
-            Disclosure(
-                recorded_at=now,
-                actor_user_id=actor_columns.get("actor_user_id"),
-                actor_username=actor_columns.get("actor_username", ""),
-                actor_organization_id=actor_columns.get("actor_organization_id"),
-                recipient=entry["recipient"],
-                recipient_organization_id=entry.get("recipient_organization_id"),
-                subject_id=subject,
-                family_id=entry["family_id"],
-                plan_id=entry["plan_id"],
-                plan_version=entry["plan_version"],
-                content=entry["content"],
-                basis=bases.get(subject, entry["basis"]),
-                request_id=facts.request_id,
-            )
+            {**shared, "subject_id": subject, "basis": bases.get(subject, entry["basis"])}
             for subject in dict.fromkeys(entry["subjects"])
         )
-    chain.append(rows, key=facts.request_id or str(uuid.uuid4()))
+    chain.append_values(Disclosure, rows, key=facts.request_id or str(uuid.uuid4()))
     note_logged_read()
-    return rows
 
 
 def _denied_target(object_type: str, object_id: str, plan_id: uuid.UUID | None) -> parties.Target:

@@ -4,7 +4,9 @@ Noninterference: two worlds that differ only in what a reader may not see must l
 to that reader. Versions are where that is hardest, because every write advances the plan's
 version, whoever can see it. So no view shows the stored version: every version number, ETag,
 `updated_at`/`updated_by`, history entry and acknowledgement state a reader gets comes from
-`reader_view(access)`, the one function in this module that views call.
+`reader_view(access)`, the one function in this module that views call. A write's If-Match
+check, which needs one item's version only, calls `item_version`: the same replay (`_replay`)
+over that item's rows.
 
 The rules, all decided from the history tables by today's policy (docs/architecture.md,
 "Reader-relative versions"):
@@ -35,7 +37,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -410,34 +412,17 @@ def _view(
     by_version: dict[int, list[Change]] = {}
     partly_hidden: set[int] = set()
     item_versions: set[int] = set()
-    absent: dict[str, Any] | None = None
     for kind, rows in rows_by_kind.items():
         signature = kinds.get(kind).signature
-        previous: dict[str, Any] | None = absent
-        previous_raw: tuple[Any, ...] | None = None
-        current_id = None
-        number = 0
-        for row in rows:
-            if row.id != current_id:
-                current_id, previous, previous_raw, number = row.id, absent, None, 0
+        for row, change in _replay(kind, rows, vis):
             if not signature:
                 item_versions.add(row.plan_version)
-            shown = row.history_type != "-" and vis.allows(kind, row)
-            seen = project(kind, row, vis) if shown else absent
-            raw = _raw(kind, row)
-            same_save = shown and previous is not absent and raw == previous_raw
-            if seen != previous or same_save:
-                number += 1
-                word = (
-                    "added" if previous is absent else ("removed" if seen is absent else "changed")
-                )
-                change = Change(kind, row, seen is not absent, number, word)
+            if change is not None:
                 items.setdefault((kind, row.id), []).append(change)
                 if not signature:
                     by_version.setdefault(row.plan_version, []).append(change)
             elif not signature:
                 partly_hidden.add(row.plan_version)
-            previous, previous_raw = seen, raw
     team_or_plan = {v for v in plan_rows if v not in item_versions}
     versions = sorted(team_or_plan | set(by_version))
     for changes in by_version.values():
@@ -452,6 +437,63 @@ def _view(
         partly_hidden=partly_hidden,
         current=max([plan.version, *plan_rows]) if plan_rows else plan.version,
     )
+
+
+def _replay(kind: str, rows: Iterable[Any], vis: Visibility) -> Iterator[tuple[Any, Change | None]]:
+    """Each historical row of items of one kind (by item, oldest first) with the visible change
+    it makes for the reader, or None when the reader sees no change in it."""
+    absent: dict[str, Any] | None = None
+    previous: dict[str, Any] | None = absent
+    previous_raw: tuple[Any, ...] | None = None
+    current_id = None
+    number = 0
+    for row in rows:
+        if row.id != current_id:
+            current_id, previous, previous_raw, number = row.id, absent, None, 0
+        shown = row.history_type != "-" and vis.allows(kind, row)
+        seen = project(kind, row, vis) if shown else absent
+        raw = _raw(kind, row)
+        same_save = shown and previous is not absent and raw == previous_raw
+        if seen != previous or same_save:
+            number += 1
+            word = "added" if previous is absent else ("removed" if seen is absent else "changed")
+            yield row, Change(kind, row, seen is not absent, number, word)
+        else:
+            yield row, None
+        previous, previous_raw = seen, raw
+
+
+def item_version(access: policy.PlanAccess, kind: str, item_id: Any, default: int = 1) -> int:
+    """`reader_view(access).item_version(kind, item_id, default)`, from the item's own history
+    and the latest rows of the kinds it refers to instead of the whole plan's history.
+
+    A write's If-Match check needs only this number (under the locks); what the reader sees of
+    the item depends only on its own rows and on which items of its kind and of the kinds it
+    names the reader may see today, so the replay of its rows gives the same count.
+    """
+    declared = kinds.get(kind)
+    plan = access.plan
+    upto = max(plan.version, written_version(plan.pk))
+    vis = Visibility(access)
+    for name in {kind, *declared.references.values()}:
+        latest = (
+            history_model(kinds.get(name).model)
+            .objects.filter(plan_id=plan.pk, plan_version__lte=upto)
+            .order_by("id", "-history_date", "-history_id")
+            .distinct("id")
+        )
+        vis.ids[name] = {
+            row.id for row in history_rows(latest) if policy.may_read_item(access, row)
+        }
+    rows = history_model(declared.model).objects.filter(
+        plan_id=plan.pk, id=_uuid(item_id), plan_version__lte=upto
+    )
+    changes = [
+        c
+        for _, c in _replay(kind, history_rows(rows.order_by("history_date", "history_id")), vis)
+        if c
+    ]
+    return changes[-1].number if changes else default
 
 
 def content_hash(view: ReaderView) -> str:

@@ -12,7 +12,14 @@ from pathlib import Path
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
-from plan_service.settings.environment import envbool, envint, envlist, envsecret, envstr
+from plan_service.settings.environment import (
+    envbool,
+    envint,
+    envlist,
+    envsecret,
+    envstr,
+    envthreshold,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -117,6 +124,12 @@ DATABASES = {
 }
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", envint("DATABASE_CONNECT_TIMEOUT", 5))
+# Server-side prepared statements for the hot statements `plan_service.prepared` runs (psycopg
+# prepares one after this many runs on a connection; Django's default is off). "off" behind a
+# transaction-pooling PgBouncer older than 1.21 (docs/operations.md).
+DATABASES["default"]["OPTIONS"].setdefault(
+    "prepare_threshold", envthreshold("DATABASE_PREPARE_THRESHOLD", 5)
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 #: The roles `db_roles` creates and grants (docs/operations.md): the service connects as the
 #: first, the retention purge as the second; migrations run as the tables' owner.

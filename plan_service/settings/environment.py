@@ -39,6 +39,19 @@ def envint(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from exc
 
 
+def envthreshold(name: str, default: int | None) -> int | None:
+    """Return the variable `name` as a non-negative integer, or None for "off"."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    if raw.strip().lower() in {"off", "none"}:
+        return None
+    value = envint(name, 0)
+    if value < 0:
+        raise ImproperlyConfigured(f"{name} must be a count of at least 0 or 'off', not {raw!r}")
+    return value
+
+
 def envlist(name: str, default: list[str]) -> list[str]:
     """Return the comma-separated variable `name` as a list of non-empty items."""
     raw = os.environ.get(name)

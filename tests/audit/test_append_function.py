@@ -80,3 +80,45 @@ def test_a_chain_continues_from_its_head_across_appends():
     assert second[0].prev_hash == first[0].row_hash
     assert second[0].seq == first[0].seq + 1
     _check(AccessEvent, first + second)
+
+
+def test_rows_given_as_values_hash_as_the_same_rows_read_back():
+    """`append_values` (what the services append: plain values, not model instances) takes a
+    value of another type than the field's own (a uuid or a number as text, an address not in
+    its canonical form) through the field's `to_python`, as the row read back will hold it,
+    and fills every column left out with its default."""
+    import uuid
+
+    subject = uuid.uuid4()
+    given = [
+        {
+            "action": "read",
+            "outcome": AccessEvent.Outcome.SUCCESS,
+            "subject_id": str(subject).upper(),
+            "object_version": "7",
+            "actor_user_id": "12",
+            "actor_hide_name": True,
+            "client_ip": "::FFFF:10.0.0.1",
+            "query": {"ä": ["x", 1]},
+        },
+        {"action": "search", "outcome": "denied"},
+    ]
+    placed = chain.append_values(AccessEvent, given, key=key_for_chain(1))
+    rows = list(AccessEvent.objects.filter(seq__in=[p[0] for p in placed], chain=1).order_by("seq"))
+    assert [(r.seq, r.prev_hash, r.row_hash) for r in rows] == placed
+    first, second = rows
+    assert (first.subject_id, first.object_version, first.actor_user_id) == (subject, 7, 12)
+    assert first.client_ip == "::ffff:10.0.0.1"
+    assert (second.subject_id, second.actor_username, second.purpose) == (None, "", "")
+    for row in rows:
+        assert row.row_hash == chain.row_hash(row.prev_hash, row)
+    assert chain.verify(AccessEvent).ok
+
+
+def test_a_value_for_no_column_is_refused_and_nothing_is_written():
+    before = AccessEvent.objects.count()
+    with pytest.raises(TypeError, match="AccessEvent has no column subjcet_id"):
+        chain.append_values(
+            AccessEvent, [{"action": "read", "subjcet_id": None}], key=key_for_chain(0)
+        )
+    assert AccessEvent.objects.count() == before

@@ -497,12 +497,14 @@ def test_choose_chain_spreads_keys_over_the_configured_chains(settings):
 @pytest.mark.parametrize("build", [access_row, disclosure_row], ids=["access", "disclosure"])
 def test_the_canonical_form_cut_at_seq_is_the_canonical_form_with_a_cold_cache(build, monkeypatch):
     """`append` hashes `head + seq + tail`; it must be `canonical(row)` also on the first call
-    in a process (the per-model converters are cached after it, so a warm process hides it)."""
-    monkeypatch.setattr(chain, "_TO_PYTHON", {})
+    in a process (the per-model columns are cached after it, so a warm process hides it)."""
+    monkeypatch.setattr(chain, "_COLUMNS", {})
     row = build()
     row.chain, row.seq = 3, 41
     for _ in range(2):  # cold, then from the cache
-        head, tail = chain._canonical_split(row)
+        head, tail = chain._canonical_split(type(row), chain._row_values(row))
         assert head + "41" + tail == chain.canonical(row)
         assert head.endswith('"seq":')
-    assert [name for name, _ in chain._TO_PYTHON[type(row)]] == list(row.HASHED_FIELDS)
+    assert [c.attname for c in chain._COLUMNS[type(row)]] == [
+        f.attname for f in type(row)._meta.concrete_fields
+    ]

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from plan_service.participants.models import Person
-from plan_service.plans import services
+from plan_service.plans import kinds, services
 from plan_service.plans.models import Goal, Need
 from tests import factories
 
@@ -493,3 +493,83 @@ def test_an_item_without_history_rows_answers_from_its_own_row(api, setting):
         HTTP_IF_MATCH=shown["ETag"],
     )
     assert _errors(refused) == [("version", "No such version of this item.")]
+
+
+def test_a_writes_item_version_check_counts_as_the_whole_plans_view_does(setting):
+    """`visibility.item_version` (a write's If-Match check) replays one item's rows instead of
+    the whole plan's history; for every reader and every item, through reclassifications, links
+    between visible and hidden items, a restriction, a save that changed nothing and a removal,
+    it must give the number `reader_view` gives."""
+    from plan_service import policy
+    from plan_service.plans import visibility
+    from plan_service.plans.models import Action, Plan
+
+    lead, curator, guardian, plan = setting
+    child = Person.objects.get(family=plan.family, kind="child")
+    me = lead.user
+
+    def new(model, **data):
+        return services.item_create(actor=me, plan_id=plan.pk, model=model, data=data)
+
+    def edit(model, item, **data):
+        services.item_update(
+            actor=me,
+            plan_id=plan.pk,
+            model=model,
+            item_id=item.pk,
+            expected_version=None,
+            data=data,
+        )
+
+    open_need = new(Need, category="general", title="näkyvä tarve")
+    hidden_need = new(Need, category="social", title="salainen tarve")
+    other_hidden = new(Need, category="social", title="toinen salainen")
+    goal = new(Goal, category="general", title="tavoite", desired_outcome="o", need=open_need.pk)
+    edit(Goal, goal, need=hidden_need.pk)  # visible -> hidden link: a change for the curator
+    edit(Goal, goal, need=other_hidden.pk)  # hidden -> hidden: none for the curator
+    edit(Goal, goal, title="tavoite")  # a save that changed nothing
+    moved = new(Goal, category="general", title="siirretty", desired_outcome="o")
+    edit(Goal, moved, category="social")  # hidden from the curator ever after
+    edit(Need, open_need, title="näkyvä tarve, muutettu")
+    edit(Need, hidden_need, category="general")  # now visible: the goal's old links show
+    action = new(
+        Action,
+        category="general",
+        description="toimi",
+        goal=goal.pk,
+        responsible_kind="member",
+        responsible_user=me.pk,
+    )
+    goal.refresh_from_db()
+    goal.restricted_by = child  # the child's wish, recorded (as the guardian test does)
+    goal._history_user = me
+    goal.save()
+    edit(Action, action, description="toimi, muutettu")
+    gone = new(Goal, category="general", title="poistuva", desired_outcome="o")
+    services.item_delete(
+        actor=me, plan_id=plan.pk, model=Goal, item_id=gone.pk, expected_version=None
+    )
+
+    items = [
+        (k.name, i)
+        for k in kinds.all_kinds()
+        for i in visibility.history_model(k.model)
+        .objects.filter(plan_id=plan.pk)
+        .values_list("id", flat=True)
+        .distinct()
+    ]
+    assert len(items) >= 7
+    compared = set()
+    for user in (me, curator.user, guardian):
+        access = policy.plan_access(user, Plan.objects.get(pk=plan.pk))
+        view = visibility.reader_view(access)
+        for kind, item_id in items:
+            expected = view.item_version(kind, item_id, default=99)
+            assert visibility.item_version(access, kind, item_id, default=99) == expected, (
+                user,
+                kind,
+                item_id,
+            )
+            compared.add((user.pk, expected))
+    # The readers' counts differ (the test compares views that differ, not only defaults).
+    assert len({n for _, n in compared}) >= 3

@@ -18,7 +18,7 @@ from plan_service.participants.models import (
     Organization,
     Person,
 )
-from plan_service.plans import kinds, signals
+from plan_service.plans import kinds, signals, visibility
 from plan_service.plans.models import (
     ITEM_MODELS,
     Acknowledgement,
@@ -235,8 +235,8 @@ def item_create(
 def _check_item_version(access: policy.PlanAccess, item: PlanItem, expected: int | None) -> None:
     """If-Match on an item names its version as the writer sees it; compare under the locks."""
     if expected is not None:
-        view = reader_view(access)
-        check_version(view.item_version(item._meta.model_name, item.pk, item.version), expected)
+        kind = item._meta.model_name
+        check_version(visibility.item_version(access, kind, item.pk, item.version), expected)
 
 
 #: Fields an update may never touch, whatever the serializer lets through.
