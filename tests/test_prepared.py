@@ -250,3 +250,20 @@ def test_the_prepare_threshold_is_read_from_the_environment(monkeypatch):
         monkeypatch.setenv("DATABASE_PREPARE_THRESHOLD", raw)
         with pytest.raises(ImproperlyConfigured, match="DATABASE_PREPARE_THRESHOLD"):
             envthreshold("DATABASE_PREPARE_THRESHOLD", 5)
+
+
+def test_the_read_models_lookup_is_prepared_on_the_server_too(world):
+    """Every document and plan-detail read runs the read model's lookup; after the threshold
+    it runs as a prepared statement, and the reads still answer (hits, same body)."""
+    from tests.conftest import Api
+
+    client = Api(world["lead"])
+    url = f"/api/v1/plans/{world['plan'].pk}/document/"
+    bodies = {client.get(url).content for _ in range(8)}
+    assert len(bodies) == 1
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements"
+            " WHERE statement LIKE '%%plans_documentstamp%%' AND generic_plans + custom_plans > 0"
+        )
+        assert cursor.fetchone()[0] == 1

@@ -34,7 +34,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 
-from plan_service import policy
+from plan_service import policy, prepared
 from plan_service.participants.models import Person
 from plan_service.plans import kinds, selectors
 from plan_service.plans.api import serializers as s
@@ -92,7 +92,7 @@ def _stored(
         "part": part,
         "version": access.plan.version,
     }
-    with connection.cursor() as cursor:
+    with prepared.server_cursor() as cursor:  # prepared on the server: run on every read
         cursor.execute(_LOOKUP, key)
         generation, epoch, body = cursor.fetchone()
     if body is not None:

@@ -122,3 +122,13 @@ def test_a_value_for_no_column_is_refused_and_nothing_is_written():
             AccessEvent, [{"action": "read", "subjcet_id": None}], key=key_for_chain(0)
         )
     assert AccessEvent.objects.count() == before
+
+
+def test_the_append_function_writes_only_to_the_two_logs():
+    """The function names its tables itself (static SQL, planned once per connection); any
+    other table name is refused, so it cannot be used to write elsewhere."""
+    from django.db import DatabaseError, transaction
+
+    refused = pytest.raises(DatabaseError, match="is not a chained log")
+    with refused, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM audit_chain_append('plans_plan', 'access', 0, '[]'::jsonb)")
