@@ -475,7 +475,7 @@ def item_version(access: policy.PlanAccess, kind: str, item_id: Any, default: in
     plan = access.plan
     upto = max(plan.version, written_version(plan.pk))
     vis = Visibility(access)
-    for name in {kind, *declared.references.values()}:
+    for name in sorted({kind, *declared.references.values()}):
         latest = (
             history_model(kinds.get(name).model)
             .objects.filter(plan_id=plan.pk, plan_version__lte=upto)
