@@ -323,14 +323,11 @@ class VerifyResult:
         }
 
 
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
-
-
-def _converters(model: type[Chained]) -> list[Callable[[Any], object] | None]:
-    """Per hashed column, the conversion `_plain` would apply (decided once, not per value)."""
-    kinds = {"UUIDField": str, "DateTimeField": _iso}
-    return [kinds.get(model._meta.get_field(n).get_internal_type()) for n in model.HASHED_FIELDS]
+def _converters(model: type[Chained]) -> list[Callable[[Any], object]]:
+    """Per hashed column, the conversion the append hashes it with (`_columns`' `plain`), so
+    verifying and appending share one canonical form; decided once, not per value."""
+    plain = {c.attname: c.plain for c in _columns(model)}
+    return [plain[name] for name in model.HASHED_FIELDS]
 
 
 def _rows(model: type[Chained], chain: int) -> Iterator[tuple[Any, ...]]:
@@ -397,7 +394,7 @@ def verify(model: type[Chained], *, anchor: Anchor | None = None) -> VerifyResul
             if prev_hash != prev:
                 problems.append("prev_hash does not match the previous row")
             data = {
-                name: value if convert is None or value is None else convert(value)
+                name: convert(value)
                 for (name, convert), value in zip(columns, values[3:], strict=True)
                 if value is not None or name not in optional
             }
