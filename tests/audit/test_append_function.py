@@ -115,6 +115,31 @@ def test_rows_given_as_values_hash_as_the_same_rows_read_back():
     assert chain.verify(AccessEvent).ok
 
 
+def test_rows_sharing_objects_each_store_their_own_values():
+    """`append_values` converts a value again only when it is not the very object the row
+    before gave: rows that alternate values (A, B, A), share one dict, or give an equal but
+    distinct object all store and hash what they gave. A cache keyed on anything looser than
+    identity (the column alone, or equality across types) would store the row before's value."""
+    import uuid
+
+    a, b = uuid.uuid4(), uuid.uuid4()
+    shared = {"filter": ["x"]}
+    given = [
+        {"action": "read", "subject_id": a, "query": shared, "object_version": 1},
+        {"action": "read", "subject_id": b, "query": shared, "object_version": True},
+        {"action": "read", "subject_id": str(a), "query": {"filter": ["y"]}, "object_version": 1},
+        {"action": "read", "subject_id": None, "query": shared, "object_version": "2"},
+    ]
+    placed = chain.append_values(AccessEvent, given, key=key_for_chain(2))
+    rows = list(AccessEvent.objects.filter(seq__in=[p[0] for p in placed], chain=2).order_by("seq"))
+    assert [r.subject_id for r in rows] == [a, b, a, None]
+    assert [r.query for r in rows] == [shared, shared, {"filter": ["y"]}, shared]
+    assert [r.object_version for r in rows] == [1, 1, 1, 2]
+    for row in rows:
+        assert row.row_hash == chain.row_hash(row.prev_hash, row)
+    assert chain.verify(AccessEvent).ok
+
+
 def test_a_value_for_no_column_is_refused_and_nothing_is_written():
     before = AccessEvent.objects.count()
     with pytest.raises(TypeError, match="AccessEvent has no column subjcet_id"):
