@@ -9,8 +9,9 @@ same snapshot always gives byte-identical JSON.
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 from fhir_export import coding as c
 from fhir_export import validated
@@ -81,6 +82,14 @@ def plan_bundle(snapshot: PlanSnapshot, *, validate: bool = False) -> dict[str, 
     return bundle
 
 
+def to_json_bytes(resource: dict[str, Any]) -> bytes:
+    """Canonical JSON as UTF-8 (keys in the order built, no spaces), identical for identical
+    input: byte for byte `json.dumps(resource, ensure_ascii=False, separators=(",", ":"))`
+    (tests/fhir_export/test_bundle.py checks it over every plan shape), made by orjson, which
+    the bulk export needs for its speed."""
+    return orjson.dumps(resource)
+
+
 def to_json(resource: dict[str, Any]) -> str:
-    """Canonical JSON (keys in the order built, no spaces), identical for identical input."""
-    return json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
+    """`to_json_bytes` as text."""
+    return orjson.dumps(resource).decode()

@@ -10,16 +10,16 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_KEEP = {"\t", "\n", "\r"}
+#: Unicode's control characters (category Cc: U+0000-001F, U+007F-009F) but tab, LF and CR,
+#: and the surrogates (Cs).
+_DROP = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def string(value: str | None, limit: int | None = None) -> str | None:
     """`value` without control characters and outer whitespace, or None when nothing is left."""
     if not value:
         return None
-    cleaned = "".join(
-        ch for ch in value if ch in _KEEP or unicodedata.category(ch) not in ("Cc", "Cs")
-    ).strip()
+    cleaned = _DROP.sub("", value).strip()
     if limit is not None:
         cleaned = cleaned[:limit].strip()
     return cleaned or None

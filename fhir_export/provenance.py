@@ -21,8 +21,9 @@ is then named by a digest of what it describes and dated by the latest item it m
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
+
+import orjson
 
 from fhir_export import coding as c
 from fhir_export.identifiers import derive, reference
@@ -38,8 +39,10 @@ SOURCE_REGISTER = {
 
 def content_digest(resources: list[Resource]) -> str:
     """A short digest of resources, naming a reader-relative version of the plan."""
-    text = json.dumps(resources, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    # The bytes of json.dumps(..., ensure_ascii=False, separators=(",", ":"), sort_keys=True),
+    # as `bundle.to_json_bytes` (the digest names versions already pushed: it must not move).
+    text = orjson.dumps(resources, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(text).hexdigest()[:32]
 
 
 def custodian_profile(snapshot: PlanSnapshot) -> str | None:

@@ -228,17 +228,14 @@ def run_bulk_export(job_id: object) -> BackgroundJob | None:
     directory = Path(settings.EXPORT_ROOT) / str(job.pk)
     writer = BulkWriter(directory)
     started = timezone.now()
-    state: dict[str, Any] = {"plans": 0, "family": None}
+    state: dict[str, Any] = {"plans": 0}
     recipient = f"FHIR bulk export for {actor.get_username()}"
     with job_facts(job):
         total = export.export_plan_count(user=actor)
         BackgroundJob.objects.filter(pk=job.pk).update(total=total, progress=0)
 
         def write(result: export.Export) -> None:
-            if result.snapshot.family_id != state["family"]:
-                writer.next_family()
-                state["family"] = result.snapshot.family_id
-            writer.add_bundle(result.bundle)
+            writer.add_plan(result.snapshot.family_id, result.bundle)
             state["plans"] += 1
 
         try:

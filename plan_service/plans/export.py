@@ -37,7 +37,7 @@ from plan_service import policy
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import record_access_batch, record_disclosure_batch
 from plan_service.consent.models import Consent
-from plan_service.participants.models import Guardianship, Organization, Person, Recipient
+from plan_service.participants.models import Guardianship, Organization, Person, Recipient, Role
 from plan_service.plans import kinds, selectors
 from plan_service.plans.models import (
     Action,
@@ -74,7 +74,13 @@ def _display(user: Any) -> str:
     return user.get_full_name() or user.get_username()
 
 
-def _member(m: Membership) -> snap.MemberData:
+def _role_labels() -> dict[str, str]:
+    """Each professional role's label in the active language (`get_role_display` per member
+    hashes every lazy label of the choices; the bulk export has thousands of members)."""
+    return {value: str(label) for value, label in Role.choices}
+
+
+def _member(m: Membership, roles: dict[str, str]) -> snap.MemberData:
     professional = m.professional
     return snap.MemberData(
         id=m.pk,
@@ -87,7 +93,9 @@ def _member(m: Membership) -> snap.MemberData:
         display=_display(m.user),
         professional_id=professional.pk if professional else None,
         professional_role=professional.role if professional else "",
-        professional_role_display=str(professional.get_role_display()) if professional else "",
+        professional_role_display=roles.get(professional.role, professional.role)
+        if professional
+        else "",
         organization_id=professional.organization_id if professional else None,
         person_id=m.person_id,
         statute=m.statute,
@@ -123,7 +131,8 @@ def _readable(accesses: Sequence[policy.PlanAccess], model: type[PlanItem]) -> l
         groups.setdefault(key, []).append(access)
     scopes = [policy.items_for_many(group, model.objects.all()) for group in groups.values()]
     return list(
-        reduce(operator.or_, scopes).select_related("created_by").order_by("created_at", "id")
+        # Authors are few per chunk: one instance per author (prefetch), not one per item.
+        reduce(operator.or_, scopes).prefetch_related("created_by").order_by("created_at", "id")
     )
 
 
@@ -152,7 +161,7 @@ def _gather(accesses: Sequence[policy.PlanAccess]) -> list[_Rows]:
             rows[index].wards.setdefault(guardian_id, []).append(child_id)
     for membership in (
         Membership.objects.filter(plan_id__in=by_plan)
-        .select_related("user", "professional__organization", "person")
+        .prefetch_related("user", "professional")  # few distinct people in many plans
         .order_by("valid_from", "id")
     ):
         for index in by_plan[membership.plan_id]:
@@ -196,7 +205,8 @@ def plan_snapshots(accesses: Sequence[policy.PlanAccess]) -> list[snap.PlanSnaps
         org_ids |= {a.responsible_organization_id for a in plan_rows.items[Action]}
     org_ids.discard(None)  # type: ignore[arg-type]
     organizations = {o.pk: o for o in Organization.objects.filter(pk__in=org_ids)}
-    return [_snapshot(a, r, organizations) for a, r in zip(accesses, rows, strict=True)]
+    roles = _role_labels()
+    return [_snapshot(a, r, organizations, roles) for a, r in zip(accesses, rows, strict=True)]
 
 
 def plan_snapshot(access: policy.PlanAccess) -> snap.PlanSnapshot:
@@ -210,7 +220,10 @@ def plan_snapshot(access: policy.PlanAccess) -> snap.PlanSnapshot:
 
 
 def _snapshot(
-    access: policy.PlanAccess, rows: _Rows, organizations: dict[uuid.UUID, Organization]
+    access: policy.PlanAccess,
+    rows: _Rows,
+    organizations: dict[uuid.UUID, Organization],
+    roles: dict[str, str],
 ) -> snap.PlanSnapshot:
     plan = access.plan
     persons, wards, members, consents = rows.persons, rows.wards, rows.members, rows.consents
@@ -276,7 +289,7 @@ def _snapshot(
             )
             for o in sorted((organizations[i] for i in used if i in organizations), key=_pk)
         ),
-        members=tuple(_member(m) for m in members),
+        members=tuple(_member(m, roles) for m in members),
         **_item_snapshots(rows),
         consents=tuple(
             snap.ConsentData(
@@ -393,7 +406,7 @@ def plan_snapshot_at(access: policy.PlanAccess, version: int) -> snap.PlanSnapsh
     org_ids |= {c.recipient_organization_id for c in rows.consents}
     org_ids |= {a.responsible_organization_id for a in rows.items[Action]}
     organizations = {o.pk: o for o in Organization.objects.filter(pk__in=org_ids - {None})}
-    return _snapshot(past, rows, organizations)
+    return _snapshot(past, rows, organizations, _role_labels())
 
 
 def as_reader(snapshot: snap.PlanSnapshot, view: Any, version: int | None = None) -> Any:

@@ -6,7 +6,8 @@ NDJSON file per resource type plus `manifest.json`. Without `--actor`, `--recipi
 a username and the plans go as that user sees them (the earlier form of the command).
 Plans are read in keyset chunks and written as they come, so memory stays flat however many
 plans there are. Each plan's disclosure rows (one per person) commit with that plan's export;
-if the run fails, the files written so far are deleted.
+if the run fails, the files written so far are deleted. `--workers N` exports the chunks in N
+worker processes (each with its own database connection; `plans.bulk`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 from fhir_export.ndjson import BulkWriter
 from plan_service.participants.models import Recipient
-from plan_service.plans import export
+from plan_service.plans import bulk, export
 
 
 class Command(BaseCommand):
@@ -39,6 +40,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--chunk-size", type=int, default=100, help="Plans per query and transaction."
         )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help="Worker processes exporting chunks (each opens a database connection).",
+        )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -53,10 +60,11 @@ class Command(BaseCommand):
                 raise CommandError(_("No such recipient in the registry."))
         if options["chunk_size"] < 1:
             raise CommandError(_("The chunk size must be at least 1."))
+        if not 1 <= options["workers"] <= 64:
+            raise CommandError(_("The number of workers must be from 1 to 64."))
         writer = BulkWriter(Path(options["output"]))
         started = timezone.now()
         recipient: str | Recipient = named or f"FHIR bulk export for {user.get_username()}"
-        state: dict[str, Any] = {"plans": 0, "family": None}
         try:
             with tqdm(
                 total=export.export_plan_count(user=user),
@@ -64,24 +72,14 @@ class Command(BaseCommand):
                 disable=options["no_progress"],
                 file=self.stderr._out,
             ) as bar:
-
-                def write(result: export.Export) -> None:
-                    if result.snapshot.family_id != state["family"]:
-                        writer.next_family()
-                        state["family"] = result.snapshot.family_id
-                    writer.add_bundle(result.bundle)
-                    state["plans"] += 1
-                    bar.update(1)
-
-                for batch in export.export_plan_batches(
-                    user=user, chunk_size=options["chunk_size"]
-                ):
-                    export.plan_export_many_to(
-                        actor=user,
-                        plan_ids=[plan_id for _, plan_id in batch],
-                        sink=write,
-                        recipient=recipient,
-                    )
+                plans = bulk.export_all(
+                    actor=user,
+                    recipient=recipient,
+                    writer=writer,
+                    chunk_size=options["chunk_size"],
+                    workers=options["workers"],
+                    progress=bar.update,
+                )
         except BaseException:
             writer.abort()
             raise
@@ -92,5 +90,5 @@ class Command(BaseCommand):
         lines = sum(item["count"] for item in manifest["output"])
         self.stdout.write(
             _("Exported %(plans)s plans as %(lines)s resources into %(dir)s.")
-            % {"plans": state["plans"], "lines": lines, "dir": options["output"]}
+            % {"plans": plans, "lines": lines, "dir": options["output"]}
         )

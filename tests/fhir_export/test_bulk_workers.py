@@ -1,0 +1,98 @@
+"""`fhir_bulk_export --workers N`: chunks exported by forked worker processes (`plans.bulk`).
+
+The workers have their own connections, so these tests commit their data (`live_db`).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import transaction
+
+from fhir_export.ndjson import BulkWriter
+from plan_service.audit import chain
+from plan_service.audit.models import Disclosure
+from plan_service.participants.models import Person
+from plan_service.plans import bulk, export
+from tests import factories
+
+
+@pytest.fixture
+def region(live_db) -> dict:
+    """A lead of five plans, committed; one family has two plans (a completed one and an open
+    one), so its people must still be written once whichever worker exported which."""
+    lead = factories.professional("public_health_nurse")
+    families = [factories.family(children=1 + i % 2, guardians=i % 3) for i in range(4)]
+    led = [factories.plan(lead, families[0], status="completed")]
+    led += [factories.plan(lead, family) for family in families]
+    return {"lead": lead, "led": led}
+
+
+def run(region: dict, out: Path, *extra: str) -> None:
+    call_command(
+        "fhir_bulk_export",
+        "--recipient",
+        region["lead"].user.username,
+        "--output",
+        str(out),
+        "--no-progress",
+        "--chunk-size",
+        "1",
+        *extra,
+        stdout=io.StringIO(),
+    )
+
+
+def test_workers_write_the_same_files_and_log_every_person_once_per_run(region, tmp_path):
+    run(region, tmp_path / "one")
+    run(region, tmp_path / "two", "--workers", "3")
+    one = sorted(p.name for p in (tmp_path / "one").glob("*.ndjson"))
+    assert one == sorted(p.name for p in (tmp_path / "two").glob("*.ndjson"))
+    for name in one:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    for plan in region["led"]:
+        people = sorted(Person.objects.filter(family=plan.family).values_list("pk", flat=True))
+        rows = Disclosure.objects.filter(plan_id=plan.pk)
+        assert sorted(r.subject_id for r in rows) == sorted(people * 2)  # one row per run
+    assert chain.verify(Disclosure).ok
+
+
+def test_a_chunk_failing_in_a_worker_ends_the_run_and_leaves_no_files(
+    region, tmp_path, monkeypatch
+):
+    """The worker's exception reaches the command, which deletes what it wrote; the failed
+    chunk's disclosure rows roll back with it (other chunks may have committed theirs)."""
+    doomed = region["led"][2].pk
+    real = export.plan_export_many_to
+
+    def failing(*, plan_ids, **kwargs):
+        if doomed in plan_ids:
+            raise OSError("disk full")
+        return real(plan_ids=plan_ids, **kwargs)
+
+    monkeypatch.setattr(export, "plan_export_many_to", failing)  # forked workers inherit it
+    with pytest.raises(OSError, match="disk full"):
+        run(region, tmp_path, "--workers", "2")
+    assert not list(tmp_path.glob("*.ndjson"))
+    assert not Disclosure.objects.filter(plan_id=doomed).exists()
+
+
+@pytest.mark.django_db
+def test_workers_are_refused_inside_a_transaction(tmp_path):
+    """Forked workers cannot see this transaction's rows: refused before anything is read."""
+    lead = factories.professional("public_health_nurse")
+    factories.plan(lead, factories.family(children=1, guardians=1))
+    with transaction.atomic(), pytest.raises(RuntimeError, match="inside a transaction"):
+        bulk.export_all(actor=lead.user, recipient="x", writer=BulkWriter(tmp_path), workers=2)
+    assert not Disclosure.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("workers", ["0", "65", "-1"])
+def test_a_number_of_workers_out_of_range_is_refused(workers, tmp_path):
+    lead = factories.professional("public_health_nurse")
+    with pytest.raises(CommandError, match="workers"):
+        run({"lead": lead}, tmp_path, "--workers", workers)
