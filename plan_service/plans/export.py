@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import operator
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -27,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Q
 from django.http import Http404
 from django.utils.translation import gettext as _
 
@@ -659,25 +659,20 @@ def export_plan_batches(
 ) -> Iterator[list[tuple[uuid.UUID, uuid.UUID]]]:
     """(family id, plan id) of every plan `user` may export, by family, `chunk_size` at a time.
 
-    Keyset pagination on (family_id, id): each chunk is one small query, memory does not grow
-    with the number of plans, and plans of one family come together (the NDJSON writer uses that
-    to write each person once).
+    One query, decided when the export starts and streamed through a server-side cursor
+    (`QuerySet.iterator`), so memory does not grow with the number of plans and plans of one
+    family come together (the NDJSON writer uses that to write each person once). Each chunk's
+    export checks its plans again. (A keyset page per chunk re-evaluated the user's whole
+    permission set each time: 150 ms a page, and a quadratic run, at 20,000 plans.)
     """
-    rows_qs = (
+    rows = (
         policy.plans_for(user, policy.Action.EXPORT)
         .order_by("family_id", "id")
         .values_list("family_id", "id")
+        .iterator(chunk_size=chunk_size)
     )
-    last: tuple[uuid.UUID, uuid.UUID] | None = None
-    while True:
-        page = rows_qs
-        if last is not None:
-            page = page.filter(Q(family_id__gt=last[0]) | Q(family_id=last[0], id__gt=last[1]))
-        rows = list(page[:chunk_size])
-        if not rows:
-            return
-        yield rows
-        last = rows[-1]
+    while batch := list(itertools.islice(rows, chunk_size)):
+        yield batch
 
 
 def plan_export_many_to(

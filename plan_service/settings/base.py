@@ -130,6 +130,11 @@ DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", envint("DATABASE_C
 DATABASES["default"]["OPTIONS"].setdefault(
     "prepare_threshold", envthreshold("DATABASE_PREPARE_THRESHOLD", 5)
 )
+# Behind a transaction-pooling PgBouncer, server-side cursors (the bulk export streams its plan
+# list through one) must be off: Django then reads such a result whole (docs/operations.md).
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = envbool(
+    "DATABASE_DISABLE_SERVER_SIDE_CURSORS", False
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 #: The roles `db_roles` creates and grants (docs/operations.md): the service connects as the
 #: first, the retention purge as the second; migrations run as the tables' owner.

@@ -135,3 +135,27 @@ def test_chunk_size_does_not_change_the_output(region, tmp_path) -> None:
 def test_unknown_recipient_is_refused(tmp_path) -> None:
     with pytest.raises(CommandError):
         call_command("fhir_bulk_export", "--recipient", "nobody", "--output", str(tmp_path))
+
+
+@pytest.mark.parametrize("server_side", [True, False])
+def test_plan_batches_come_from_one_query_whatever_the_chunk_size(region, server_side) -> None:
+    """The exportable plans are decided once and streamed (a server-side cursor, or read whole
+    behind a pooler that forbids one): not a page query per chunk, which re-evaluated every
+    permission of the exporter per chunk (quadratic in the plans)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from plan_service.plans.export import export_plan_batches
+
+    user = region["lead"].user
+    connection.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = not server_side
+    try:
+        many = list(export_plan_batches(user=user, chunk_size=100))  # content types cached
+        with CaptureQueriesContext(connection) as ctx:
+            one = list(export_plan_batches(user=user, chunk_size=1))
+    finally:
+        connection.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = False
+    assert len(ctx.captured_queries) == 1
+    assert [len(b) for b in one] == [1, 1, 1]
+    assert [row for batch in one for row in batch] == many[0]
+    assert many[0] == sorted((p.family_id, p.pk) for p in region["led"])
