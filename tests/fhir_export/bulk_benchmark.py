@@ -4,11 +4,13 @@
     DJANGO_SETTINGS_MODULE=plan_service.settings.test \\
         python -m tests.fhir_export.bulk_benchmark --plans 10000
 
-Rows are bulk-inserted (no history rows, no access-log rows): this measures the export, and
-seeding 10,000 plans through the services would take most of an hour. Each plan has two
-children and a guardian, a lead (one professional leads them all, so one recipient receives
-them all), a statutory member, a need, two goals, two actions and a comment. Then it prints the
-command line to time.
+Rows are bulk-inserted (no access-log rows): this measures the export, and seeding 10,000 plans
+through the services would take most of an hour. Each plan has two children and a guardian, a
+lead (one professional leads them all, so one recipient receives them all), a statutory member,
+a need, two goals, two actions and a comment, and the history the services would have written
+for them: the plan at versions 1 to 7 and each item's creation at the version it made, a minute
+apart (the export reads them for the versions, times and authors the recipient may see). Then it
+prints the command line to time.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def seed(plans: int) -> str:
     )
     from plan_service.plans.models import (
         Action,
+        ChangeCode,
         Comment,
         Goal,
         Membership,
@@ -131,7 +134,9 @@ def seed(plans: int) -> str:
                 PlanUserObjectPermission(user=member_user, permission=p, content_object=plan)
                 for p in member_perms
             ]
-            need = Need(plan=plan, category="health", title="Uni", concerns=[kids[0].id])
+            need = Need(
+                plan=plan, category="health", title="Uni", concerns=[kids[0].id], plan_version=2
+            )
             needs.append(need)
             goal_a = Goal(
                 plan=plan,
@@ -140,6 +145,7 @@ def seed(plans: int) -> str:
                 desired_outcome="Nukkuu yönsä",
                 need=need,
                 target_date=now.date(),
+                plan_version=3,
             )
             goal_b = Goal(
                 plan=plan,
@@ -147,6 +153,7 @@ def seed(plans: int) -> str:
                 title="Koulu",
                 desired_outcome="Läsnä",
                 achievement="improving",
+                plan_version=4,
             )
             goals += [goal_a, goal_b]
             actions.append(
@@ -158,6 +165,7 @@ def seed(plans: int) -> str:
                     responsible_kind="member",
                     responsible_user=lead_user,
                     status="in-progress",
+                    plan_version=5,
                 )
             )
             actions.append(
@@ -169,6 +177,7 @@ def seed(plans: int) -> str:
                     responsible_kind="guardian",
                     responsible_person=guardian,
                     concerns=[kids[1].id],
+                    plan_version=6,
                 )
             )
             comments.append(
@@ -179,6 +188,7 @@ def seed(plans: int) -> str:
                     target_type="goal",
                     target_id=goal_a.id,
                     text="Hyvä suunnitelma.",
+                    plan_version=7,
                 )
             )
         Person.objects.bulk_create(people)
@@ -190,8 +200,35 @@ def seed(plans: int) -> str:
         Goal.objects.bulk_create(goals)
         Action.objects.bulk_create(actions)
         Comment.objects.bulk_create(comments)
+        _history(plan_rows, [*needs, *goals, *actions, *comments], lead_user, now, ChangeCode)
         print(f"seeded {start + size} plans", flush=True)
     return lead_user.username
+
+
+def _history(plans: list, items: list, user: object, now: object, codes: type) -> None:
+    """The rows the services write with each version: the plan at versions 1 to 7, each item
+    created at its `plan_version`; version v is dated 7 - v minutes before `now`."""
+    import datetime as dt
+
+    def at(version: int) -> object:
+        return now - dt.timedelta(minutes=7 - version)  # type: ignore[operator]
+
+    model = type(plans[0])
+    for version in range(1, 8):
+        for plan in plans:
+            plan.version = version
+        model.history.bulk_history_create(
+            plans,
+            update=version > 1,
+            default_user=user,
+            default_date=at(version),
+            default_change_reason=codes.PLAN_CREATED if version == 1 else codes.ITEM_ADDED,
+        )
+    by_kind: dict[tuple[type, int], list] = {}
+    for item in items:
+        by_kind.setdefault((type(item), item.plan_version), []).append(item)
+    for (kind, version), rows in by_kind.items():
+        kind.history.bulk_history_create(rows, default_user=user, default_date=at(version))
 
 
 def main() -> None:
