@@ -85,11 +85,11 @@ def plan_bundle(snapshot: PlanSnapshot, *, validate: bool = False) -> dict[str, 
 def to_json_bytes(resource: dict[str, Any]) -> bytes:
     """Canonical JSON as UTF-8 (keys in the order built, no spaces), identical for identical
     input: byte for byte `json.dumps(resource, ensure_ascii=False, separators=(",", ":"))`
-    (tests/fhir_export/test_bundle.py checks it over every plan shape), made by orjson, which
-    the bulk export needs for its speed."""
+    (tests/fhir_export/test_serialisation.py checks it over every plan shape), made by orjson,
+    which the bulk export needs for its speed."""
     return orjson.dumps(resource)
 
 
 def to_json(resource: dict[str, Any]) -> str:
     """`to_json_bytes` as text."""
-    return orjson.dumps(resource).decode()
+    return to_json_bytes(resource).decode()

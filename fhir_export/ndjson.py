@@ -55,8 +55,9 @@ _URN_REFERENCE = re.compile(rb'"reference":"(urn:uuid:[^"\\]*)"')
 
 def bulk_line(resource: dict[str, Any], types: dict[bytes, bytes]) -> bytes:
     """`to_json_bytes(bulk_resource(resource, types))`, by rewriting the text rather than
-    copying the tree (the bulk export writes ~10 resources per plan; tests/fhir_export/test_bulk.py
-    checks the two agree over every plan shape). `types` maps fullUrls, as bytes."""
+    copying the tree (the bulk export writes ~10 resources per plan;
+    tests/fhir_export/test_serialisation.py checks the two agree over every plan shape and
+    hostile text). `types` maps fullUrls, as bytes."""
     return _URN_REFERENCE.sub(
         lambda m: b'"reference":"' + types.get(m[1], m[1]) + b'"', to_json_bytes(resource)
     )

@@ -1,19 +1,21 @@
 """Bulk FHIR export: every plan an actor may export, for a recipient, as NDJSON files.
 
-`export_all` reads the actor's exportable plans in keyset chunks (`export.export_plan_batches`)
-and exports each chunk with `export.plan_export_many_to`: one transaction per chunk, its plans
-share-locked, its disclosure and access rows committed with it. The chunk's plans come back as
-NDJSON lines (`fhir_export.ndjson.bundle_lines`) and go to a `BulkWriter`, in keyset order, so
-a family's plans still come together and each person is written once.
+`export_all` takes the actor's exportable plans in chunks (`export.export_plan_batches`: one
+query, streamed) and exports each chunk with `export.plan_export_many_to`: one transaction per
+chunk, its plans share-locked, its disclosure and access rows committed with it. The chunk's
+plans come back as NDJSON lines (`fhir_export.ndjson.bundle_lines`) and go to a `BulkWriter` in
+the list's order (by family), so a family's plans still come together and each person is
+written once.
 
 With `workers` > 1 the chunks are exported by that many forked worker processes, each with its
-own database connection, while this process reads the keyset pages and writes the files.
-Results are taken in the order the chunks were read, and at most two chunks per worker are in
-flight, so memory stays flat however many plans there are. A chunk that fails (a plan left
-the actor's reach, a broken connection) raises here and ends the run; chunks other workers had
-already committed stay logged as disclosed, as chunks before the failure always did (a failed
-run's files are deleted by the caller, the log errs on the side of saying more left).
-Workers read committed data only: the function refuses to fork inside a transaction.
+own database connection, while this process reads the list and writes the files. Results are
+taken in the order the chunks were read, and at most two chunks per worker are in flight, so
+memory stays flat however many plans there are and the files are byte for byte those of one
+process. A chunk that fails (a plan left the actor's reach, a broken connection) raises here
+and ends the run; chunks other workers had already committed stay logged as disclosed, as
+chunks before the failure always did (the caller deletes a failed run's files: the log errs on
+the side of saying more left, never less). Workers read committed data only: the function
+refuses to fork inside a transaction.
 """
 
 from __future__ import annotations
