@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from django.conf import settings
 from django.db import connection
 
@@ -252,8 +251,7 @@ def append_values(
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT seq, prev_hash, row_hash FROM audit_chain_append(%s, %s, %s, %s::jsonb)",
-            # Not hashed (the hashes come from `_canonical_split`'s text): orjson for speed.
-            [model._meta.db_table, log_name(model), chain, orjson.dumps(payload).decode()],
+            [model._meta.db_table, log_name(model), chain, json.dumps(payload)],
         )
         return [(int(seq), str(prev), str(digest)) for seq, prev, digest in cursor.fetchall()]
 
