@@ -20,6 +20,7 @@ from fhir_export.consent import consents
 from fhir_export.identifiers import derive, full_url, reference
 from fhir_export.narrative import finish
 from fhir_export.participants import Resource, care_team, people
+from fhir_export.primitives import ORJSON_STRICT
 from fhir_export.provenance import content_digest, custodian_profile, provenance
 from fhir_export.snapshot import PlanSnapshot
 
@@ -85,9 +86,9 @@ def plan_bundle(snapshot: PlanSnapshot, *, validate: bool = False) -> dict[str, 
 def to_json_bytes(resource: dict[str, Any]) -> bytes:
     """Canonical JSON as UTF-8 (keys in the order built, no spaces), identical for identical
     input: byte for byte `json.dumps(resource, ensure_ascii=False, separators=(",", ":"))`
-    (tests/fhir_export/test_serialisation.py checks it over every plan shape), made by orjson,
-    which the bulk export needs for its speed."""
-    return orjson.dumps(resource)
+    (tests/fhir_export/test_serialisation.py checks it over generated plans of every shape),
+    made by orjson, which the bulk export needs for its speed."""
+    return orjson.dumps(resource, option=ORJSON_STRICT)
 
 
 def to_json(resource: dict[str, Any]) -> str:

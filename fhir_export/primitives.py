@@ -10,6 +10,13 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import orjson
+
+#: orjson as strict as json.dumps, which the export's JSON must equal byte for byte: a date,
+#: time or dataclass left in a resource is an error (a builder's slip), not written in orjson's
+#: own format (`bundle.to_json_bytes`, `provenance.content_digest`).
+ORJSON_STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
 #: Unicode's control characters (category Cc: U+0000-001F, U+007F-009F) but tab, LF and CR,
 #: and the surrogates (Cs).
 _DROP = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")

@@ -28,6 +28,7 @@ import orjson
 from fhir_export import coding as c
 from fhir_export.identifiers import derive, reference
 from fhir_export.participants import People, Resource
+from fhir_export.primitives import ORJSON_STRICT
 from fhir_export.snapshot import PlanSnapshot
 
 #: Source register by the custodian organisation's sector (Kanta registers exist for two).
@@ -41,7 +42,7 @@ def content_digest(resources: list[Resource]) -> str:
     """A short digest of resources, naming a reader-relative version of the plan."""
     # The bytes of json.dumps(..., ensure_ascii=False, separators=(",", ":"), sort_keys=True),
     # as `bundle.to_json_bytes` (the digest names versions already pushed: it must not move).
-    text = orjson.dumps(resources, option=orjson.OPT_SORT_KEYS)
+    text = orjson.dumps(resources, option=orjson.OPT_SORT_KEYS | ORJSON_STRICT)
     return hashlib.sha256(text).hexdigest()[:32]
 
 

@@ -108,3 +108,24 @@ def test_string_drops_exactly_the_control_characters_and_surrogates() -> None:
     assert {ord(ch) for ch in everything} - {ord(ch) for ch in kept} == dropped
     assert string("\x00\x1f \x7f\u0085\ud800 ") is None
     assert string(" a\tb\nc\r ") == "a\tb\nc"
+
+
+def test_a_value_json_dumps_would_refuse_is_refused_not_written_in_another_format() -> None:
+    """orjson writes dates and dataclasses in its own format where json.dumps raises; a builder
+    that left one in a resource must fail, not move a digest or a line."""
+    import dataclasses as dc
+    import datetime as dt
+
+    import pytest
+
+    @dc.dataclass
+    class Slip:
+        x: int = 1
+
+    for value in (dt.date(2026, 1, 2), dt.datetime(2026, 1, 2, tzinfo=dt.UTC), Slip()):
+        with pytest.raises(TypeError):
+            json.dumps({"v": value})
+        with pytest.raises(TypeError):
+            to_json_bytes({"v": value})
+        with pytest.raises(TypeError):
+            content_digest([{"v": value}])
