@@ -24,6 +24,7 @@ import multiprocessing
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,7 @@ from django.db import connection, connections
 from django.utils import translation
 
 from fhir_export.ndjson import BulkWriter, bundle_lines
+from plan_service import policy
 from plan_service.participants.models import Recipient
 from plan_service.plans import export
 
@@ -54,8 +56,22 @@ class _Job:
 
 
 def _export_chunk(job: _Job, plan_ids: list[uuid.UUID]) -> list[PlanLines]:
-    """Export one chunk in its own transaction; each plan's family and NDJSON lines, in order."""
+    """Export one chunk in its own transaction; each plan's family and NDJSON lines, in order.
+
+    The list of plans was decided when the run started: a plan the actor may no longer export
+    (their membership ended, the plan was removed) is left out here rather than failing the
+    run, and is not logged as disclosed. The export itself checks every plan again, under its
+    share lock.
+    """
     actor = get_user_model().objects.get(pk=job.actor_id)
+    still = set(
+        policy.plans_for(actor, policy.Action.EXPORT)
+        .filter(pk__in=plan_ids)
+        .values_list("pk", flat=True)
+    )
+    plan_ids = [plan_id for plan_id in plan_ids if plan_id in still]
+    if not plan_ids:
+        return []
     recipient: Recipient | str = job.label
     if job.recipient_id is not None:
         recipient = Recipient.objects.select_related("organization").get(pk=job.recipient_id)
@@ -69,6 +85,21 @@ def _export_chunk(job: _Job, plan_ids: list[uuid.UUID]) -> list[PlanLines]:
     return out
 
 
+#: In a forked worker, the parent's connections it let go of (see `_own_connections`).
+_INHERITED: list[object] = []
+
+
+def _own_connections() -> None:
+    """In a forked worker, before any query: forget the connections inherited from the parent,
+    so Django opens the worker's own. They are not closed (that would end the parent's session
+    on the socket both processes hold) but kept referenced until the worker exits, so they are
+    never finalised here either."""
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None:
+            _INHERITED.append(conn.connection)
+            conn.connection = None
+
+
 def _chunks(
     job: _Job, batches: Iterable[list[uuid.UUID]], workers: int
 ) -> Iterator[list[PlanLines]]:
@@ -79,15 +110,26 @@ def _chunks(
         return
     if connection.in_atomic_block:
         raise RuntimeError("A bulk export over several workers must not run inside a transaction.")
-    connections.close_all()  # a forked worker must open its own connection, not share this one
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        pending: deque[multiprocessing.pool.AsyncResult[list[PlanLines]]] = deque()
-        for plan_ids in batches:
-            pending.append(pool.apply_async(_export_chunk, (job, plan_ids)))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    # An executor, not a Pool: a worker that dies (killed, out of memory) fails its chunk with
+    # BrokenProcessPool instead of leaving the run waiting for it forever. It forks its workers
+    # when chunks are first submitted, after this process has opened a connection again to
+    # read `batches`: each worker lets go of that connection before its first chunk.
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_own_connections
+    ) as pool:
+        pending: deque[Future[list[PlanLines]]] = deque()
+        try:
+            for plan_ids in batches:
+                pending.append(pool.submit(_export_chunk, job, plan_ids))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()  # chunks not started never start; running ones finish
 
 
 def export_all(

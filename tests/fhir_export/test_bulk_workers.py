@@ -80,14 +80,100 @@ def test_a_chunk_failing_in_a_worker_ends_the_run_and_leaves_no_files(
     assert not Disclosure.objects.filter(plan_id=doomed).exists()
 
 
+def test_a_worker_killed_mid_chunk_fails_the_run_instead_of_hanging(region, tmp_path, monkeypatch):
+    """A worker that dies (killed, out of memory) fails the run with BrokenProcessPool, files
+    deleted; its chunk's transaction died with it, so nothing of that chunk is logged."""
+    import os
+    import signal
+    from concurrent.futures.process import BrokenProcessPool
+
+    doomed = region["led"][3].pk
+    real = export.plan_export_many_to
+
+    def dying(*, plan_ids, **kwargs):
+        if doomed in plan_ids:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(plan_ids=plan_ids, **kwargs)
+
+    monkeypatch.setattr(export, "plan_export_many_to", dying)
+    with pytest.raises(BrokenProcessPool):
+        run(region, tmp_path, "--workers", "2")
+    assert not list(tmp_path.glob("*.ndjson"))
+    assert not Disclosure.objects.filter(plan_id=doomed).exists()
+
+
+#: The chunks this process has run (each forked worker starts with its own empty copy).
+_CHUNKS_HERE: list[object] = []
+
+
+def _backend_pid(job, plan_ids):
+    """A stand-in chunk export (module level: the executor pickles it by name): the worker's
+    database session, or 0 when it starts with a connection inherited from the parent (not
+    used: two processes on one socket would hang, not fail)."""
+    import uuid
+
+    from django.db import connection
+
+    first = not _CHUNKS_HERE
+    _CHUNKS_HERE.append(plan_ids)
+    pid = 0
+    if connection.connection is None or not first:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+    return [(uuid.uuid4(), [("pid", str(pid), b"")])]
+
+
+def test_each_worker_has_its_own_database_session(live_db, monkeypatch):
+    """The executor forks its workers at the first chunk, after this process has opened a
+    connection again to read the plan list; a worker that used that inherited connection would
+    interleave its transactions with this process's on one socket."""
+    import uuid
+
+    from django.db import connection
+
+    def batches():
+        for n in range(4):
+            connection.ensure_connection()  # as the streamed plan list does
+            yield [uuid.uuid4()] if n else []
+
+    monkeypatch.setattr(bulk, "_export_chunk", _backend_pid)
+    job = bulk._Job(actor_id=0, recipient_id=None, label="x", language="fi")
+    pids = {int(lines[0][1]) for chunk in bulk._chunks(job, batches(), 2) for _f, lines in chunk}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        own = cursor.fetchone()[0]
+    assert pids
+    assert 0 not in pids  # no worker started with the parent's connection
+    assert own not in pids
+
+
+@pytest.mark.django_db
+def test_a_plan_that_left_the_exporters_reach_during_the_run_is_left_out(tmp_path):
+    """The plan list is decided when the run starts; a plan the actor may no longer export by
+    the time its chunk comes (here: another lead's plan) is skipped, not exported, not logged,
+    and the rest of the chunk goes on."""
+    lead = factories.professional("public_health_nurse")
+    mine = factories.plan(lead, factories.family(children=1, guardians=1))
+    other = factories.plan(
+        factories.professional("child_protection_social_worker"), factories.family(children=1)
+    )
+    job = bulk._Job(actor_id=lead.user.pk, recipient_id=None, label="x", language="fi")
+    exported = bulk._export_chunk(job, [other.pk, mine.pk])
+    assert [family for family, _lines in exported] == [mine.family_id]
+    assert not Disclosure.objects.filter(plan_id=other.pk).exists()
+    assert Disclosure.objects.filter(plan_id=mine.pk).count() == 2  # a child and a guardian
+    assert bulk._export_chunk(job, [other.pk]) == []
+
+
 @pytest.mark.django_db
 def test_workers_are_refused_inside_a_transaction(tmp_path):
     """Forked workers cannot see this transaction's rows: refused before anything is read."""
     lead = factories.professional("public_health_nurse")
-    factories.plan(lead, factories.family(children=1, guardians=1))
+    plan = factories.plan(lead, factories.family(children=1, guardians=1))
     with transaction.atomic(), pytest.raises(RuntimeError, match="inside a transaction"):
         bulk.export_all(actor=lead.user, recipient="x", writer=BulkWriter(tmp_path), workers=2)
-    assert not Disclosure.objects.exists()
+    assert not Disclosure.objects.filter(plan_id=plan.pk).exists()
 
 
 @pytest.mark.django_db
