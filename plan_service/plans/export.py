@@ -663,7 +663,7 @@ def export_plan_batches(
     (`QuerySet.iterator`), so memory does not grow with the number of plans and plans of one
     family come together (the NDJSON writer uses that to write each person once). Each chunk's
     export checks its plans again. (A keyset page per chunk re-evaluated the user's whole
-    permission set each time: 150 ms a page, and a quadratic run, at 20,000 plans.)
+    permission set each time: about 0.1 s a page, and a quadratic run, at 20,000 plans.)
     """
     rows = (
         policy.plans_for(user, policy.Action.EXPORT)

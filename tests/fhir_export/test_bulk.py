@@ -148,14 +148,15 @@ def test_plan_batches_come_from_one_query_whatever_the_chunk_size(region, server
     from plan_service.plans.export import export_plan_batches
 
     user = region["lead"].user
+    before = connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS", False)
     connection.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = not server_side
     try:
         many = list(export_plan_batches(user=user, chunk_size=100))  # content types cached
         with CaptureQueriesContext(connection) as ctx:
             one = list(export_plan_batches(user=user, chunk_size=1))
     finally:
-        connection.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = False
-    assert len(ctx.captured_queries) == 1
+        connection.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = before
+    assert len(ctx.captured_queries) == 1  # one statement (its rows fetched batch by batch)
     assert [len(b) for b in one] == [1, 1, 1]
     assert [row for batch in one for row in batch] == many[0]
     assert many[0] == sorted((p.family_id, p.pk) for p in region["led"])

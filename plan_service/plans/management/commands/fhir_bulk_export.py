@@ -4,10 +4,10 @@ Exports every plan `--actor` may export (their EXPORT right, checked by the poli
 plan) as the registry recipient `--recipient` may receive it (`policy.export_access`), into one
 NDJSON file per resource type plus `manifest.json`. Without `--actor`, `--recipient` is taken as
 a username and the plans go as that user sees them (the earlier form of the command).
-Plans are read in keyset chunks and written as they come, so memory stays flat however many
-plans there are. Each plan's disclosure rows (one per person) commit with that plan's export;
-if the run fails, the files written so far are deleted. `--workers N` exports the chunks in N
-worker processes (each with its own database connection; `plans.bulk`).
+Plans are read in chunks (one streamed query) and written as they come, so memory stays flat
+however many plans there are. Each plan's disclosure rows (one per person) commit with that
+plan's export; if the run fails, the files written so far are deleted. `--workers N` exports
+the chunks in N worker processes (each with its own database connection; `plans.bulk`).
 """
 
 from __future__ import annotations
