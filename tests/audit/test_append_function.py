@@ -119,7 +119,8 @@ def test_rows_sharing_objects_each_store_their_own_values():
     """`append_values` converts a value again only when it is not the very object the row
     before gave: rows that alternate values (A, B, A), share one dict, or give an equal but
     distinct object all store and hash what they gave. A cache keyed on anything looser than
-    identity (the column alone, or equality across types) would store the row before's value."""
+    identity (the column alone, or equality: {"n": 1} == {"n": True}) would store the row
+    before's value."""
     import uuid
 
     a, b = uuid.uuid4(), uuid.uuid4()
@@ -129,12 +130,15 @@ def test_rows_sharing_objects_each_store_their_own_values():
         {"action": "read", "subject_id": b, "query": shared, "object_version": True},
         {"action": "read", "subject_id": str(a), "query": {"filter": ["y"]}, "object_version": 1},
         {"action": "read", "subject_id": None, "query": shared, "object_version": "2"},
+        {"action": "read", "query": {"n": 1}},
+        {"action": "read", "query": {"n": True}},  # equal to the row before's, not the same
     ]
     placed = chain.append_values(AccessEvent, given, key=key_for_chain(2))
     rows = list(AccessEvent.objects.filter(seq__in=[p[0] for p in placed], chain=2).order_by("seq"))
-    assert [r.subject_id for r in rows] == [a, b, a, None]
-    assert [r.query for r in rows] == [shared, shared, {"filter": ["y"]}, shared]
-    assert [r.object_version for r in rows] == [1, 1, 1, 2]
+    assert [r.subject_id for r in rows] == [a, b, a, None, None, None]
+    assert [r.query for r in rows][:4] == [shared, shared, {"filter": ["y"]}, shared]
+    assert [r.object_version for r in rows][:4] == [1, 1, 1, 2]
+    assert [type(r.query["n"]) for r in rows[4:]] == [int, bool]  # not a cache keyed on ==
     for row in rows:
         assert row.row_hash == chain.row_hash(row.prev_hash, row)
     assert chain.verify(AccessEvent).ok
