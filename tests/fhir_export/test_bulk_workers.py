@@ -5,11 +5,10 @@ The workers have their own connections, so these tests commit their data (`live_
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.db import transaction
 
 from fhir_export.ndjson import BulkWriter
@@ -18,6 +17,7 @@ from plan_service.audit.models import Disclosure
 from plan_service.participants.models import Person
 from plan_service.plans import bulk, export
 from tests import factories
+from tests.fhir_export.test_bulk import run as run_export
 
 
 @pytest.fixture
@@ -32,18 +32,8 @@ def region(live_db) -> dict:
 
 
 def run(region: dict, out: Path, *extra: str) -> None:
-    call_command(
-        "fhir_bulk_export",
-        "--recipient",
-        region["lead"].user.username,
-        "--output",
-        str(out),
-        "--no-progress",
-        "--chunk-size",
-        "1",
-        *extra,
-        stdout=io.StringIO(),
-    )
+    """`fhir_bulk_export` of the region's lead, one plan per chunk (so workers share the run)."""
+    run_export(region, out, "--chunk-size", "1", *extra)
 
 
 def test_workers_write_the_same_files_and_log_every_person_once_per_run(region, tmp_path):
