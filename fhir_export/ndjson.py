@@ -27,26 +27,6 @@ from fhir_export.bundle import to_json_bytes
 REGISTRY_TYPES = frozenset({"Organization", "Practitioner", "PractitionerRole"})
 
 
-def bulk_resource(resource: dict[str, Any], types: dict[str, str]) -> dict[str, Any]:
-    """A resource as Bulk Data wants it: references are `Type/id` (there is no Bundle to hold
-    `urn:uuid:` fullUrls), which the derived ids make possible. `types` maps fullUrls."""
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            out = {}
-            for key, value in node.items():
-                if key == "reference" and isinstance(value, str) and value.startswith("urn:uuid:"):
-                    out[key] = types.get(value, value)
-                else:
-                    out[key] = walk(value)
-            return out
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
-    return walk(resource)
-
-
 #: A `reference` member whose value is a `urn:uuid:` fullUrl, in `to_json_bytes` text. Only
 #: keys are followed by a colon, and only the builders name keys; a quote inside any string is
 #: escaped (`\"`), so user text cannot contain this pattern.
@@ -54,10 +34,12 @@ _URN_REFERENCE = re.compile(rb'"reference":"(urn:uuid:[^"\\]*)"')
 
 
 def bulk_line(resource: dict[str, Any], types: dict[bytes, bytes]) -> bytes:
-    """`to_json_bytes(bulk_resource(resource, types))`, by rewriting the text rather than
-    copying the tree (the bulk export writes ~10 resources per plan;
-    tests/fhir_export/test_serialisation.py checks the two agree over every plan shape and
-    hostile text). `types` maps fullUrls, as bytes."""
+    """A resource as a Bulk Data line: its JSON with every reference `Type/id` (there is no
+    Bundle to hold `urn:uuid:` fullUrls; the derived ids make this possible). `types` maps
+    fullUrls, as bytes. Rewritten in the text rather than by copying the tree (the bulk export
+    writes ~10 resources per plan); tests/fhir_export/test_serialisation.py checks it equals the
+    tree walk (`tests.fhir_export.resolve.bulk_resource`) over every plan shape and hostile
+    text."""
     return _URN_REFERENCE.sub(
         lambda m: b'"reference":"' + types.get(m[1], m[1]) + b'"', to_json_bytes(resource)
     )

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from fhir_export.ndjson import bulk_resource
 from plan_service.audit.models import Disclosure
 from plan_service.participants.models import Person
 from plan_service.plans import export, services
 from plan_service.plans.models import Goal, Plan, PushRecord
 from tests import factories
+from tests.fhir_export.resolve import bulk_resource
 
 pytestmark = pytest.mark.django_db
 

@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 
 from fhir_export import validated
-from fhir_export.ndjson import bulk_resource
 from plan_service import policy
 from plan_service.audit.models import Disclosure
 from plan_service.consent.services import consent_create, consent_withdraw
@@ -30,6 +29,7 @@ from plan_service.participants.models import Person, Recipient
 from plan_service.plans import services
 from plan_service.plans.models import ITEM_MODELS, Action, Comment, Goal, Need, Plan
 from tests import factories
+from tests.fhir_export.resolve import bulk_resource
 
 pytestmark = pytest.mark.django_db
 

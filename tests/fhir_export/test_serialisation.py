@@ -18,10 +18,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 
 from fhir_export.bundle import plan_bundle, plan_resources, to_json, to_json_bytes
-from fhir_export.ndjson import bulk_resource, bundle_lines
+from fhir_export.ndjson import bundle_lines
 from fhir_export.primitives import string
 from fhir_export.provenance import content_digest
 from fhir_export.snapshot import PlanSnapshot
+from tests.fhir_export.resolve import bulk_resource
 from tests.fhir_export.samples import demo_snapshot
 from tests.fhir_export.strategies import snapshots
 from tests.harness.hypothesis_profiles import examples
