@@ -841,35 +841,52 @@ def _professional_writes(
 
 
 def plan_accesses(plan: Plan) -> list[PlanAccess]:
-    """Every current member's access to `plan`, in three queries whatever the team's size.
+    """Every current member's access to `plan`, in two statements whatever the team's size.
 
     The same rules as `plan_access` (one membership in force, the granted object permissions,
     the consents covering each professional), for deciding who may see an event (notices).
+    Every write runs it, so both statements are compiled once per process (`prepared`).
     """
-    from plan_service.plans.models import PlanUserObjectPermission
-
-    memberships = list(
-        Membership.objects.filter(plan=plan)
-        .filter(current_membership_q())
-        .select_related("professional", "person", "consent", "user")
-        .annotate(hidden_children=_blocked_children())
+    now = timezone.now()
+    members = prepared.rows(
+        ("plan_accesses",),
+        _members_statement,
+        {
+            "plan": prepared.Slot.uuid(1),
+            "now": prepared.Slot.moment(1),
+            "today": prepared.Slot.day(1),
+        },
+        {"plan": plan.pk, "now": now, "today": timezone.localdate()},
     )
-    granted: dict[object, set[Action]] = {}
+    consents = [
+        prepared.instance(Consent, row)
+        for row in prepared.rows(
+            ("plan_accesses", "consents"),
+            lambda family, now: (
+                Consent.objects.filter(Consent.effective_q(now=now), family_id=family)
+                .order_by("pk")
+                .values(*prepared.columns(Consent))
+            ),
+            {"family": prepared.Slot.uuid(1), "now": prepared.Slot.moment(1)},
+            {"family": plan.family_id, "now": now},
+        )
+    ]
     by_codename = {c: a for a, c in _CODENAME.items()}
-    rows = PlanUserObjectPermission.objects.filter(
-        content_object=plan, user_id__in=[m.user_id for m in memberships]
-    ).values_list("user_id", "permission__codename")
-    for user_id, codename in rows:
-        if codename in by_codename:
-            granted.setdefault(user_id, set()).add(by_codename[codename])
-    consents = list(Consent.objects.filter(Consent.effective_q(), family_id=plan.family_id))
     out = []
-    for membership in memberships:
-        if not membership.user.is_active:
+    for row in members:
+        if not row["user__is_active"]:
             continue
-        actions = frozenset(granted.get(membership.user_id, ()))
+        actions = frozenset(
+            by_codename[c] for c in row["granted_codenames"] or () if c in by_codename
+        )
         if Action.VIEW not in actions:
             continue
+        membership = prepared.instance(Membership, row)
+        membership.plan = plan
+        membership.professional = prepared.instance(Professional, row, "professional__")
+        membership.person = prepared.instance(Person, row, "person__")
+        membership.consent = prepared.instance(Consent, row, "consent__")
+        membership.hidden_children = row["hidden_children"]
         professional = membership.professional
         covering = []
         if professional is not None:
@@ -878,6 +895,34 @@ def plan_accesses(plan: Plan) -> list[PlanAccess]:
         if access is not None:
             out.append(access)
     return out
+
+
+def _members_statement(*, plan: object, now: dt.datetime, today: dt.date) -> QuerySet[Membership]:
+    """The statement `plan_accesses` runs: the plan's memberships in force, each with its
+    professional, person and consent, whether its user is active, the codenames granted to
+    its user on the plan and the children a guardian may not see, as rows of values."""
+    annotations: dict[str, object] = {
+        "granted_codenames": ArraySubquery(
+            PlanUserObjectPermission.objects.filter(
+                content_object_id=OuterRef("plan_id"), user_id=OuterRef("user_id")
+            ).values("permission__codename")
+        ),
+        "hidden_children": _blocked_children(today),
+    }
+    columns = [
+        *prepared.columns(Membership),
+        *prepared.columns(Professional, "professional__"),
+        *prepared.columns(Person, "person__"),
+        *prepared.columns(Consent, "consent__"),
+        "user__is_active",
+    ]
+    return (
+        Membership.objects.filter(plan_id=plan)
+        .filter(current_membership_q(now))
+        .annotate(**annotations)
+        .order_by("valid_from", "pk")
+        .values(*columns, *annotations)
+    )
 
 
 #

@@ -584,6 +584,76 @@ def test_plan_accesses_for_decides_each_plan_as_plan_access_does(desk):
     assert policy.plan_accesses_for(stranger.user, list(Plan.objects.all())) == {}
 
 
+def test_plan_accesses_decides_each_member_as_plan_access_does(desk):
+    """The team's accesses (every write's notices decide who may see it) come from two
+    prepared statements; each must be the member's own `plan_access`, and members whose
+    access is refused (an inactive account, an ended membership) are left out."""
+    from django.utils import timezone
+
+    from plan_service import policy
+    from plan_service.consent.services import consent_create
+    from plan_service.plans.models import Membership, Plan
+
+    fam = factories.family(name="Eklund", children=2)
+    plan = factories.plan(desk["lead"], fam)
+    guardian = factories.link(Person.objects.filter(family=fam, kind="guardian").first())
+    consent = consent_create(
+        actor=guardian,
+        family=fam,
+        grantor_id=None,
+        subject_ids=[Person.objects.filter(family=fam, kind="child").first().pk],
+        categories=["general", "social"],
+        purpose="care",
+        recipient_sector="health",
+    )
+    factories.add_member(
+        plan, desk["lead"], desk["nurse"], basis="consent", consent_id=consent.pk, statute=""
+    )
+    gone = factories.professional("school_curator")
+    factories.add_member(plan, desk["lead"], gone)
+    Membership.objects.filter(plan=plan, user=gone.user).update(ended_at=timezone.now())
+    idle = factories.professional("school_curator")
+    factories.add_member(plan, desk["lead"], idle)
+    idle.user.is_active = False
+    idle.user.save()
+    services.family_sync(plan=plan, actor=desk["lead"].user)
+    compared = 0
+    for p in (plan, desk["a"], desk["d"]):  # d: completed, read-only
+        p = Plan.objects.get(pk=p.pk)
+        team = {a.membership.user_id: a for a in policy.plan_accesses(p)}
+        users = {m.user for m in Membership.objects.filter(plan=p) if m.user is not None}
+        for user in users:
+            compared += 1
+            one = policy.plan_access(user, p)
+            if one is None:
+                assert user.pk not in team, user
+                continue
+            got = team.pop(user.pk)
+            assert (
+                got.kind,
+                got.actions,
+                got.reads,
+                got.writes,
+                got.person_id,
+                got.hidden_children,
+                got.visibility,
+                got.legal_basis,
+            ) == (
+                one.kind,
+                one.actions,
+                one.reads,
+                one.writes,
+                one.person_id,
+                one.hidden_children,
+                one.visibility,
+                one.legal_basis,
+            ), user
+        assert team == {}
+    assert compared >= 8
+    assert gone.user.pk not in {a.membership.user_id for a in policy.plan_accesses(plan)}
+    assert idle.user.pk not in {a.membership.user_id for a in policy.plan_accesses(plan)}
+
+
 def test_items_for_plans_is_the_union_of_items_for_each_plan(desk):
     from plan_service import policy
     from plan_service.plans.models import Plan
