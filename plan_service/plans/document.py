@@ -39,7 +39,7 @@ from plan_service.participants.models import Person
 from plan_service.plans import kinds, selectors
 from plan_service.plans.api import serializers as s
 from plan_service.plans.models import Comment, PlanDocument
-from plan_service.plans.visibility import reader_view
+from plan_service.plans.visibility import reader_view, remember
 
 _LOOKUP = """
 SELECT coalesce(st.generation, 0), coalesce(ep.epoch, 0), doc.body
@@ -107,6 +107,7 @@ def detail(access: policy.PlanAccess) -> dict[str, Any]:
     """The plan detail, `PlanDetailSerializer` with the reader view, counts and signatures it
     shows: rendered fresh by the writes' answers, and (without permissions) stored below."""
     view = reader_view(access)
+    remember(view)  # the class's plan versions, for the next write's answer (item_view)
     context = {
         "access": access,
         "view": view,
@@ -154,6 +155,7 @@ def render(access: policy.PlanAccess) -> dict[str, Any]:
     # Versions, times and signature states as this visibility class sees them (issue 11): the
     # same for every reader of the class, so the rendering can be shared.
     view = reader_view(access)
+    remember(view)
     context = {
         "visible": {name: {i.pk for i in rows} for name, rows in items.items()},
         "plan_version": plan.version,

@@ -554,6 +554,31 @@ class PlanDocument(models.Model):
         return f"document of {self.plan_id} for {self.visibility}"
 
 
+class ReaderVersions(models.Model):
+    """Which stored plan versions exist for one class of readers (plans/visibility.py): the
+    `ReaderView.versions` of the plan at `plan_version` for every reader whose
+    `PlanAccess.visibility` is `visibility`.
+
+    A pure function of the plan's history up to `plan_version` (append-only) and the class, so a
+    row never goes stale; it only falls behind. A write of one item continues it from the
+    previous version instead of replaying the plan's whole history (`visibility.item_view`).
+    One row per (plan, class): a newer one replaces the older.
+    """
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="+")
+    visibility = models.CharField(max_length=300)
+    plan_version = models.PositiveIntegerField()
+    versions = ArrayField(models.PositiveIntegerField())
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "visibility"], name="reader_versions_per_class")
+        ]
+
+    def __str__(self) -> str:
+        return f"versions of {self.plan_id} for {self.visibility} at {self.plan_version}"
+
+
 class DocumentStamp(models.Model):
     """How many times the rows a plan's document shows have changed (kept by triggers)."""
 

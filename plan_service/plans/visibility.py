@@ -45,7 +45,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Model, QuerySet
 
-from plan_service import policy
+from plan_service import policy, prepared
 from plan_service.plans import kinds
 from plan_service.plans.models import Acknowledgement, Plan, PlanItem
 
@@ -126,69 +126,25 @@ class Change:
     word: str  # added, changed or removed, as the reader sees it
 
 
-@dataclass
-class ReaderView:
-    """One reader's view of one plan's versions (built by `reader_view`)."""
+class _Numbers:
+    """Version numbers and an item's metadata as one reader sees them, from the stored plan
+    versions that exist for the reader (`versions`) and the item's visible changes. Shared by
+    `ReaderView` (the whole plan) and `ItemView` (one item)."""
 
     access: policy.PlanAccess
-    vis: Visibility
-    #: Stored plan versions that exist for this reader, ascending.
     versions: list[int]
-    #: Stored plan version -> its latest historical plan row.
-    plan_rows: dict[int, Any]
-    #: (kind, item id) -> the item's visible changes, in order.
-    items: dict[tuple[str, uuid.UUID], list[Change]]
-    #: Stored plan version -> the visible changes it made (signatures excluded).
-    by_version: dict[int, list[Change]]
-    #: Stored plan versions holding at least one change this reader cannot see.
-    partly_hidden: set[int]
-    current: int  # the stored version of the plan now
-    _names: dict[Any, str] | None = None
+    current: int
+    _names: dict[Any, str] | None
 
-    #
-    # Plan versions
-    #
+    def item_changes(self, kind: str, item_id: Any) -> list[Change]:
+        raise NotImplementedError
 
-    @property
-    def version(self) -> int:
-        """The plan's version as this reader sees it: how many versions exist for them."""
-        return max(len(self.versions), 1)
+    def _authors(self) -> set[Any]:
+        raise NotImplementedError
 
     def reader_version(self, stored: int) -> int:
         """The reader's number for a stored plan version (the last visible one at or before)."""
         return max(bisect.bisect_right(self.versions, stored), 1)
-
-    def stored_range(self, number: int) -> tuple[int, int]:
-        """The stored versions the reader's version `number` covers (first, last)."""
-        if not self.versions:
-            return (self.current, self.current)
-        first = self.versions[number - 1]
-        last = self.versions[number] - 1 if number < len(self.versions) else self.current
-        return (first, last)
-
-    def made(self, stored: int) -> tuple[dt.datetime | None, Any]:
-        """When and by whom (user id) a stored version that exists for the reader was made."""
-        changes = self.by_version.get(stored)
-        if changes:
-            return changes[0].row.history_date, changes[0].row.history_user_id
-        row = self.plan_rows.get(stored)
-        if row is None:
-            return None, None
-        return row.history_date, row.history_user_id
-
-    @property
-    def updated(self) -> tuple[dt.datetime | None, Any]:
-        """When and by whom the plan last changed, as far as the reader can see."""
-        if not self.versions:
-            return None, None
-        return self.made(self.versions[-1])
-
-    #
-    # Items
-    #
-
-    def item_changes(self, kind: str, item_id: Any) -> list[Change]:
-        return self.items.get((kind, _uuid(item_id)), [])
 
     def item_version(self, kind: str, item_id: Any, default: int = 1) -> int:
         """The item's version (its ETag) for this reader: the count of its visible changes."""
@@ -224,11 +180,75 @@ class ReaderView:
         if user_id is None:
             return None
         if self._names is None or user_id not in self._names:
-            ids = {c.row.history_user_id for cs in self.items.values() for c in cs}
-            ids |= {r.history_user_id for r in self.plan_rows.values()}
+            ids = self._authors()
             ids.add(user_id)
             self._names = user_names(ids, for_family=policy.is_family(self.access))
         return self._names.get(user_id)
+
+
+@dataclass
+class ReaderView(_Numbers):
+    """One reader's view of one plan's versions (built by `reader_view`)."""
+
+    access: policy.PlanAccess
+    vis: Visibility
+    #: Stored plan versions that exist for this reader, ascending.
+    versions: list[int]
+    #: Stored plan version -> its latest historical plan row.
+    plan_rows: dict[int, Any]
+    #: (kind, item id) -> the item's visible changes, in order.
+    items: dict[tuple[str, uuid.UUID], list[Change]]
+    #: Stored plan version -> the visible changes it made (signatures excluded).
+    by_version: dict[int, list[Change]]
+    #: Stored plan versions holding at least one change this reader cannot see.
+    partly_hidden: set[int]
+    current: int  # the stored version of the plan now
+    _names: dict[Any, str] | None = None
+
+    #
+    # Plan versions
+    #
+
+    @property
+    def version(self) -> int:
+        """The plan's version as this reader sees it: how many versions exist for them."""
+        return max(len(self.versions), 1)
+
+    def stored_range(self, number: int) -> tuple[int, int]:
+        """The stored versions the reader's version `number` covers (first, last)."""
+        if not self.versions:
+            return (self.current, self.current)
+        first = self.versions[number - 1]
+        last = self.versions[number] - 1 if number < len(self.versions) else self.current
+        return (first, last)
+
+    def made(self, stored: int) -> tuple[dt.datetime | None, Any]:
+        """When and by whom (user id) a stored version that exists for the reader was made."""
+        changes = self.by_version.get(stored)
+        if changes:
+            return changes[0].row.history_date, changes[0].row.history_user_id
+        row = self.plan_rows.get(stored)
+        if row is None:
+            return None, None
+        return row.history_date, row.history_user_id
+
+    @property
+    def updated(self) -> tuple[dt.datetime | None, Any]:
+        """When and by whom the plan last changed, as far as the reader can see."""
+        if not self.versions:
+            return None, None
+        return self.made(self.versions[-1])
+
+    #
+    # Items
+    #
+
+    def item_changes(self, kind: str, item_id: Any) -> list[Change]:
+        return self.items.get((kind, _uuid(item_id)), [])
+
+    def _authors(self) -> set[Any]:
+        ids = {c.row.history_user_id for cs in self.items.values() for c in cs}
+        return ids | {r.history_user_id for r in self.plan_rows.values()}
 
     #
     # Signatures
@@ -320,6 +340,32 @@ def note_written(sender: Any, instance: Plan, **kwargs: Any) -> None:
 
 def forget_written(**kwargs: Any) -> None:
     setattr(connection, _WRITTEN, None)
+    setattr(connection, _ITEM_WRITTEN, None)
+    setattr(connection, _REPLAYED, None)
+
+
+_ITEM_WRITTEN = "plan_item_written"
+
+
+def note_item_written(plan: Plan, kind: str, item_id: Any) -> None:
+    """A service wrote one item of `kind`, and nothing else, at the plan version it just
+    advanced `plan` to. `item_view` continues the class's plan versions from the version before
+    only after such a write, and only for the same locked `plan` instance: a later transaction
+    decides its access on an instance of its own, so a note a rollback left behind never
+    applies to it."""
+    setattr(connection, _ITEM_WRITTEN, (plan, plan.version, kind, _uuid(item_id)))
+
+
+def _item_written(plan: Plan, upto: int, kind: str, item_id: Any) -> bool:
+    """Whether this request's last write was `note_item_written(plan, kind, item_id)` at
+    `upto`, and the plan has not advanced since."""
+    note = getattr(connection, _ITEM_WRITTEN, None)
+    return (
+        note is not None
+        and note[0] is plan
+        and note[1:] == (upto, kind, item_id)
+        and plan.version == upto
+    )
 
 
 def written_version(plan_id: Any) -> int:
@@ -439,61 +485,323 @@ def _view(
     )
 
 
+class _Replayer:
+    """What each historical row of items of one kind (by item, oldest first) changes for the
+    reader, one row at a time, so a replay can be continued with rows written later."""
+
+    def __init__(self, kind: str, vis: Visibility) -> None:
+        self.kind, self.vis = kind, vis
+        self.item_id: Any = None
+        self.previous: dict[str, Any] | None = None  # None: the item does not show
+        self.previous_raw: tuple[Any, ...] | None = None
+        self.number = 0
+
+    def feed(self, row: Any) -> Change | None:
+        """The visible change `row` makes for the reader, or None when they see no change."""
+        if row.id != self.item_id:
+            self.item_id, self.previous, self.previous_raw, self.number = row.id, None, None, 0
+        previous = self.previous
+        shown = row.history_type != "-" and self.vis.allows(self.kind, row)
+        seen = project(self.kind, row, self.vis) if shown else None
+        raw = _raw(self.kind, row)
+        same_save = shown and previous is not None and raw == self.previous_raw
+        self.previous, self.previous_raw = seen, raw
+        if seen != previous or same_save:
+            self.number += 1
+            word = "added" if previous is None else ("removed" if seen is None else "changed")
+            return Change(self.kind, row, seen is not None, self.number, word)
+        return None
+
+
 def _replay(kind: str, rows: Iterable[Any], vis: Visibility) -> Iterator[tuple[Any, Change | None]]:
     """Each historical row of items of one kind (by item, oldest first) with the visible change
     it makes for the reader, or None when the reader sees no change in it."""
-    absent: dict[str, Any] | None = None
-    previous: dict[str, Any] | None = absent
-    previous_raw: tuple[Any, ...] | None = None
-    current_id = None
-    number = 0
+    replayer = _Replayer(kind, vis)
     for row in rows:
-        if row.id != current_id:
-            current_id, previous, previous_raw, number = row.id, absent, None, 0
-        shown = row.history_type != "-" and vis.allows(kind, row)
-        seen = project(kind, row, vis) if shown else absent
-        raw = _raw(kind, row)
-        same_save = shown and previous is not absent and raw == previous_raw
-        if seen != previous or same_save:
-            number += 1
-            word = "added" if previous is absent else ("removed" if seen is absent else "changed")
-            yield row, Change(kind, row, seen is not absent, number, word)
-        else:
-            yield row, None
-        previous, previous_raw = seen, raw
+        yield row, replayer.feed(row)
 
 
-def item_version(access: policy.PlanAccess, kind: str, item_id: Any, default: int = 1) -> int:
-    """`reader_view(access).item_version(kind, item_id, default)`, from the item's own history
-    and the latest rows of the kinds it refers to instead of the whole plan's history.
+@dataclass
+class _ItemReplay:
+    """One item's rows up to stored version `upto`, replayed for one class of readers."""
 
-    A write's If-Match check needs only this number (under the locks); what the reader sees of
-    the item depends only on its own rows and on which items of its kind and of the kinds it
-    names the reader may see today, so the replay of its rows gives the same count.
-    """
-    declared = kinds.get(kind)
-    plan = access.plan
-    upto = max(plan.version, written_version(plan.pk))
-    vis = Visibility(access)
-    for name in sorted({kind, *declared.references.values()}):
+    plan: Plan  # the instance the access was decided on (compared by identity)
+    visibility: str
+    kind: str
+    item_id: uuid.UUID
+    upto: int
+    rows: list[Any]
+    changes: list[Change]
+    replayer: _Replayer
+    #: Per kind, the ids whose visibility `replayer.vis` holds (the item and those it names).
+    known: dict[str, set[uuid.UUID]]
+
+    def continue_to(self, access: policy.PlanAccess, upto: int) -> bool:
+        """Continue the replay with the item's rows written after `self.upto`, up to `upto`,
+        when that gives what replaying from the start would: the item's own visibility is
+        unchanged (every earlier row's projection depends on it). Items it newly names are
+        looked up; those it named before have not changed (the caller knows that only this
+        item was written since). False, with nothing changed, when it cannot be continued."""
+        declared = kinds.get(self.kind)
+        new = list(
+            history_rows(
+                history_model(declared.model)
+                .objects.filter(
+                    plan_id=access.plan.pk,
+                    id=self.item_id,
+                    plan_version__gt=self.upto,
+                    plan_version__lte=upto,
+                )
+                .order_by("history_date", "history_id")
+            )
+        )
+        vis = self.replayer.vis
+        if not new or policy.may_read_item(access, new[-1]) != (
+            self.item_id in vis.ids.get(self.kind, ())
+        ):
+            return False
+        named = _references(declared, new)
+        for target, ids in named.items():
+            ids -= self.known.get(target, set())
+        _add_visible(access, vis, named, upto)
+        for target, ids in named.items():
+            self.known.setdefault(target, set()).update(ids)
+        self.rows.extend(new)
+        self.changes.extend(c for c in map(self.replayer.feed, new) if c is not None)
+        self.upto = upto
+        return True
+
+
+def _references(declared: kinds.ItemKind, rows: list[Any]) -> dict[str, set[uuid.UUID]]:
+    """Per kind, the item ids the rows' reference fields name."""
+    named: dict[str, set[uuid.UUID]] = {}
+    for name, target in declared.references.items():
+        for row in rows:
+            named.setdefault(target, set()).update(_named_ids(name, target, getattr(row, name)))
+    return named
+
+
+def _add_visible(
+    access: policy.PlanAccess, vis: Visibility, named: dict[str, set[uuid.UUID]], upto: int
+) -> None:
+    """Add to `vis` the named items the reader may see, each decided by its latest row up to
+    stored version `upto` (one query per kind that names any)."""
+    for target, ids in sorted(named.items()):
+        if not ids:
+            continue
         latest = (
-            history_model(kinds.get(name).model)
-            .objects.filter(plan_id=plan.pk, plan_version__lte=upto)
+            history_model(kinds.get(target).model)
+            .objects.filter(
+                plan_id=access.plan.pk, id__in=sorted(ids, key=str), plan_version__lte=upto
+            )
             .order_by("id", "-history_date", "-history_id")
             .distinct("id")
         )
-        vis.ids[name] = {
-            row.id for row in history_rows(latest) if policy.may_read_item(access, row)
-        }
-    rows = history_model(declared.model).objects.filter(
-        plan_id=plan.pk, id=_uuid(item_id), plan_version__lte=upto
+        seen = {row.id for row in history_rows(latest) if policy.may_read_item(access, row)}
+        vis.ids[target] = vis.ids.get(target, set()) | seen
+
+
+def _item_replay(access: policy.PlanAccess, kind: str, item_id: Any, upto: int) -> _ItemReplay:
+    """One item's historical rows up to stored version `upto` and the visible changes they
+    make for the reader: the replay `_view` makes of them, without the rest of the plan.
+
+    What the reader sees of an item depends only on its own rows and on which items the reader
+    may see today of those its rows name (a link to a hidden item reads as null), each decided
+    by that item's latest row, as `_view` decides it for every item of the plan.
+    """
+    declared = kinds.get(kind)
+    rows = list(
+        history_rows(
+            history_model(declared.model)
+            .objects.filter(plan_id=access.plan.pk, id=item_id, plan_version__lte=upto)
+            .order_by("history_date", "history_id")
+        )
     )
-    changes = [
-        c
-        for _, c in _replay(kind, history_rows(rows.order_by("history_date", "history_id")), vis)
-        if c
-    ]
+    vis = Visibility(access)
+    vis.ids[kind] = {rows[-1].id} if rows and policy.may_read_item(access, rows[-1]) else set()
+    named = _references(declared, rows)
+    _add_visible(access, vis, named, upto)
+    named.setdefault(kind, set()).add(item_id)
+    replayer = _Replayer(kind, vis)
+    changes = [c for c in map(replayer.feed, rows) if c is not None]
+    return _ItemReplay(
+        access.plan, access.visibility, kind, item_id, upto, rows, changes, replayer, named
+    )
+
+
+def _named_ids(name: str, target: str, value: Any) -> set[uuid.UUID]:
+    """The item ids a reference field's value names (`kinds.visible_value`'s two shapes: an
+    `*_id` column, or a JSON list of entries naming the target by its kind's name)."""
+    if value is None:
+        return set()
+    if name.endswith("_id"):
+        return {value} if isinstance(value, uuid.UUID) else set()
+    ids = set()
+    for entry in value or []:
+        named = _uuid(entry.get(target)) if isinstance(entry, dict) else None
+        if isinstance(named, uuid.UUID) and str(named) == entry.get(target):
+            ids.add(named)
+    return ids
+
+
+def item_version(access: policy.PlanAccess, kind: str, item_id: Any, default: int = 1) -> int:
+    """`reader_view(access).item_version(kind, item_id, default)` from the item's own history
+    (`_item_replay`) instead of the whole plan's: a write's If-Match check needs only this
+    number (under the locks)."""
+    plan = access.plan
+    upto = max(plan.version, written_version(plan.pk))
+    changes = _replayed(access, kind, _uuid(item_id), upto).changes
     return changes[-1].number if changes else default
+
+
+_REPLAYED = "plan_item_replayed"
+
+
+def _replayed(access: policy.PlanAccess, kind: str, item_id: uuid.UUID, upto: int) -> _ItemReplay:
+    """`_item_replay`, or this request's last replay of the item for the class continued with
+    the row its write added (`note_item_written`): a write's If-Match check replays the item
+    under the lock, and its answer continues that replay instead of reading it all again.
+
+    Kept on the connection, cleared with the written versions (`forget_written`): a request
+    start and a commit end it.
+    """
+    last = getattr(connection, _REPLAYED, None)
+    fresh = None
+    if last is not None and (last.plan, last.visibility, last.kind, last.item_id) == (
+        access.plan,
+        access.visibility,
+        kind,
+        item_id,
+    ):
+        continued = (
+            last.upto == upto - 1
+            and _item_written(access.plan, upto, kind, item_id)
+            and last.continue_to(access, upto)
+        )
+        if last.upto == upto or continued:
+            fresh = last
+    if fresh is None:
+        fresh = _item_replay(access, kind, item_id, upto)
+    # Kept only while it holds committed rows alone: a replay that read this transaction's own
+    # write is not continued again (the answer is its last use).
+    setattr(connection, _REPLAYED, fresh if written_version(access.plan.pk) < upto else None)
+    return fresh
+
+
+@dataclass
+class ItemView(_Numbers):
+    """One reader's view of one item: what `ReaderView` answers about it (its version, plan
+    version, created and updated), from the item's own history and the class's stored plan
+    versions (`ReaderVersions`), without replaying the plan's history. Built by `item_view`."""
+
+    access: policy.PlanAccess
+    kind: str
+    item_id: uuid.UUID
+    changes: list[Change]
+    versions: list[int]
+    current: int
+    _names: dict[Any, str] | None = None
+
+    def item_changes(self, kind: str, item_id: Any) -> list[Change]:
+        if (kind, _uuid(item_id)) != (self.kind, self.item_id):
+            raise LookupError(f"an ItemView of {self.kind} {self.item_id} asked about {kind}")
+        return self.changes
+
+    def _authors(self) -> set[Any]:
+        return {c.row.history_user_id for c in self.changes}
+
+
+def item_view(access: policy.PlanAccess, kind: str, item_id: Any) -> _Numbers:
+    """What the reader sees of one item's versions (`ItemView`), or the whole `ReaderView` when
+    the class's plan versions are not known at this version (which it then stores).
+
+    The class's stored versions serve when they are at the plan's version; after this
+    transaction's write of this one item (`note_item_written`) they are continued from the
+    previous version when that write left the set of items the class sees unchanged (the item
+    was and stays visible, or is new): the versions before it are then exactly what they were,
+    and the write's version exists for the class when it is a visible change of the item.
+    """
+    plan = access.plan
+    upto = max(plan.version, written_version(plan.pk))
+    item_id = _uuid(item_id)
+    declared = kinds.get(kind)
+    if declared.signature:  # a signature's state needs the whole plan (`outdated`)
+        return _remembered(reader_view(access))
+    replay = _replayed(access, kind, item_id, upto)
+    rows, changes = replay.rows, replay.changes
+    stored = _stored_versions(plan.pk, access.visibility)
+    versions: list[int] | None = None
+    if stored is not None and stored[0] == upto:
+        versions = stored[1]
+    elif (
+        stored is not None
+        and stored[0] == upto - 1
+        and _item_written(plan, upto, kind, item_id)
+        and rows
+        and rows[-1].plan_version == upto
+        and (len(rows) == 1 or rows[-2].plan_version < upto)
+        and (
+            len(rows) == 1
+            or policy.may_read_item(access, rows[-2]) == policy.may_read_item(access, rows[-1])
+        )
+    ):
+        visible = bool(changes) and changes[-1].row.plan_version == upto
+        versions = [*stored[1], upto] if visible else list(stored[1])
+        _store_versions(plan.pk, access.visibility, upto, versions)
+    if versions is None:
+        return _remembered(reader_view(access))
+    return ItemView(
+        access=access, kind=kind, item_id=item_id, changes=changes, versions=versions, current=upto
+    )
+
+
+_VERSIONS_LOOKUP = """
+SELECT plan_version, versions FROM plans_readerversions
+ WHERE plan_id = %(plan)s AND visibility = %(visibility)s
+"""
+
+_VERSIONS_STORE = """
+INSERT INTO plans_readerversions (plan_id, visibility, plan_version, versions)
+VALUES (%(plan)s, %(visibility)s, %(version)s, %(versions)s)
+ON CONFLICT (plan_id, visibility) DO UPDATE
+   SET plan_version = EXCLUDED.plan_version, versions = EXCLUDED.versions
+ WHERE plans_readerversions.plan_version < EXCLUDED.plan_version
+"""
+
+
+def _stored_versions(plan_id: Any, visibility_key: str) -> tuple[int, list[int]] | None:
+    with prepared.server_cursor() as cursor:  # prepared on the server: run on every write
+        cursor.execute(_VERSIONS_LOOKUP, {"plan": plan_id, "visibility": visibility_key})
+        row = cursor.fetchone()
+    return (row[0], list(row[1])) if row else None
+
+
+def _store_versions(plan_id: Any, visibility_key: str, version: int, versions: list[int]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _VERSIONS_STORE,
+            {
+                "plan": plan_id,
+                "visibility": visibility_key,
+                "version": version,
+                "versions": versions,
+            },
+        )
+
+
+def remember(view: ReaderView) -> None:
+    """Store the class's plan versions from a whole view (`ReaderVersions`), for `item_view`.
+
+    Only a view that ends at a plan version whose historical plan row it read: a version this
+    transaction wrote and then rolled back to a savepoint has none, and is never stored.
+    """
+    if view.current in view.plan_rows:
+        _store_versions(view.access.plan.pk, view.access.visibility, view.current, view.versions)
+
+
+def _remembered(view: ReaderView) -> ReaderView:
+    remember(view)
+    return view
 
 
 def content_hash(view: ReaderView) -> str:

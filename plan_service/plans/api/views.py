@@ -40,7 +40,7 @@ from plan_service.plans.models import (
     PlanItem,
     Reason,
 )
-from plan_service.plans.visibility import reader_view
+from plan_service.plans.visibility import item_view, reader_view
 from plan_service.text_limits import REASON_CHARS
 
 Act = AccessEvent.Action
@@ -375,7 +375,7 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
             "created_by", "updated_by"
         )
 
-    def output_context(self) -> dict[str, Any]:
+    def output_context(self, item: PlanItem | None = None) -> dict[str, Any]:
         # Related item kinds whose ids the output shows only when visible (the declaration's).
         visible = {
             target: set(
@@ -385,11 +385,17 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
             )
             for target in dict.fromkeys(self.kind.references.values())
         }
-        view = reader_view(self.access)
-        return {"visible": visible, "view": view, "signers": selectors.signer_kinds(view=view)}
+        if item is not None:  # one item: its own history, not the plan's (plans/visibility.py)
+            view = item_view(self.access, self.kind.name, item.pk)
+        else:
+            view = reader_view(self.access)
+        context = {"visible": visible, "view": view}
+        if self.kind.signature:
+            context["signers"] = selectors.signer_kinds(view=view)
+        return context
 
     def render(self, items: Any, many: bool = False) -> Any:
-        context = self.output_context()
+        context = self.output_context(None if many else items)
         self._reader_view = context["view"]
         return self.output_serializer(items, many=many, context=context).data
 

@@ -224,6 +224,8 @@ def item_create(
         item.plan_version = plan.version
     track(item, actor, as_reason(reason).code or ChangeCode.ITEM_ADDED)
     item.save()
+    if model is not Acknowledgement:
+        visibility.note_item_written(plan, kinds.of(model).name, item.pk)
     log_item(actor, Act.CREATE, access, item)
     if model is not Acknowledgement:
         signals.item_changed.send(
@@ -304,6 +306,7 @@ def item_update(
     item.plan_version = advance(plan, actor, reason, default_code)
     track(item, actor, as_reason(reason).code or default_code)
     item.save()
+    visibility.note_item_written(plan, kinds.of(model).name, item.pk)
     log_item(actor, Act.UPDATE, access, item, also=concerned_before)
     signals.item_changed.send(sender=type(item), actor=actor, plan=plan, item=item, created=False)
     return item
