@@ -12,7 +12,7 @@ from plan_service import policy
 from plan_service.audit.parties import Target
 from plan_service.participants.selectors import family_people
 from plan_service.plans.models import Acknowledgement, Membership, Plan, PlanItem
-from plan_service.plans.visibility import ReaderView, reader_view
+from plan_service.plans.visibility import ReaderView, visible_ids
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -156,7 +156,7 @@ def assessment_list(*, access: policy.PlanAccess) -> QuerySet[Any]:
 def visible_item_ids(*, access: policy.PlanAccess) -> dict[str, set[uuid.UUID]]:
     """Item kind -> the ids of the plan's items the reader may see today (by today's rules,
     as the plan's history decides them): what the family's access log may name."""
-    return reader_view(access).vis.ids
+    return visible_ids(access)
 
 
 def plan_target(plan_id: uuid.UUID) -> Target | None:

@@ -89,6 +89,8 @@ class Walk:
 
     def check_stored(self, user) -> None:
         access = self.access(user)
+        # What the family's access log may name: the items the whole view shows today.
+        assert visibility.visible_ids(access) == WHOLE_VIEW(access).vis.ids, user
         stored = ReaderVersions.objects.filter(
             plan=self.plan, visibility=access.visibility, plan_version=access.plan.version
         ).first()
