@@ -83,6 +83,11 @@ def _journeys(lead, plan, guardian, goal) -> dict[str, int]:
             f"/api/v1/plans/{plan.pk}/comments/",
             {"target_type": "plan", "text": "more words"},
         )
+        # The detail after their own comment is a read-model miss, rendered from the class's
+        # state the comment continued (no replay of the plan's history).
+        counts["guardian plan, after their comment"], *_ = counted(
+            fam, "GET", f"/api/v1/plans/{plan.pk}/"
+        )
         counts["open plan, rendered"], *_ = counted(pro, "GET", f"/api/v1/plans/{plan.pk}/")
         counts["open plan"], *_ = counted(pro, "GET", f"/api/v1/plans/{plan.pk}/")
         counts["document, rendered"], *_ = counted(pro, "GET", f"/api/v1/plans/{plan.pk}/document/")
@@ -115,5 +120,6 @@ def test_hot_paths_are_constant_in_plan_and_county_size():
     assert large["edit goal"] <= 24
     assert large["guardian comment"] <= 19
     assert large["guardian comment, plan unread"] <= 27
+    assert large["guardian plan, after their comment"] <= 9
     assert large["open plan, rendered"] <= 18
     assert large["plan list"] <= 7

@@ -39,10 +39,11 @@ from plan_service.participants.models import Person
 from plan_service.plans import kinds, selectors
 from plan_service.plans.api import serializers as s
 from plan_service.plans.models import Comment, PlanDocument
-from plan_service.plans.visibility import reader_view, remember
+from plan_service.plans.visibility import ClassState, StoredView, reader_view, remember
 
 _LOOKUP = """
-SELECT coalesce(st.generation, 0), coalesce(ep.epoch, 0), doc.body
+SELECT coalesce(st.generation, 0), coalesce(ep.epoch, 0), doc.body,
+       rv.versions, rv.updated_at, rv.marks
   FROM (SELECT 1) one
   LEFT JOIN plans_documentstamp st ON st.plan_id = %(plan)s
   LEFT JOIN plans_documentepoch ep ON ep.id = 1
@@ -51,6 +52,9 @@ SELECT coalesce(st.generation, 0), coalesce(ep.epoch, 0), doc.body
         AND doc.plan_version = %(version)s
         AND doc.generation = coalesce(st.generation, 0)
         AND doc.epoch = coalesce(ep.epoch, 0)
+  LEFT JOIN plans_readerversions rv
+         ON rv.plan_id = %(plan)s AND rv.visibility = %(visibility)s
+        AND rv.plan_version = %(version)s
 """
 
 _STORE = """
@@ -84,7 +88,9 @@ def plan_detail(access: policy.PlanAccess) -> str:
 
 
 def _stored(
-    access: policy.PlanAccess, part: str, render_part: Callable[[policy.PlanAccess], dict]
+    access: policy.PlanAccess,
+    part: str,
+    render_part: Callable[[policy.PlanAccess, ClassState | None], dict],
 ) -> str:
     key = {
         "plan": access.plan.pk,
@@ -94,20 +100,31 @@ def _stored(
     }
     with prepared.server_cursor() as cursor:  # prepared on the server: run on every read
         cursor.execute(_LOOKUP, key)
-        generation, epoch, body = cursor.fetchone()
+        generation, epoch, body, *kept = cursor.fetchone()
     if body is not None:
         return str(body)
-    body = json.dumps(render_part(access), cls=DjangoJSONEncoder, ensure_ascii=False)
+    # The class's stored state at this version, read in the same statement (a miss after a
+    # write of one item finds it: visibility.item_view continued it).
+    state = ClassState.from_row(access.plan.version, kept) if kept[0] is not None else None
+    body = json.dumps(render_part(access, state), cls=DjangoJSONEncoder, ensure_ascii=False)
     with connection.cursor() as cursor:
         cursor.execute(_STORE, {**key, "generation": generation, "epoch": epoch, "body": body})
     return body
 
 
-def detail(access: policy.PlanAccess) -> dict[str, Any]:
+def detail(access: policy.PlanAccess, state: ClassState | None = None) -> dict[str, Any]:
     """The plan detail, `PlanDetailSerializer` with the reader view, counts and signatures it
-    shows: rendered fresh by the writes' answers, and (without permissions) stored below."""
-    view = reader_view(access)
-    remember(view)  # the class's plan versions, for the next write's answer (item_view)
+    shows: rendered fresh by the writes' answers, and (without permissions) stored below.
+
+    With the class's `state` at the access's plan version, its version, time and signatures'
+    states come from that (`visibility.StoredView`) instead of a replay of the plan's history.
+    """
+    view: Any
+    if state is not None and state.version == access.plan.version:
+        view = StoredView(access, state)
+    else:
+        view = reader_view(access)
+        remember(view)  # the class's state, for the next write's answer (item_view)
     context = {
         "access": access,
         "view": view,
@@ -117,10 +134,10 @@ def detail(access: policy.PlanAccess) -> dict[str, Any]:
     return dict(s.PlanDetailSerializer(access.plan, context=context).data)
 
 
-def render_detail(access: policy.PlanAccess) -> dict[str, Any]:
+def render_detail(access: policy.PlanAccess, state: ClassState | None = None) -> dict[str, Any]:
     """The plan detail without the reader's permissions, with its version first
     (`reader_version`)."""
-    data = detail(access)
+    data = detail(access, state)
     del data["permissions"]  # the reader's own (`with_permissions`), never stored
     return {"version": data.pop("version"), **data}
 
@@ -142,8 +159,9 @@ def with_permissions(body: str, access: policy.PlanAccess) -> str:
     return '{"permissions":' + flags + "," + body[1:]
 
 
-def render(access: policy.PlanAccess) -> dict[str, Any]:
-    """Build the document from the rows this access may read (a fixed number of statements)."""
+def render(access: policy.PlanAccess, state: ClassState | None = None) -> dict[str, Any]:
+    """Build the document from the rows this access may read (a fixed number of statements).
+    Every item's versions need the whole view: the class's `state` is not used."""
     plan = access.plan
     # Every declared kind (plans/kinds.py), one statement each, in the order the plan shows them.
     items = {

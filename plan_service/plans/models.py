@@ -569,6 +569,11 @@ class ReaderVersions(models.Model):
     visibility = models.CharField(max_length=300)
     plan_version = models.PositiveIntegerField()
     versions = ArrayField(models.PositiveIntegerField())
+    #: When the last of `versions` was made (the detail's `updated_at`); null: none yet.
+    updated_at = models.DateTimeField(null=True)
+    #: For the signatures' states: the last of `versions` holding a change a signer sees, by
+    #: the restriction of the rows concerned ("none", a child's person id) and "any".
+    marks = models.JSONField(default=dict)
 
     class Meta:
         constraints = [

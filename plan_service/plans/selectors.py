@@ -12,7 +12,7 @@ from plan_service import policy
 from plan_service.audit.parties import Target
 from plan_service.participants.selectors import family_people
 from plan_service.plans.models import Acknowledgement, Membership, Plan, PlanItem
-from plan_service.plans.visibility import ReaderView, visible_ids
+from plan_service.plans.visibility import ReaderView, StoredView, visible_ids
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -96,7 +96,7 @@ def membership_list(*, access: policy.PlanAccess) -> QuerySet[Membership]:
     )
 
 
-def signer_kinds(*, view: ReaderView) -> dict[object, str]:
+def signer_kinds(*, view: ReaderView | StoredView) -> dict[object, str]:
     """Person id -> kind (guardian or child) of the family, to judge signatures (one query)."""
     from plan_service.participants.models import Person
 
@@ -106,7 +106,7 @@ def signer_kinds(*, view: ReaderView) -> dict[object, str]:
 
 
 def acknowledgement_summary(
-    *, access: policy.PlanAccess, view: ReaderView
+    *, access: policy.PlanAccess, view: ReaderView | StoredView
 ) -> list[dict[str, object]]:
     """Each family member's latest acknowledgement, in the reader's version numbers, marked
     outdated when content the signer saw has changed since (as far as the reader can see)."""

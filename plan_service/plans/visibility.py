@@ -46,6 +46,7 @@ from django.db import connection, transaction
 from django.db.models import Model, QuerySet
 
 from plan_service import policy, prepared
+from plan_service.participants.models import Person
 from plan_service.plans import kinds
 from plan_service.plans.models import Acknowledgement, Plan, PlanItem
 
@@ -735,8 +736,8 @@ def item_view(access: policy.PlanAccess, kind: str, item_id: Any) -> _Numbers:
     """What the reader sees of one item's versions (`ItemView`), or the whole `ReaderView` when
     the class's plan versions are not known at this version (which it then stores).
 
-    The class's stored versions serve when they are at the plan's version; after this
-    transaction's write of this one item (`note_item_written`) they are continued from the
+    The class's stored state (`ClassState`) serves when it is at the plan's version; after this
+    transaction's write of this one item (`note_item_written`) it is continued from the
     previous version when that write left the set of items the class sees unchanged (the item
     was and stays visible, or is new): the versions before it are then exactly what they were,
     and the write's version exists for the class when it is a visible change of the item.
@@ -749,13 +750,13 @@ def item_view(access: policy.PlanAccess, kind: str, item_id: Any) -> _Numbers:
         return _remembered(reader_view(access))
     replay = _replayed(access, kind, item_id, upto)
     rows, changes = replay.rows, replay.changes
-    stored = _stored_versions(plan.pk, access.visibility)
-    versions: list[int] | None = None
-    if stored is not None and stored[0] == upto:
-        versions = stored[1]
+    stored = _stored_state(plan.pk, access.visibility)
+    state: ClassState | None = None
+    if stored is not None and stored.version == upto:
+        state = stored
     elif (
         stored is not None
-        and stored[0] == upto - 1
+        and stored.version == upto - 1
         and _item_written(plan, upto, kind, item_id)
         and rows
         and rows[-1].plan_version == upto
@@ -765,58 +766,154 @@ def item_view(access: policy.PlanAccess, kind: str, item_id: Any) -> _Numbers:
             or policy.may_read_item(access, rows[-2]) == policy.may_read_item(access, rows[-1])
         )
     ):
-        visible = bool(changes) and changes[-1].row.plan_version == upto
-        versions = [*stored[1], upto] if visible else list(stored[1])
-        _store_versions(plan.pk, access.visibility, upto, versions)
-    if versions is None:
+        state = stored.continued(upto, changes)
+        _store_state(plan.pk, access.visibility, state)
+    if state is None:
         return _remembered(reader_view(access))
     return ItemView(
-        access=access, kind=kind, item_id=item_id, changes=changes, versions=versions, current=upto
+        access=access,
+        kind=kind,
+        item_id=item_id,
+        changes=changes,
+        versions=state.versions,
+        current=upto,
     )
 
 
-_VERSIONS_LOOKUP = """
-SELECT plan_version, versions FROM plans_readerversions
+@dataclass
+class ClassState:
+    """What one visibility class's view of a plan at stored version `version` holds besides
+    its items (`ReaderVersions`): the stored versions that exist for the class, when the last
+    of them was made, and for the signatures' states, per restriction of the rows concerned
+    (`_mark_key`), the last version holding a change of such rows (`ReaderView.outdated`)."""
+
+    version: int
+    versions: list[int]
+    updated_at: dt.datetime | None
+    marks: dict[str, int]
+
+    @classmethod
+    def of(cls, view: ReaderView) -> ClassState:
+        marks: dict[str, int] = {}
+        for stored in view.versions:
+            changes = view.by_version.get(stored)
+            keys: set[str] = set()
+            if not changes:
+                if _plan_fields_changed(view.plan_rows, stored):
+                    keys = {"any", _mark_key(None)}
+            else:
+                # `outdated` also asks whether the signer sees the item's latest change: that
+                # change's own version comes later and marks the same, so the maximum holds it.
+                keys = {"any", *(_mark_key(change.row) for change in changes)}
+            for key in keys:
+                marks[key] = stored  # versions ascend: the last one wins
+        return cls(view.current, list(view.versions), view.updated[0], marks)
+
+    @classmethod
+    def from_row(cls, version: int, row: Sequence[Any]) -> ClassState:
+        """From the stored columns (versions, updated_at, marks) of `ReaderVersions`."""
+        versions, updated_at, marks = row
+        marks = marks if isinstance(marks, dict) else json.loads(marks)
+        return cls(version, list(versions), updated_at, marks)
+
+    def continued(self, upto: int, changes: list[Change]) -> ClassState:
+        """The state at `upto`, one version on, when that version wrote only the item whose
+        visible changes are `changes`: its version exists for the class when its row is a
+        visible change, and then marks its row's restriction (the marks are maxima, and no
+        earlier version's mark depends on what came after it: `of`)."""
+        if not changes or changes[-1].row.plan_version != upto:
+            return ClassState(upto, self.versions, self.updated_at, self.marks)
+        row = changes[-1].row
+        marks = {**self.marks, "any": upto, _mark_key(row): upto}
+        return ClassState(upto, [*self.versions, upto], row.history_date, marks)
+
+    def outdated(self, ack: Acknowledgement, signer_kind: str) -> bool:
+        """`ReaderView.outdated` from the marks: a change the signer sees came after."""
+        if signer_kind == Person.Kind.GUARDIAN:
+            last = self.marks.get(_mark_key(None), 0)
+        elif signer_kind == Person.Kind.CHILD:
+            last = max(self.marks.get(_mark_key(None), 0), self.marks.get(str(ack.person_id), 0))
+        else:
+            last = self.marks.get("any", 0)
+        return last > ack.acknowledged_version
+
+
+def _mark_key(row: Any) -> str:
+    """A row's restriction as a mark key: "none", or the restricting child's person id (who,
+    with the professionals, still sees it; guardians see only "none" rows: `_Signer.sees`)."""
+    restricted_by = None if row is None else row.restricted_by_id
+    return "none" if restricted_by is None else str(restricted_by)
+
+
+@dataclass
+class StoredView:
+    """The plan detail's questions (its version, when it last changed, the signatures' states)
+    answered from the class's stored state instead of the whole `ReaderView`."""
+
+    access: policy.PlanAccess
+    state: ClassState
+
+    @property
+    def version(self) -> int:
+        return max(len(self.state.versions), 1)
+
+    @property
+    def updated(self) -> tuple[dt.datetime | None, Any]:
+        return self.state.updated_at, None
+
+    def reader_version(self, stored: int) -> int:
+        return max(bisect.bisect_right(self.state.versions, stored), 1)
+
+    def outdated(self, ack: Acknowledgement, signer_kind: str) -> bool:
+        return self.state.outdated(ack, signer_kind)
+
+
+_STATE_LOOKUP = """
+SELECT plan_version, versions, updated_at, marks FROM plans_readerversions
  WHERE plan_id = %(plan)s AND visibility = %(visibility)s
 """
 
-_VERSIONS_STORE = """
-INSERT INTO plans_readerversions (plan_id, visibility, plan_version, versions)
-VALUES (%(plan)s, %(visibility)s, %(version)s, %(versions)s)
+_STATE_STORE = """
+INSERT INTO plans_readerversions (plan_id, visibility, plan_version, versions, updated_at, marks)
+VALUES (%(plan)s, %(visibility)s, %(version)s, %(versions)s, %(updated_at)s, %(marks)s)
 ON CONFLICT (plan_id, visibility) DO UPDATE
-   SET plan_version = EXCLUDED.plan_version, versions = EXCLUDED.versions
+   SET plan_version = EXCLUDED.plan_version, versions = EXCLUDED.versions,
+       updated_at = EXCLUDED.updated_at, marks = EXCLUDED.marks
  WHERE plans_readerversions.plan_version < EXCLUDED.plan_version
 """
 
 
-def _stored_versions(plan_id: Any, visibility_key: str) -> tuple[int, list[int]] | None:
+def _stored_state(plan_id: Any, visibility_key: str) -> ClassState | None:
     with prepared.server_cursor() as cursor:  # prepared on the server: run on every write
-        cursor.execute(_VERSIONS_LOOKUP, {"plan": plan_id, "visibility": visibility_key})
+        cursor.execute(_STATE_LOOKUP, {"plan": plan_id, "visibility": visibility_key})
         row = cursor.fetchone()
-    return (row[0], list(row[1])) if row else None
+    return None if row is None else ClassState.from_row(row[0], row[1:])
 
 
-def _store_versions(plan_id: Any, visibility_key: str, version: int, versions: list[int]) -> None:
+def _store_state(plan_id: Any, visibility_key: str, state: ClassState) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
-            _VERSIONS_STORE,
+            _STATE_STORE,
             {
                 "plan": plan_id,
                 "visibility": visibility_key,
-                "version": version,
-                "versions": versions,
+                "version": state.version,
+                "versions": state.versions,
+                "updated_at": state.updated_at,
+                "marks": json.dumps(state.marks, sort_keys=True),
             },
         )
 
 
 def remember(view: ReaderView) -> None:
-    """Store the class's plan versions from a whole view (`ReaderVersions`), for `item_view`.
+    """Store the class's state from a whole view (`ReaderVersions`), for `item_view` and the
+    plan detail (`document.render_detail`, which reads it with the read model).
 
     Only a view that ends at a plan version whose historical plan row it read: a version this
     transaction wrote and then rolled back to a savepoint has none, and is never stored.
     """
     if view.current in view.plan_rows:
-        _store_versions(view.access.plan.pk, view.access.visibility, view.current, view.versions)
+        _store_state(view.access.plan.pk, view.access.visibility, ClassState.of(view))
 
 
 def _remembered(view: ReaderView) -> ReaderView:

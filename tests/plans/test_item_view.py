@@ -14,8 +14,15 @@ import pytest
 
 from plan_service import policy
 from plan_service.participants.models import Person
-from plan_service.plans import kinds, visibility
-from plan_service.plans.models import Comment, Goal, Need, Plan, ReaderVersions
+from plan_service.plans import document, kinds, visibility
+from plan_service.plans.models import (
+    Acknowledgement,
+    Comment,
+    Goal,
+    Need,
+    Plan,
+    ReaderVersions,
+)
 from plan_service.plans.services._base import advance, track
 from tests import factories
 
@@ -35,6 +42,21 @@ def setting():
     factories.add_member(plan, lead, curator)
     guardian = factories.link(Person.objects.get(family=family, kind="guardian"))
     return lead.user, curator.user, guardian, plan
+
+
+@pytest.fixture
+def family_of_three(setting):
+    """The setting, with the child signed in too and assessed able to hide items from the
+    guardians (THL code 3), so items can be restricted and the child's signatures judged."""
+    from plan_service.participants import assessments
+    from plan_service.plans import services
+
+    lead, curator, guardian, plan = setting
+    child = Person.objects.get(family=plan.family, kind="child")
+    child_user = factories.link(child)
+    services.family_sync(plan=plan, actor=lead)
+    assessments.assessment_record(actor=lead, plan_id=plan.pk, child_id=child.pk, code=3)
+    return lead, curator, guardian, plan, child_user, child
 
 
 def _truth(user, plan, model, item_id) -> dict:
@@ -68,12 +90,16 @@ class Walk:
     """Writes and reads through the API by the lead (child protection), a member of another
     class (a school curator) and a guardian, each answer checked against `_truth`."""
 
-    def __init__(self, api, setting, rng: random.Random) -> None:
-        self.lead, self.curator, self.guardian, self.plan = setting
+    def __init__(self, api, family_of_three, rng: random.Random) -> None:
+        self.lead, self.curator, self.guardian, self.plan, self.child, self.child_person = (
+            family_of_three
+        )
+        self.readers = (self.lead, self.curator, self.guardian, self.child)
         self.rng = rng
-        self.clients = {u.pk: api.as_user(u) for u in (self.lead, self.curator, self.guardian)}
+        self.clients = {u.pk: api.as_user(u) for u in self.readers}
         self.checked = 0
         self.stored_checked = 0
+        self.signatures_judged = 0
 
     def url(self, kind: str, item_id=None) -> str:
         base = f"/api/v1/plans/{self.plan.pk}/{kind}/"
@@ -89,14 +115,29 @@ class Walk:
 
     def check_stored(self, user) -> None:
         access = self.access(user)
+        whole = WHOLE_VIEW(access)
         # What the family's access log may name: the items the whole view shows today.
-        assert visibility.visible_ids(access) == WHOLE_VIEW(access).vis.ids, user
+        assert visibility.visible_ids(access) == whole.vis.ids, user
         stored = ReaderVersions.objects.filter(
             plan=self.plan, visibility=access.visibility, plan_version=access.plan.version
         ).first()
-        if stored is not None:
-            assert stored.versions == WHOLE_VIEW(access).versions, user
-            self.stored_checked += 1
+        if stored is None:
+            return
+        expected = visibility.ClassState.of(whole)
+        assert stored.versions == expected.versions, user
+        assert stored.updated_at == expected.updated_at, user
+        assert stored.marks == expected.marks, user
+        # The plan detail from the stored state is the one from the whole view, signatures'
+        # states included, and the whole view's signature rule agrees with the marks.
+        state = visibility.ClassState.from_row(
+            stored.plan_version, (stored.versions, stored.updated_at, stored.marks)
+        )
+        assert document.detail(access, state) == document.detail(access), user
+        for ack in Acknowledgement.objects.filter(plan=self.plan):
+            kind = Person.objects.get(pk=ack.person_id).kind
+            assert expected.outdated(ack, kind) == whole.outdated(ack, kind)
+            self.signatures_judged += 1
+        self.stored_checked += 1
 
     def visible(self, user, model):
         rows = policy.items_for(self.access(user), model.objects.all())
@@ -118,7 +159,7 @@ class Walk:
         user = rng.choice([self.lead, self.curator])
         writes = sorted(self.access(user).writes)
         needs, goals = self.visible(user, Need), self.visible(user, Goal)
-        choice = rng.randrange(9)
+        choice = rng.randrange(11)
         if choice == 0 or not needs:
             self.create(user, Need, {"category": rng.choice(writes), "title": "tarve"})
         elif choice == 1 or not goals:
@@ -148,6 +189,26 @@ class Walk:
             self.create(
                 user, Comment, {"target_type": "goal", "target_id": str(target.pk), "text": "c"}
             )
+        elif choice == 8:
+            signer = rng.choice([self.guardian, self.child])
+            version = self.clients[signer.pk].get(f"/api/v1/plans/{self.plan.pk}/").json()
+            signed = self.clients[signer.pk].post(
+                self.url("acknowledgements"),
+                {"version": version["version"], "decision": rng.choice(["agree", "disagree"])},
+            )
+            assert signed.status_code == 201, signed.content
+        elif choice == 9:
+            # The lead records (or lifts) the child's wish to hide a goal from the guardians.
+            writes = self.access(self.lead).writes
+            mine = [g for g in self.visible(self.lead, Goal) if g.category in writes]
+            if mine:
+                target = rng.choice(mine)
+                url = self.url("goals", target.pk)
+                client = self.clients[self.lead.pk]
+                etag = client.get(url)["ETag"]
+                child = None if target.restricted_by_id else str(self.child_person.pk)
+                done = client.post(f"{url}restrict/", {"child": child}, HTTP_IF_MATCH=etag)
+                assert done.status_code == 200, done.content
         else:
             mine = [n for n in needs if n.category in self.access(self.lead).writes]
             if mine:  # a removal that unlinks goals: several rows in one version
@@ -158,7 +219,7 @@ class Walk:
                 assert gone.status_code == 204, gone.content
         # Every reader's read of an item they see says what the whole view says, and a
         # class's stored plan versions, where current, are the whole view's.
-        for reader in (self.lead, self.curator, self.guardian):
+        for reader in self.readers:
             self.check_stored(reader)
             for model in (Need, Goal):
                 seen = self.visible(reader, model)
@@ -169,7 +230,9 @@ class Walk:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_answers_and_reads_say_what_the_whole_plans_view_says(api, setting, seed, monkeypatch):
+def test_answers_and_reads_say_what_the_whole_plans_view_says(
+    api, family_of_three, seed, monkeypatch
+):
     whole = []
 
     def counted(access):  # a spy: the real function, counted when item_view falls back
@@ -177,8 +240,8 @@ def test_answers_and_reads_say_what_the_whole_plans_view_says(api, setting, seed
         return WHOLE_VIEW(access)
 
     monkeypatch.setattr(visibility, "reader_view", counted)
-    walk = Walk(api, setting, random.Random(seed))
-    lead, curator, _, _ = setting
+    walk = Walk(api, family_of_three, random.Random(seed))
+    lead, curator = walk.lead, walk.curator
     # A link to a need the curator cannot see, then the curator drops it: a save that changes
     # nothing the curator sees, so their own write is not a new version for them.
     lead_client = walk.clients[lead.pk]
@@ -197,10 +260,11 @@ def test_answers_and_reads_say_what_the_whole_plans_view_says(api, setting, seed
     walk.patch(curator, Goal.objects.get(pk=general.json()["id"]), {"need": None})
     walk.check_stored(curator)
     walk.create(curator, Need, {"category": "general", "title": "seuraava"})
-    for _ in range(30):
+    for _ in range(40):
         walk.step()
     assert walk.checked >= 100
-    assert walk.stored_checked >= 20
+    assert walk.stored_checked >= 30
+    assert walk.signatures_judged >= 20
     # Most answers came without replaying the plan (the spy counts the fallbacks); the
     # comparisons above are not all of the whole view against itself.
     assert len(whole) < walk.checked * 0.4, (len(whole), walk.checked)
