@@ -31,19 +31,30 @@ class PlansConfig(AppConfig):
     def ready(self) -> None:
         from django.core.signals import request_started
         from django.db.models.signals import post_save
-        from simple_history.signals import pre_create_historical_record
+        from simple_history.signals import (
+            post_create_historical_record,
+            pre_create_historical_record,
+        )
 
         from plan_service.audit import parties
         from plan_service.participants.signals import account_linked
         from plan_service.plans import kinds  # noqa: F401 (declares the built-in item kinds)
         from plan_service.plans.models import Plan
         from plan_service.plans.selectors import plan_target
-        from plan_service.plans.visibility import forget_written, note_written
+        from plan_service.plans.visibility import (
+            forget_written,
+            note_history_written,
+            note_written,
+        )
 
         parties.answer_target("plan", plan_target)
         # Versions a reader is shown count this transaction's own writes (plans.visibility).
         post_save.connect(note_written, sender=Plan, dispatch_uid="plans.note_written")
         request_started.connect(forget_written, dispatch_uid="plans.forget_written")
+        # A version that writes more than the noted item is not continued (visibility.item_view).
+        post_create_historical_record.connect(
+            note_history_written, dispatch_uid="plans.note_history_written"
+        )
 
         pre_create_historical_record.connect(
             _keep_change_note,

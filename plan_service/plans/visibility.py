@@ -357,6 +357,20 @@ def note_item_written(plan: Plan, kind: str, item_id: Any) -> None:
     setattr(connection, _ITEM_WRITTEN, (plan, plan.version, kind, _uuid(item_id)))
 
 
+def note_history_written(sender: Any, history_instance: Any, **kwargs: Any) -> None:
+    """`post_create_historical_record`: a historical row written after `note_item_written` for
+    the same plan (a second item, the plan itself) means the version wrote more than the noted
+    item, so the note no longer holds."""
+    note = getattr(connection, _ITEM_WRITTEN, None)
+    if note is None:
+        return
+    plan_id = getattr(history_instance, "plan_id", None)
+    if isinstance(history_instance, history_model(Plan)):
+        plan_id = history_instance.id
+    if plan_id is not None and str(plan_id) == str(note[0].pk):
+        setattr(connection, _ITEM_WRITTEN, None)
+
+
 def _item_written(plan: Plan, upto: int, kind: str, item_id: Any) -> bool:
     """Whether this request's last write was `note_item_written(plan, kind, item_id)` at
     `upto`, and the plan has not advanced since."""
@@ -760,10 +774,12 @@ def item_view(access: policy.PlanAccess, kind: str, item_id: Any) -> _Numbers:
         and _item_written(plan, upto, kind, item_id)
         and rows
         and rows[-1].plan_version == upto
-        and (len(rows) == 1 or rows[-2].plan_version < upto)
         and (
-            len(rows) == 1
-            or policy.may_read_item(access, rows[-2]) == policy.may_read_item(access, rows[-1])
+            # New: no earlier row of any item can name it.
+            rows[-1].history_type == "+"
+            if len(rows) == 1
+            else rows[-2].plan_version < upto
+            and policy.may_read_item(access, rows[-2]) == policy.may_read_item(access, rows[-1])
         )
     ):
         state = stored.continued(upto, changes)
@@ -873,9 +889,18 @@ SELECT plan_version, versions, updated_at, marks FROM plans_readerversions
  WHERE plan_id = %(plan)s AND visibility = %(visibility)s
 """
 
+# A store is a cache fill: it never waits. Writes store after their log append has taken its
+# chain's lock and reads store before theirs, so a store that waited for another transaction's
+# row could close a circle of waits with the chain locks. Every store first tries a lock of its
+# own (plan, class) key, held to the end of the transaction, and stores nothing without it; so
+# whoever holds the row holds that lock too, and the upsert never waits. (The key pair's first
+# half is this table's name: the audit chains' locks use their own tables' names.)
 _STATE_STORE = """
 INSERT INTO plans_readerversions (plan_id, visibility, plan_version, versions, updated_at, marks)
-VALUES (%(plan)s, %(visibility)s, %(version)s, %(versions)s, %(updated_at)s, %(marks)s)
+SELECT %(plan)s::uuid, %(visibility)s::text, %(version)s::integer, %(versions)s::integer[],
+       %(updated_at)s::timestamptz, %(marks)s::jsonb
+ WHERE pg_try_advisory_xact_lock(hashtext('plans_readerversions'),
+                                 hashtext(%(plan)s::text || %(visibility)s::text))
 ON CONFLICT (plan_id, visibility) DO UPDATE
    SET plan_version = EXCLUDED.plan_version, versions = EXCLUDED.versions,
        updated_at = EXCLUDED.updated_at, marks = EXCLUDED.marks

@@ -164,3 +164,42 @@ def test_a_version_never_counts_a_write_newer_than_the_plan_row_it_was_read_with
     stale = client.patch(url, {"title": "overwrite"}, HTTP_IF_MATCH=body_before["ETag"])
     assert stale.status_code == 412
     assert Goal.objects.get(pk=goal["id"]).title == "changed"
+
+
+def test_a_store_never_waits_for_another_transactions_row(live_db):
+    """A class's state is a cache: storing it must not wait for a row another transaction
+    holds (writes store after their log append holds its chain's lock, reads before theirs:
+    waiting could close a circle). The later store gives up and stores nothing."""
+    from django.db import connection, transaction
+
+    from plan_service.plans.models import ReaderVersions
+
+    lead = factories.professional()
+    plan = factories.plan(lead, factories.family())
+    held, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                visibility._store_state(
+                    plan.pk, "class", visibility.ClassState(5, [1, 5], None, {})
+                )
+                held.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        assert held.wait(10)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '2s'")
+            started = time.monotonic()
+            visibility._store_state(plan.pk, "class", visibility.ClassState(6, [1, 5, 6], None, {}))
+            assert time.monotonic() - started < 1.5
+    finally:
+        release.set()
+        thread.join(10)
+    assert ReaderVersions.objects.get(plan=plan, visibility="class").plan_version == 5

@@ -19,6 +19,7 @@ from plan_service.plans.models import (
     Acknowledgement,
     Comment,
     Goal,
+    Membership,
     Need,
     Plan,
     ReaderVersions,
@@ -154,12 +155,20 @@ class Walk:
         response = self.clients[user.pk].patch(url, data, HTTP_IF_MATCH=read["ETag"])
         self.check(user, response, type(item), item.pk)
 
+    def sign(self, signer) -> None:
+        version = self.clients[signer.pk].get(f"/api/v1/plans/{self.plan.pk}/").json()
+        signed = self.clients[signer.pk].post(
+            self.url("acknowledgements"),
+            {"version": version["version"], "decision": self.rng.choice(["agree", "disagree"])},
+        )
+        assert signed.status_code == 201, signed.content
+
     def step(self) -> None:
         rng = self.rng
         user = rng.choice([self.lead, self.curator])
         writes = sorted(self.access(user).writes)
         needs, goals = self.visible(user, Need), self.visible(user, Goal)
-        choice = rng.randrange(11)
+        choice = rng.randrange(13)
         if choice == 0 or not needs:
             self.create(user, Need, {"category": rng.choice(writes), "title": "tarve"})
         elif choice == 1 or not goals:
@@ -190,13 +199,7 @@ class Walk:
                 user, Comment, {"target_type": "goal", "target_id": str(target.pk), "text": "c"}
             )
         elif choice == 8:
-            signer = rng.choice([self.guardian, self.child])
-            version = self.clients[signer.pk].get(f"/api/v1/plans/{self.plan.pk}/").json()
-            signed = self.clients[signer.pk].post(
-                self.url("acknowledgements"),
-                {"version": version["version"], "decision": rng.choice(["agree", "disagree"])},
-            )
-            assert signed.status_code == 201, signed.content
+            self.sign(rng.choice([self.guardian, self.child]))
         elif choice == 9:
             # The lead records (or lifts) the child's wish to hide a goal from the guardians.
             writes = self.access(self.lead).writes
@@ -209,6 +212,30 @@ class Walk:
                 child = None if target.restricted_by_id else str(self.child_person.pk)
                 done = client.post(f"{url}restrict/", {"child": child}, HTTP_IF_MATCH=etag)
                 assert done.status_code == 200, done.content
+        elif choice == 10:
+            # The plan's own fields: a version every reader sees (and a signature's concern).
+            client = self.clients[self.lead.pk]
+            etag = client.get(f"/api/v1/plans/{self.plan.pk}/")["ETag"]
+            done = client.patch(
+                f"/api/v1/plans/{self.plan.pk}/",
+                {"summary": rng.choice(["yhteenveto", "toinen"])},
+                HTTP_IF_MATCH=etag,
+            )
+            assert done.status_code == 200, done.content
+        elif choice == 11:
+            # The team: a member joins, or the newest one leaves (a version with no item rows).
+            from plan_service.plans import services
+
+            lead = self.lead.professional
+            extra = Membership.objects.filter(
+                plan=self.plan, ended_at__isnull=True, professional__role="public_health_nurse"
+            ).first()
+            if extra is None:
+                factories.add_member(self.plan, lead, factories.professional("public_health_nurse"))
+            else:
+                services.membership_end(
+                    actor=self.lead, plan_id=self.plan.pk, membership_id=extra.pk
+                )
         else:
             mine = [n for n in needs if n.category in self.access(self.lead).writes]
             if mine:  # a removal that unlinks goals: several rows in one version
@@ -260,6 +287,8 @@ def test_answers_and_reads_say_what_the_whole_plans_view_says(
     walk.patch(curator, Goal.objects.get(pk=general.json()["id"]), {"need": None})
     walk.check_stored(curator)
     walk.create(curator, Need, {"category": "general", "title": "seuraava"})
+    for signer in (walk.guardian, walk.child):  # signatures from the start, judged throughout
+        walk.sign(signer)
     for _ in range(40):
         walk.step()
     assert walk.checked >= 100
@@ -394,4 +423,52 @@ def test_a_version_rolled_back_to_a_savepoint_is_never_stored(setting):
         assert not Plan.history.filter(id=plan.pk, version=phantom).exists()
         visibility.remember(visibility.reader_view(access))
         assert not ReaderVersions.objects.filter(plan=plan, plan_version=phantom).exists()
+        transaction.set_rollback(True)
+
+
+def test_a_history_row_after_the_note_ends_it(setting):
+    """The note says the version wrote one item; any further historical row of the plan in the
+    same transaction (a second item, the plan) ends it, and the answer replays the whole plan.
+    Here the curator's own write is no change they see (a link to a need hidden from them
+    dropped), and a second item at the same version is one they see."""
+    from django.db import transaction
+
+    from plan_service.plans import services
+
+    lead, curator, _, plan = setting
+    hidden = services.item_create(
+        actor=lead, plan_id=plan.pk, model=Need, data={"category": "social", "title": "s"}
+    )
+    seen = services.item_create(
+        actor=lead, plan_id=plan.pk, model=Need, data={"category": "general", "title": "n"}
+    )
+    goal = services.item_create(
+        actor=lead,
+        plan_id=plan.pk,
+        model=Goal,
+        data={"category": "general", "title": "g", "desired_outcome": "o", "need": hidden.pk},
+    )
+    with transaction.atomic():
+        visibility.forget_written()
+        access = policy.plan_access_for(curator, plan.pk, lock=True)
+        visibility.remember(visibility.reader_view(access))
+        services.item_update(
+            actor=curator,
+            plan_id=plan.pk,
+            model=Goal,
+            item_id=goal.pk,
+            expected_version=None,
+            data={"need": None},
+            access=access,
+        )
+        other = Need.objects.get(pk=seen.pk)
+        other.title = "n2"
+        other.version += 1
+        other.plan_version = access.plan.version
+        track(other, lead, "item_changed")
+        other.save()
+        truth = visibility.reader_view(access)
+        answered = visibility.item_view(access, "goal", goal.pk)
+        assert answered.versions == truth.versions
+        assert truth.versions[-1] == access.plan.version  # the need's change counts
         transaction.set_rollback(True)

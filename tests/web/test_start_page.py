@@ -616,6 +616,18 @@ def test_plan_accesses_decides_each_member_as_plan_access_does(desk):
     factories.add_member(plan, desk["lead"], idle)
     idle.user.is_active = False
     idle.user.save()
+    # A custody decision leaves this guardian without sight of one child (hidden_children).
+    from plan_service.participants.models import Guardianship
+
+    second = Person.objects.create(
+        family=fam, kind="guardian", given_name="Toinen", family_name="Eklund"
+    )
+    kids = list(Person.objects.filter(family=fam, kind="child").order_by("created_at"))
+    for kid in kids:
+        Guardianship.objects.create(
+            guardian=second, child=kid, excluded_by_custody_decision=kid == kids[0]
+        )
+    factories.link(second)
     services.family_sync(plan=plan, actor=desk["lead"].user)
     compared = 0
     for p in (plan, desk["a"], desk["d"]):  # d: completed, read-only
@@ -638,6 +650,7 @@ def test_plan_accesses_decides_each_member_as_plan_access_does(desk):
                 got.hidden_children,
                 got.visibility,
                 got.legal_basis,
+                sorted(c.pk for c in got.consents),
             ) == (
                 one.kind,
                 one.actions,
@@ -647,9 +660,12 @@ def test_plan_accesses_decides_each_member_as_plan_access_does(desk):
                 one.hidden_children,
                 one.visibility,
                 one.legal_basis,
+                sorted(c.pk for c in one.consents),
             ), user
         assert team == {}
-    assert compared >= 8
+    assert compared >= 9
+    blocked = [a for a in policy.plan_accesses(plan) if a.hidden_children]
+    assert [a.person_id for a in blocked] == [second.pk]
     assert gone.user.pk not in {a.membership.user_id for a in policy.plan_accesses(plan)}
     assert idle.user.pk not in {a.membership.user_id for a in policy.plan_accesses(plan)}
 
