@@ -571,8 +571,8 @@ class ReaderVersions(models.Model):
     versions = ArrayField(models.PositiveIntegerField())
     #: When the last of `versions` was made (the detail's `updated_at`); null: none yet.
     updated_at = models.DateTimeField(null=True)
-    #: For the signatures' states: the last of `versions` holding a change a signer sees, by
-    #: the restriction of the rows concerned ("none", a child's person id) and "any".
+    #: For the signatures' states: per restriction of the rows concerned ("none", or the
+    #: restricting child's person id), the last of `versions` holding a change of such rows.
     marks = models.JSONField(default=dict)
 
     class Meta:

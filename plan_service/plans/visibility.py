@@ -46,7 +46,6 @@ from django.db import connection, transaction
 from django.db.models import Model, QuerySet
 
 from plan_service import policy, prepared
-from plan_service.participants.models import Person
 from plan_service.plans import kinds
 from plan_service.plans.models import Acknowledgement, Plan, PlanItem
 
@@ -816,11 +815,11 @@ class ClassState:
             keys: set[str] = set()
             if not changes:
                 if _plan_fields_changed(view.plan_rows, stored):
-                    keys = {"any", _mark_key(None)}
+                    keys = {_mark_key(None)}
             else:
                 # `outdated` also asks whether the signer sees the item's latest change: that
                 # change's own version comes later and marks the same, so the maximum holds it.
-                keys = {"any", *(_mark_key(change.row) for change in changes)}
+                keys = {_mark_key(change.row) for change in changes}
             for key in keys:
                 marks[key] = stored  # versions ascend: the last one wins
         return cls(view.current, list(view.versions), view.updated[0], marks)
@@ -840,25 +839,32 @@ class ClassState:
         if not changes or changes[-1].row.plan_version != upto:
             return ClassState(upto, self.versions, self.updated_at, self.marks)
         row = changes[-1].row
-        marks = {**self.marks, "any": upto, _mark_key(row): upto}
+        marks = {**self.marks, _mark_key(row): upto}
         return ClassState(upto, [*self.versions, upto], row.history_date, marks)
 
     def outdated(self, ack: Acknowledgement, signer_kind: str) -> bool:
-        """`ReaderView.outdated` from the marks: a change the signer sees came after."""
-        if signer_kind == Person.Kind.GUARDIAN:
-            last = self.marks.get(_mark_key(None), 0)
-        elif signer_kind == Person.Kind.CHILD:
-            last = max(self.marks.get(_mark_key(None), 0), self.marks.get(str(ack.person_id), 0))
-        else:
-            last = self.marks.get("any", 0)
+        """`ReaderView.outdated` from the marks: a change of rows the signer sees (by the
+        policy's audience rule, `_Signer.sees`) came after the signature."""
+        last = max(
+            (
+                stored
+                for key, stored in self.marks.items()
+                if policy.sees_restricted(signer_kind, ack.person_id, _restriction(key))
+            ),
+            default=0,
+        )
         return last > ack.acknowledged_version
 
 
 def _mark_key(row: Any) -> str:
-    """A row's restriction as a mark key: "none", or the restricting child's person id (who,
-    with the professionals, still sees it; guardians see only "none" rows: `_Signer.sees`)."""
+    """A row's restriction as a mark key: "none", or the restricting child's person id."""
     restricted_by = None if row is None else row.restricted_by_id
     return "none" if restricted_by is None else str(restricted_by)
+
+
+def _restriction(key: str) -> Any:
+    """The restriction a mark key stands for (`_mark_key`)."""
+    return None if key == "none" else uuid.UUID(key)
 
 
 @dataclass
