@@ -559,7 +559,9 @@ def _replay(kind: str, rows: Iterable[Any], vis: Visibility) -> Iterator[tuple[A
 class _ItemReplay:
     """One item's rows up to stored version `upto`, replayed for one class of readers."""
 
-    plan: Plan  # the instance the access was decided on (compared by identity)
+    #: A replay that is kept holds committed rows only (`_replayed`), so it is the same for
+    #: every transaction that asks for the same plan, class, item and version.
+    plan_id: Any
     visibility: str
     kind: str
     item_id: uuid.UUID
@@ -659,7 +661,7 @@ def _item_replay(access: policy.PlanAccess, kind: str, item_id: Any, upto: int) 
     replayer = _Replayer(kind, vis)
     changes = [c for c in map(replayer.feed, rows) if c is not None]
     return _ItemReplay(
-        access.plan, access.visibility, kind, item_id, upto, rows, changes, replayer, named
+        access.plan.pk, access.visibility, kind, item_id, upto, rows, changes, replayer, named
     )
 
 
@@ -701,8 +703,8 @@ def _replayed(access: policy.PlanAccess, kind: str, item_id: uuid.UUID, upto: in
     """
     last = getattr(connection, _REPLAYED, None)
     fresh = None
-    if last is not None and (last.plan, last.visibility, last.kind, last.item_id) == (
-        access.plan,
+    if last is not None and (last.plan_id, last.visibility, last.kind, last.item_id) == (
+        access.plan.pk,
         access.visibility,
         kind,
         item_id,
@@ -825,10 +827,16 @@ class ClassState:
         return cls(view.current, list(view.versions), view.updated[0], marks)
 
     @classmethod
-    def from_row(cls, version: int, row: Sequence[Any]) -> ClassState:
-        """From the stored columns (versions, updated_at, marks) of `ReaderVersions`."""
+    def from_row(cls, version: int, row: Sequence[Any]) -> ClassState | None:
+        """From the stored columns (versions, updated_at, marks) of `ReaderVersions`; None
+        when the marks are not in this form (a row written by other code is not trusted: the
+        caller replays the plan instead)."""
         versions, updated_at, marks = row
         marks = marks if isinstance(marks, dict) else json.loads(marks)
+        if not isinstance(marks, dict) or not all(
+            _is_mark_key(k) and isinstance(v, int) for k, v in marks.items()
+        ):
+            return None
         return cls(version, list(versions), updated_at, marks)
 
     def continued(self, upto: int, changes: list[Change]) -> ClassState:
@@ -860,6 +868,15 @@ def _mark_key(row: Any) -> str:
     """A row's restriction as a mark key: "none", or the restricting child's person id."""
     restricted_by = None if row is None else row.restricted_by_id
     return "none" if restricted_by is None else str(restricted_by)
+
+
+def _is_mark_key(key: object) -> bool:
+    if key == "none":
+        return True
+    try:
+        return str(uuid.UUID(str(key))) == key
+    except ValueError:
+        return False
 
 
 def _restriction(key: str) -> Any:
