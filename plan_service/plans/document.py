@@ -77,7 +77,8 @@ def plan_document(access: policy.PlanAccess) -> str:
     One statement when a current rendering exists; otherwise the document is rendered from the
     rows (a constant number of statements) and stored for the next reader of the class.
     """
-    return _stored(access, PlanDocument.Part.DOCUMENT, render)
+    # Every item's versions need the whole view: the class's stored state is of no use here.
+    return _stored(access, PlanDocument.Part.DOCUMENT, lambda a, _state: render(a))
 
 
 def plan_detail(access: policy.PlanAccess) -> str:
@@ -159,9 +160,8 @@ def with_permissions(body: str, access: policy.PlanAccess) -> str:
     return '{"permissions":' + flags + "," + body[1:]
 
 
-def render(access: policy.PlanAccess, state: ClassState | None = None) -> dict[str, Any]:
-    """Build the document from the rows this access may read (a fixed number of statements).
-    Every item's versions need the whole view: the class's `state` is not used."""
+def render(access: policy.PlanAccess) -> dict[str, Any]:
+    """Build the document from the rows this access may read (a fixed number of statements)."""
     plan = access.plan
     # Every declared kind (plans/kinds.py), one statement each, in the order the plan shows them.
     items = {

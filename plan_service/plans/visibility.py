@@ -126,6 +126,12 @@ class Change:
     word: str  # added, changed or removed, as the reader sees it
 
 
+def reader_number(versions: list[int], stored: int) -> int:
+    """A reader's number for a stored plan version, given the stored versions that exist for
+    them (ascending): the count of those at or before it, at least 1."""
+    return max(bisect.bisect_right(versions, stored), 1)
+
+
 class _Numbers:
     """Version numbers and an item's metadata as one reader sees them, from the stored plan
     versions that exist for the reader (`versions`) and the item's visible changes. Shared by
@@ -144,7 +150,7 @@ class _Numbers:
 
     def reader_version(self, stored: int) -> int:
         """The reader's number for a stored plan version (the last visible one at or before)."""
-        return max(bisect.bisect_right(self.versions, stored), 1)
+        return reader_number(self.versions, stored)
 
     def item_version(self, kind: str, item_id: Any, default: int = 1) -> int:
         """The item's version (its ETag) for this reader: the count of its visible changes."""
@@ -901,7 +907,7 @@ class StoredView:
         return self.state.updated_at, None
 
     def reader_version(self, stored: int) -> int:
-        return max(bisect.bisect_right(self.state.versions, stored), 1)
+        return reader_number(self.state.versions, stored)
 
     def outdated(self, ack: Acknowledgement, signer_kind: str) -> bool:
         return self.state.outdated(ack, signer_kind)
