@@ -34,6 +34,27 @@ META = ("version", "plan_version", "created_by", "updated_by")
 WHOLE_VIEW = visibility.reader_view
 
 
+def _new(actor, plan, model, **data):
+    """An item written through the service, as the API writes it."""
+    from plan_service.plans import services
+
+    return services.item_create(actor=actor, plan_id=plan.pk, model=model, data=data)
+
+
+def _edit(actor, plan, item, access=None, **data):
+    from plan_service.plans import services
+
+    return services.item_update(
+        actor=actor,
+        plan_id=plan.pk,
+        model=type(item),
+        item_id=item.pk,
+        expected_version=None,
+        data=data,
+        access=access,
+    )
+
+
 @pytest.fixture
 def setting():
     lead = factories.professional("child_protection_social_worker")
@@ -307,19 +328,9 @@ def test_a_write_that_changes_what_its_class_sees_is_not_continued(setting):
     from django.db import transaction
 
     lead, curator, _, plan = setting
-    from plan_service.plans import services
 
-    need = services.item_create(
-        actor=lead, plan_id=plan.pk, model=Need, data={"category": "general", "title": "n"}
-    )
-    services.item_update(
-        actor=lead,
-        plan_id=plan.pk,
-        model=Need,
-        item_id=need.pk,
-        expected_version=None,
-        data={"title": "n2"},
-    )
+    need = _new(lead, plan, Need, category="general", title="n")
+    _edit(lead, plan, need, title="n2")
     with transaction.atomic():
         visibility.forget_written()  # as a request starts (the test's own writes never commit)
         access = policy.plan_access_for(curator, plan.pk, lock=True)
@@ -351,26 +362,10 @@ def test_a_version_that_wrote_more_than_one_item_is_not_continued(setting):
     earlier links to the need stop being changes the curator sees."""
     from django.db import transaction
 
-    from plan_service.plans import services
-
     lead, curator, _, plan = setting
-    need = services.item_create(
-        actor=lead, plan_id=plan.pk, model=Need, data={"category": "general", "title": "n"}
-    )
-    goal = services.item_create(
-        actor=lead,
-        plan_id=plan.pk,
-        model=Goal,
-        data={"category": "general", "title": "g", "desired_outcome": "o", "need": need.pk},
-    )
-    services.item_update(
-        actor=lead,
-        plan_id=plan.pk,
-        model=Goal,
-        item_id=goal.pk,
-        expected_version=None,
-        data={"need": None},
-    )
+    need = _new(lead, plan, Need, category="general", title="n")
+    goal = _new(lead, plan, Goal, category="general", title="g", desired_outcome="o", need=need.pk)
+    _edit(lead, plan, goal, need=None)
     with transaction.atomic():
         visibility.forget_written()  # as a request starts (the test's own writes never commit)
         access = policy.plan_access_for(curator, plan.pk, lock=True)
@@ -434,34 +429,17 @@ def test_a_history_row_after_the_note_ends_it(setting):
     dropped), and a second item at the same version is one they see."""
     from django.db import transaction
 
-    from plan_service.plans import services
-
     lead, curator, _, plan = setting
-    hidden = services.item_create(
-        actor=lead, plan_id=plan.pk, model=Need, data={"category": "social", "title": "s"}
-    )
-    seen = services.item_create(
-        actor=lead, plan_id=plan.pk, model=Need, data={"category": "general", "title": "n"}
-    )
-    goal = services.item_create(
-        actor=lead,
-        plan_id=plan.pk,
-        model=Goal,
-        data={"category": "general", "title": "g", "desired_outcome": "o", "need": hidden.pk},
+    hidden = _new(lead, plan, Need, category="social", title="s")
+    seen = _new(lead, plan, Need, category="general", title="n")
+    goal = _new(
+        lead, plan, Goal, category="general", title="g", desired_outcome="o", need=hidden.pk
     )
     with transaction.atomic():
         visibility.forget_written()
         access = policy.plan_access_for(curator, plan.pk, lock=True)
         visibility.remember(visibility.reader_view(access))
-        services.item_update(
-            actor=curator,
-            plan_id=plan.pk,
-            model=Goal,
-            item_id=goal.pk,
-            expected_version=None,
-            data={"need": None},
-            access=access,
-        )
+        _edit(curator, plan, goal, access=access, need=None)
         other = Need.objects.get(pk=seen.pk)
         other.title = "n2"
         other.version += 1
@@ -479,20 +457,15 @@ def test_a_stored_state_in_another_form_is_not_trusted(api, setting):
     """A row whose marks are not in this code's form (written by other code, edited by hand)
     is not used: the detail replays the plan instead of failing."""
     lead, _, guardian, plan = setting
-    from plan_service.plans import services
 
-    services.item_create(
-        actor=lead, plan_id=plan.pk, model=Need, data={"category": "general", "title": "n"}
-    )
+    _new(lead, plan, Need, category="general", title="n")
     client = api.as_user(guardian)
     version = client.get(f"/api/v1/plans/{plan.pk}/").json()["version"]
     signed = client.post(
         f"/api/v1/plans/{plan.pk}/acknowledgements/", {"version": version, "decision": "agree"}
     )
     assert signed.status_code == 201, signed.content
-    services.item_create(
-        actor=lead, plan_id=plan.pk, model=Need, data={"category": "general", "title": "m"}
-    )
+    _new(lead, plan, Need, category="general", title="m")
     access = policy.plan_access(guardian, Plan.objects.get(pk=plan.pk))
     visibility.remember(WHOLE_VIEW(access))
     ReaderVersions.objects.filter(plan=plan).update(marks={"any": 1, "none": "x"})
