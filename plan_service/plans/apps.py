@@ -30,12 +30,14 @@ class PlansConfig(AppConfig):
 
     def ready(self) -> None:
         from django.core.signals import request_started
+        from django.db.backends.signals import connection_created
         from django.db.models.signals import post_save
         from simple_history.signals import (
             post_create_historical_record,
             pre_create_historical_record,
         )
 
+        from plan_service import db_loaders
         from plan_service.audit import parties
         from plan_service.participants.signals import account_linked
         from plan_service.plans import kinds  # noqa: F401 (declares the built-in item kinds)
@@ -47,6 +49,8 @@ class PlansConfig(AppConfig):
             note_written,
         )
 
+        # Plans are read timestamp by timestamp; psycopg's C loader where it equals Django's.
+        connection_created.connect(db_loaders.use_c_loader, dispatch_uid="db_loaders.c_loader")
         parties.answer_target("plan", plan_target)
         # Versions a reader is shown count this transaction's own writes (plans.visibility).
         post_save.connect(note_written, sender=Plan, dispatch_uid="plans.note_written")
