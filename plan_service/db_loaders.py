@@ -12,7 +12,9 @@ When the session's time zone is UTC (Django sets it so with `USE_TZ` and no per-
 which is what Django's loader gives. `use_c_loader` (a `connection_created` receiver) then
 registers `UtcTimestamptzLoader` on the new connection: a loader whose `load` *is* the C
 loader's bound method, so no Python frame runs per value. Any other session time zone keeps
-Django's loader. `tests/test_db_loaders.py` compares the two on the same rows.
+Django's loader. The C loader follows the session's zone as it is when a result arrives; nothing
+in the service changes it after connecting (a `SET TIME ZONE` would give the same instants in
+that zone). `tests/test_db_loaders.py` compares the two loaders on the same rows.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from psycopg import adapt, adapters, postgres
 from psycopg.pq import Format
 
 _OID = postgres.types["timestamptz"].oid
-#: The loader psycopg registers globally: its C implementation when psycopg[binary] is present.
+#: The loader psycopg registers globally: its C implementation when psycopg[binary] is present
+#: (asked through the public `adapters.get_loader`, not the private `_get_optimised` that
+#: psycopg issue #1273 works around with); the pure-Python one otherwise, equally correct.
 _C_LOADER = adapters.get_loader(_OID, Format.TEXT)
 
 
