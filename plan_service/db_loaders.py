@@ -13,8 +13,9 @@ which is what Django's loader gives. `use_c_loader` (a `connection_created` rece
 registers `UtcTimestamptzLoader` on the new connection: a loader whose `load` *is* the C
 loader's bound method, so no Python frame runs per value. Any other session time zone keeps
 Django's loader. The C loader follows the session's zone as it is when a result arrives; nothing
-in the service changes it after connecting (a `SET TIME ZONE` would give the same instants in
-that zone). `tests/test_db_loaders.py` compares the two loaders on the same rows.
+in the service changes it after connecting. (After a `SET TIME ZONE` the C loader would give the
+right instants in that zone; Django's, which replaces the `tzinfo`, would shift them.)
+`tests/test_db_loaders.py` compares the two loaders on the same rows.
 """
 
 from __future__ import annotations
