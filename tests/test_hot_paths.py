@@ -93,6 +93,9 @@ def _journeys(lead, plan, guardian, goal) -> dict[str, int]:
         counts["document, rendered"], *_ = counted(pro, "GET", f"/api/v1/plans/{plan.pk}/document/")
         counts["document"], *_ = counted(pro, "GET", f"/api/v1/plans/{plan.pk}/document/")
         counts["plan list"], *_ = counted(pro, "GET", "/api/v1/plans/?page_size=50")
+        counts["guardian access log"], *_ = counted(
+            fam, "GET", f"/api/v1/plans/{plan.pk}/access-log/"
+        )
     return counts
 
 
@@ -123,3 +126,7 @@ def test_hot_paths_are_constant_in_plan_and_county_size():
     assert large["guardian plan, after their comment"] <= 9
     assert large["open plan, rendered"] <= 18
     assert large["plan list"] <= 7
+    # The family's access log: BEGIN, token, access, the items the reader may see today (one
+    # statement over every kind's history, visibility.visible_ids; one per kind before: 14 in
+    # all), the page's COUNT and rows, the log append, COMMIT.
+    assert large["guardian access log"] <= 8
