@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.postgresql.base import ServerBindingCursor
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Model, QuerySet
 
 M = TypeVar("M", bound=Model)
@@ -149,7 +150,21 @@ def server_cursor(using: str = DEFAULT_DB_ALIAS) -> Any:
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        return connection._prepare_cursor(ServerBindingCursor(connection.connection))
+        cursor = ServerBindingCursor(connection.connection)
+    if connection.queries_logged:  # DEBUG, or a test capturing queries
+        connection.validate_thread_sharing()
+        return _LoggedServerCursor(cursor, connection)
+    return connection._prepare_cursor(cursor)
+
+
+class _LoggedServerCursor(CursorDebugWrapper):
+    """Query logging for a server-binding cursor. Django logs the text psycopg says it sent,
+    and psycopg keeps none for a run of a statement it has prepared: such runs were logged as
+    `None`. They are logged as the statement written here (`%s` placeholders, no values)."""
+
+    def execute(self, sql: str, params: Any = None) -> Any:
+        with self.debug_sql(sql, params, use_last_executed_query=False):
+            return CursorWrapper.execute(self, sql, params)
 
 
 def columns(model: type[Model], prefix: str = "") -> list[str]:

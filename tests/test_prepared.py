@@ -273,3 +273,20 @@ def test_the_read_models_lookup_is_prepared_on_the_server_too(world):
             " WHERE statement LIKE '%%plans_documentstamp%%' AND generic_plans + custom_plans > 0"
         )
         assert cursor.fetchone()[0] == 1
+
+
+def test_prepared_runs_are_logged_with_their_statement(world):
+    """Django logs the text psycopg says it sent; for a run of a statement psycopg has prepared
+    there is none. Such runs are logged with the statement as written, never as None (query
+    logs, `CaptureQueriesContext` and the statement counts of the hot paths read them)."""
+    from django.test.utils import CaptureQueriesContext
+
+    threshold = connection.settings_dict["OPTIONS"]["prepare_threshold"]
+    with CaptureQueriesContext(connection) as ctx:
+        for n in range(threshold + 3):  # prepared after `threshold` runs
+            with prepared.server_cursor() as cursor:
+                cursor.execute("SELECT %s::int + 1 AS logged_statement", [n])
+                assert cursor.fetchone() == (n + 1,)
+    logged = [q["sql"] for q in ctx.captured_queries]
+    assert len(logged) == threshold + 3
+    assert all(sql is not None and "logged_statement" in sql for sql in logged), logged
