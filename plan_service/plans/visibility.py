@@ -442,26 +442,20 @@ class _Latest(NamedTuple):
     restricted_by_id: uuid.UUID | None
 
 
-#: The statement `visible_ids` runs, by the declared kinds' history tables (built once).
-_LATEST: dict[tuple[str, ...], str] = {}
-
-
+@functools.cache
 def _latest_rows_sql(tables: tuple[str, ...]) -> str:
-    """One statement over every kind's history table: each item's latest row of the plan up to
-    a version (per kind what `DISTINCT ON (id) ... ORDER BY id, history_date DESC, history_id
-    DESC` gives), tagged with its kind's index."""
-    sql = _LATEST.get(tables)
-    if sql is None:
-        quote = connection.ops.quote_name
-        # Only the models' own table names, quoted, and integers go into the text.
-        sql = _LATEST[tables] = " UNION ALL ".join(
-            f"(SELECT DISTINCT ON (id) {index} AS kind, id, plan_id, category, concerns,"  # noqa: S608
-            f" restricted_by_id FROM {quote(table)}"
-            " WHERE plan_id = %(plan)s AND plan_version <= %(upto)s"
-            " ORDER BY id, history_date DESC, history_id DESC)"
-            for index, table in enumerate(tables)
-        )
-    return sql
+    """One statement over every kind's history table (built once per set of kinds): each
+    item's latest row of the plan up to a version (per kind what `DISTINCT ON (id) ... ORDER BY
+    id, history_date DESC, history_id DESC` gives), tagged with its kind's index."""
+    quote = connection.ops.quote_name
+    # Only the models' own table names, quoted, and integers go into the text.
+    return " UNION ALL ".join(
+        f"(SELECT DISTINCT ON (id) {index} AS kind, id, plan_id, category, concerns,"  # noqa: S608
+        f" restricted_by_id FROM {quote(table)}"
+        " WHERE plan_id = %(plan)s AND plan_version <= %(upto)s"
+        " ORDER BY id, history_date DESC, history_id DESC)"
+        for index, table in enumerate(tables)
+    )
 
 
 def visible_ids(access: policy.PlanAccess) -> dict[str, set[uuid.UUID]]:
