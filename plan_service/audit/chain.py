@@ -10,6 +10,7 @@ purge, at the first retained row recorded in a `PurgePoint`; nothing else may st
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import uuid
@@ -181,46 +182,108 @@ def chain_start(model: type[Chained], chain: int) -> tuple[int, str]:
     return (int(point[0]), str(point[1])) if point else (1, GENESIS)
 
 
-#: Stands for `seq` in a row's canonical JSON until the database assigns it under the lock.
-_SEQ_MARK = "\x00seq\x00"
-_SEQ_TOKEN = '"seq":' + json.dumps(_SEQ_MARK)
 #: A column a row does not give (it takes the field's default).
 _UNSET = object()
 #: Columns the database function fills in under the lock.
 _PLACED = frozenset({"seq", "prev_hash", "row_hash"})
 
 
+def _fragment(value: object) -> str:
+    """One value as `_canonical_text`'s JSON writes it (nested keys sorted too)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How one model's rows are cut into canonical text and sent to the append function.
+
+    The canonical text is sorted-key JSON, so it is the hashed members in the order of their
+    sorted names, each `"name":value`: built member by member, a batch's rows (which share most
+    values) reuse the text of a value that is the very object the row before had.
+    """
+
+    #: (column index, `"name":`, hashed only when set) of each hashed column but seq, in
+    #: canonical order, cut where seq stands.
+    before_seq: tuple[tuple[int, str, bool], ...]
+    after_seq: tuple[tuple[int, str, bool], ...]
+    chain_at: int
+
+
+@functools.cache
+def _layout(model: type[Chained]) -> _Layout:
+    columns = _columns(model)
+    index = {c.attname: i for i, c in enumerate(columns)}
+    optional = frozenset(model.HASHED_WHEN_SET)
+    order = sorted(model.HASHED_FIELDS)
+    unhashed = set(index) - set(order) - _PLACED
+    if unhashed or "seq" not in order:
+        # The append function stores each row's columns from its canonical text.
+        raise ValueError(f"{model.__name__} must hash seq and every column but {sorted(_PLACED)}")
+    members = [(index[name], json.dumps(name) + ":", name in optional) for name in order]
+    cut = order.index("seq")
+    return _Layout(
+        before_seq=tuple(members[:cut]),
+        after_seq=tuple(members[cut + 1 :]),
+        chain_at=index["chain"],
+    )
+
+
+class _Splitter:
+    """Cuts rows' canonical text around their seq: `canonical == head + str(seq) + tail`.
+
+    One per append: it remembers each member's text for the value object it was made from,
+    so the next row giving that very object (not merely an equal one: {"n": 1} == {"n": True})
+    reuses it.
+    """
+
+    def __init__(self, layout: _Layout, width: int) -> None:
+        self.layout = layout
+        self.last_value: list[object] = [_UNSET] * width
+        self.last_text: list[str] = [""] * width
+
+    def _members(self, plain: Sequence[object], members: tuple[tuple[int, str, bool], ...]) -> str:
+        texts = []
+        last_value, last_text = self.last_value, self.last_text
+        for i, name, optional in members:
+            value = plain[i]
+            if value is None and optional:
+                continue
+            if value is not last_value[i]:
+                last_value[i] = value
+                last_text[i] = name + _fragment(value)
+            texts.append(last_text[i])
+        return ",".join(texts)
+
+    def split(self, plain: Sequence[object]) -> tuple[str, str]:
+        before = self._members(plain, self.layout.before_seq)
+        after = self._members(plain, self.layout.after_seq)
+        return (
+            "{" + before + ("," if before else "") + '"seq":',
+            ("," + after if after else "") + "}",
+        )
+
+
 def _canonical_split(model: type[Chained], values: dict[str, object]) -> tuple[str, str]:
-    """A row's canonical JSON cut around its seq: `canonical == head + str(seq) + tail`.
-
-    Keys are sorted and every string value is escaped, so the marker's quoted form can only be
-    the `seq` member itself; the text is `canonical`'s own.
-    """
-    text = _canonical_text(model, {**values, "seq": _SEQ_MARK})
-    head, token, tail = text.rpartition(_SEQ_TOKEN)
-    if not token:  # pragma: no cover - every chained model hashes its seq
-        raise ValueError(f"{model.__name__} does not hash seq")
-    return head + '"seq":', tail
+    """A row's canonical JSON cut around its seq (`values` by attribute name, plain)."""
+    columns = _columns(model)
+    return _Splitter(_layout(model), len(columns)).split([values[c.attname] for c in columns])
 
 
-def append_values(
-    model: type[Chained], rows: Sequence[Mapping[str, object]], *, key: str
-) -> list[tuple[int, str, str]]:
-    """Append rows given as column values (by attribute name; a column left out takes its
-    field's default) to one chain of `model`, in one round trip; return each row's
-    (seq, prev_hash, row_hash).
+#: What parts the rows of an append, and what cuts a row where its seq goes: JSON text escapes
+#: every control character, so neither can occur inside a row's canonical text.
+_ROW_SEPARATOR = "\x1e"
+_SEQ_CUT = "\x1f"
 
-    The database function `audit_chain_append` (migration audit 0005) takes the chain's lock
-    until the end of the caller's transaction, reads the head, hashes each row exactly as
-    `row_hash` does and inserts them. Plain values rather than model instances: a plan list
-    appends ~200 rows per request.
-    """
-    if not rows:
-        return []
-    chain = choose_chain(key)
+
+def _payload(model: type[Chained], rows: Sequence[Mapping[str, object]], chain: int) -> str:
+    """What `audit_chain_append` takes for `rows`: each row's canonical text with its seq cut
+    out, the rows apart by `_ROW_SEPARATOR`. The function stores each row's columns from that
+    same text (every column but prev_hash and row_hash is hashed, `_layout`)."""
     columns = _columns(model)
     names = frozenset(c.attname for c in columns)
-    payload = []
+    layout = _layout(model)
+    splitter = _Splitter(layout, len(columns))
+    texts = []
     # The rows of one append share most values (the same actor, time, plan, recipient, often
     # the very same objects): a value that is the object converted for the row before is not
     # converted again (`plain` is a pure function of its value).
@@ -230,31 +293,45 @@ def append_values(
         if not names.issuperset(given):
             unknown = sorted(set(given) - names)
             raise TypeError(f"{model.__name__} has no column {', '.join(unknown)}")
-        values = {}
+        plain: list[object] = []
         for i, c in enumerate(columns):
             value = given.get(c.attname, _UNSET)
             if value is _UNSET:
-                values[c.attname] = c.plain(c.default())
+                plain.append(c.plain(c.default()))
             elif value is last_given[i]:
-                values[c.attname] = last_plain[i]
+                plain.append(last_plain[i])
             else:
-                values[c.attname] = last_plain[i] = c.plain(value)
+                plain.append(c.plain(value))
+                last_plain[i] = plain[i]
                 last_given[i] = value
-        values["chain"] = chain
-        head, tail = _canonical_split(model, values)
-        sent = {
-            c.column: values[c.attname]
-            for c in columns
-            if c.attname not in _PLACED and values[c.attname] is not None
-        }
-        sent["_head"], sent["_tail"] = head, tail
-        payload.append(sent)
-    # Bound on the server: the payload (about 2 KB a row; a plan list appends ~190 rows) goes
+        plain[layout.chain_at] = chain
+        head, tail = splitter.split(plain)
+        texts.append(head + _SEQ_CUT + tail)
+    return _ROW_SEPARATOR.join(texts)
+
+
+def append_values(
+    model: type[Chained], rows: Sequence[Mapping[str, object]], *, key: str
+) -> list[tuple[int, str, str]]:
+    """Append rows given as column values (by attribute name; a column left out takes its
+    field's default) to one chain of `model`, in one round trip; return each row's
+    (seq, prev_hash, row_hash).
+
+    The database function `audit_chain_append` (migrations audit 0005, 0012, 0013) takes the
+    chain's lock until the end of the caller's transaction, reads the head, hashes each row
+    exactly as `row_hash` does and inserts it with the columns of that same canonical text. Plain values rather than model instances: a plan list
+    appends ~200 rows per request.
+    """
+    if not rows:
+        return []
+    chain = choose_chain(key)
+    payload = _payload(model, rows, chain)
+    # Bound on the server: the payload (about 1 KB a row; a plan list appends ~190 rows) goes
     # as a parameter instead of being quoted into the statement's text on the client.
     with prepared.server_cursor() as cursor:
         cursor.execute(
-            "SELECT seq, prev_hash, row_hash FROM audit_chain_append(%s, %s, %s, %s::jsonb)",
-            [model._meta.db_table, log_name(model), chain, json.dumps(payload)],
+            "SELECT seq, prev_hash, row_hash FROM audit_chain_append(%s, %s, %s, %s::text)",
+            [model._meta.db_table, log_name(model), chain, payload],
         )
         return [(int(seq), str(prev), str(digest)) for seq, prev, digest in cursor.fetchall()]
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 AWKWARD = [
     'quote " and backslash \\ and slash /',
-    "tab\tnewline\nreturn\rbell\x07 unit\x1f",
+    "tab\tnewline\nreturn\rbell\x07 unit\x1f record\x1e",  # \x1e, \x1f part the payload
     "ääkköset, Åland, 家族, emoji 👪, \u2028 line separator",
     '"seq":"\\u0000seq\\u0000"',  # the marker's text, as a value
     "",
@@ -160,4 +160,33 @@ def test_the_append_function_writes_only_to_the_two_logs():
 
     refused = pytest.raises(DatabaseError, match="is not a chained log")
     with refused, transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT * FROM audit_chain_append('plans_plan', 'access', 0, '[]'::jsonb)")
+        cursor.execute("SELECT * FROM audit_chain_append('plans_plan', 'access', 0, ''::text)")
+
+
+def test_a_row_without_the_place_of_its_seq_is_refused():
+    """The function puts each row's seq where the row's text is cut; a text with no cut is not
+    a row `_payload` made, and is refused rather than hashed and stored with a wrong seq."""
+    from django.db import DatabaseError, transaction
+
+    before = AccessEvent.objects.count()
+    row = chain._payload(AccessEvent, [{"action": "read"}], 0).replace(chain._SEQ_CUT, "1")
+    refused = pytest.raises(DatabaseError, match="has no place for its seq")
+    with refused, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT * FROM audit_chain_append('audit_accessevent', 'access', 0, %s::text)", [row]
+        )
+    assert AccessEvent.objects.count() == before
+
+
+def test_a_log_must_hash_every_column_it_stores(monkeypatch):
+    """The function stores each row's columns from its canonical text, so a column left out of
+    HASHED_FIELDS would be stored empty: such a model is refused before anything is sent."""
+    chain._layout.cache_clear()
+    monkeypatch.setattr(
+        AccessEvent, "HASHED_FIELDS", tuple(f for f in AccessEvent.HASHED_FIELDS if f != "purpose")
+    )
+    try:
+        with pytest.raises(ValueError, match="must hash seq and every column"):
+            chain.append_values(AccessEvent, [{"action": "read"}], key=key_for_chain(0))
+    finally:
+        chain._layout.cache_clear()
