@@ -13,8 +13,12 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 
 TABLE = "bench_ceiling"
+#: The history of the write reference's rows (`ceiling_write`): one row per version.
+HISTORY_TABLE = "bench_ceiling_history"
 #: The same, with documents the size of a typical plan's whole-plan document (tens of KB).
 DOCUMENT_TABLE = "bench_ceiling_document"
 
@@ -103,6 +107,84 @@ def ceiling_document_logged(request: HttpRequest, doc_id: uuid.UUID) -> HttpResp
     return HttpResponse(row[0], content_type="application/json")
 
 
+def _log_rows(request_id: str, doc_id: uuid.UUID, rows: int, action: str) -> None:
+    """Append `rows` access-log rows in one call of the product's `chain.append_values`, shaped
+    like a plan list's (one row per person, four people per object, each with their own
+    subject, family and object): what the law asks of a request that touches that many people.
+    """
+    from plan_service.audit import chain
+    from plan_service.audit.models import AccessEvent
+
+    objects = [uuid.uuid4() for _ in range((rows + 3) // 4)]
+    values = [
+        {
+            "action": action,
+            "outcome": AccessEvent.Outcome.SUCCESS,
+            "actor_kind": "benchmark",
+            "subject_id": uuid.uuid4(),
+            "family_id": objects[n // 4],
+            "plan_id": objects[n // 4],
+            "object_type": "bench-ceiling",
+            "object_id": str(doc_id),
+            "object_version": n // 4,
+            "result_count": rows,
+            "request_id": request_id,
+            "purpose": "benchmark",
+            "legal_basis": "benchmark",
+        }
+        for n in range(rows)
+    ]
+    chain.append_values(AccessEvent, values, key=request_id)
+
+
+def ceiling_logged_rows(request: HttpRequest, doc_id: uuid.UUID, rows: int) -> JsonResponse:
+    """The ceiling plus `rows` access-log rows in one append: the least a read that shows data
+    of `rows` people (a plan list's page: one row per person per plan) can cost.
+
+    Set against "ceiling + log" it shows what the law's rows alone leave of a target ratio.
+    """
+    if not 1 <= rows <= 1000:
+        raise Http404
+    request_id = getattr(request, "request_id", "") or uuid.uuid4().hex
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT doc FROM {TABLE} WHERE id = %s", [doc_id])  # noqa: S608
+            row = cursor.fetchone()
+        if row is None:
+            raise Http404
+        _log_rows(request_id, doc_id, rows, "search")
+    return JsonResponse(json.loads(row[0]))
+
+
+@csrf_exempt
+@require_POST
+def ceiling_write(request: HttpRequest, doc_id: uuid.UUID, rows: int) -> JsonResponse:
+    """The least a versioned, logged write can cost: in one transaction, the row locked and
+    changed (its version up by one), its history row, and `rows` access-log rows (one per
+    person the change concerns), then the new document as the answer. No authentication,
+    validation, version check, policy or notification: those are the product's own work.
+    """
+    if not 1 <= rows <= 1000:
+        raise Http404
+    request_id = getattr(request, "request_id", "") or uuid.uuid4().hex
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {TABLE} SET doc = jsonb_set(doc, '{{version}}', "  # noqa: S608
+                "to_jsonb((doc->>'version')::int + 1)) WHERE id = %s RETURNING doc",
+                [doc_id],
+            )
+            row = cursor.fetchone()
+            if row is None:
+                raise Http404
+            cursor.execute(
+                f"INSERT INTO {HISTORY_TABLE} (doc_id, at, doc) VALUES (%s, now(), %s)",  # noqa: S608
+                [doc_id, row[0]],
+            )
+        _log_rows(request_id, doc_id, rows, "update")
+    return JsonResponse(json.loads(row[0]))
+
+
 def document(size: int, seed: int) -> dict[str, Any]:
     """A JSON document of about `size` bytes shaped like an API answer (keys, strings, ints)."""
     doc: dict[str, Any] = {"id": str(uuid.UUID(int=seed)), "version": seed, "items": []}
@@ -129,4 +211,11 @@ def install(size: int, count: int = 1000, table: str = TABLE) -> list[str]:
             [(i, json.dumps(document(size, n))) for n, i in enumerate(ids)],
         )
         cursor.execute(f"ANALYZE {table}")
+        if table == TABLE:
+            cursor.execute(f"DROP TABLE IF EXISTS {HISTORY_TABLE}")
+            cursor.execute(
+                f"CREATE TABLE {HISTORY_TABLE} (id bigserial PRIMARY KEY, doc_id uuid NOT NULL, "
+                "at timestamptz NOT NULL, doc jsonb NOT NULL)"
+            )
+            cursor.execute(f"CREATE INDEX ON {HISTORY_TABLE} (doc_id, at)")
     return ids

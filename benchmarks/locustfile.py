@@ -73,6 +73,34 @@ class CeilingLogged(Journey):
         )
 
 
+class CeilingLoggedRows(Journey):
+    """The ceiling plus as many access-log rows as a professional's plan list writes (one per
+    person per plan shown): the least that plan list can cost under the law's rule."""
+
+    fixture_key = "ceiling"
+
+    @task
+    def fetch(self) -> None:
+        self.get(
+            f"/bench/ceiling-logged/{self.pick('ids')}/{self.slot['list_rows']}/",
+            "ceiling + the plan list's log rows: GET one row, append them",
+        )
+
+
+class CeilingWrite(Journey):
+    """The least a versioned, logged write can cost: one row locked, changed and its history
+    row written, and as many log rows as a goal edit writes, in one transaction."""
+
+    fixture_key = "ceiling"
+
+    @task
+    def write(self) -> None:
+        self.client.post(
+            f"/bench/ceiling-write/{self.pick('ids')}/{self.slot['edit_rows']}/",
+            name="ceiling write: change one row, its history row, the edit's log rows",
+        )
+
+
 class CeilingDocument(Journey):
     """The ceiling with a document the size of a typical plan's whole-plan document."""
 

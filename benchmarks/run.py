@@ -43,6 +43,8 @@ BIN = Path(sys.executable).parent
 JOURNEYS = [
     "Ceiling",
     "CeilingLogged",
+    "CeilingLoggedRows",
+    "CeilingWrite",
     "CeilingDocument",
     "CeilingDocumentLogged",
     "Document",
@@ -60,6 +62,8 @@ JOURNEYS = [
 FIXTURE_KEYS = {
     "Ceiling": "ceiling",
     "CeilingLogged": "ceiling",
+    "CeilingLoggedRows": "ceiling",
+    "CeilingWrite": "ceiling",
     "CeilingDocument": "ceiling_document",
     "CeilingDocumentLogged": "ceiling_document",
     "Document": "open_plan",
@@ -291,6 +295,50 @@ def warm_documents(fixture: dict[str, Any]) -> dict[str, Any]:
         "documents": len(times),
         "miss_ms_median": round(times[len(times) // 2], 1) if times else None,
     }
+
+
+def logged_rows(fixture: dict[str, Any]) -> dict[str, int]:
+    """How many access-log rows one plan list (first page) and one goal edit write: the rows
+    the reference journeys `CeilingLoggedRows` and `CeilingWrite` append."""
+    import uuid
+
+    from django.test import Client
+
+    from plan_service.audit.models import AccessEvent
+
+    client = Client()
+
+    def rows_of(call: Any) -> int:
+        request_id = uuid.uuid4().hex
+        response = call(request_id)
+        if response.status_code >= 300:
+            raise SystemExit(f"counting log rows: the request answered {response.status_code}")
+        return AccessEvent.objects.filter(request_id=request_id).count()
+
+    found = {"list_rows": 1, "edit_rows": 1}
+    if fixture.get("plan_list"):
+        token = fixture["plan_list"][0]["token"]
+        found["list_rows"] = rows_of(
+            lambda rid: client.get(
+                "/api/v1/plans/", HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_X_REQUEST_ID=rid
+            )
+        )
+    if fixture.get("edit_goal"):
+        slot = fixture["edit_goal"][0]
+        url = f"/api/v1/plans/{slot['plan']}/goals/{slot['goal']}/"
+        auth = {"HTTP_AUTHORIZATION": f"Bearer {slot['token']}"}
+        found["edit_rows"] = rows_of(
+            lambda rid: client.patch(
+                url,
+                data=json.dumps({"achievement": "improving"}),
+                content_type="application/json",
+                HTTP_IF_MATCH=client.get(url, **auth)["ETag"],
+                HTTP_X_CHANGE_REASON="benchmark",
+                HTTP_X_REQUEST_ID=rid,
+                **auth,
+            )
+        )
+    return found
 
 
 def _client_get(client: Any, url: str, token: str, **extra: Any) -> Any:
@@ -678,7 +726,8 @@ def main(argv: list[str] | None = None) -> None:
         f"/api/v1/plans/{sample['plans'][0]}/", HTTP_AUTHORIZATION=f"Bearer {sample['token']}"
     )
     size = len(answer.content)
-    fixture["ceiling"] = [{"ids": ceiling.install(size)}]
+    # The reference journeys append as many log rows as the plan list and a goal edit do.
+    fixture["ceiling"] = [{"ids": ceiling.install(size), **logged_rows(fixture)}]
     # A second ceiling, sized to the typical plan's whole-plan document.
     document_size = 0
     if _has_route(f"/api/v1/plans/{sample['plans'][0]}/document/"):
