@@ -125,7 +125,7 @@ def test_hot_paths_are_constant_in_plan_and_county_size():
     assert large["guardian comment, plan unread"] <= 27
     assert large["guardian plan, after their comment"] <= 9
     assert large["open plan, rendered"] <= 18
-    assert large["plan list"] <= 7
+    assert large["plan list"] <= 6
     # The family's access log: BEGIN, token, access, the items the reader may see today (one
     # statement over every kind's history, visibility.visible_ids; one per kind before: 14 in
     # all), the page's COUNT and rows, the log append, COMMIT.

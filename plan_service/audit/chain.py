@@ -319,8 +319,8 @@ def append_values(
 
     The database function `audit_chain_append` (migrations audit 0005, 0012, 0013) takes the
     chain's lock until the end of the caller's transaction, reads the head, hashes each row
-    exactly as `row_hash` does and inserts it with the columns of that same canonical text. Plain values rather than model instances: a plan list
-    appends ~200 rows per request.
+    exactly as `row_hash` does and inserts it with the columns of that same canonical text.
+    Plain values rather than model instances: a plan list appends ~200 rows per request.
     """
     if not rows:
         return []

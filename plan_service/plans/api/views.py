@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from plan_service import policy
+from plan_service.api.pagination import CountedPageNumberPagination
 from plan_service.api.schema import ERRORS, WRITE_ERRORS
 from plan_service.api.serializers import MAX_INT, StrictSerializer
 from plan_service.api.viewsets import PlanScopedMixin, PolicyViewSet, log_plan_read, parse_uuid
@@ -129,6 +130,8 @@ def change_reason(request: Request) -> Reason:
 class PlanViewSet(PolicyViewSet):
     audit_object_type = "plan"
     serializer_class = s.PlanOutputSerializer
+    #: A reader's plans are few (about 200 for the busiest professional): count with the page.
+    pagination_class = CountedPageNumberPagination
     filterset_class = filters.PlanFilter
     #: The list is scoped by `policy.plans_for`; a change of status also needs MANAGE, which
     #: the service asks (`plan_update`).
