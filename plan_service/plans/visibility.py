@@ -33,10 +33,12 @@ their view stale and are not touched by their write.
 from __future__ import annotations
 
 import bisect
+import collections
 import datetime as dt
 import functools
 import hashlib
 import json
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +46,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 
 from plan_service import policy, prepared
 from plan_service.plans import kinds
@@ -629,12 +631,59 @@ class _ItemReplay:
                 .order_by("history_date", "history_id")
             )
         )
-        vis = self.replayer.vis
-        if not new or policy.may_read_item(access, new[-1]) != (
-            self.item_id in vis.ids.get(self.kind, ())
-        ):
+        return bool(new) and self._take(access, new, upto)
+
+    def continue_across(self, access: policy.PlanAccess, upto: int) -> bool:
+        """Continue a kept replay (`_kept`) to `upto` across versions anyone may have written:
+        as `continue_to`, when the rows it read are still there (the same last row: not a
+        database restored to an earlier state) and no item it names has a row in between
+        (which could change whether the reader may see that item, and so every projection
+        naming it). False, with the replay no further, when it cannot be continued."""
+        declared = kinds.get(self.kind)
+        last = self.rows[-1]
+        found = list(
+            history_rows(
+                history_model(declared.model)
+                .objects.filter(
+                    Q(
+                        plan_id=access.plan.pk,
+                        id=self.item_id,
+                        plan_version__gt=self.upto,
+                        plan_version__lte=upto,
+                    )
+                    | Q(history_id=last.history_id)
+                )
+                .order_by("history_date", "history_id")
+            )
+        )
+        if not found or found[0] != last:
             return False
-        named = _references(declared, new)
+        for target, ids in self.known.items():
+            others = ids - {self.item_id} if target == self.kind else ids
+            if others and (
+                history_model(kinds.get(target).model)
+                .objects.filter(
+                    plan_id=access.plan.pk,
+                    id__in=sorted(others, key=str),
+                    plan_version__gt=self.upto,
+                    plan_version__lte=upto,
+                )
+                .exists()
+            ):
+                return False
+        new = found[1:]
+        if not new:
+            self.upto = upto
+            return True
+        return self._take(access, new, upto)
+
+    def _take(self, access: policy.PlanAccess, new: list[Any], upto: int) -> bool:
+        """Feed the item's rows after `self.upto` (up to `upto`), unless the last of them
+        changes whether the reader sees the item."""
+        vis = self.replayer.vis
+        if policy.may_read_item(access, new[-1]) != (self.item_id in vis.ids.get(self.kind, ())):
+            return False
+        named = _references(kinds.get(self.kind), new)
         for target, ids in named.items():
             ids -= self.known.get(target, set())
         _add_visible(access, vis, named, upto)
@@ -644,6 +693,26 @@ class _ItemReplay:
         self.changes.extend(c for c in map(self.replayer.feed, new) if c is not None)
         self.upto = upto
         return True
+
+    def fork(self, access: policy.PlanAccess) -> _ItemReplay:
+        """A copy to continue for `access` (a reader of the same class) without changing this
+        one: the rows and changes are shared, what a continuation adds to is not."""
+        old = self.replayer
+        vis = Visibility(access, {k: set(v) for k, v in old.vis.ids.items()})
+        replayer = _Replayer(self.kind, vis)
+        replayer.item_id, replayer.previous = old.item_id, old.previous
+        replayer.previous_raw, replayer.number = old.previous_raw, old.number
+        return _ItemReplay(
+            self.plan_id,
+            self.visibility,
+            self.kind,
+            self.item_id,
+            self.upto,
+            list(self.rows),
+            list(self.changes),
+            replayer,
+            {k: set(v) for k, v in self.known.items()},
+        )
 
 
 def _references(declared: kinds.ItemKind, rows: list[Any]) -> dict[str, set[uuid.UUID]]:
@@ -755,11 +824,95 @@ def _replayed(access: policy.PlanAccess, kind: str, item_id: uuid.UUID, upto: in
         if last.upto == upto or continued:
             fresh = last
     if fresh is None:
-        fresh = _item_replay(access, kind, item_id, upto)
+        fresh = _kept(access, kind, item_id, upto) or _item_replay(access, kind, item_id, upto)
     # Kept only while it holds committed rows alone: a replay that read this transaction's own
     # write is not continued again (the answer is its last use).
     setattr(connection, _REPLAYED, fresh if written_version(access.plan.pk) < upto else None)
+    _keep_after_commit(access, fresh)
     return fresh
+
+
+#
+# Item replays kept by this process between requests. A replay of an item up to a committed
+# plan version is the same for every reader of the class (`_ItemReplay`): a later request
+# takes it up (`_kept`) instead of reading and replaying the item's whole history again, which
+# grows with every change of the item. Kept only once the transaction that made it has
+# committed; each process keeps its own, the newest per item, at most `KEPT_REPLAYS` items,
+# each in a few rows (`_keep_after_commit`).
+#
+
+KEPT_REPLAYS = 2048
+_KEPT: collections.OrderedDict[tuple[Any, ...], tuple[int, Any, _ItemReplay]] = (
+    collections.OrderedDict()
+)
+_KEPT_LOCK = threading.Lock()
+
+
+def _kept_key(access: policy.PlanAccess, kind: str, item_id: uuid.UUID) -> tuple[Any, ...]:
+    return (access.plan.pk, access.visibility, kind, item_id)
+
+
+def _kept(
+    access: policy.PlanAccess, kind: str, item_id: uuid.UUID, upto: int
+) -> _ItemReplay | None:
+    """A kept replay of the item for the reader's class, at `upto`: as kept when it was made at
+    this very plan version (the plan row's `updated_at` the same, so not a version a restored
+    database made again), or continued to it (`_ItemReplay.continue_across`). None otherwise."""
+    with _KEPT_LOCK:
+        entry = _KEPT.get(_kept_key(access, kind, item_id))
+    if entry is None:
+        return None
+    version, updated_at, replay = entry
+    if version > upto:
+        return None  # kept from a newer state than this transaction sees
+    fresh = replay.fork(access)
+    if version == upto:
+        plan = access.plan
+        return fresh if (plan.version, plan.updated_at) == (upto, updated_at) else None
+    return fresh if fresh.continue_across(access, upto) else None
+
+
+def _keep_after_commit(access: policy.PlanAccess, replay: _ItemReplay) -> None:
+    """Keep a copy of `replay` once this transaction commits, when it ends at the plan
+    version `access.plan` holds (a rolled-back transaction keeps nothing)."""
+    plan = access.plan
+    if not replay.rows or replay.upto != plan.version:
+        return
+    key, version, updated_at = (
+        _kept_key(access, replay.kind, replay.item_id),
+        replay.upto,
+        plan.updated_at,
+    )
+    with _KEPT_LOCK:
+        kept = _KEPT.get(key)
+    if kept is not None and kept[0] >= version:
+        return
+    copy = replay.fork(access)
+    # What continuing it and an `ItemView` of it read: the last two rows (is the item new, did
+    # its last write change whether the class sees it), the first change that shows the item
+    # (created), the last (version, updated). Not the item's whole history.
+    copy.rows = copy.rows[-2:]
+    if copy.changes:
+        first = next((c for c in copy.changes if c.present), copy.changes[0])
+        last = copy.changes[-1]
+        copy.changes = [first] if last is first else [first, last]
+
+    def keep() -> None:
+        with _KEPT_LOCK:
+            kept = _KEPT.get(key)
+            if kept is None or kept[0] < version:
+                _KEPT[key] = (version, updated_at, copy)
+            _KEPT.move_to_end(key)
+            while len(_KEPT) > KEPT_REPLAYS:
+                _KEPT.popitem(last=False)
+
+    transaction.on_commit(keep)
+
+
+def forget_kept_replays() -> None:
+    """Drop every kept replay (tests; and what a restart does)."""
+    with _KEPT_LOCK:
+        _KEPT.clear()
 
 
 @dataclass

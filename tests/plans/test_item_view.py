@@ -108,17 +108,38 @@ def _said(response) -> dict:
     }
 
 
+class _Committing:
+    """An API client each of whose requests ends as its commit would in production: the work
+    kept for after the commit (`visibility`'s kept item replays) is done. The test's own
+    transaction never commits, so without this no replay would ever be kept."""
+
+    def __init__(self, client, capture) -> None:
+        self.client, self.capture = client, capture
+
+    def __getattr__(self, name: str):
+        method = getattr(self.client, name)
+
+        def committed(*args, **kwargs):
+            with self.capture(execute=True):
+                return method(*args, **kwargs)
+
+        return committed
+
+
 class Walk:
     """Writes and reads through the API by the lead (child protection), a member of another
     class (a school curator) and a guardian, each answer checked against `_truth`."""
 
-    def __init__(self, api, family_of_three, rng: random.Random) -> None:
+    def __init__(self, api, family_of_three, rng: random.Random, commit=None) -> None:
         self.lead, self.curator, self.guardian, self.plan, self.child, self.child_person = (
             family_of_three
         )
         self.readers = (self.lead, self.curator, self.guardian, self.child)
         self.rng = rng
-        self.clients = {u.pk: api.as_user(u) for u in self.readers}
+        self.clients = {
+            u.pk: _Committing(api.as_user(u), commit) if commit else api.as_user(u)
+            for u in self.readers
+        }
         self.checked = 0
         self.stored_checked = 0
         self.signatures_judged = 0
@@ -278,18 +299,34 @@ class Walk:
                     self.check(reader, self.clients[reader.pk].get(url), model, item.pk)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(
+    ("seed", "committing"),
+    [(1, False), (2, False), (3, False), (4, True), (5, True), (6, True)],
+)
 def test_answers_and_reads_say_what_the_whole_plans_view_says(
-    api, family_of_three, seed, monkeypatch
+    api, family_of_three, seed, committing, monkeypatch, django_capture_on_commit_callbacks
 ):
+    """With `committing`, every request's after-commit work runs, so item replays are kept
+    between requests and taken up again (exactly, or continued across other writes)."""
     whole = []
 
     def counted(access):  # a spy: the real function, counted when item_view falls back
         whole.append(access.visibility)
         return WHOLE_VIEW(access)
 
+    taken_up = []
+    kept = visibility._kept
+
+    def counted_kept(*args):  # a spy: counts the kept replays taken up
+        replay = kept(*args)
+        taken_up.append(replay is not None)
+        return replay
+
     monkeypatch.setattr(visibility, "reader_view", counted)
-    walk = Walk(api, family_of_three, random.Random(seed))
+    monkeypatch.setattr(visibility, "_kept", counted_kept)
+    visibility.forget_kept_replays()
+    commit = django_capture_on_commit_callbacks if committing else None
+    walk = Walk(api, family_of_three, random.Random(seed), commit)
     lead, curator = walk.lead, walk.curator
     # A link to a need the curator cannot see, then the curator drops it: a save that changes
     # nothing the curator sees, so their own write is not a new version for them.
@@ -319,6 +356,10 @@ def test_answers_and_reads_say_what_the_whole_plans_view_says(
     # Most answers came without replaying the plan (the spy counts the fallbacks); the
     # comparisons above are not all of the whole view against itself.
     assert len(whole) < walk.checked * 0.4, (len(whole), walk.checked)
+    if committing:  # the answers above came from kept replays too, not only fresh ones
+        assert sum(taken_up) >= 20, (sum(taken_up), len(taken_up))
+    else:
+        assert not any(taken_up)
 
 
 def test_a_write_that_changes_what_its_class_sees_is_not_continued(setting):
@@ -473,3 +514,140 @@ def test_a_stored_state_in_another_form_is_not_trusted(api, setting):
     assert shown.status_code == 200, shown.content
     assert shown.json()["acknowledgements"][0]["outdated"] is True
     assert shown.json()["version"] == WHOLE_VIEW(access).version
+
+
+#
+# Item replays kept between requests (`visibility._kept`)
+#
+
+
+def _kept_entry(plan, access, kind, item_id):
+    return visibility._KEPT.get(visibility._kept_key(access, kind, item_id))
+
+
+def test_an_item_named_by_the_kept_replay_changed_since_is_not_continued(
+    api, family_of_three, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The guardian's replay of a goal is kept; then both needs the goal ever linked to are
+    hidden from the guardians (writes of the needs, no row of the goal). The goal's change of
+    need is then no change the guardian sees: one version, not two. A kept replay continued
+    over those versions would still say two, an ETag that tells the guardian about a hidden
+    change."""
+    lead, _, guardian, plan, _, child = family_of_three
+    lead_client, family_client = api.as_user(lead), api.as_user(guardian)
+    first = _new(lead, plan, Need, category="general", title="n1")
+    second = _new(lead, plan, Need, category="general", title="n2")
+    goal = _new(lead, plan, Goal, category="general", title="g", desired_outcome="o", need=first.pk)
+    _edit(lead, plan, goal, need=second.pk)
+    url = f"/api/v1/plans/{plan.pk}/goals/{goal.pk}/"
+    visibility.forget_kept_replays()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert family_client.get(url)["ETag"] == 'W/"2"'
+    assert _kept_entry(
+        plan, policy.plan_access(guardian, Plan.objects.get(pk=plan.pk)), "goal", goal.pk
+    )
+    for need in (first, second):
+        need_url = f"/api/v1/plans/{plan.pk}/needs/{need.pk}/"
+        etag = lead_client.get(need_url)["ETag"]
+        hidden = lead_client.post(
+            f"{need_url}restrict/", {"child": str(child.pk)}, HTTP_IF_MATCH=etag
+        )
+        assert hidden.status_code == 200, hidden.content
+    fresh = []
+    replay = visibility._item_replay
+
+    def counted(*args):
+        fresh.append(args)
+        return replay(*args)
+
+    monkeypatch.setattr(visibility, "_item_replay", counted)
+    read = family_client.get(url)
+    assert read["ETag"] == _truth(guardian, plan, Goal, goal.pk)["etag"] == 'W/"1"'
+    assert fresh, "the kept replay was continued across the needs' writes"
+
+
+def test_a_kept_replay_continues_across_other_items_writes(
+    api, setting, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Writes of items the kept replay does not name leave it valid: the next read continues
+    it (no replay of the item's whole history) and says what the whole view says."""
+    lead, curator, _, plan = setting
+    goal = _new(lead, plan, Goal, category="general", title="g", desired_outcome="o")
+    for title in ("a", "b", "c"):
+        _edit(lead, plan, goal, title=title)
+    client = api.as_user(curator)
+    url = f"/api/v1/plans/{plan.pk}/goals/{goal.pk}/"
+    visibility.forget_kept_replays()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.get(url)
+    _new(lead, plan, Need, category="general", title="other")
+    _edit(lead, plan, goal, title="d")
+    monkeypatch.setattr(visibility, "_item_replay", None)  # any fresh replay would fail
+    with django_capture_on_commit_callbacks(execute=True):
+        read = client.get(url)
+    assert _said(read) == _truth(curator, plan, Goal, goal.pk)
+    assert read["ETag"] == 'W/"5"'
+    with django_capture_on_commit_callbacks(execute=True):  # kept at the new version: exact
+        assert _said(client.get(url)) == _truth(curator, plan, Goal, goal.pk)
+
+
+def test_a_kept_replay_of_another_database_state_is_not_taken_up(
+    api, setting, django_capture_on_commit_callbacks
+):
+    """A kept replay is taken up only for the database state it was made from: at its own
+    version, the plan row's `updated_at` must be the one it was kept with; continued, the last
+    row it read must still be there as it was. A database restored to an earlier state and
+    written again reuses version numbers with other rows."""
+    lead, curator, _, plan = setting
+    goal = _new(lead, plan, Goal, category="general", title="g", desired_outcome="o")
+    client = api.as_user(curator)
+    url = f"/api/v1/plans/{plan.pk}/goals/{goal.pk}/"
+    access = policy.plan_access(curator, Plan.objects.get(pk=plan.pk))
+    key = visibility._kept_key(access, "goal", goal.pk)
+    visibility.forget_kept_replays()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.get(url)
+    version, updated_at, replay = visibility._KEPT[key]
+    assert visibility._kept(access, "goal", goal.pk, version) is not None
+    visibility._KEPT[key] = (version, updated_at - dt.timedelta(seconds=1), replay)
+    assert visibility._kept(access, "goal", goal.pk, version) is None
+    # Continued across a write: the last row read must be the database's.
+    visibility._KEPT[key] = (version, updated_at, replay)
+    _new(lead, plan, Need, category="general", title="other")
+    later = policy.plan_access(curator, Plan.objects.get(pk=plan.pk))
+    assert visibility._kept(later, "goal", goal.pk, later.plan.version) is not None
+    moved = replay.rows[-1]._replace(history_date=replay.rows[-1].history_date - dt.timedelta(1))
+    replay.rows[-1] = moved
+    assert visibility._kept(later, "goal", goal.pk, later.plan.version) is None
+
+
+def test_a_rolled_back_transaction_keeps_no_replay(setting, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    lead, curator, _, plan = setting
+    goal = _new(lead, plan, Goal, category="general", title="g", desired_outcome="o")
+    visibility.forget_kept_replays()
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        access = policy.plan_access_for(curator, plan.pk)
+        assert visibility.item_version(access, "goal", goal.pk) == 1
+        transaction.set_rollback(True)
+    assert not visibility._KEPT
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        access = policy.plan_access_for(curator, plan.pk)
+        visibility.item_version(access, "goal", goal.pk)
+    assert _kept_entry(plan, access, "goal", goal.pk)
+
+
+def test_kept_replays_are_bounded(setting, django_capture_on_commit_callbacks, monkeypatch):
+    lead, curator, _, plan = setting
+    goals = [
+        _new(lead, plan, Goal, category="general", title=f"g{n}", desired_outcome="o")
+        for n in range(3)
+    ]
+    monkeypatch.setattr(visibility, "KEPT_REPLAYS", 2)
+    visibility.forget_kept_replays()
+    access = policy.plan_access_for(curator, plan.pk)
+    for goal in goals:
+        with django_capture_on_commit_callbacks(execute=True):
+            visibility.item_version(access, "goal", goal.pk)
+    assert [k[3] for k in visibility._KEPT] == [goals[1].pk, goals[2].pk]
