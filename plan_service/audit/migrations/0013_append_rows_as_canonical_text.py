@@ -8,14 +8,14 @@ goes by U+001F, hashes each row as before and stores its columns from that same 
 bytes, one JSON document fewer to write in Python and to parse in PostgreSQL (a plan list
 appends ~190 rows). The hashes are unchanged (`tests/audit/test_append_function.py` compares
 every appended row with `chain.row_hash`).
-"""
 
-import importlib
+The function of migration 0012 (rows as JSON) is a separate overload and stays, so workers still
+running the previous release keep appending during a rolling deploy; a later release drops it.
+"""
 
 from django.db import migrations
 
 FUNCTION = r"""
-DROP FUNCTION IF EXISTS audit_chain_append(text, text, integer, jsonb);
 CREATE OR REPLACE FUNCTION audit_chain_append(
     p_table text, p_log text, p_chain integer, p_rows text
 ) RETURNS TABLE(seq bigint, prev_hash text, row_hash text)
@@ -99,12 +99,7 @@ END;
 $fn$;
 """
 
-PREVIOUS = (
-    "DROP FUNCTION IF EXISTS audit_chain_append(text, text, integer, text);\n"
-    + importlib.import_module(
-        "plan_service.audit.migrations.0012_append_function_static_sql"
-    ).FUNCTION
-)
+PREVIOUS = "DROP FUNCTION IF EXISTS audit_chain_append(text, text, integer, text);"
 
 
 class Migration(migrations.Migration):
