@@ -228,6 +228,8 @@ PUBLIC_API = {
         "log_plan_read",
     },
     "plan_service.api.schema": {"ERRORS", "WRITE_ERRORS"},
+    # For a list its reader bounds (the plan list): the length read with the page.
+    "plan_service.api.pagination": {"CountedPageNumberPagination"},
     "plan_service.api.exceptions": {"error_body", "flatten"},  # the one error shape
     "plan_service.api.serializers": {
         "StrictSerializer",

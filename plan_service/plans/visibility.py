@@ -694,11 +694,12 @@ class _ItemReplay:
         self.upto = upto
         return True
 
-    def fork(self, access: policy.PlanAccess) -> _ItemReplay:
+    def fork(self, access: policy.PlanAccess | None) -> _ItemReplay:
         """A copy to continue for `access` (a reader of the same class) without changing this
-        one: the rows and changes are shared, what a continuation adds to is not."""
+        one: the rows and changes are shared, what a continuation adds to is not. A copy to
+        keep holds no access (`_keep_after_commit`); it is forked again for its next reader."""
         old = self.replayer
-        vis = Visibility(access, {k: set(v) for k, v in old.vis.ids.items()})
+        vis = Visibility(access, {k: set(v) for k, v in old.vis.ids.items()})  # type: ignore[arg-type]
         replayer = _Replayer(self.kind, vis)
         replayer.item_id, replayer.previous = old.item_id, old.previous
         replayer.previous_raw, replayer.number = old.previous_raw, old.number
@@ -841,7 +842,7 @@ def _replayed(access: policy.PlanAccess, kind: str, item_id: uuid.UUID, upto: in
 # each in a few rows (`_keep_after_commit`).
 #
 
-KEPT_REPLAYS = 2048
+KEPT_REPLAYS = 512
 _KEPT: collections.OrderedDict[tuple[Any, ...], tuple[int, Any, _ItemReplay]] = (
     collections.OrderedDict()
 )
@@ -857,18 +858,33 @@ def _kept(
 ) -> _ItemReplay | None:
     """A kept replay of the item for the reader's class, at `upto`: as kept when it was made at
     this very plan version (the plan row's `updated_at` the same, so not a version a restored
-    database made again), or continued to it (`_ItemReplay.continue_across`). None otherwise."""
+    database made again), or continued to it (`_ItemReplay.continue_across`) when the plan's
+    history still holds the version it was kept at. None otherwise."""
+    key = _kept_key(access, kind, item_id)
     with _KEPT_LOCK:
-        entry = _KEPT.get(_kept_key(access, kind, item_id))
+        entry = _KEPT.get(key)
+        if entry is not None:
+            _KEPT.move_to_end(key)
     if entry is None:
         return None
     version, updated_at, replay = entry
     if version > upto:
         return None  # kept from a newer state than this transaction sees
-    fresh = replay.fork(access)
+    plan = access.plan
     if version == upto:
-        plan = access.plan
-        return fresh if (plan.version, plan.updated_at) == (upto, updated_at) else None
+        if (plan.version, plan.updated_at) != (upto, updated_at):
+            return None
+        return replay.fork(access)
+    # The version it was kept at must still be the one it was made from: a database restored
+    # to an earlier point (or a replica promoted before it had every commit) can have lost it
+    # and made it again from other writes, and what the lost versions wrote is not in between.
+    if (
+        not history_model(Plan)
+        .objects.filter(id=plan.pk, version=version, updated_at=updated_at)
+        .exists()
+    ):
+        return None
+    fresh = replay.fork(access)
     return fresh if fresh.continue_across(access, upto) else None
 
 
@@ -887,7 +903,7 @@ def _keep_after_commit(access: policy.PlanAccess, replay: _ItemReplay) -> None:
         kept = _KEPT.get(key)
     if kept is not None and kept[0] >= version:
         return
-    copy = replay.fork(access)
+    copy = replay.fork(None)  # kept without this request's access (its plan, membership, ...)
     # What continuing it and an `ItemView` of it read: the last two rows (is the item new, did
     # its last write change whether the class sees it), the first change that shows the item
     # (created), the last (version, updated). Not the item's whole history.
