@@ -23,14 +23,19 @@ HISTORY_TABLE = "bench_ceiling_history"
 DOCUMENT_TABLE = "bench_ceiling_document"
 
 
-def ceiling(request: HttpRequest, doc_id: uuid.UUID) -> JsonResponse:
-    """Fetch one row by primary key and answer its document as JSON."""
+def _doc(doc_id: uuid.UUID) -> str:
+    """The ceiling row's document (its JSON text); Http404 when there is none."""
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT doc FROM {TABLE} WHERE id = %s", [doc_id])  # noqa: S608
         row = cursor.fetchone()
     if row is None:
         raise Http404
-    return JsonResponse(json.loads(row[0]))
+    return str(row[0])
+
+
+def ceiling(request: HttpRequest, doc_id: uuid.UUID) -> JsonResponse:
+    """Fetch one row by primary key and answer its document as JSON."""
+    return JsonResponse(json.loads(_doc(doc_id)))
 
 
 def ceiling_logged(request: HttpRequest, doc_id: uuid.UUID) -> JsonResponse:
@@ -44,11 +49,7 @@ def ceiling_logged(request: HttpRequest, doc_id: uuid.UUID) -> JsonResponse:
 
     request_id = getattr(request, "request_id", "") or uuid.uuid4().hex
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT doc FROM {TABLE} WHERE id = %s", [doc_id])  # noqa: S608
-            row = cursor.fetchone()
-        if row is None:
-            raise Http404
+        doc = _doc(doc_id)
         event = AccessEvent(
             action=AccessEvent.Action.READ,
             outcome=AccessEvent.Outcome.SUCCESS,
@@ -59,7 +60,7 @@ def ceiling_logged(request: HttpRequest, doc_id: uuid.UUID) -> JsonResponse:
             purpose="benchmark",
         )
         chain.append([event], key=request_id)
-    return JsonResponse(json.loads(row[0]))
+    return JsonResponse(json.loads(doc))
 
 
 def ceiling_document(request: HttpRequest, doc_id: uuid.UUID) -> HttpResponse:
@@ -147,13 +148,9 @@ def ceiling_logged_rows(request: HttpRequest, doc_id: uuid.UUID, rows: int) -> J
         raise Http404
     request_id = getattr(request, "request_id", "") or uuid.uuid4().hex
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT doc FROM {TABLE} WHERE id = %s", [doc_id])  # noqa: S608
-            row = cursor.fetchone()
-        if row is None:
-            raise Http404
+        doc = _doc(doc_id)
         _log_rows(request_id, doc_id, rows, "search")
-    return JsonResponse(json.loads(row[0]))
+    return JsonResponse(json.loads(doc))
 
 
 @csrf_exempt

@@ -618,20 +618,19 @@ class _ItemReplay:
         unchanged (every earlier row's projection depends on it). Items it newly names are
         looked up; those it named before have not changed (the caller knows that only this
         item was written since). False, with nothing changed, when it cannot be continued."""
-        declared = kinds.get(self.kind)
-        new = list(
-            history_rows(
-                history_model(declared.model)
-                .objects.filter(
-                    plan_id=access.plan.pk,
-                    id=self.item_id,
-                    plan_version__gt=self.upto,
-                    plan_version__lte=upto,
-                )
-                .order_by("history_date", "history_id")
-            )
-        )
+        new = self._rows(Q(plan_id=access.plan.pk, id=self.item_id) & self._since(upto))
         return bool(new) and self._take(access, new, upto)
+
+    def _since(self, upto: int) -> Q:
+        """Rows written after the replay's version, up to `upto`."""
+        return Q(plan_version__gt=self.upto, plan_version__lte=upto)
+
+    def _rows(self, where: Q) -> list[Any]:
+        """The item kind's history rows matching `where`, oldest first (as a replay feeds)."""
+        model = history_model(kinds.get(self.kind).model)
+        return list(
+            history_rows(model.objects.filter(where).order_by("history_date", "history_id"))
+        )
 
     def continue_across(self, access: policy.PlanAccess, upto: int) -> bool:
         """Continue a kept replay (`_kept`) to `upto` across versions anyone may have written:
@@ -639,22 +638,10 @@ class _ItemReplay:
         database restored to an earlier state) and no item it names has a row in between
         (which could change whether the reader may see that item, and so every projection
         naming it). False, with the replay no further, when it cannot be continued."""
-        declared = kinds.get(self.kind)
         last = self.rows[-1]
-        found = list(
-            history_rows(
-                history_model(declared.model)
-                .objects.filter(
-                    Q(
-                        plan_id=access.plan.pk,
-                        id=self.item_id,
-                        plan_version__gt=self.upto,
-                        plan_version__lte=upto,
-                    )
-                    | Q(history_id=last.history_id)
-                )
-                .order_by("history_date", "history_id")
-            )
+        found = self._rows(
+            Q(plan_id=access.plan.pk, id=self.item_id) & self._since(upto)
+            | Q(history_id=last.history_id)
         )
         if not found or found[0] != last:
             return False
@@ -663,10 +650,7 @@ class _ItemReplay:
             if others and (
                 history_model(kinds.get(target).model)
                 .objects.filter(
-                    plan_id=access.plan.pk,
-                    id__in=sorted(others, key=str),
-                    plan_version__gt=self.upto,
-                    plan_version__lte=upto,
+                    self._since(upto), plan_id=access.plan.pk, id__in=sorted(others, key=str)
                 )
                 .exists()
             ):

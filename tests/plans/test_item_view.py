@@ -528,6 +528,26 @@ def test_a_stored_state_in_another_form_is_not_trusted(api, setting):
 #
 
 
+def _goal_relinked(lead, plan):
+    """A goal made for one need and then moved to another: two versions for every reader who
+    sees both needs, one for a reader who sees neither."""
+    needs = [_new(lead, plan, Need, category="general", title=f"n{n}") for n in (1, 2)]
+    goal = _new(
+        lead, plan, Goal, category="general", title="g", desired_outcome="o", need=needs[0].pk
+    )
+    _edit(lead, plan, goal, need=needs[1].pk)
+    return goal, needs
+
+
+def _hide_from_guardians(client, plan, needs, child) -> None:
+    """The lead records the child's wish to hide each need from the guardians (the API)."""
+    for need in needs:
+        url = f"/api/v1/plans/{plan.pk}/needs/{need.pk}/"
+        etag = client.get(url)["ETag"]
+        hidden = client.post(f"{url}restrict/", {"child": str(child.pk)}, HTTP_IF_MATCH=etag)
+        assert hidden.status_code == 200, hidden.content
+
+
 def _kept_entry(plan, access, kind, item_id):
     return visibility._KEPT.get(visibility._kept_key(access, kind, item_id))
 
@@ -542,10 +562,7 @@ def test_an_item_named_by_the_kept_replay_changed_since_is_not_continued(
     change."""
     lead, _, guardian, plan, _, child = family_of_three
     lead_client, family_client = api.as_user(lead), api.as_user(guardian)
-    first = _new(lead, plan, Need, category="general", title="n1")
-    second = _new(lead, plan, Need, category="general", title="n2")
-    goal = _new(lead, plan, Goal, category="general", title="g", desired_outcome="o", need=first.pk)
-    _edit(lead, plan, goal, need=second.pk)
+    goal, needs = _goal_relinked(lead, plan)
     url = f"/api/v1/plans/{plan.pk}/goals/{goal.pk}/"
     visibility.forget_kept_replays()
     with django_capture_on_commit_callbacks(execute=True):
@@ -553,13 +570,7 @@ def test_an_item_named_by_the_kept_replay_changed_since_is_not_continued(
     assert _kept_entry(
         plan, policy.plan_access(guardian, Plan.objects.get(pk=plan.pk)), "goal", goal.pk
     )
-    for need in (first, second):
-        need_url = f"/api/v1/plans/{plan.pk}/needs/{need.pk}/"
-        etag = lead_client.get(need_url)["ETag"]
-        hidden = lead_client.post(
-            f"{need_url}restrict/", {"child": str(child.pk)}, HTTP_IF_MATCH=etag
-        )
-        assert hidden.status_code == 200, hidden.content
+    _hide_from_guardians(lead_client, plan, needs, child)
     fresh = []
     replay = visibility._item_replay
 
@@ -673,20 +684,11 @@ def test_a_kept_replay_of_versions_the_database_lost_is_not_continued(
 
     lead, _, guardian, plan, _, child = family_of_three
     lead_client, family_client = api.as_user(lead), api.as_user(guardian)
-    first = _new(lead, plan, Need, category="general", title="n1")
-    second = _new(lead, plan, Need, category="general", title="n2")
-    goal = _new(lead, plan, Goal, category="general", title="g", desired_outcome="o", need=first.pk)
-    _edit(lead, plan, goal, need=second.pk)
+    goal, needs = _goal_relinked(lead, plan)
     url = f"/api/v1/plans/{plan.pk}/goals/{goal.pk}/"
     visibility.forget_kept_replays()
     lost = transaction.savepoint()
-    for need in (first, second):
-        need_url = f"/api/v1/plans/{plan.pk}/needs/{need.pk}/"
-        etag = lead_client.get(need_url)["ETag"]
-        hidden = lead_client.post(
-            f"{need_url}restrict/", {"child": str(child.pk)}, HTTP_IF_MATCH=etag
-        )
-        assert hidden.status_code == 200, hidden.content
+    _hide_from_guardians(lead_client, plan, needs, child)
     with django_capture_on_commit_callbacks(execute=True):
         assert family_client.get(url)["ETag"] == 'W/"1"'
     kept = max(version for version, _, _ in visibility._KEPT.values())
