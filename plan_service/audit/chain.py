@@ -124,6 +124,13 @@ def _columns(model: type[Chained]) -> tuple[_Column, ...]:
 _COLUMNS: dict[type[Chained], tuple[_Column, ...]] = {}
 
 
+def _canonical_json(value: object) -> str:
+    """JSON as the chain hashes it: sorted keys at every level, compact, not ASCII-escaped.
+    A whole row (`_canonical_text`), each member of a row the append builds (`_Splitter`) and
+    each row `verify` reads back are written by it, so they cannot differ."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def _canonical_text(model: type[Chained], values: dict[str, object]) -> str:
     """Canonical JSON of a row's hashed columns, from its plain values (`_columns`' `plain`)."""
     optional = model.HASHED_WHEN_SET
@@ -132,7 +139,7 @@ def _canonical_text(model: type[Chained], values: dict[str, object]) -> str:
         for name in model.HASHED_FIELDS
         if values[name] is not None or name not in optional
     }
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _canonical_json(data)
 
 
 def _row_values(row: Chained) -> dict[str, object]:
@@ -186,11 +193,6 @@ def chain_start(model: type[Chained], chain: int) -> tuple[int, str]:
 _UNSET = object()
 #: Columns the database function fills in under the lock.
 _PLACED = frozenset({"seq", "prev_hash", "row_hash"})
-
-
-def _fragment(value: object) -> str:
-    """One value as `_canonical_text`'s JSON writes it (nested keys sorted too)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -250,7 +252,7 @@ class _Splitter:
                 continue
             if value is not last_value[i]:
                 last_value[i] = value
-                last_text[i] = name + _fragment(value)
+                last_text[i] = name + _canonical_json(value)
             texts.append(last_text[i])
         return ",".join(texts)
 
@@ -491,8 +493,7 @@ def verify(model: type[Chained], *, anchor: Anchor | None = None) -> VerifyResul
                 for (name, convert), value in zip(columns, values[3:], strict=True)
                 if value is not None or name not in optional
             }
-            text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-            if _digest(prev_hash, text) != stored_hash:
+            if _digest(prev_hash, _canonical_json(data)) != stored_hash:
                 problems.append("row_hash does not match the row")
             if problems:
                 found.append(
