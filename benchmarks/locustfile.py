@@ -223,6 +223,22 @@ class Guardian(Journey):
         self.get(f"/api/v1/plans/{plan}/access-log/", "guardian: GET /plans/{id}/access-log/")
 
 
+class GuardianComment(Journey):
+    """A guardian comments on the family's plan: the write the issue names, measured alone
+    (`Guardian` mixes it with a plan read and the family's access log)."""
+
+    fixture_key = "guardian"
+
+    @task
+    def comment(self) -> None:
+        self.client.post(
+            f"/api/v1/plans/{self.slot['plan']}/comments/",
+            json={"target_type": "plan", "text": "Kiitos, tämä sopii meille."},
+            headers=self.auth,
+            name="guardian: POST /plans/{id}/comments/ (alone)",
+        )
+
+
 class GuardianPage(Journey):
     """A guardian signs in to the web pages once, then opens the family's plan page (HTML).
 
