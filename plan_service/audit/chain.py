@@ -52,6 +52,22 @@ def _plain(value: object) -> object:
     return value
 
 
+def _refuse_floats(name: str, value: object) -> None:
+    """A chained row's JSON holds no floating-point numbers: PostgreSQL's jsonb keeps a number
+    as its decimal value, so some come back in another form (1e+20 as an integer, -0.0 as 0),
+    and the row read back would no longer hash as it was appended: `verify` would report a
+    tampered row that nobody touched. The append refuses them before anything is written
+    (`verify` does not: a row changed to hold one is reported as not matching its hash)."""
+    if isinstance(value, float):
+        raise ValueError(f"{name}: a chained log row cannot hold the number {value!r}")
+    if isinstance(value, dict):
+        for member in value.values():
+            _refuse_floats(name, member)
+    elif isinstance(value, list | tuple):
+        for member in value:
+            _refuse_floats(name, member)
+
+
 def _plain_of(field: Any) -> Callable[[object], object]:
     """`_plain(field.to_python(value))` for one field, with the value's usual type checked first.
 
@@ -107,6 +123,8 @@ class _Column:
     column: str
     default: Callable[[], object]
     plain: Callable[[object], object]
+    #: A JSON column: what the append is given must hold no float (`_refuse_floats`).
+    json: bool = False
 
 
 def _columns(model: type[Chained]) -> tuple[_Column, ...]:
@@ -114,7 +132,13 @@ def _columns(model: type[Chained]) -> tuple[_Column, ...]:
     cached = _COLUMNS.get(model)
     if cached is None:
         cached = tuple(
-            _Column(f.attname, f.column, f.get_default, _plain_of(f))
+            _Column(
+                f.attname,
+                f.column,
+                f.get_default,
+                _plain_of(f),
+                f.get_internal_type() == "JSONField",
+            )
             for f in model._meta.concrete_fields
         )
         _COLUMNS[model] = cached
@@ -304,6 +328,8 @@ def _payload(model: type[Chained], rows: Sequence[Mapping[str, object]], chain: 
                 plain.append(last_plain[i])
             else:
                 plain.append(c.plain(value))
+                if c.json:
+                    _refuse_floats(c.attname, plain[i])
                 last_plain[i] = plain[i]
                 last_given[i] = value
         plain[layout.chain_at] = chain

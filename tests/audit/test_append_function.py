@@ -190,3 +190,23 @@ def test_a_log_must_hash_every_column_it_stores(monkeypatch):
             chain.append_values(AccessEvent, [{"action": "read"}], key=key_for_chain(0))
     finally:
         chain._layout.cache_clear()
+
+
+@pytest.mark.parametrize("number", [1e20, -0.0, 0.5])
+def test_a_float_in_a_logged_query_is_refused_and_nothing_is_written(number):
+    """jsonb keeps a number as its decimal value, so a float can come back in another form
+    (1e+20 as the integer 100000000000000000000, -0.0 as 0.0): the row read back would hash
+    differently and `verify` would report a row nobody changed. The append refuses every
+    float (0.5 would survive, but no rule short of all floats is simple enough to trust), at
+    any depth, before writing anything: the rows before it in the call included."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::jsonb::text", [chain._canonical_json({"n": 1e20, "z": -0.0})])
+        assert cursor.fetchone()[0] == '{"n": 100000000000000000000, "z": 0.0}'
+    before = AccessEvent.objects.count()
+    rows = [
+        {"action": "read", "query": {"ok": [1, "x", True, None]}},
+        {"action": "read", "query": {"f": [{"n": number}]}},
+    ]
+    with pytest.raises(ValueError, match="query: a chained log row cannot hold the number"):
+        chain.append_values(AccessEvent, rows, key=key_for_chain(3))
+    assert AccessEvent.objects.count() == before
