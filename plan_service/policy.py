@@ -841,13 +841,13 @@ def _professional_writes(
 
 
 def plan_accesses(plan: Plan) -> list[PlanAccess]:
-    """Every current member's access to `plan`, in two statements whatever the team's size.
+    """Every current member's access to `plan`, in one statement whatever the team's size.
 
     The same rules as `plan_access` (one membership in force, the granted object permissions,
     the consents covering each professional), for deciding who may see an event (notices).
-    Every write runs it, so both statements are compiled once per process (`prepared`).
+    Every write runs it, so the statement is compiled once per process (`prepared`). Each row
+    carries the family's consents in force, as the fields the rules read (`_family_consents`).
     """
-    now = timezone.now()
     members = prepared.rows(
         ("plan_accesses",),
         _members_statement,
@@ -856,21 +856,9 @@ def plan_accesses(plan: Plan) -> list[PlanAccess]:
             "now": prepared.Slot.moment(1),
             "today": prepared.Slot.day(1),
         },
-        {"plan": plan.pk, "now": now, "today": timezone.localdate()},
+        {"plan": plan.pk, "now": timezone.now(), "today": timezone.localdate()},
     )
-    consents = [
-        prepared.instance(Consent, row)
-        for row in prepared.rows(
-            ("plan_accesses", "consents"),
-            lambda family, now: (
-                Consent.objects.filter(Consent.effective_q(now=now), family_id=family)
-                .order_by("pk")
-                .values(*prepared.columns(Consent))
-            ),
-            {"family": prepared.Slot.uuid(1), "now": prepared.Slot.moment(1)},
-            {"family": plan.family_id, "now": now},
-        )
-    ]
+    consents = _family_consents(members[0]["family_consents"] if members else None, plan)
     by_codename = {c: a for a, c in _CODENAME.items()}
     out = []
     for row in members:
@@ -897,10 +885,30 @@ def plan_accesses(plan: Plan) -> list[PlanAccess]:
     return out
 
 
+def _family_consents(rows: list[dict[str, Any]] | None, plan: Plan) -> list[Consent]:
+    """The family's consents in force as `_members_statement` gives them: each with the fields
+    the rules read (whom it is addressed to, which categories), ordered by id."""
+    return [
+        Consent(
+            pk=uuid.UUID(row["id"]),
+            family_id=plan.family_id,
+            categories=row["categories"],
+            recipient_organization_id=(
+                uuid.UUID(row["recipient_organization_id"])
+                if row["recipient_organization_id"]
+                else None
+            ),
+            recipient_sector=row["recipient_sector"],
+        )
+        for row in rows or ()
+    ]
+
+
 def _members_statement(*, plan: object, now: dt.datetime, today: dt.date) -> QuerySet[Membership]:
     """The statement `plan_accesses` runs: the plan's memberships in force, each with its
     professional, person and consent, whether its user is active, the codenames granted to
-    its user on the plan and the children a guardian may not see, as rows of values."""
+    its user on the plan, the children a guardian may not see and the family's consents in
+    force, as rows of values."""
     annotations: dict[str, object] = {
         "granted_codenames": ArraySubquery(
             PlanUserObjectPermission.objects.filter(
@@ -908,6 +916,25 @@ def _members_statement(*, plan: object, now: dt.datetime, today: dt.date) -> Que
             ).values("permission__codename")
         ),
         "hidden_children": _blocked_children(today),
+        "family_consents": Subquery(
+            Consent.objects.filter(
+                Consent.effective_q(now=now), family_id=OuterRef("plan__family_id")
+            )
+            .order_by()
+            .values("family_id")
+            .annotate(
+                rows=JSONBAgg(
+                    JSONObject(
+                        id="id",
+                        categories="categories",
+                        recipient_organization_id="recipient_organization_id",
+                        recipient_sector="recipient_sector",
+                    ),
+                    order_by="id",
+                )
+            )
+            .values("rows")
+        ),
     }
     columns = [
         *prepared.columns(Membership),

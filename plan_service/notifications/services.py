@@ -2,7 +2,7 @@
 
 Every event handler is called inside the transaction of the change it reports, so its notices
 and its e-mail jobs commit with the change or not at all. Recipients are chosen from
-`policy.plan_accesses` (every member's access, three queries) and `policy.may_read_item`: a
+`policy.plan_accesses` (every member's access, one query) and `policy.may_read_item`: a
 person is told of a change to an item only if they may read that item, so two worlds that
 differ by a change hidden from a reader give that reader the same notices.
 
@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.mail import EmailMessage, get_connection
-from django.db.models import Q
+from django.db.models import OuterRef
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -51,7 +52,7 @@ class Notice:
 
 
 def deliver(notices: Sequence[Notice]) -> list[Notification]:
-    """Write the in-service notices and queue the e-mails each recipient chose: four queries.
+    """Write the in-service notices and queue the e-mails each recipient chose: three queries.
 
     A notice whose key is already pending for its recipient (unread, or ever for `once`
     notices) is dropped, e-mail included: ten edits make one "new version" notice.
@@ -59,26 +60,13 @@ def deliver(notices: Sequence[Notice]) -> list[Notification]:
     notices = list({(n.user_id, n.kind, n.dedup_key or uuid.uuid4()): n for n in notices}.values())
     if not notices:
         return []
-    keys = {n.dedup_key for n in notices if n.dedup_key}
-    users = {n.user_id for n in notices}
-    if keys:
-        pending: dict[tuple[int, str], bool] = {}
-        for user_id, key, unread in Notification.objects.filter(
-            recipient_id__in=users, dedup_key__in=keys
-        ).values_list("recipient_id", "dedup_key", Q(read_at__isnull=True)):
-            pending[(user_id, key)] = pending.get((user_id, key), False) or unread
-        notices = [
-            n
-            for n in notices
-            if not n.dedup_key
-            or (n.user_id, n.dedup_key) not in pending
-            or (not n.once and not pending[(n.user_id, n.dedup_key)])
-        ]
-    prefs = {p.user_id: p for p in Preference.objects.filter(user_id__in=users)}
+    recipients = _recipients({n.user_id for n in notices}, {n.dedup_key for n in notices})
     rows, mails = [], []
     for n in notices:
-        pref = prefs.get(n.user_id)
-        if pref is None or n.kind in pref.in_app:
+        recipient = recipients.get(n.user_id, _NOBODY)
+        if n.dedup_key in recipient.pending and (n.once or n.dedup_key in recipient.unread):
+            continue
+        if recipient.in_app is None or n.kind in recipient.in_app:
             rows.append(
                 Notification(
                     recipient_id=n.user_id,
@@ -89,7 +77,7 @@ def deliver(notices: Sequence[Notice]) -> list[Notification]:
                     dedup_key=n.dedup_key,
                 )
             )
-        if pref is None or n.kind in pref.email:
+        if recipient.email is None or n.kind in recipient.email:
             mails.append({"user_id": n.user_id, "kind": n.kind})
     Notification.objects.bulk_create(rows, ignore_conflicts=True)
     if mails:
@@ -97,6 +85,49 @@ def deliver(notices: Sequence[Notice]) -> list[Notification]:
 
         tasks.send_notification_email.batch_defer(*mails)
     return rows
+
+
+@dataclass(frozen=True)
+class _Recipient:
+    """What `deliver` needs of a recipient: the notices they chose in the service and by
+    e-mail (None without a `Preference`: all of them), and their pending keys."""
+
+    in_app: Sequence[str] | None
+    email: Sequence[str] | None
+    #: Keys of notices the recipient has (read or not), and of those still unread.
+    pending: frozenset[str]
+    unread: frozenset[str]
+
+
+_NOBODY = _Recipient(None, None, frozenset(), frozenset())
+
+
+def _recipients(users: set[int], keys: set[str]) -> dict[int, _Recipient]:
+    """The recipients' choices and which of `keys` they have notices of, in one statement
+    (every write that tells anyone runs it)."""
+    keys.discard("")
+    annotations: dict[str, Any] = {}
+    if keys:
+        have = Notification.objects.filter(
+            recipient_id=OuterRef("pk"), dedup_key__in=sorted(keys)
+        ).order_by()
+        annotations = {
+            "pending_keys": ArraySubquery(have.values("dedup_key")),
+            "unread_keys": ArraySubquery(have.filter(read_at__isnull=True).values("dedup_key")),
+        }
+    found = (
+        get_user_model()
+        .objects.filter(pk__in=sorted(users))
+        .annotate(**annotations)
+        .values_list(
+            "pk", "notification_preference__in_app", "notification_preference__email", *annotations
+        )
+    )
+    recipients = {}
+    for pk, in_app, email, *pending in found:
+        have, unread = pending or ((), ())
+        recipients[pk] = _Recipient(in_app, email, frozenset(have or ()), frozenset(unread or ()))
+    return recipients
 
 
 #

@@ -152,7 +152,7 @@ def team(request: HttpRequest, access: policy.PlanAccess) -> HttpResponse:
     may_manage = access.may(policy.Action.MANAGE)
     may_explain = policy.may_explain(access)
     reads: dict[Any, list[str]] = {}
-    if may_explain:  # what each member in force reads now (three queries for the whole team)
+    if may_explain:  # what each member in force reads now (one query for the whole team)
         for member_access in policy.plan_accesses(access.plan):
             reads[member_access.membership.pk] = [
                 str(Category(c).label) for c in Category.values if c in member_access.reads

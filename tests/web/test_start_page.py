@@ -585,8 +585,8 @@ def test_plan_accesses_for_decides_each_plan_as_plan_access_does(desk):
 
 
 def test_plan_accesses_decides_each_member_as_plan_access_does(desk):
-    """The team's accesses (every write's notices decide who may see it) come from two
-    prepared statements; each must be the member's own `plan_access`, and members whose
+    """The team's accesses (every write's notices decide who may see it) come from one
+    prepared statement; each must be the member's own `plan_access`, and members whose
     access is refused (an inactive account, an ended membership) are left out."""
     from django.utils import timezone
 
