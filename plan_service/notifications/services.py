@@ -176,7 +176,9 @@ def item_changed(*, actor: AbstractBaseUser, plan: Plan, item: PlanItem, created
                 plan=plan, target_type=item.target_type, target_id=item.target_id
             )
             .exclude(pk=item.pk)
+            .order_by()
             .values_list("created_by_id", flat=True)
+            .distinct()  # each author once, however long the thread
         )
         for a in readers:
             uid = a.membership.user_id
