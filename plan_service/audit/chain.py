@@ -54,7 +54,7 @@ def _plain(value: object) -> object:
 
 def _refuse_floats(name: str, value: object) -> None:
     """A chained row's JSON holds no floating-point numbers: PostgreSQL's jsonb keeps a number
-    as its decimal value, so some come back in another form (1e+20 as an integer, -0.0 as 0),
+    as its decimal value, so some come back in another form (1e+20 as an integer, -0.0 as 0.0),
     and the row read back would no longer hash as it was appended: `verify` would report a
     tampered row that nobody touched. The append refuses them before anything is written
     (`verify` does not: a row changed to hold one is reported as not matching its hash)."""

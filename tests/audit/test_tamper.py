@@ -166,6 +166,12 @@ def _mutations(model: type[Chained]) -> list[tuple[str, Callable[[], None], int 
             # Moving the last row to another chain is a tail truncation of this one.
             moved_tail = column == "chain" and seq == ROWS
             out.append((f"flip {column} of row {seq}", flip, None if moved_tail else seq))
+            if model._meta.get_field(column).get_internal_type() == "JSONField":
+                # A float no append writes (`chain._refuse_floats`): reported, not a crash.
+                def floated(seq: int = seq, column: str = column) -> None:
+                    _set(model, _by_seq(model)[seq].pk, {column: {"n": [1e20, -0.0, 0.5]}})
+
+                out.append((f"a float in {column} of row {seq}", floated, seq))
 
         def delete(seq: int = seq) -> None:
             model.objects.filter(pk=_by_seq(model)[seq].pk).delete()
