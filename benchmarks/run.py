@@ -53,12 +53,14 @@ JOURNEYS = [
     "PlanList",
     "EditGoal",
     "Guardian",
-    "GuardianComment",
     "GuardianPage",
     "ProfessionalStart",
     "ProfessionalPlan",
     "Auditor",
     "Fhir",
+    # Last by default: each of its comments lengthens the thread of the guardians' plans that
+    # `Guardian` and `GuardianPage` read.
+    "GuardianComment",
 ]
 FIXTURE_KEYS = {
     "Ceiling": "ceiling",
@@ -913,6 +915,7 @@ QUERY_KEYS = {
     "professional: PATCH /plans/{id}/goals/{gid}/ (If-Match)": "edit goal (typical)",
     "guardian: GET /plans/{id}/": "guardian plan (typical)",
     "guardian: POST /plans/{id}/comments/": "guardian comment (typical)",
+    "guardian: POST /plans/{id}/comments/ (alone)": "guardian comment (typical)",
     "guardian: GET /plans/{id}/access-log/": "guardian access log (typical)",
     "guardian page: GET /plans/{id}/ (HTML)": "guardian plan page (typical)",
     "professional page: GET /start/ (HTML)": "start page /start/ (",
