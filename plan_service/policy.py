@@ -497,6 +497,10 @@ class PlanAccess:
     writes: frozenset[str]
     person_id: object | None = None
     sector: str | None = None
+    #: The consents in force covering the member. From `plan_access_for` and `plan_accesses`
+    #: they hold only what the rules read (the id, the categories; from `plan_accesses` also
+    #: the recipient): not rows to show or to export, which `plan_access` and `export_access`
+    #: give whole.
     consents: tuple[Consent, ...] = field(default=())
     #: The family's people (ids) and children (ids), when the access was read with them
     #: (`plan_access_for`); None when not loaded.

@@ -117,10 +117,10 @@ def test_hot_paths_are_constant_in_plan_and_county_size():
     # from growing; the first read after a change renders (and stores) the detail. An edit's
     # If-Match check reads the goal's own history and the latest rows of the items it names,
     # and its answer continues that replay with the class's stored plan versions
-    # (visibility.item_view); the team's accesses for notices are two prepared statements
-    # (policy.plan_accesses, one prepared statement with the family's consents, and one for
-    # the recipients' choices and pending notices): 37, 32, then 24 before. A guardian's
-    # comment was 26, then 19; unread, its answer still replays the plan once for the class.
+    # (visibility.item_view); the team's accesses for notices are one prepared statement with
+    # the family's consents (policy.plan_accesses), and the recipients' choices come with their
+    # pending notices in one more: 37, 32, then 24 before. A guardian's comment was 26, then
+    # 19; unread, its answer still replays the plan once for the class.
     assert large["edit goal"] <= 22
     assert large["guardian comment"] <= 18
     assert large["guardian comment, plan unread"] <= 26

@@ -105,15 +105,15 @@ _NOBODY = _Recipient(None, None, frozenset(), frozenset())
 def _recipients(users: set[int], keys: set[str]) -> dict[int, _Recipient]:
     """The recipients' choices and which of `keys` they have notices of, in one statement
     (every write that tells anyone runs it)."""
-    keys.discard("")
+    keys = {k for k in keys if k}
     annotations: dict[str, Any] = {}
     if keys:
-        have = Notification.objects.filter(
+        notices = Notification.objects.filter(
             recipient_id=OuterRef("pk"), dedup_key__in=sorted(keys)
         ).order_by()
         annotations = {
-            "pending_keys": ArraySubquery(have.values("dedup_key")),
-            "unread_keys": ArraySubquery(have.filter(read_at__isnull=True).values("dedup_key")),
+            "pending_keys": ArraySubquery(notices.values("dedup_key")),
+            "unread_keys": ArraySubquery(notices.filter(read_at__isnull=True).values("dedup_key")),
         }
     found = (
         get_user_model()

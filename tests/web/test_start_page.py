@@ -588,6 +588,8 @@ def test_plan_accesses_decides_each_member_as_plan_access_does(desk):
     """The team's accesses (every write's notices decide who may see it) come from one
     prepared statement; each must be the member's own `plan_access`, and members whose
     access is refused (an inactive account, an ended membership) are left out."""
+    import datetime as dt
+
     from django.utils import timezone
 
     from plan_service import policy
@@ -608,6 +610,36 @@ def test_plan_accesses_decides_each_member_as_plan_access_does(desk):
     )
     factories.add_member(
         plan, desk["lead"], desk["nurse"], basis="consent", consent_id=consent.pk, statute=""
+    )
+    # A curator whose school holds two consents addressed to it (not to a sector): one in
+    # force (education), one that ended (health, which the curator must not read).
+    school = factories.organization("education")
+    curator = factories.professional("school_curator", org=school)
+    subjects = [Person.objects.filter(family=fam, kind="child").first().pk]
+    to_school = consent_create(
+        actor=guardian,
+        family=fam,
+        grantor_id=None,
+        subject_ids=subjects,
+        categories=["general", "education"],
+        purpose="care",
+        recipient_organization=school,
+    )
+    ended = consent_create(
+        actor=guardian,
+        family=fam,
+        grantor_id=None,
+        subject_ids=subjects,
+        categories=["general", "health"],
+        purpose="care",
+        recipient_organization=school,
+    )
+    factories.add_member(
+        plan, desk["lead"], curator, basis="consent", consent_id=to_school.pk, statute=""
+    )
+    type(ended).objects.filter(pk=ended.pk).update(
+        valid_from=timezone.now() - dt.timedelta(days=2),
+        valid_until=timezone.now() - dt.timedelta(minutes=1),
     )
     gone = factories.professional("school_curator")
     factories.add_member(plan, desk["lead"], gone)
@@ -663,7 +695,11 @@ def test_plan_accesses_decides_each_member_as_plan_access_does(desk):
                 sorted(c.pk for c in one.consents),
             ), user
         assert team == {}
-    assert compared >= 9
+    assert compared >= 10
+    by_user = {a.membership.user_id: a for a in policy.plan_accesses(plan)}
+    assert [c.pk for c in by_user[curator.user.pk].consents] == [to_school.pk]
+    assert "education" in by_user[curator.user.pk].reads
+    assert "health" not in by_user[curator.user.pk].reads
     blocked = [a for a in policy.plan_accesses(plan) if a.hidden_children]
     assert [a.person_id for a in blocked] == [second.pk]
     assert gone.user.pk not in {a.membership.user_id for a in policy.plan_accesses(plan)}
