@@ -20,13 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.postgres.expressions import ArraySubquery
 from django.core.mail import EmailMessage, get_connection
-from django.db.models import OuterRef
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from plan_service import policy
+from plan_service import policy, prepared
 from plan_service.notifications.models import Kind, Notification, Preference
 from plan_service.participants.models import Person, Professional, Role
 
@@ -102,32 +100,34 @@ class _Recipient:
 _NOBODY = _Recipient(None, None, frozenset(), frozenset())
 
 
+# One shape for every call (the users and keys travel as arrays), bound and prepared on the
+# server like the access statements: every write that tells anyone runs it, and building it with
+# the ORM cost more than running it (~1.9 ms of Python against ~0.4 ms in PostgreSQL).
+_RECIPIENTS = """
+SELECT u.id, p.in_app, p.email,
+       ARRAY(SELECT n.dedup_key FROM {notification} n
+              WHERE n.recipient_id = u.id AND n.dedup_key = ANY(%(keys)s::text[])),
+       ARRAY(SELECT n.dedup_key FROM {notification} n
+              WHERE n.recipient_id = u.id AND n.dedup_key = ANY(%(keys)s::text[])
+                AND n.read_at IS NULL)
+  FROM {user} u LEFT JOIN {preference} p ON p.user_id = u.id
+ WHERE u.id = ANY(%(users)s::bigint[])
+"""
+
+
 def _recipients(users: set[int], keys: set[str]) -> dict[int, _Recipient]:
-    """The recipients' choices and which of `keys` they have notices of, in one statement
-    (every write that tells anyone runs it)."""
-    keys = {k for k in keys if k}
-    annotations: dict[str, Any] = {}
-    if keys:
-        notices = Notification.objects.filter(
-            recipient_id=OuterRef("pk"), dedup_key__in=sorted(keys)
-        ).order_by()
-        annotations = {
-            "pending_keys": ArraySubquery(notices.values("dedup_key")),
-            "unread_keys": ArraySubquery(notices.filter(read_at__isnull=True).values("dedup_key")),
-        }
-    found = (
-        get_user_model()
-        .objects.filter(pk__in=sorted(users))
-        .annotate(**annotations)
-        .values_list(
-            "pk", "notification_preference__in_app", "notification_preference__email", *annotations
-        )
+    """The recipients' choices and which of `keys` they have notices of, in one statement."""
+    sql = _RECIPIENTS.format(
+        notification=Notification._meta.db_table,
+        user=get_user_model()._meta.db_table,
+        preference=Preference._meta.db_table,
     )
-    recipients = {}
-    for pk, in_app, email, *pending in found:
-        have, unread = pending or ((), ())
-        recipients[pk] = _Recipient(in_app, email, frozenset(have or ()), frozenset(unread or ()))
-    return recipients
+    with prepared.server_cursor() as cursor:
+        cursor.execute(sql, {"users": sorted(users), "keys": sorted(k for k in keys if k)})
+        return {
+            pk: _Recipient(in_app, email, frozenset(have), frozenset(unread))
+            for pk, in_app, email, have, unread in cursor.fetchall()
+        }
 
 
 #
@@ -171,15 +171,7 @@ def item_changed(*, actor: AbstractBaseUser, plan: Plan, item: PlanItem, created
                 fields.append("responsible_user_id")
             row = target_model.objects.filter(pk=item.target_id).values(*fields).first() or {}
             owners = {v for v in row.values() if v is not None}
-        earlier = set(
-            Comment.objects.filter(
-                plan=plan, target_type=item.target_type, target_id=item.target_id
-            )
-            .exclude(pk=item.pk)
-            .order_by()
-            .values_list("created_by_id", flat=True)
-            .distinct()  # each author once, however long the thread
-        )
+        earlier = _earlier_authors(plan.pk, item.target_type, item.target_id, item.pk)
         for a in readers:
             uid = a.membership.user_id
             if uid in owners:
@@ -190,6 +182,36 @@ def item_changed(*, actor: AbstractBaseUser, plan: Plan, item: PlanItem, created
                 continue
             notices.append(Notice(uid, kind, plan.pk, name, item.pk))
     deliver(notices)
+
+
+def _earlier_authors(
+    plan_id: object, target_type: str, target_id: object, item_id: object
+) -> set[int]:
+    """Who wrote the comments on what item `item_id` is about (other than it), each once
+    however long the thread; compiled once per process (`prepared`): every comment asks it."""
+    from plan_service.plans.models import Comment
+
+    on_plan = target_id is None  # IS NULL: another shape of the statement
+
+    def build(plan: object, target_type: str, item: object, target: object = None) -> Any:
+        return (
+            Comment.objects.filter(plan_id=plan, target_type=target_type, target_id=target)
+            .exclude(pk=item)
+            .order_by()
+            .values("created_by_id")
+            .distinct()
+        )
+
+    placeholders: dict[str, object] = {
+        "plan": prepared.Slot.uuid(1),
+        "target_type": prepared.Slot.text(1),
+        "item": prepared.Slot.uuid(2),
+    }
+    values: dict[str, object] = {"plan": plan_id, "target_type": target_type, "item": item_id}
+    if not on_plan:
+        placeholders["target"], values["target"] = prepared.Slot.uuid(3), target_id
+    rows = prepared.rows(("earlier_authors", on_plan), build, placeholders, values)
+    return {row["created_by_id"] for row in rows}
 
 
 def plan_changed(*, actor: AbstractBaseUser, plan: Plan) -> None:

@@ -141,6 +141,37 @@ def test_an_answer_after_my_comment() -> None:
     assert kinds(h.lead.user) == [("comment_on_my_item", "comment")]
 
 
+@pytest.mark.parametrize("on", ["plan", "need"])
+def test_an_answer_reaches_each_earlier_author_of_its_thread_once(on) -> None:
+    """The thread's earlier authors are read by one statement compiled once per shape: a
+    thread on the plan (no target id) and one on an item. Two comments by the same author make
+    one answer notice; an author of another thread is not told."""
+    h = house()
+    teacher = factories.professional("teacher")
+    factories.add_member(h.plan, h.lead, teacher)
+
+    def say(actor: Any, target: Any) -> Any:
+        if target is None:
+            data = {"target_type": "plan", "text": "t"}
+        else:
+            data = {"target_type": "need", "target_id": target.pk, "text": "t"}
+        return services.item_create(actor=actor, plan_id=h.plan.pk, model=Comment, data=data)
+
+    here = None if on == "plan" else need(h, h.lead.user, title="here")
+    elsewhere = need(h, h.lead.user, title="elsewhere")
+    say(h.nurse.user, here)
+    say(h.nurse.user, here)
+    say(teacher.user, elsewhere)
+    Notification.objects.all().delete()
+    say(h.guardian, here)
+    assert kinds(h.nurse.user) == [("answer_to_my_comment", "comment")]
+    assert kinds(teacher.user) == []
+    owner = [("comment_on_my_item", "comment")] if on == "need" else []
+    assert kinds(h.lead.user) == owner
+    say(h.guardian, elsewhere)  # the teacher may read the guardian's words: told there
+    assert kinds(teacher.user) == [("answer_to_my_comment", "comment")]
+
+
 def test_membership_added_and_ended() -> None:
     h = house()
     joiner = factories.professional("psychiatric_nurse")

@@ -616,26 +616,21 @@ def test_plan_accesses_decides_each_member_as_plan_access_does(desk):
     school = factories.organization("education")
     curator = factories.professional("school_curator", org=school)
     subjects = [Person.objects.filter(family=fam, kind="child").first().pk]
-    to_school = consent_create(
-        actor=guardian,
-        family=fam,
-        grantor_id=None,
-        subject_ids=subjects,
-        categories=["general", "education"],
-        purpose="care",
-        recipient_organization=school,
-    )
-    ended = consent_create(
-        actor=guardian,
-        family=fam,
-        grantor_id=None,
-        subject_ids=subjects,
-        categories=["general", "health"],
-        purpose="care",
-        recipient_organization=school,
-    )
+
+    def to_school(*categories: str):
+        return consent_create(
+            actor=guardian,
+            family=fam,
+            grantor_id=None,
+            subject_ids=subjects,
+            categories=["general", *categories],
+            purpose="care",
+            recipient_organization=school,
+        )
+
+    in_force, ended = to_school("education"), to_school("health")
     factories.add_member(
-        plan, desk["lead"], curator, basis="consent", consent_id=to_school.pk, statute=""
+        plan, desk["lead"], curator, basis="consent", consent_id=in_force.pk, statute=""
     )
     type(ended).objects.filter(pk=ended.pk).update(
         valid_from=timezone.now() - dt.timedelta(days=2),
@@ -697,7 +692,7 @@ def test_plan_accesses_decides_each_member_as_plan_access_does(desk):
         assert team == {}
     assert compared >= 10
     by_user = {a.membership.user_id: a for a in policy.plan_accesses(plan)}
-    assert [c.pk for c in by_user[curator.user.pk].consents] == [to_school.pk]
+    assert [c.pk for c in by_user[curator.user.pk].consents] == [in_force.pk]
     assert "education" in by_user[curator.user.pk].reads
     assert "health" not in by_user[curator.user.pk].reads
     blocked = [a for a in policy.plan_accesses(plan) if a.hidden_children]
