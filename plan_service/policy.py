@@ -920,9 +920,11 @@ def _members_statement(*, plan: object, now: dt.datetime, today: dt.date) -> Que
             ).values("permission__codename")
         ),
         "hidden_children": _blocked_children(today),
+        # Not correlated with the member row (the plan's family, an InitPlan): run once.
         "family_consents": Subquery(
             Consent.objects.filter(
-                Consent.effective_q(now=now), family_id=OuterRef("plan__family_id")
+                Consent.effective_q(now=now),
+                family_id=Subquery(Plan.objects.filter(pk=plan).values("family_id")[:1]),
             )
             .order_by()
             .values("family_id")
