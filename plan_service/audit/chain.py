@@ -345,7 +345,7 @@ def append_values(
     field's default) to one chain of `model`, in one round trip; return each row's
     (seq, prev_hash, row_hash).
 
-    The database function `audit_chain_append` (migrations audit 0005, 0012, 0013) takes the
+    The database function `audit_chain_append` (migrations audit 0005, 0012-0014) takes the
     chain's lock until the end of the caller's transaction, reads the head, hashes each row
     exactly as `row_hash` does and inserts it with the columns of that same canonical text.
     Plain values rather than model instances: a plan list appends ~200 rows per request.

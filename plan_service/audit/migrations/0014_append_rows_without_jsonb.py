@@ -1,17 +1,18 @@
-"""The log append parses each row's text once, as `json`, in the loop that hashes it.
+"""The log append takes each row's columns from its text without building `jsonb` values.
 
 `audit_chain_append` of migration 0013 stored the rows with one `INSERT ... SELECT` over
 `jsonb_populate_record(NULL, body::jsonb || jsonb_build_object(chain, seq, prev_hash,
 row_hash))`: every row's text was converted to a `jsonb` value (the whole document built and its
 keys sorted), a second `jsonb` object was built and the two merged, only to be taken apart into
-columns again. `json_populate_record` reads the columns straight from the text; the function now
-does that in the loop that numbers and hashes the row, sets the row's place in the chain on the
+columns again. `json_populate_record` takes the columns from the `json` text (which the cast
+validates, so the text is still read twice, but nothing is built, sorted or merged); the function
+now does that in the loop that numbers and hashes the row, sets the row's place in the chain on the
 record itself (the chain and seq the function decided, as before, whatever the text says) and
 inserts the records with one `INSERT ... SELECT * FROM unnest(records)`. Taking 186 rows apart
 into columns cost about 3.5 ms that way and about 2 ms this way (PL/pgSQL timing on the benchmark
-county); the whole append of those rows, Python included, went from 15.0 to 13.4 ms (median of
-75, docs/performance.md, twelfth session). The signature, the payload, the hashes and the stored values are
-unchanged (`tests/audit/test_append_function.py`), so workers of the previous release keep
+county); the whole append of those rows, Python included, went from 15.0 to 13.4 ms (median
+of 75, docs/performance.md, twelfth session). The signature, the payload, the hashes and the
+stored values are unchanged (`tests/audit/test_append_function.py`), so workers of the previous release keep
 appending throughout a rolling deploy.
 """
 
