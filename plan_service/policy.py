@@ -498,9 +498,9 @@ class PlanAccess:
     person_id: object | None = None
     sector: str | None = None
     #: The consents in force covering the member. From `plan_access_for` and `plan_accesses`
-    #: they hold only what the rules read (the id, the categories; from `plan_accesses` also
-    #: the recipient): not rows to show or to export, which `plan_access` and `export_access`
-    #: give whole.
+    #: they hold only what the rules read (`_consent_rows`: the id, the categories, the
+    #: recipient): not rows to show or to export, which `plan_access` and `export_access` give
+    #: whole.
     consents: tuple[Consent, ...] = field(default=())
     #: The family's people (ids) and children (ids), when the access was read with them
     #: (`plan_access_for`); None when not loaded.
@@ -672,10 +672,7 @@ def plan_access_for(user: User, plan_id: object, *, lock: bool = False) -> PlanA
         return None
     consents: tuple[Consent, ...] = ()
     if membership.role != Membership.PlanRole.FAMILY and professional is not None:
-        consents = tuple(
-            Consent(pk=uuid.UUID(c["id"]), categories=c["categories"])
-            for c in row["covering_consents"] or ()
-        )
+        consents = _consent_rows(row["covering_consents"], plan.family_id)
     return _decide(
         plan,
         membership,
@@ -713,18 +710,13 @@ def _access_statement(
         "hidden_children": _blocked_children(today),
     }
     if professional:
-        covering = (
+        annotations["covering_consents"] = _consents_json(
             Consent.objects.filter(
                 Consent.effective_q(now=now),
                 _addressed_q(organization, sector),
                 family_id=OuterRef("plan__family_id"),
             )
-            .order_by()
-            .values("family_id")
-            .annotate(rows=JSONBAgg(JSONObject(id="id", categories="categories")))
-            .values("rows")
         )
-        annotations["covering_consents"] = Subquery(covering)
     columns = [
         *prepared.columns(Membership),
         *prepared.columns(Plan, "plan__"),
@@ -850,7 +842,7 @@ def plan_accesses(plan: Plan) -> list[PlanAccess]:
     The same rules as `plan_access` (one membership in force, the granted object permissions,
     the consents covering each professional), for deciding who may see an event (notices).
     Every write runs it, so the statement is compiled once per process (`prepared`). Each row
-    carries the family's consents in force, as the fields the rules read (`_family_consents`).
+    carries the family's consents in force, as the fields the rules read (`_consents_json`).
     """
     members = prepared.rows(
         ("plan_accesses",),
@@ -862,7 +854,7 @@ def plan_accesses(plan: Plan) -> list[PlanAccess]:
         },
         {"plan": plan.pk, "now": timezone.now(), "today": timezone.localdate()},
     )
-    consents = _family_consents(members[0]["family_consents"] if members else None, plan)
+    consents = _consent_rows(members[0]["family_consents"] if members else None, plan.family_id)
     by_codename = {c: a for a, c in _CODENAME.items()}
     out = []
     for row in members:
@@ -889,13 +881,35 @@ def plan_accesses(plan: Plan) -> list[PlanAccess]:
     return out
 
 
-def _family_consents(rows: list[dict[str, Any]] | None, plan: Plan) -> list[Consent]:
-    """The family's consents in force as `_members_statement` gives them: each with the fields
-    the rules read (whom it is addressed to, which categories), ordered by id."""
-    return [
+def _consents_json(consents: QuerySet[Consent]) -> Subquery:
+    """One family's `consents` as a JSON column of a prepared statement: the fields the rules
+    read (id, categories, whom each is addressed to), ordered by id; `_consent_rows` reads
+    them back. Used by `plan_access_for` (the consents covering the reader) and
+    `plan_accesses` (the family's consents in force)."""
+    return Subquery(
+        consents.order_by()
+        .values("family_id")
+        .annotate(
+            rows=JSONBAgg(
+                JSONObject(
+                    id="id",
+                    categories="categories",
+                    recipient_organization_id="recipient_organization_id",
+                    recipient_sector="recipient_sector",
+                ),
+                order_by="id",
+            )
+        )
+        .values("rows")
+    )
+
+
+def _consent_rows(rows: list[dict[str, Any]] | None, family_id: object) -> tuple[Consent, ...]:
+    """The consents of a `_consents_json` column: partial rows, with what the rules read."""
+    return tuple(
         Consent(
             pk=uuid.UUID(row["id"]),
-            family_id=plan.family_id,
+            family_id=family_id,
             categories=row["categories"],
             recipient_organization_id=(
                 uuid.UUID(row["recipient_organization_id"])
@@ -905,7 +919,7 @@ def _family_consents(rows: list[dict[str, Any]] | None, plan: Plan) -> list[Cons
             recipient_sector=row["recipient_sector"],
         )
         for row in rows or ()
-    ]
+    )
 
 
 def _members_statement(*, plan: object, now: dt.datetime, today: dt.date) -> QuerySet[Membership]:
@@ -921,25 +935,11 @@ def _members_statement(*, plan: object, now: dt.datetime, today: dt.date) -> Que
         ),
         "hidden_children": _blocked_children(today),
         # Not correlated with the member row (the plan's family, an InitPlan): run once.
-        "family_consents": Subquery(
+        "family_consents": _consents_json(
             Consent.objects.filter(
                 Consent.effective_q(now=now),
                 family_id=Subquery(Plan.objects.filter(pk=plan).values("family_id")[:1]),
             )
-            .order_by()
-            .values("family_id")
-            .annotate(
-                rows=JSONBAgg(
-                    JSONObject(
-                        id="id",
-                        categories="categories",
-                        recipient_organization_id="recipient_organization_id",
-                        recipient_sector="recipient_sector",
-                    ),
-                    order_by="id",
-                )
-            )
-            .values("rows")
         ),
     }
     columns = [
