@@ -232,6 +232,7 @@ PUBLIC_API = {
     "plan_service.api.pagination": {"CountedPageNumberPagination"},
     "plan_service.api.exceptions": {"error_body", "flatten"},  # the one error shape
     "plan_service.api.serializers": {
+        "ModelSerializer",
         "StrictSerializer",
         "StrictModelSerializer",
         "ErrorSerializer",

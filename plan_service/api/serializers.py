@@ -1,9 +1,12 @@
-"""Shared serializer plumbing: writes that name an unknown or read-only field are refused."""
+"""Shared serializer plumbing: model serializers whose fields are built once per class, and
+writes that name an unknown or read-only field are refused."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+from django.utils import translation
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
@@ -37,11 +40,34 @@ class StrictInputMixin:
         return super().to_internal_value(data)  # type: ignore[misc]
 
 
+class ModelSerializer(serializers.ModelSerializer):
+    """Django REST framework's model serializer, its fields built from the model once per class.
+
+    `ModelSerializer.get_fields` builds every field from the model's on each use (the model's
+    field info, each field's kwargs and validators): about 0.35 ms per serializer, and a write
+    uses two. What it builds depends on the class alone, except for texts made in the active
+    language (a unique field's message is formatted when built), so it is kept per class and
+    language and every use gets its own copy, as the framework does for declared fields.
+    """
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        cls = type(self)
+        built = cls.__dict__.get("_fields_built")
+        if built is None:
+            built = {}
+            cls._fields_built = built  # on this class only: a subclass builds its own
+        language = translation.get_language()
+        fields = built.get(language)
+        if fields is None:
+            fields = built.setdefault(language, super().get_fields())
+        return copy.deepcopy(fields)
+
+
 class StrictSerializer(StrictInputMixin, serializers.Serializer):
     """A plain input serializer that refuses unknown fields."""
 
 
-class StrictModelSerializer(StrictInputMixin, serializers.ModelSerializer):
+class StrictModelSerializer(StrictInputMixin, ModelSerializer):
     """A model input serializer that refuses unknown fields."""
 
 

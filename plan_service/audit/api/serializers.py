@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from plan_service.api.serializers import ModelSerializer
 from plan_service.audit.models import AccessEvent, Disclosure
 
 
-class AccessEventSerializer(serializers.ModelSerializer):
+class AccessEventSerializer(ModelSerializer):
     class Meta:
         model = AccessEvent
         fields = [
@@ -44,7 +45,7 @@ class AccessEventSerializer(serializers.ModelSerializer):
         ]
 
 
-class DisclosureSerializer(serializers.ModelSerializer):
+class DisclosureSerializer(ModelSerializer):
     class Meta:
         model = Disclosure
         fields = [

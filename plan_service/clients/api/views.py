@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from fhir_export import FHIR_JSON
 from plan_service import policy
 from plan_service.api.schema import ERRORS
+from plan_service.api.serializers import ModelSerializer
 from plan_service.api.viewsets import PolicyViewSet, parse_uuid
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import family_subjects, record_access_batch
@@ -31,7 +32,7 @@ from plan_service.plans.api.fhir import FhirJsonRenderer, parse_version
 from plan_service.plans.models import Plan
 
 
-class ClientPlanSerializer(serializers.ModelSerializer):
+class ClientPlanSerializer(ModelSerializer):
     """A plan as listed to a machine client: what is the same for every reader."""
 
     fhir = serializers.SerializerMethodField()

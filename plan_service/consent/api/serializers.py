@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from plan_service.api.serializers import StrictSerializer
+from plan_service.api.serializers import ModelSerializer, StrictSerializer
 from plan_service.categories import Category
 from plan_service.consent.models import Consent
 from plan_service.participants.models import Sector
 
 
-class ConsentSerializer(serializers.ModelSerializer):
+class ConsentSerializer(ModelSerializer):
     family = serializers.UUIDField(source="family_id")
     grantor = serializers.UUIDField(source="grantor_id")
     subjects = serializers.SerializerMethodField()

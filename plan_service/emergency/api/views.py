@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from plan_service import policy
 from plan_service.api.schema import WRITE_ERRORS
-from plan_service.api.serializers import StrictSerializer
+from plan_service.api.serializers import ModelSerializer, StrictSerializer
 from plan_service.api.viewsets import PolicyViewSet, parse_uuid
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import family_subjects, record_access_batch
@@ -37,7 +37,7 @@ class ReviewSerializer(StrictSerializer):
     note = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
 
 
-class EmergencyAccessSerializer(serializers.ModelSerializer):
+class EmergencyAccessSerializer(ModelSerializer):
     professional = serializers.SerializerMethodField()
     read_categories = serializers.SerializerMethodField()
 

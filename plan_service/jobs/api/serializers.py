@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from rest_framework import serializers
-
+from plan_service.api.serializers import ModelSerializer
 from plan_service.jobs.models import BackgroundJob
 
 
-class JobSerializer(serializers.ModelSerializer):
+class JobSerializer(ModelSerializer):
     class Meta:
         model = BackgroundJob
         fields = [

@@ -15,13 +15,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from plan_service import policy
-from plan_service.api.serializers import StrictSerializer
+from plan_service.api.serializers import ModelSerializer, StrictSerializer
 from plan_service.api.viewsets import PolicyViewSet, parse_uuid
 from plan_service.notifications import services
 from plan_service.notifications.models import Kind, Notification
 
 
-class NotificationSerializer(serializers.ModelSerializer):
+class NotificationSerializer(ModelSerializer):
     message = serializers.CharField(source="get_kind_display")
     read = serializers.SerializerMethodField()
 

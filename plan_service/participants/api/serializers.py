@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from plan_service.api.serializers import StrictSerializer
+from plan_service.api.serializers import ModelSerializer, StrictSerializer
 from plan_service.participants.models import (
     Family,
     Organization,
@@ -35,7 +35,7 @@ class TokenResponseSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField()
 
 
-class OrganizationSerializer(serializers.ModelSerializer):
+class OrganizationSerializer(ModelSerializer):
     class Meta:
         model = Organization
         fields = ["id", "name", "oid", "sector"]
@@ -48,7 +48,7 @@ class OrganizationInputSerializer(StrictSerializer):
     sector = serializers.ChoiceField(choices=Sector.choices)
 
 
-class ProfessionalSerializer(serializers.ModelSerializer):
+class ProfessionalSerializer(ModelSerializer):
     user = serializers.IntegerField(source="user_id")
     username = serializers.CharField(source="user.username")
     name = serializers.SerializerMethodField()
@@ -73,7 +73,7 @@ class ProfessionalInputSerializer(StrictSerializer):
     unit = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 
-class PersonSerializer(serializers.ModelSerializer):
+class PersonSerializer(ModelSerializer):
     guardians = serializers.SerializerMethodField()
     birth_date = serializers.DateField(allow_null=True)
     has_account = serializers.SerializerMethodField()
@@ -99,7 +99,7 @@ class PersonSerializer(serializers.ModelSerializer):
         return person.user_id is not None
 
 
-class FamilySerializer(serializers.ModelSerializer):
+class FamilySerializer(ModelSerializer):
     members = PersonSerializer(many=True)
 
     class Meta:

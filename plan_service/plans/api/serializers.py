@@ -9,7 +9,12 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from plan_service import policy
-from plan_service.api.serializers import MAX_INT, StrictModelSerializer, StrictSerializer
+from plan_service.api.serializers import (
+    MAX_INT,
+    ModelSerializer,
+    StrictModelSerializer,
+    StrictSerializer,
+)
 from plan_service.categories import Category
 from plan_service.plans import kinds
 from plan_service.plans.models import (
@@ -39,7 +44,7 @@ class FamilyBriefSerializer(serializers.Serializer):
 _DATETIME = serializers.DateTimeField()
 
 
-class PlanOutputSerializer(serializers.ModelSerializer):
+class PlanOutputSerializer(ModelSerializer):
     """A plan in a list: only what is the same for every reader of it (the version and
     `updated_at`, which depend on what the reader can see, are on the plan's detail)."""
 
@@ -137,7 +142,7 @@ class PlanUpdateSerializer(StrictModelSerializer):
 #
 
 
-class MembershipOutputSerializer(serializers.ModelSerializer):
+class MembershipOutputSerializer(ModelSerializer):
     user = serializers.IntegerField(source="user_id")
     name = serializers.SerializerMethodField()
     professional = serializers.UUIDField(source="professional_id", allow_null=True)
@@ -216,7 +221,7 @@ ITEM_COMMON = [
 ITEM_INPUT = ["category", "concerns"]
 
 
-class ItemOutputSerializer(serializers.ModelSerializer):
+class ItemOutputSerializer(ModelSerializer):
     """Common read fields; ids of related items the reader cannot see are given as null.
 
     Versions, plan versions and who and when created and last changed the item are as the
