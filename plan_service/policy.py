@@ -621,7 +621,12 @@ def plan_access_for(user: User, plan_id: object, *, lock: bool = False) -> PlanA
         pk = uuid.UUID(str(plan_id))
     except ValueError:
         return None
-    if lock and not Plan.objects.select_for_update().filter(pk=pk).values_list("pk").first():
+    if lock and not prepared.rows(
+        ("plan_lock",),
+        lambda plan: Plan.objects.select_for_update().filter(pk=plan).order_by().values("pk"),
+        {"plan": prepared.Slot.uuid(1)},
+        {"plan": pk},
+    ):
         return None
     professional = professional_of(user)
     organization, sector = _recipients_of(professional) if professional else (None, None)

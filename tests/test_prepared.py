@@ -290,3 +290,73 @@ def test_prepared_runs_are_logged_with_their_statement(world):
     logged = [q["sql"] for q in ctx.captured_queries]
     assert len(logged) == threshold + 3
     assert all(sql is not None and "logged_statement" in sql for sql in logged), logged
+
+
+def test_a_locked_item_is_found_as_the_orm_finds_it_for_every_kind_of_reader():
+    """`item_get(lock=True)` runs a statement compiled once per shape (the item kind, the
+    reader's kind and categories): for a professional, a statutory member reading fewer
+    categories, a guardian and a child, each goal (other categories, hidden from guardians by
+    one child or by the other) is found exactly when the ORM's rule finds it, loaded as the
+    ORM loads it; and a second plan's item is not found through the first plan's access."""
+    from django.http import Http404
+
+    from plan_service.plans import selectors
+    from plan_service.plans.models import Goal
+
+    lead = factories.professional()
+    fam = factories.family(children=2, guardians=1, child_age=14)
+    plan = factories.plan(lead, fam)
+    kids = list(Person.objects.filter(family=fam, kind="child").order_by("pk"))
+    nurse = factories.professional(
+        role="public_health_nurse", org=factories.organization(sector="health")
+    )
+    factories.add_member(plan, lead, nurse)
+    readers = {
+        "lead": lead.user,
+        "nurse": nurse.user,
+        "guardian": factories.link(Person.objects.get(family=fam, kind="guardian")),
+        "child": factories.link(kids[0]),
+    }
+    shapes = [
+        ("general", None),
+        ("social", None),
+        ("health", None),
+        ("family", None),
+        ("general", kids[0]),
+        ("general", kids[1]),
+    ]
+    goals = [
+        Goal.objects.create(
+            plan=plan, category=c, restricted_by=r, title=f"g{i}", created_by=lead.user
+        )
+        for i, (c, r) in enumerate(shapes)
+    ]
+    elsewhere = Goal.objects.create(
+        plan=factories.plan(lead), category="general", title="other", created_by=lead.user
+    )
+    found_by_someone, hidden_from_someone = set(), set()
+    for who, user in readers.items():
+        access = policy.plan_access_for(user, plan.pk, lock=True)
+        assert access is not None, who
+        assert not access.hidden_children  # so the compiled way is taken
+        assert access.acting_for is None
+        for goal in [*goals, elsewhere]:
+            expected = selectors.item_list(access=access, model=Goal).filter(pk=goal.pk).first()
+            try:
+                got = selectors.item_get(access=access, model=Goal, item_id=goal.pk, lock=True)
+            except Http404:
+                got = None
+            assert (got is None) == (expected is None), (who, goal.title)
+            if got is None:
+                hidden_from_someone.add(goal.title)
+                continue
+            found_by_someone.add(goal.title)
+            fresh = Goal.objects.select_related("created_by").get(pk=goal.pk)
+            fields = [f.attname for f in Goal._meta.concrete_fields]
+            assert [getattr(got, f) for f in fields] == [getattr(fresh, f) for f in fields]
+            assert got.created_by.username == lead.user.username
+            assert not got._state.adding
+        assert any(k[0] == "item_locked" and k[2] == access.kind for k in prepared._templates)
+    # The readers differ: every shape of goal is found by someone and hidden from someone.
+    assert found_by_someone == {g.title for g in goals}
+    assert hidden_from_someone >= {g.title for g in goals} - {"g0"} | {"other"}
