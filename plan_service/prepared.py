@@ -8,13 +8,13 @@ shape is asked for, with *placeholder values* standing for the values that chang
 calls (a plan, a user, the time), and afterwards sends the same SQL with the real values in the
 placeholders' positions.
 
-A placeholder is a value no real call uses (`Slot.uuid(n)`, a negative id, a date in 1901, a
-string with a NUL in it), so its positions among the compiled parameters are unambiguous. Each
-slot must appear at least once after compiling, or building the template fails; a slot whose
-value changes the *shape* of the statement (None, which compiles to IS NULL, or an empty
-string a rule tests for) belongs in the cache key, not in a slot. Rows come back as dicts, with
-Django's own converters applied, exactly as `.values()` gives them; `tests/test_prepared.py`
-compares the two.
+A placeholder is a value no real call uses (`Slot.uuid(n)`, a negative id, a version of two
+billion, a date in 1901, a string with a NUL in it), so its positions among the compiled
+parameters are unambiguous. Each slot must appear at least once after compiling, or building
+the template fails; a slot whose value changes the *shape* of the statement (None, which
+compiles to IS NULL, or an empty string a rule tests for) belongs in the cache key, not in a
+slot. Rows come back as dicts, with Django's own converters applied, exactly as `.values()`
+gives them; `tests/test_prepared.py` compares the two.
 """
 
 from __future__ import annotations
@@ -48,6 +48,11 @@ class Slot:
         # Negative, yet inside a 32-bit column's range: Django compiles a lookup on a value
         # outside the column's range to "matches nothing", with no parameter to fill.
         return -2_000_000_000 + n
+
+    @staticmethod
+    def positive(n: int) -> int:
+        # For a positive integer column (a version): a negative value is outside its range.
+        return 2_000_000_000 + n
 
     @staticmethod
     def moment(n: int) -> dt.datetime:

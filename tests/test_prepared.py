@@ -293,11 +293,12 @@ def test_prepared_runs_are_logged_with_their_statement(world):
 
 
 def test_a_locked_item_is_found_as_the_orm_finds_it_for_every_kind_of_reader():
-    """`item_get(lock=True)` runs a statement compiled once per shape (the item kind, the
-    reader's kind and categories): for a professional, a statutory member reading fewer
-    categories, a guardian and a child, each goal (other categories, hidden from guardians by
-    one child or by the other) is found exactly when the ORM's rule finds it, loaded as the
-    ORM loads it; and a second plan's item is not found through the first plan's access."""
+    """`item_get(lock=True)` and `readable_ids` run statements compiled once per shape (the
+    item kind, the reader's kind and categories): for a professional, a statutory member
+    reading fewer categories, a guardian and a child, each goal (other categories, hidden from
+    guardians by one child or by the other) is found exactly when the ORM's rule finds it,
+    loaded as the ORM loads it; and a second plan's item is not found through the first
+    plan's access."""
     from django.http import Http404
 
     from plan_service.plans import selectors
@@ -357,6 +358,9 @@ def test_a_locked_item_is_found_as_the_orm_finds_it_for_every_kind_of_reader():
             assert got.created_by.username == lead.user.username
             assert not got._state.adding
         assert any(k[0] == "item_locked" and k[2] == access.kind for k in prepared._templates)
+        readable = set(selectors.item_list(access=access, model=Goal).values_list("pk", flat=True))
+        assert selectors.readable_ids(access=access, model=Goal) == readable
+        assert any(k[0] == "readable_ids" and k[2] == access.kind for k in prepared._templates)
     # The readers differ: every shape of goal is found by someone and hidden from someone.
     assert found_by_someone == {g.title for g in goals}
     assert hidden_from_someone >= {g.title for g in goals} - {"g0"} | {"other"}

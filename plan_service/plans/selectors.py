@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.contrib.auth import get_user_model
@@ -75,53 +76,82 @@ def item_get(
     """One readable item of the plan; Http404 when it is hidden, missing or malformed.
 
     With `lock` the row is locked for the rest of the transaction (for a write), with its
-    author loaded for the answer.
+    author loaded for the answer: every write of an item runs this, so its statement is
+    compiled once per shape (`_readable_rows`).
     """
     try:
         pk = uuid.UUID(str(item_id))
     except ValueError as exc:
         raise Http404 from exc
-    if lock and not access.hidden_children and access.acting_for is None:
-        item = _item_locked(access, model, pk)
-    else:
+    user_model = get_user_model()
+    columns = (*prepared.columns(model), *prepared.columns(user_model, "created_by__"))
+    rows = (
+        _readable_rows(
+            access,
+            model,
+            "item_locked",
+            lambda items, item: (
+                items.filter(pk=item).select_for_update(of=("self",)).values(*columns)
+            ),
+            {"item": pk},
+            {"item": prepared.Slot.uuid(3)},
+        )
+        if lock
+        else None
+    )
+    if rows is None:
         items = item_list(access=access, model=model).filter(pk=pk)
         if lock:
             items = items.select_related("created_by").select_for_update(of=("self",))
         item = items.first()
+    elif rows:
+        item = prepared.instance(model, rows[0])
+        item.created_by = prepared.instance(user_model, rows[0], "created_by__")
+    else:
+        item = None
     if item is None:
         raise Http404
     return item
 
 
-def _item_locked(access: policy.PlanAccess, model: type[I], pk: uuid.UUID) -> I | None:
-    """`item_get(lock=True)`'s statement, compiled once per shape (`prepared`): every write of
-    an item runs it, and building it with the ORM took longer than running it. The shape is
-    the kind, the reader's kind and the categories they read (a handful of sets); the item, the
-    plan and a child's person are values. A reader with hidden children or acting for a child
-    (arrays in the rule) takes the ORM's way."""
-    user_model = get_user_model()
-    values: dict[str, object] = {"item": pk, "plan": access.plan.pk}
-    placeholders: dict[str, object] = {"item": prepared.Slot.uuid(1), "plan": prepared.Slot.uuid(2)}
-    if access.kind == Person.Kind.CHILD:
-        values["person"], placeholders["person"] = access.person_id, prepared.Slot.uuid(3)
+def readable_ids(*, access: policy.PlanAccess, model: type[PlanItem]) -> set[uuid.UUID]:
+    """The ids of the plan's items of one kind that the access may read (an item's answer
+    shows the ids it names only when they are readable): compiled once per shape."""
+    rows = _readable_rows(access, model, "readable_ids", lambda items: items.values("pk"))
+    if rows is None:
+        return set(item_list(access=access, model=model).values_list("pk", flat=True))
+    return {row["pk"] for row in rows}
 
-    def build(item: object, plan: object, person: object = None) -> QuerySet[Any]:
-        # The policy's own rule, applied to an access standing for every access of this shape.
-        shape = dataclasses.replace(access, plan=Plan(pk=plan), person_id=person)
-        return (
-            policy.items_for(shape, model.objects.filter(pk=item))
-            .select_for_update(of=("self",))
-            .order_by()
-            .values(*prepared.columns(model), *prepared.columns(user_model, "created_by__"))
-        )
 
-    key = ("item_locked", model._meta.label, access.kind, tuple(sorted(access.reads)))
-    rows = prepared.rows(key, build, placeholders, values)
-    if not rows:
+def _readable_rows(
+    access: policy.PlanAccess,
+    model: type[PlanItem],
+    name: str,
+    tail: Callable[..., QuerySet[Any]],
+    values: dict[str, object] | None = None,
+    placeholders: dict[str, object] | None = None,
+) -> list[dict[str, Any]] | None:
+    """The rows of `tail(the items of the kind the access may read, ...)` (a `.values()`
+    queryset; `values` fill its further slots), by a statement compiled once per shape
+    (`prepared`): building it with the ORM took longer than running it. The rule is
+    `policy.items_for`'s, applied to an access standing for every access of the shape: the
+    kind of item, the reader's kind and the categories they read (a handful of sets); the plan
+    and a child's person are values. None when the access has no compiled shape (hidden
+    children or a child acted for are arrays in the rule; reading no category compiles to
+    nothing): the caller then asks the ORM."""
+    if access.hidden_children or access.acting_for is not None or not access.reads:
         return None
-    item = prepared.instance(model, rows[0])
-    item.created_by = prepared.instance(user_model, rows[0], "created_by__")
-    return item
+    values = {"plan": access.plan.pk, **(values or {})}
+    placeholders = {"plan": prepared.Slot.uuid(1), **(placeholders or {})}
+    if access.kind == Person.Kind.CHILD:
+        values["person"], placeholders["person"] = access.person_id, prepared.Slot.uuid(2)
+
+    def build(plan: object, person: object = None, **further: object) -> QuerySet[Any]:
+        shape = dataclasses.replace(access, plan=Plan(pk=plan), person_id=person)
+        return tail(policy.items_for(shape, model.objects.order_by()), **further)
+
+    key = (name, model._meta.label, access.kind, tuple(sorted(access.reads)))
+    return prepared.rows(key, build, placeholders, values)
 
 
 def membership_list(*, access: policy.PlanAccess) -> QuerySet[Membership]:

@@ -47,6 +47,7 @@ from typing import Any, NamedTuple, TypeVar
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Model, Q, QuerySet
+from django.db.models.utils import create_namedtuple_class
 
 from plan_service import policy, prepared
 from plan_service.plans import kinds
@@ -72,6 +73,12 @@ def history_rows(queryset: QuerySet[Any]) -> QuerySet[Any]:
     makes a model instance of one when one is needed."""
     names = [f.attname for f in queryset.model._meta.concrete_fields]
     return queryset.values_list(*names, named=True)
+
+
+@functools.cache
+def _row_type(names: tuple[str, ...]) -> Any:
+    """The named tuple `history_rows` gives for these columns (`values_list(named=True)`'s)."""
+    return create_namedtuple_class(*names)
 
 
 def history_instance(model: type[M], row: Any) -> M:
@@ -618,19 +625,44 @@ class _ItemReplay:
         unchanged (every earlier row's projection depends on it). Items it newly names are
         looked up; those it named before have not changed (the caller knows that only this
         item was written since). False, with nothing changed, when it cannot be continued."""
-        new = self._rows(Q(plan_id=access.plan.pk, id=self.item_id) & self._since(upto))
+        new = self._rows_since(access, upto)
         return bool(new) and self._take(access, new, upto)
 
     def _since(self, upto: int) -> Q:
         """Rows written after the replay's version, up to `upto`."""
         return Q(plan_version__gt=self.upto, plan_version__lte=upto)
 
-    def _rows(self, where: Q) -> list[Any]:
-        """The item kind's history rows matching `where`, oldest first (as a replay feeds)."""
+    def _rows_since(
+        self, access: policy.PlanAccess, upto: int, last: int | None = None
+    ) -> list[Any]:
+        """The item's history rows written after the replay's version, up to `upto` (and the
+        row `last`, by its history id), oldest first as a replay feeds them: as `history_rows`
+        gives them, by a statement compiled once per kind (`prepared`), which every write's
+        answer runs."""
         model = history_model(kinds.get(self.kind).model)
-        return list(
-            history_rows(model.objects.filter(where).order_by("history_date", "history_id"))
+        names = tuple(f.attname for f in model._meta.concrete_fields)
+        values = {"plan": access.plan.pk, "item": self.item_id, "after": self.upto, "upto": upto}
+        placeholders = {
+            "plan": prepared.Slot.uuid(1),
+            "item": prepared.Slot.uuid(2),
+            "after": prepared.Slot.positive(1),
+            "upto": prepared.Slot.positive(2),
+        }
+        if last is not None:
+            values["last"], placeholders["last"] = last, prepared.Slot.integer(1)
+
+        def build(plan: object, item: object, after: int, upto: int, last: int = 0) -> Any:
+            where = Q(plan_id=plan, id=item, plan_version__gt=after, plan_version__lte=upto)
+            if last:
+                where |= Q(history_id=last)
+            rows = model.objects.filter(where).order_by("history_date", "history_id")
+            return rows.values(*names)
+
+        rows = prepared.rows(
+            ("item_rows_since", self.kind, last is not None), build, placeholders, values
         )
+        row = _row_type(names)
+        return [row(*(r[n] for n in names)) for r in rows]
 
     def continue_across(self, access: policy.PlanAccess, upto: int) -> bool:
         """Continue a kept replay (`_kept`) to `upto` across versions anyone may have written:
@@ -639,10 +671,7 @@ class _ItemReplay:
         (which could change whether the reader may see that item, and so every projection
         naming it). False, with the replay no further, when it cannot be continued."""
         last = self.rows[-1]
-        found = self._rows(
-            Q(plan_id=access.plan.pk, id=self.item_id) & self._since(upto)
-            | Q(history_id=last.history_id)
-        )
+        found = self._rows_since(access, upto, last=last.history_id)
         if not found or found[0] != last:
             return False
         for target, ids in self.known.items():

@@ -381,11 +381,7 @@ class PlanItemViewSet(PlanScopedMixin, PolicyViewSet):
     def output_context(self, item: PlanItem | None = None) -> dict[str, Any]:
         # Related item kinds whose ids the output shows only when visible (the declaration's).
         visible = {
-            target: set(
-                selectors.item_list(access=self.access, model=kinds.get(target).model).values_list(
-                    "pk", flat=True
-                )
-            )
+            target: selectors.readable_ids(access=self.access, model=kinds.get(target).model)
             for target in dict.fromkeys(self.kind.references.values())
         }
         if item is not None:  # one item: its own history, not the plan's (plans/visibility.py)
