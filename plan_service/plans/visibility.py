@@ -891,10 +891,19 @@ def _kept(
     # The version it was kept at must still be the one it was made from: a database restored
     # to an earlier point (or a replica promoted before it had every commit) can have lost it
     # and made it again from other writes, and what the lost versions wrote is not in between.
-    if (
-        not history_model(Plan)
-        .objects.filter(id=plan.pk, version=version, updated_at=updated_at)
-        .exists()
+    if not prepared.rows(
+        ("plan_version_kept",),
+        lambda plan, version, updated_at: (
+            history_model(Plan)
+            .objects.filter(id=plan, version=version, updated_at=updated_at)
+            .values("history_id")[:1]
+        ),
+        {
+            "plan": prepared.Slot.uuid(1),
+            "version": prepared.Slot.positive(1),
+            "updated_at": prepared.Slot.moment(1),
+        },
+        {"plan": plan.pk, "version": version, "updated_at": updated_at},
     ):
         return None
     fresh = replay.fork(access)
