@@ -50,6 +50,7 @@ from django.db.models import Model, Q, QuerySet
 from django.db.models.utils import create_namedtuple_class
 
 from plan_service import policy, prepared
+from plan_service.participants.models import Organization, Professional
 from plan_service.plans import kinds
 from plan_service.plans.models import Acknowledgement, Plan, PlanItem
 
@@ -324,17 +325,49 @@ def user_names(user_ids: Iterable[Any], *, for_family: bool = False) -> dict[Any
     """Display names of users. Shown to a family, a professional who must not be named to
     families (`Professional.hide_name_from_family`, for their safety) is their unit (or their
     organisation), as on the family's pages and in the family's access log."""
-    users = get_user_model().objects.filter(pk__in=[u for u in user_ids if u is not None])
+    ids = sorted({u for u in user_ids if u is not None})
+    if not ids:
+        return {}
+    user_model = get_user_model()
+    columns = prepared.columns(user_model)
     if for_family:
-        users = users.select_related("professional__organization")
+        columns += [
+            *prepared.columns(Professional, "professional__"),
+            *prepared.columns(Organization, "professional__organization__"),
+        ]
+
+    def build(**given: object) -> QuerySet[Any]:
+        return user_model.objects.filter(pk__in=list(given.values())).order_by().values(*columns)
+
+    if len(ids) <= _COMPILED_NAMES:
+        # Compiled once per count and audience (`prepared`): every write's answer names its
+        # authors, one or two people.
+        rows = prepared.rows(
+            ("user_names", len(ids), for_family),
+            build,
+            {f"u{i}": prepared.Slot.integer(i) for i in range(len(ids))},
+            {f"u{i}": user_id for i, user_id in enumerate(ids)},
+        )
+    else:
+        rows = list(build(**{f"u{i}": user_id for i, user_id in enumerate(ids)}))
     names = {}
-    for u in users:
-        professional = getattr(u, "professional", None) if for_family else None
+    for row in rows:
+        u = prepared.instance(user_model, row)
+        professional = (
+            prepared.instance(Professional, row, "professional__") if for_family else None
+        )
         if professional is not None and professional.hide_name_from_family:
+            professional.organization = prepared.instance(
+                Organization, row, "professional__organization__"
+            )
             names[u.pk] = professional.name_for_family
         else:
             names[u.pk] = u.get_full_name() or u.get_username()
     return names
+
+
+#: Up to how many users `user_names` looks up by a compiled statement (one per count).
+_COMPILED_NAMES = 8
 
 
 #

@@ -119,3 +119,31 @@ def test_without_a_unit_the_family_pages_name_the_organisation(api, setting):
     team = page_client(lead.user).get(f"/plans/{plan.pk}/team/")
     assert team.status_code == 200
     assert "Salla Salainen" in team.content.decode()
+
+
+@pytest.mark.parametrize("count", [1, 2, 8, 9, 12])
+def test_names_are_looked_up_alike_by_the_compiled_statement_and_the_orm(count):
+    """`user_names` compiles its lookup per count of users up to eight, and asks the ORM for
+    more: both give each user's name, and a hiding professional's unit or organisation only
+    to a family, with users that are not professionals and unknown ids among them."""
+    from plan_service.plans.visibility import user_names
+
+    people = []
+    for i in range(count):
+        if i % 3 == 0:
+            pro = factories.professional(unit=UNIT if i % 2 else "")
+            pro.hide_name_from_family = True
+            pro.save(update_fields=["hide_name_from_family"])
+            pro.user.first_name, pro.user.last_name = "Piilo", f"Nimi{i}"
+            pro.user.save(update_fields=["first_name", "last_name"])
+            people.append((pro.user, UNIT if i % 2 else pro.organization.name))
+        else:
+            user = factories.user()
+            people.append((user, None))
+    ids = [u.pk for u, _ in people] + [None, 2_000_000_000]
+    for family in (True, False):
+        names = user_names(ids, for_family=family)
+        assert set(names) == {u.pk for u, _ in people}
+        for user, instead in people:
+            expected = user.get_full_name() or user.get_username()
+            assert names[user.pk] == (instead if family and instead else expected)
