@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from django.contrib.postgres.aggregates import JSONBAgg
 from django.contrib.postgres.expressions import ArraySubquery
@@ -1173,8 +1173,31 @@ def items_for_many(accesses: list[PlanAccess], qs: QuerySet[M]) -> QuerySet[M]:
     return _items_rule(first, qs.filter(plan_id__in=plans))
 
 
+class ItemsShape(NamedTuple):
+    """What `items_for` compiles to for an access, apart from its plan and its person: accesses
+    of one shape read by the same statement, with their own plan (and, when `person`, their
+    own person id) as its values. A key for a statement compiled once (`prepared`)."""
+
+    kind: str
+    reads: tuple[str, ...]
+    #: The rule names the reader's person (a child sees what they restricted themselves).
+    person: bool
+
+
+def items_shape(access: PlanAccess) -> ItemsShape | None:
+    """The shape of `items_for(access, ...)` (`ItemsShape`); None when the rule holds values
+    beyond the plan and the person (hidden children, a child acted for: arrays) or reads no
+    category (the ORM compiles it to nothing). Kept beside `_items_rule`: whatever the rule
+    reads of the access must be here, or two accesses with different rights would share a
+    compiled statement."""
+    if access.hidden_children or access.acting_for is not None or not access.reads:
+        return None
+    return ItemsShape(access.kind, tuple(sorted(access.reads)), access.kind == Person.Kind.CHILD)
+
+
 def _items_rule(access: PlanAccess, qs: QuerySet[M]) -> QuerySet[M]:
-    """The category and audience rule of `items_for`, without the plan condition."""
+    """The category and audience rule of `items_for`, without the plan condition (its shape:
+    `items_shape`)."""
     qs = qs.filter(category__in=sorted(access.reads))
     if access.hidden_children:
         qs = qs.exclude(concerns__overlap=sorted(access.hidden_children, key=str))

@@ -30,6 +30,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Model, QuerySet
+from django.db.transaction import TransactionManagementError
 
 M = TypeVar("M", bound=Model)
 
@@ -77,6 +78,9 @@ class _Template:
     names: tuple[str, ...]
     compiler: Any
     converters: dict[int, Any]
+    #: FOR UPDATE: Django refuses it outside a transaction when it compiles the statement,
+    #: which a template does only once; `rows` refuses it on every run.
+    locks: bool
 
 
 _templates: dict[Hashable, _Template] = {}
@@ -110,6 +114,7 @@ def _compile(build: Callable[..., QuerySet[Any]], placeholders: dict[str, Any]) 
         names=names,
         compiler=compiler,
         converters=compiler.get_converters(fields),
+        locks=bool(query.select_for_update),
     )
 
 
@@ -129,6 +134,10 @@ def rows(
         with _lock:
             template = _templates.get(key) or _compile(build, placeholders)
             _templates[key] = template
+    if template.locks and connections[template.using].get_autocommit():
+        raise TransactionManagementError(
+            "select_for_update cannot be used outside of a transaction."
+        )
     params = [
         p if slot is None else values[slot]
         for p, slot in zip(template.params, template.slots, strict=True)

@@ -81,11 +81,6 @@ ALLOWED_COMPARISONS: dict[tuple[str, str], str] = {
         "people[child_index].kind != 'child'",
     ): "registering a family: a guardianship must link a child (data shape, 400)",
     (
-        "plan_service/plans/selectors.py",
-        "access.kind == Person.Kind.CHILD",
-    ): "which values a compiled statement binds: the policy's rule (`items_for`) decides, "
-    "and it names a child's person only for a child",
-    (
         "plan_service/participants/services.py",
         "people[index].kind != 'guardian'",
     ): "registering a family: a guardianship must link a guardian (data shape, 400)",

@@ -8,7 +8,9 @@ its refusals.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -302,7 +304,7 @@ def test_a_locked_item_is_found_as_the_orm_finds_it_for_every_kind_of_reader():
     from django.http import Http404
 
     from plan_service.plans import selectors
-    from plan_service.plans.models import Goal
+    from plan_service.plans.models import Goal, Plan
 
     lead = factories.professional()
     fam = factories.family(children=2, guardians=1, child_age=14)
@@ -317,6 +319,7 @@ def test_a_locked_item_is_found_as_the_orm_finds_it_for_every_kind_of_reader():
         "nurse": nurse.user,
         "guardian": factories.link(Person.objects.get(family=fam, kind="guardian")),
         "child": factories.link(kids[0]),
+        "other child": factories.link(kids[1]),
     }
     shapes = [
         ("general", None),
@@ -336,9 +339,15 @@ def test_a_locked_item_is_found_as_the_orm_finds_it_for_every_kind_of_reader():
         plan=factories.plan(lead), category="general", title="other", created_by=lead.user
     )
     found_by_someone, hidden_from_someone = set(), set()
+    statements: dict[object, set[str]] = {}
     for who, user in readers.items():
         access = policy.plan_access_for(user, plan.pk, lock=True)
         assert access is not None, who
+        # Accesses of one shape compile to one statement, and different shapes to different
+        # ones: the shape holds all the rule reads of an access besides its plan and person.
+        standing = dataclasses.replace(access, plan=Plan(pk=uuid.UUID(int=1)), person_id=None)
+        sql = str(policy.items_for(standing, Goal.objects.order_by()).query)
+        statements.setdefault(policy.items_shape(access), set()).add(sql)
         assert not access.hidden_children  # so the compiled way is taken
         assert access.acting_for is None
         for goal in [*goals, elsewhere]:
@@ -364,3 +373,35 @@ def test_a_locked_item_is_found_as_the_orm_finds_it_for_every_kind_of_reader():
     # The readers differ: every shape of goal is found by someone and hidden from someone.
     assert found_by_someone == {g.title for g in goals}
     assert hidden_from_someone >= {g.title for g in goals} - {"g0"} | {"other"}
+    assert all(len(sql) == 1 for sql in statements.values())
+    assert len({next(iter(sql)) for sql in statements.values()}) == len(statements)
+    # The two children share one compiled lock (their person is a value, not the shape), and
+    # each found only the goal they restricted themselves (checked against the ORM above).
+    locks = [k for k in prepared._templates if k[0] == "item_locked" and k[2] == "child"]
+    assert len(locks) == 1
+    sql = prepared._templates[locks[0]].sql
+    assert 'FOR UPDATE OF "plans_goal"' in sql
+    assert '"plans_goal"."restricted_by_id" = %s' in sql
+
+
+def test_a_locking_template_refuses_to_run_outside_a_transaction():
+    """Django refuses FOR UPDATE outside a transaction when it compiles the statement, which a
+    template does once: a later run in autocommit would lock nothing, so it is refused too."""
+    from django.db import transaction
+    from django.db.transaction import TransactionManagementError
+
+    from plan_service.plans.models import Plan
+    from tests.harness.db_roles import in_own_connection
+
+    def build(plan):
+        return Plan.objects.select_for_update().filter(pk=plan).values("pk")
+
+    slots, values = {"plan": prepared.Slot.uuid(1)}, {"plan": uuid.uuid4()}
+
+    def compile_then_run_in_autocommit() -> list:
+        with transaction.atomic():
+            assert prepared.rows(("test-lock",), build, slots, values) == []
+        return prepared.rows(("test-lock",), build, slots, values)
+
+    with pytest.raises(TransactionManagementError):
+        in_own_connection(compile_then_run_in_autocommit)  # a connection in autocommit

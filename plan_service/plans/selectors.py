@@ -132,26 +132,24 @@ def _readable_rows(
     placeholders: dict[str, object] | None = None,
 ) -> list[dict[str, Any]] | None:
     """The rows of `tail(the items of the kind the access may read, ...)` (a `.values()`
-    queryset; `values` fill its further slots), by a statement compiled once per shape
-    (`prepared`): building it with the ORM took longer than running it. The rule is
-    `policy.items_for`'s, applied to an access standing for every access of the shape: the
-    kind of item, the reader's kind and the categories they read (a handful of sets); the plan
-    and a child's person are values. None when the access has no compiled shape (hidden
-    children or a child acted for are arrays in the rule; reading no category compiles to
-    nothing): the caller then asks the ORM."""
-    if access.hidden_children or access.acting_for is not None or not access.reads:
+    queryset; `values` fill its further slots), by a statement compiled once per kind of item
+    and `policy.items_shape` (`prepared`): building it with the ORM took longer than running
+    it. The rule is `policy.items_for`'s, applied to an access standing for every access of the
+    shape, with the plan and a child's person as values. None when the access has no shape: the
+    caller then asks the ORM."""
+    shape = policy.items_shape(access)
+    if shape is None:
         return None
     values = {"plan": access.plan.pk, **(values or {})}
     placeholders = {"plan": prepared.Slot.uuid(1), **(placeholders or {})}
-    if access.kind == Person.Kind.CHILD:
+    if shape.person:
         values["person"], placeholders["person"] = access.person_id, prepared.Slot.uuid(2)
 
     def build(plan: object, person: object = None, **further: object) -> QuerySet[Any]:
-        shape = dataclasses.replace(access, plan=Plan(pk=plan), person_id=person)
-        return tail(policy.items_for(shape, model.objects.order_by()), **further)
+        standing = dataclasses.replace(access, plan=Plan(pk=plan), person_id=person)
+        return tail(policy.items_for(standing, model.objects.order_by()), **further)
 
-    key = (name, model._meta.label, access.kind, tuple(sorted(access.reads)))
-    return prepared.rows(key, build, placeholders, values)
+    return prepared.rows((name, model._meta.label, *shape), build, placeholders, values)
 
 
 def membership_list(*, access: policy.PlanAccess) -> QuerySet[Membership]:

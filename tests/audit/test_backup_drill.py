@@ -14,19 +14,19 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import psycopg
 import pytest
 from django.core.management import call_command
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from psycopg import sql
 
 from plan_service.audit import chain
 from plan_service.audit.management.commands.audit_backup import postgres_tool
 from plan_service.audit.models import AccessEvent, Disclosure
 from tests.audit.helpers import access_row, disclosure_row, key_for_chain
+from tests.harness.db_roles import in_own_connection
 from tests.harness.server import database_url, server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -108,32 +108,13 @@ def drill_db():
 pytestmark = pytest.mark.django_db
 
 
-def _in_own_connection(body) -> None:
-    """Run `body` in a thread with its own (autocommit) connection: committed data."""
-    result: dict = {}
-
-    def run() -> None:
-        try:
-            body()
-        except BaseException as exc:
-            result["error"] = exc
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-
-
 def test_backup_restore_drill_verifies_and_names_a_deleted_newest_row(
     live_db, drill_db, tmp_path, settings
 ):
     try:
-        _in_own_connection(lambda: _drill(drill_db, tmp_path, settings))
+        in_own_connection(lambda: _drill(drill_db, tmp_path, settings))
     finally:
-        _in_own_connection(_remove_drill_rows)
+        in_own_connection(_remove_drill_rows)
 
 
 def _drill(drill_db, tmp_path, settings) -> None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 from django.db import connection, connections, transaction
@@ -22,7 +20,7 @@ from django.db.models import Max
 from plan_service.audit import chain
 from plan_service.audit.models import AccessEvent
 from tests.audit.helpers import access_row, key_for_chain
-from tests.harness.db_roles import owner_powers
+from tests.harness.db_roles import in_own_connection, owner_powers
 
 pytestmark = pytest.mark.django_db
 
@@ -31,28 +29,8 @@ APPENDS_PER_WRITER = 30
 MARK = "concurrency-"
 
 
-def _in_own_connection(work: Callable[[], Any]) -> Any:
-    """Run `work` in a fresh thread, i.e. on its own connection, committing as it goes."""
-    result: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            result["value"] = work()
-        except BaseException as exc:  # handed back to the test thread
-            result["error"] = exc
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
-
-
 def _committed_rows() -> int:
-    return _in_own_connection(lambda: AccessEvent.objects.count())
+    return in_own_connection(lambda: AccessEvent.objects.count())
 
 
 def _remove_our_rows() -> None:
@@ -65,7 +43,7 @@ def _remove_our_rows() -> None:
             cursor.execute("DELETE FROM audit_accessevent WHERE request_id LIKE %s", [MARK + "%"])
             cursor.execute(f"ALTER TABLE audit_accessevent ENABLE ALWAYS TRIGGER {trigger}")
 
-    _in_own_connection(purge)
+    in_own_connection(purge)
 
 
 def _chain_heads() -> dict[int, int]:
@@ -73,7 +51,7 @@ def _chain_heads() -> dict[int, int]:
         rows = AccessEvent.objects.values("chain").annotate(top=Max("seq")).order_by()
         return {r["chain"]: r["top"] for r in rows}
 
-    return _in_own_connection(heads)
+    return in_own_connection(heads)
 
 
 def test_eight_concurrent_writers_leave_no_fork_and_no_gap():

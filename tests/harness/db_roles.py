@@ -12,7 +12,8 @@ with `owner_powers()`, and one that plays the retention job uses `as_purge_role(
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -93,3 +94,25 @@ def as_purge_role() -> Iterator[None]:
             cursor.execute(
                 sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(current_test_roles().app))
             )
+
+
+def in_own_connection(work: Callable[[], Any]) -> Any:
+    """Run `work` in a fresh thread, i.e. on its own (autocommit) connection to the test
+    database, committing as it goes, while the test keeps its rolled-back transaction; its
+    result is returned and what it raises is raised here."""
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["value"] = work()
+        except BaseException as exc:  # handed back to the test thread
+            result["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
