@@ -7,8 +7,10 @@ serializers and view-set extras, and how it enters the FHIR snapshot. `ITEM_MODE
 (plans/models.py), the history views (plans/visibility.py, plans/history.py), the item view sets
 and their routes (plans/api/views.py, routes.py), the export snapshot (plans/export.py), the
 item counts and `policy.require_item` all read the registry, so adding a kind is: the model and
-its migration, its declaration (`register(ItemKind(...))`), and its FHIR builder (the
-`snapshot` hook, plus fhir_export when the kind needs a resource of its own).
+its migration (with an index on its history table's `(id, plan_version)`, as migration plans
+0008 gives the others: tests/plans/test_history_indexes.py), its declaration
+(`register(ItemKind(...))`), and its FHIR builder (the `snapshot` hook, plus fhir_export when
+the kind needs a resource of its own).
 
 "Show a related id only if the reader may see it" is `visible_id` (defined beside the snapshot
 in fhir_export, which cannot import the service, and re-exported here), and `visible_entries` for

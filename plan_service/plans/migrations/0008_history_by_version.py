@@ -6,7 +6,9 @@ Every write of an item answers with the item as the writer sees it, continuing a
 replay was kept at (`_kept`). Both were served by django-simple-history's index on the object
 id alone, so each read every history row of the item or plan and filtered them: 7 ms for a goal
 changed 7,000 times, 24 ms (cold) for a plan of 7,500 versions. An index on (id, version) per
-history table finds them directly. Built concurrently, so a deploy does not block writes.
+history table finds them directly. Built concurrently, so a deploy does not block writes; an
+earlier run interrupted while building leaves an invalid index behind, which `IF NOT EXISTS`
+would keep, so such an index is dropped first and built again.
 """
 
 from django.db import migrations
@@ -21,6 +23,22 @@ VERSIONED = {
 }
 
 
+def index_name(table: str) -> str:
+    return f"{table}_id_{VERSIONED[table]}"
+
+
+def drop_invalid(apps: object, schema_editor: object) -> None:
+    """Drop what an interrupted build of these indexes left behind (`NOT indisvalid`)."""
+    with schema_editor.connection.cursor() as cursor:  # type: ignore[attr-defined]
+        cursor.execute(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " WHERE NOT i.indisvalid AND c.relname = ANY(%s)",
+            [[index_name(t) for t in VERSIONED]],
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
+
+
 class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX CONCURRENTLY runs outside a transaction
 
@@ -29,10 +47,13 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunSQL(
-            f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {table}_id_{column} "
-            f"ON {table} (id, {column})",
-            f"DROP INDEX CONCURRENTLY IF EXISTS {table}_id_{column}",
-        )
-        for table, column in VERSIONED.items()
+        migrations.RunPython(drop_invalid, migrations.RunPython.noop),
+        *(
+            migrations.RunSQL(
+                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {index_name(table)} "
+                f"ON {table} (id, {column})",
+                f"DROP INDEX CONCURRENTLY IF EXISTS {index_name(table)}",
+            )
+            for table, column in VERSIONED.items()
+        ),
     ]
