@@ -47,7 +47,8 @@ class ModelSerializer(serializers.ModelSerializer):
     field info, each field's kwargs and validators): about 0.35 ms per serializer, and a write
     uses two. What it builds depends on the class alone, except for texts made in the active
     language (a unique field's message is formatted when built), so it is kept per class and
-    language and every use gets its own copy, as the framework does for declared fields.
+    language and every use gets its own copy, as the framework does for declared fields. (Not
+    per REST framework settings: fields built before a test overrides them are kept.)
     """
 
     def get_fields(self) -> dict[str, serializers.Field]:

@@ -76,12 +76,6 @@ def history_rows(queryset: QuerySet[Any]) -> QuerySet[Any]:
     return queryset.values_list(*names, named=True)
 
 
-@functools.cache
-def _row_type(names: tuple[str, ...]) -> Any:
-    """The named tuple `history_rows` gives for these columns (`values_list(named=True)`'s)."""
-    return create_namedtuple_class(*names)
-
-
 def history_instance(model: type[M], row: Any) -> M:
     """The item as it stood in a historical row (`history_rows`), as a model instance."""
     return model(**{f.attname: getattr(row, f.attname) for f in model._meta.concrete_fields})
@@ -691,10 +685,9 @@ class _ItemReplay:
             rows = model.objects.filter(where).order_by("history_date", "history_id")
             return rows.values(*names)
 
-        rows = prepared.rows(
-            ("item_rows_since", self.kind, last is not None), build, placeholders, values
-        )
-        row = _row_type(names)
+        key = ("item_rows_since", model._meta.label, last is not None)
+        rows = prepared.rows(key, build, placeholders, values)
+        row = create_namedtuple_class(*names)  # `history_rows`'s (Django keeps the class)
         return [row(*(r[n] for n in names)) for r in rows]
 
     def continue_across(self, access: policy.PlanAccess, upto: int) -> bool:
@@ -926,17 +919,17 @@ def _kept(
     # and made it again from other writes, and what the lost versions wrote is not in between.
     if not prepared.rows(
         ("plan_version_kept",),
-        lambda plan, version, updated_at: (
+        lambda plan_id, at, made: (
             history_model(Plan)
-            .objects.filter(id=plan, version=version, updated_at=updated_at)
+            .objects.filter(id=plan_id, version=at, updated_at=made)
             .values("history_id")[:1]
         ),
         {
-            "plan": prepared.Slot.uuid(1),
-            "version": prepared.Slot.positive(1),
-            "updated_at": prepared.Slot.moment(1),
+            "plan_id": prepared.Slot.uuid(1),
+            "at": prepared.Slot.positive(1),
+            "made": prepared.Slot.moment(1),
         },
-        {"plan": plan.pk, "version": version, "updated_at": updated_at},
+        {"plan_id": plan.pk, "at": version, "made": updated_at},
     ):
         return None
     fresh = replay.fork(access)
