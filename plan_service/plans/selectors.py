@@ -83,22 +83,7 @@ def item_get(
         pk = uuid.UUID(str(item_id))
     except ValueError as exc:
         raise Http404 from exc
-    user_model = get_user_model()
-    columns = (*prepared.columns(model), *prepared.columns(user_model, "created_by__"))
-    rows = (
-        _readable_rows(
-            access,
-            model,
-            "item_locked",
-            lambda items, item: (
-                items.filter(pk=item).select_for_update(of=("self",)).values(*columns)
-            ),
-            {"item": pk},
-            {"item": prepared.Slot.uuid(3)},
-        )
-        if lock
-        else None
-    )
+    rows = _item_locked(access, model, pk) if lock else None
     if rows is None:
         items = item_list(access=access, model=model).filter(pk=pk)
         if lock:
@@ -106,12 +91,27 @@ def item_get(
         item = items.first()
     elif rows:
         item = prepared.instance(model, rows[0])
-        item.created_by = prepared.instance(user_model, rows[0], "created_by__")
+        item.created_by = prepared.instance(get_user_model(), rows[0], "created_by__")
     else:
         item = None
     if item is None:
         raise Http404
     return item
+
+
+def _item_locked(
+    access: policy.PlanAccess, model: type[PlanItem], pk: uuid.UUID
+) -> list[dict[str, Any]] | None:
+    """The readable item `pk` locked, with its author's columns, by `_readable_rows`."""
+    columns = (*prepared.columns(model), *prepared.columns(get_user_model(), "created_by__"))
+    return _readable_rows(
+        access,
+        model,
+        "item_locked",
+        lambda items, item: items.filter(pk=item).select_for_update(of=("self",)).values(*columns),
+        {"item": pk},
+        {"item": prepared.Slot.uuid(3)},
+    )
 
 
 def readable_ids(*, access: policy.PlanAccess, model: type[PlanItem]) -> set[uuid.UUID]:
