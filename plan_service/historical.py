@@ -8,12 +8,19 @@ guardian acts for, fills it in (`participants.acting.stamp_on_behalf_of`).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from typing import Any
 
-from django.db import models
+from django.db import DatabaseError, connections, models, router
+from django.db.models import signals
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.manager import HistoryManager
 from simple_history.models import HistoricalRecords
+from simple_history.signals import post_create_historical_record, pre_create_historical_record
+
+from plan_service import prepared
 
 
 class ActedFor(models.Model):
@@ -48,4 +55,161 @@ class _Managers(HistoryManager):
 
 def records(*, bases: list[type[models.Model]] | None = None, **kwargs: Any) -> HistoricalRecords:
     """`HistoricalRecords` whose rows also say on whose behalf the change was made."""
-    return HistoricalRecords(bases=[*(bases or []), ActedFor], history_manager=_Managers, **kwargs)
+    return _Records(bases=[*(bases or []), ActedFor], history_manager=_Managers, **kwargs)
+
+
+class _Records(HistoricalRecords):
+    """`HistoricalRecords` that remembers which model it keeps the history of (for `save`)."""
+
+    def finalize(self, sender: type[models.Model], **kwargs: Any) -> None:
+        super().finalize(sender, **kwargs)
+        if sender is self.cls and not sender._meta.abstract:
+            _RECORDS[sender] = self
+
+
+_RECORDS: dict[type[models.Model], _Records] = {}
+
+
+def save(instance: models.Model, *, update_fields: Sequence[str] | None = None) -> None:
+    """`instance.save(update_fields=...)` and its historical row, in one statement.
+
+    What Django's save and django-simple-history's `post_save` do for a model of ours, but
+    sent as one statement compiled once per model and columns (`_statement`): the row's
+    `INSERT` or `UPDATE`, and the `INSERT` of its history row only if that touched a row.
+    The signals are sent as they are for `save()` (`pre_save`, `pre_create_historical_record`,
+    `post_save`, `post_create_historical_record`), so their receivers (who acted for whom, the
+    plan's change note, the versions this transaction wrote) see the same; the history row is
+    built by the library's own code. For the writes people make most (an item and its plan's
+    version, twice per edit), where the ORM's two statements cost ~0.8 ms per save in Python
+    and round trips.
+    """
+    model = type(instance)
+    records = _RECORDS[model]
+    meta = model._meta
+    if meta.parents:
+        raise TypeError(f"{meta.label}: a model with parents is saved by Model.save")
+    instance._prepare_related_fields_for_save(operation_name="save")
+    adding = instance._state.adding
+    using = router.db_for_write(model, instance=instance)
+    connection = connections[using]
+    if update_fields is not None:
+        update_fields = frozenset(update_fields)
+    signals.pre_save.send(
+        sender=model, instance=instance, raw=False, using=using, update_fields=update_fields
+    )
+    fields = [
+        f
+        for f in meta.local_concrete_fields
+        if adding
+        or (
+            not f.primary_key
+            and (update_fields is None or f.name in update_fields or f.attname in update_fields)
+        )
+    ]
+    values = [f.get_db_prep_save(f.pre_save(instance, adding), connection) for f in fields]
+    history_instance, sent = _history_record(records, instance, "+" if adding else "~", using)
+    history_fields = _history_fields(history_instance)
+    history_values = [
+        f.get_db_prep_save(getattr(history_instance, f.attname), connection) for f in history_fields
+    ]
+    sql = _statement(model, adding, tuple(f.attname for f in fields), using)
+    params = [*values] if adding else [*values, meta.pk.get_db_prep_value(instance.pk, connection)]
+    with prepared.server_cursor(using) as cursor:
+        cursor.execute(sql, [*params, *history_values])
+        row = cursor.fetchone()
+    if row is None:
+        raise DatabaseError(f"{meta.label} {instance.pk}: the save did not affect any row.")
+    history_instance.history_id = row[0]
+    for state in (instance._state, history_instance._state):
+        state.adding = False
+        state.db = using
+    # Django's post_save receivers run; django-simple-history's, which would write the history
+    # row a second time, skips an instance so marked (its documented switch).
+    instance.skip_history_when_saving = True  # type: ignore[attr-defined]
+    try:
+        signals.post_save.send(
+            sender=model,
+            instance=instance,
+            created=adding,
+            update_fields=update_fields,
+            raw=False,
+            using=using,
+        )
+    finally:
+        del instance.skip_history_when_saving  # type: ignore[attr-defined]
+    post_create_historical_record.send(
+        sender=type(history_instance),
+        instance=instance,
+        history_instance=history_instance,
+        using=using,
+        **sent,
+    )
+
+
+def _history_record(
+    records: HistoricalRecords, instance: models.Model, history_type: str, using: str
+) -> tuple[models.Model, dict[str, Any]]:
+    """The history row django-simple-history's `create_historical_record` would save, and
+    what its signals are sent (`pre_create_historical_record` sent here)."""
+    history_date = getattr(instance, "_history_date", timezone.now())
+    history_user = records.get_history_user(instance)
+    history_change_reason = records.get_change_reason_for_object(instance, history_type, using)
+    history_model = getattr(instance, records.manager_name).model
+    attrs = {f.attname: getattr(instance, f.attname) for f in records.fields_included(instance)}
+    history_instance = history_model(
+        history_date=history_date,
+        history_type=history_type,
+        history_user=history_user,
+        history_change_reason=history_change_reason,
+        **attrs,
+    )
+    sent = {
+        "history_date": history_date,
+        "history_user": history_user,
+        "history_change_reason": history_change_reason,
+    }
+    pre_create_historical_record.send(
+        sender=history_model,
+        instance=instance,
+        history_instance=history_instance,
+        using=using,
+        **sent,
+    )
+    return history_instance, sent
+
+
+def _history_fields(history_instance: models.Model) -> list[models.Field[Any, Any]]:
+    return [f for f in type(history_instance)._meta.concrete_fields if not f.primary_key]
+
+
+@functools.cache
+def _statement(
+    model: type[models.Model], adding: bool, columns: tuple[str, ...], using: str
+) -> str:
+    """The row's INSERT or UPDATE (of `columns`, by attribute name) and its history row's
+    INSERT, which runs only when the first touched a row; answers the history row's id.
+    Names come from the models (quoted), every value is a parameter."""
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    meta = model._meta
+    by_attname = {f.attname: f for f in meta.local_concrete_fields}
+    history_model = _RECORDS[model].cls.history.model  # type: ignore[attr-defined]
+    history_fields = [f for f in history_model._meta.concrete_fields if not f.primary_key]
+    table = quote(meta.db_table)
+    if adding:
+        names = ", ".join(quote(by_attname[c].column) for c in columns)
+        marks = ", ".join("%s" for _ in columns)
+        change = f"INSERT INTO {table} ({names}) VALUES ({marks}) RETURNING 1"  # noqa: S608
+    else:
+        sets = ", ".join(f"{quote(by_attname[c].column)} = %s" for c in columns)
+        change = f"UPDATE {table} SET {sets} WHERE {quote(meta.pk.column)} = %s RETURNING 1"  # noqa: S608
+    # In the SELECT list a parameter has no column to take its type from: each is cast, to the
+    # type without a length (a cast to varchar(n) would cut, where an INSERT refuses).
+    history_names = ", ".join(quote(f.column) for f in history_fields)
+    typed = ", ".join(f"%s::{f.cast_db_type(connection)}" for f in history_fields)
+    history_pk = quote(history_model._meta.pk.column)
+    return (
+        f"WITH changed AS ({change}) "  # noqa: S608
+        f"INSERT INTO {quote(history_model._meta.db_table)} ({history_names}) "
+        f"SELECT {typed} FROM changed RETURNING {history_pk}"
+    )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ValidationError
 from django.http import Http404
 
-from plan_service import policy
+from plan_service import historical, policy
 from plan_service.audit.models import AccessEvent
 from plan_service.audit.services import family_subjects, record_access
 from plan_service.errors import StaleVersionError
@@ -110,7 +110,7 @@ def advance(plan: Plan, actor: User, reason: Reason | str | None, default: str) 
     plan.version += 1
     plan.updated_by = actor
     track_plan(plan, actor, reason, default)
-    plan.save(update_fields=["version", "updated_by", "updated_at"])
+    historical.save(plan, update_fields=["version", "updated_by", "updated_at"])
     return plan.version
 
 

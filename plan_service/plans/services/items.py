@@ -11,7 +11,7 @@ from django.db import transaction
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from plan_service import policy
+from plan_service import historical, policy
 from plan_service.audit.models import AccessEvent
 from plan_service.errors import ConflictError
 from plan_service.participants.models import (
@@ -223,7 +223,7 @@ def item_create(
     else:
         item.plan_version = plan.version
     track(item, actor, as_reason(reason).code or ChangeCode.ITEM_ADDED)
-    item.save()
+    historical.save(item)
     if model is not Acknowledgement:
         visibility.note_item_written(plan, kinds.of(model).name, item.pk)
     log_item(actor, Act.CREATE, access, item)
@@ -305,7 +305,7 @@ def item_update(
     item.updated_by = actor
     item.plan_version = advance(plan, actor, reason, default_code)
     track(item, actor, as_reason(reason).code or default_code)
-    item.save()
+    historical.save(item)
     visibility.note_item_written(plan, kinds.of(model).name, item.pk)
     log_item(actor, Act.UPDATE, access, item, also=concerned_before)
     signals.item_changed.send(sender=type(item), actor=actor, plan=plan, item=item, created=False)
