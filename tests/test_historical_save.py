@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db
 _MOMENTS = {"updated_at", "history_date"}
 
 
-class _Rollback(Exception):
+class _RollbackError(Exception):
     pass
 
 
@@ -59,8 +59,8 @@ def _both_ways(
                     assert row["updated_at"] >= before
                 out[way] = (row, history)
                 if way == "orm":
-                    raise _Rollback
-        except _Rollback:
+                    raise _RollbackError
+        except _RollbackError:
             pass
     return out
 
@@ -102,7 +102,7 @@ def test_an_item_update_writes_what_model_save_writes(world):
     child = uuid.uuid4()
 
     def change(goal: Goal) -> Goal:
-        goal.title = "Sleeps through the night ✓ — \"quoted\" \\ back"
+        goal.title = 'Sleeps through the night ✓ — "quoted" \\ back'
         goal.achievement = "improving"
         goal.target_date = dt.date(2027, 3, 1)
         goal.concerns = [child]
@@ -124,7 +124,7 @@ def test_an_item_update_writes_what_model_save_writes(world):
     assert last["history_user_id"] == world["guardian"].pk
     assert last["history_change_reason"] == "item-changed"
     assert last["history_on_behalf_of"] == child
-    assert last["title"] == "Sleeps through the night ✓ — \"quoted\" \\ back"
+    assert last["title"] == 'Sleeps through the night ✓ — "quoted" \\ back'
 
 
 def test_a_plan_version_with_update_fields_writes_what_model_save_writes(world):
@@ -176,8 +176,8 @@ def test_an_insert_writes_what_model_save_writes(world):
                 assert not comment._state.adding
                 out[way] = _rows(Comment, pk)
                 if way == "orm":
-                    raise _Rollback
-        except _Rollback:
+                    raise _RollbackError
+        except _RollbackError:
             pass
     _assert_same(out, {*_MOMENTS, "created_at"})
     row, history = out["one statement"]

@@ -56,6 +56,13 @@ class Notification(models.Model):
         ]
         indexes = [
             models.Index(fields=["recipient", "created_at"], name="notification_recipient"),
+            # Which keys a recipient already has, read or not (notifications.services): without
+            # it each write walked every notice of every recipient it tells.
+            models.Index(
+                fields=["recipient", "dedup_key"],
+                condition=~Q(dedup_key=""),
+                name="notification_recipient_key",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -104,14 +104,17 @@ _NOBODY = _Recipient(None, None, frozenset(), frozenset())
 # server like the access statements: every write that tells anyone runs it, and building it with
 # the ORM cost more than running it (~1.9 ms of Python against ~0.4 ms in PostgreSQL).
 # Without keys the subqueries are not run at all (a one-time filter): a recipient may have
-# thousands of notices, which the recipient's index would otherwise walk for nothing.
+# thousands of notices. With keys each is found through a partial index on (recipient, key),
+# which a prepared (generic) plan can use only if the statement says `dedup_key <> ''` itself
+# (the keys sent never include ''); before that index, the first walked every notice of each
+# recipient (1,442 per recipient in the 1,000-family benchmark, ~2 ms per comment).
 _RECIPIENTS = """
 SELECT u.id, p.in_app, p.email,
        ARRAY(SELECT n.dedup_key FROM {notification} n
-              WHERE cardinality(%(keys)s::text[]) > 0
+              WHERE cardinality(%(keys)s::text[]) > 0 AND n.dedup_key <> ''
                 AND n.recipient_id = u.id AND n.dedup_key = ANY(%(keys)s::text[])),
        ARRAY(SELECT n.dedup_key FROM {notification} n
-              WHERE cardinality(%(keys)s::text[]) > 0
+              WHERE cardinality(%(keys)s::text[]) > 0 AND n.dedup_key <> ''
                 AND n.recipient_id = u.id AND n.dedup_key = ANY(%(keys)s::text[])
                 AND n.read_at IS NULL)
   FROM {user} u LEFT JOIN {preference} p ON p.user_id = u.id
