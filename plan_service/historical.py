@@ -4,6 +4,9 @@ Each historical row records who made the change (`history_user`), why (`history_
 and, when a guardian acted for their child, on whose behalf (`history_on_behalf_of`, issue 18):
 `records()` declares the history of a model with that column; the registry, which knows whom a
 guardian acts for, fills it in (`participants.acting.stamp_on_behalf_of`).
+
+`save()` writes a row and its history row in one statement, for the writes people make most
+(a plan item and its plan's new version); every other save goes through the library's signal.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError, connections, models, router
 from django.db.models import signals
 from django.utils import timezone
@@ -88,6 +92,12 @@ def save(instance: models.Model, *, update_fields: Sequence[str] | None = None) 
     meta = model._meta
     if meta.parents:
         raise TypeError(f"{meta.label}: a model with parents is saved by Model.save")
+    if hasattr(instance, "skip_history_when_saving") or not getattr(
+        settings, "SIMPLE_HISTORY_ENABLED", True
+    ):
+        # The library's switches for a save without a history row: honoured by its own save.
+        instance.save(update_fields=update_fields)
+        return
     instance._prepare_related_fields_for_save(operation_name="save")
     adding = instance._state.adding
     using = router.db_for_write(model, instance=instance)
@@ -193,7 +203,7 @@ def _statement(
     quote = connection.ops.quote_name
     meta = model._meta
     by_attname = {f.attname: f for f in meta.local_concrete_fields}
-    history_model = _RECORDS[model].cls.history.model  # type: ignore[attr-defined]
+    history_model = getattr(model, _RECORDS[model].manager_name).model
     history_fields = [f for f in history_model._meta.concrete_fields if not f.primary_key]
     table = quote(meta.db_table)
     if adding:

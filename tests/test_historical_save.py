@@ -246,3 +246,18 @@ def test_too_long_a_value_is_refused_not_cut(world):
         historical.save(goal)
     assert Goal.history.filter(id=goal.pk).count() == before
     assert Goal.objects.get(pk=goal.pk).title == "Sleep"
+
+
+def test_the_librarys_switch_for_no_history_row_is_honoured(world, settings):
+    goal = world["goal"]
+    before = Goal.history.filter(id=goal.pk).count()
+    goal.title = "quietly"
+    goal.skip_history_when_saving = True
+    historical.save(goal)
+    assert goal.skip_history_when_saving  # the caller's, left as it was
+    del goal.skip_history_when_saving
+    settings.SIMPLE_HISTORY_ENABLED = False
+    goal.title = "quietly again"
+    historical.save(goal)
+    assert Goal.objects.get(pk=goal.pk).title == "quietly again"
+    assert Goal.history.filter(id=goal.pk).count() == before
