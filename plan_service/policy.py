@@ -410,8 +410,11 @@ def current_membership_q(now: dt.datetime | None = None, prefix: str = "") -> Q:
     )
 
 
-def plans_for(user: User, action: Action = Action.VIEW) -> QuerySet[Plan]:
-    """The plans `user` may `action`, as one SQL-filtered queryset; empty for anyone else."""
+def plans_for(
+    user: User, action: Action = Action.VIEW, *, now: dt.datetime | None = None
+) -> QuerySet[Plan]:
+    """The plans `user` may `action` (at `now`, by default the current time), as one
+    SQL-filtered queryset; empty for anyone else."""
     if not _active(user):
         return Plan.objects.none()
     granted = get_objects_for_user(
@@ -424,7 +427,9 @@ def plans_for(user: User, action: Action = Action.VIEW) -> QuerySet[Plan]:
     )
     qs = granted.filter(
         Exists(
-            Membership.objects.filter(plan=OuterRef("pk"), user=user).filter(current_membership_q())
+            Membership.objects.filter(plan=OuterRef("pk"), user=user).filter(
+                current_membership_q(now)
+            )
         )
     )
     if action not in READ_ONLY_ACTIONS:

@@ -64,3 +64,26 @@ def test_the_plan_list_pages_name_their_length_and_the_last_page(api):
     assert past.status_code == 400
     assert "the last is 2" in past.json()["errors"][0]["message"]
     assert "page_list_length" not in first["results"][0]
+
+
+def test_the_compiled_first_page_answers_what_the_filtered_list_answers(api):
+    """Unfiltered, the first page is one compiled statement (`PlanListFirstPage`); with a
+    filter that keeps every plan, the ORM's statement: the two answers are the same (but for
+    the next page's link, which keeps the filter)."""
+    lead = factories.professional()
+    for _ in range(3):
+        factories.plan(lead)
+    client = api.as_user(lead.user)
+    for size in ("", "&page_size=2"):
+        compiled = client.get(f"/api/v1/plans/?page=1{size}")
+        filtered = client.get(f"/api/v1/plans/?page=1{size}&status=active")
+        assert compiled.status_code == filtered.status_code == 200
+        body = compiled.json()
+        assert body["results"]
+        assert body["count"] == 3
+        assert body == {**filtered.json(), "next": body["next"], "previous": None}
+        assert (body["next"] is None) == (size == "")
+    nobody = api.as_user(factories.professional().user)
+    assert nobody.get("/api/v1/plans/").json()["results"] == []
+    past = nobody.get("/api/v1/plans/?page=2")
+    assert past.status_code == 400

@@ -405,3 +405,60 @@ def test_a_locking_template_refuses_to_run_outside_a_transaction():
 
     with pytest.raises(TransactionManagementError):
         in_own_connection(compile_then_run_in_autocommit)  # a connection in autocommit
+
+
+def _orm_page(user, bottom: int, size: int) -> list[tuple]:
+    from plan_service.plans.selectors import _length, plan_list
+
+    window = plan_list(user=user).annotate(n=_length())[bottom : bottom + size]
+    return [(p.pk, p.version, p.family.pk, p.family.name, p.n) for p in window]
+
+
+def _compiled_page(user, bottom: int, size: int) -> list[tuple]:
+    from plan_service.plans.selectors import PlanListFirstPage
+
+    page = PlanListFirstPage(user).counted_page(bottom, size, "n")
+    return [(p.pk, p.version, p.family.pk, p.family.name, p.n) for p in page]
+
+
+@pytest.mark.parametrize("who", ["lead", "nurse", "guardian"])
+def test_the_plan_lists_compiled_first_page_is_the_orms(world, who, monkeypatch):
+    """Every page size, a later page, and at a later moment (the nurse's consent and the
+    guardian's restriction have ended by then: the moment is a slot, not compiled in)."""
+    lead = get_user_model().objects.get(pk=world["lead"].pk)
+    others = [factories.plan(lead.professional) for _ in range(3)]
+    factories.add_member(others[0], lead.professional, world["nurse"].professional)
+    user = get_user_model().objects.get(pk=world[who].pk)
+    later = timezone.now() + dt.timedelta(days=5)
+    for moment in (None, later):
+        if moment is not None:
+            monkeypatch.setattr(timezone, "now", lambda: later)
+        for size in (1, 2, 50):
+            assert _compiled_page(user, 0, size) == _orm_page(user, 0, size)
+        assert _compiled_page(user, 1, 2) == _orm_page(user, 1, 2)
+    assert _orm_page(user, 0, 50), "each reader sees at least one plan"
+    if who == "nurse":
+        assert len(_orm_page(user, 0, 50)) == 1  # after the consent ended: only the other
+
+
+def test_the_plan_lists_compiled_first_page_is_built_once_per_page_size(world):
+    from plan_service.plans.selectors import PlanListFirstPage
+
+    for who in ("lead", "nurse", "lead"):
+        PlanListFirstPage(world[who]).counted_page(0, 50, "n")
+    PlanListFirstPage(world["lead"]).counted_page(0, 10, "n")
+    PlanListFirstPage(world["lead"]).counted_page(50, 50, "n")  # a later page: not compiled
+    assert sorted(k for k in prepared._templates if k[0] == "plan_list_first_page") == [
+        ("plan_list_first_page", 10, "n"),
+        ("plan_list_first_page", 50, "n"),
+    ]
+
+
+def test_nobody_inactive_gets_a_compiled_plan_list(world):
+    from plan_service.plans.selectors import PlanListFirstPage
+
+    user = get_user_model().objects.get(pk=world["lead"].pk)
+    assert PlanListFirstPage(user).counted_page(0, 50, "n")
+    user.is_active = False
+    assert PlanListFirstPage(user).counted_page(0, 50, "n") == []
+    assert _orm_page(user, 0, 50) == []

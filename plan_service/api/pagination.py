@@ -91,6 +91,10 @@ class CountedPaginator(Paginator):
     professional's plans, about 200), not for a log of millions, where a separate `COUNT` can
     stop early. An empty page past the first has no row to carry the length: then the length
     is counted as Django counts it, for the 400 that names the last page.
+
+    A list may read its pages itself: an object list with `counted_page(bottom, size, name)`
+    answers the page's rows, each carrying the list's length under `name`
+    (`plans.selectors.PlanListFirstPage`).
     """
 
     def page(self, number: Any) -> Page:
@@ -98,8 +102,12 @@ class CountedPaginator(Paginator):
         if number < 1:
             raise EmptyPage(_("That page number is less than 1"))
         bottom = (number - 1) * self.per_page
-        window = self.object_list.annotate(**{_TOTAL: Window(Count("*"))})
-        rows = list(window[bottom : bottom + self.per_page])
+        counted_page = getattr(self.object_list, "counted_page", None)
+        if counted_page is not None:  # a list that reads its pages itself
+            rows = counted_page(bottom, self.per_page, _TOTAL)
+        else:
+            window = self.object_list.annotate(**{_TOTAL: Window(Count("*"))})
+            rows = list(window[bottom : bottom + self.per_page])
         if rows:
             self.__dict__["count"] = getattr(rows[0], _TOTAL)
         elif number == 1:

@@ -8,12 +8,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, QuerySet, Subquery
+from django.db.models import Count, QuerySet, Subquery, Window
 from django.http import Http404
+from django.utils import timezone
 
 from plan_service import policy, prepared
 from plan_service.audit.parties import Target
-from plan_service.participants.models import Person
+from plan_service.participants.models import Family, Person
 from plan_service.participants.selectors import family_people
 from plan_service.plans.models import Acknowledgement, Membership, Plan, PlanItem
 from plan_service.plans.visibility import ReaderView, StoredView, visible_ids
@@ -24,17 +25,72 @@ if TYPE_CHECKING:
 I = TypeVar("I", bound=PlanItem)  # noqa: E741
 
 
-def plan_list(*, user: AbstractBaseUser) -> QuerySet[Plan]:
+def plan_list(*, user: AbstractBaseUser, now: Any = None) -> QuerySet[Plan]:
     """The plans the user may view, with the family loaded (one query per page).
 
     Newest plan first: not by `updated_at`, which moves with changes the user may not see
     (the plan's detail gives its version and `updated_at` as the user sees them).
     """
     return (
-        policy.plans_for(user, policy.Action.VIEW)
+        policy.plans_for(user, policy.Action.VIEW, now=now)
         .select_related("family")
         .order_by("-created_at", "id")
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanListFirstPage:
+    """`plan_list(user=user)` for a paginator (`api.pagination.CountedPaginator`) that asks
+    only for its first page with the list's length (`counted_page`): that page is one
+    statement compiled once per page size (`prepared`), where the ORM built and compiled the
+    permission-filtered statement on every request (~3 ms of a professional's start page).
+    Any other page, and the length of an empty list past it, come from `plan_list`."""
+
+    user: Any
+
+    ordered = True
+
+    def counted_page(self, bottom: int, size: int, total: str) -> list[Plan]:
+        if bottom != 0:
+            # Only the first page is compiled: one statement per page size, however many
+            # pages clients ask for (each offset would be a statement of its own).
+            window = plan_list(user=self.user).annotate(**{total: _length()})
+            return list(window[bottom : bottom + size])
+        if not policy.is_signed_in(self.user):
+            return []  # as plans_for answers anyone else: nothing
+
+        def build(user: int, now: Any) -> QuerySet[Any]:
+            placeholder = get_user_model()(pk=user, is_active=True)
+            return (
+                plan_list(user=placeholder, now=now)
+                .annotate(**{total: _length()})
+                .values(*_PAGE_COLUMNS, total)[:size]
+            )
+
+        rows = prepared.rows(
+            ("plan_list_first_page", size, total),
+            build,
+            {"user": prepared.Slot.integer(1), "now": prepared.Slot.moment(1)},
+            {"user": self.user.pk, "now": timezone.now()},
+        )
+        plans = []
+        for row in rows:
+            plan = prepared.instance(Plan, row)
+            plan.family = prepared.instance(Family, row, "family__")
+            setattr(plan, total, row[total])
+            plans.append(plan)
+        return plans
+
+    def count(self) -> int:
+        return plan_list(user=self.user).count()
+
+
+def _length() -> Window:
+    """The list's length on each row of a page (`COUNT(*) OVER ()`)."""
+    return Window(Count("*"))
+
+
+_PAGE_COLUMNS = [*prepared.columns(Plan), *prepared.columns(Family, "family__")]
 
 
 def plan_get(*, user: AbstractBaseUser, plan_id: object) -> Plan:

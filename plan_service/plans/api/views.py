@@ -160,7 +160,11 @@ class PlanViewSet(PolicyViewSet):
         return parse_uuid(self.kwargs.get("pk"))
 
     def list(self, request: Request) -> Response:
-        queryset = self.filter_queryset(self.get_queryset())
+        if set(request.query_params) <= {"page", "page_size"}:
+            # Unfiltered, the list's first page is one compiled statement.
+            queryset: Any = selectors.PlanListFirstPage(request.user)
+        else:
+            queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
         plans = list(page)
         subjects = family_subjects(p.family_id for p in plans)
