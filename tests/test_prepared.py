@@ -462,3 +462,23 @@ def test_nobody_inactive_gets_a_compiled_plan_list(world):
     user.is_active = False
     assert PlanListFirstPage(user).counted_page(0, 50, "n") == []
     assert _orm_page(user, 0, 50) == []
+
+
+def test_the_people_of_families_are_the_orms_in_the_registers_order():
+    """`family_people` (one statement whatever the number of families, prepared on the server)
+    answers each family's people as the ORM lists them, in the register's order."""
+    from plan_service.participants.selectors import family_people
+
+    families = [factories.family(children=n, guardians=2) for n in (0, 1, 3)]
+    ids = [f.pk for f in families]
+    orm: dict = {}
+    for person_id, family_id in Person.objects.filter(family_id__in=ids).values_list(
+        "id", "family_id"
+    ):
+        orm.setdefault(family_id, []).append(person_id)
+    for _ in range(7):  # past psycopg's prepare threshold: the server's plan answers the same
+        assert family_people(ids) == orm
+    assert [len(orm[f]) for f in ids] == [2, 3, 5]
+    assert family_people([ids[1], ids[1]]) == {ids[1]: orm[ids[1]]}
+    assert family_people([]) == {}
+    assert family_people([uuid.uuid4()]) == {}

@@ -6,10 +6,11 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from django.db.models import Prefetch, QuerySet
+from django.db import connection
+from django.db.models import Model, Prefetch, QuerySet
 from django.http import Http404
 
-from plan_service import policy
+from plan_service import policy, prepared
 from plan_service.audit.parties import Target
 from plan_service.participants.models import (
     Family,
@@ -70,13 +71,38 @@ def family_get(*, user: AbstractBaseUser, family_id: object) -> Family:
 
 
 def family_people(family_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
-    """Person ids of each family, in one query: whose data a plan-level touch concerns."""
+    """Person ids of each family (in the register's order of people), in one statement:
+    whose data a plan-level touch concerns.
+
+    The families travel as one array, so the statement is the same for one family or a plan
+    list's fifty, bound and prepared on the server (`prepared.server_cursor`): built by the
+    ORM it had one parameter per family and was compiled and planned anew on every request.
+    """
     people: dict[uuid.UUID, list[uuid.UUID]] = {}
-    for person_id, family_id in Person.objects.filter(family_id__in=set(family_ids)).values_list(
-        "id", "family_id"
-    ):
-        people.setdefault(family_id, []).append(person_id)
+    ids = sorted(set(family_ids), key=str)
+    if not ids:
+        return people
+    with prepared.server_cursor() as cursor:
+        cursor.execute(_FAMILY_PEOPLE, [ids])
+        for person_id, family_id in cursor.fetchall():
+            people.setdefault(family_id, []).append(person_id)
     return people
+
+
+def _order_by(model: type[Model]) -> str:
+    """`model`'s default ordering as SQL."""
+    columns = []
+    for name in model._meta.ordering:
+        descending = name.startswith("-")
+        column = connection.ops.quote_name(model._meta.get_field(name.lstrip("-")).column)
+        columns.append(f"{column} DESC" if descending else column)
+    return ", ".join(columns)
+
+
+_FAMILY_PEOPLE = (
+    f"SELECT id, family_id FROM {connection.ops.quote_name(Person._meta.db_table)} "  # noqa: S608
+    f"WHERE family_id = ANY(%s::uuid[]) ORDER BY {_order_by(Person)}"
+)
 
 
 def actor_facts(user: AbstractBaseUser) -> dict[str, object]:
