@@ -104,6 +104,9 @@ def save(instance: models.Model, *, update_fields: Sequence[str] | None = None) 
     connection = connections[using]
     if update_fields is not None:
         update_fields = frozenset(update_fields)
+        unknown = update_fields - {n for f in meta.concrete_fields for n in (f.name, f.attname)}
+        if unknown:
+            raise ValueError(f"{meta.label} has no field {', '.join(sorted(unknown))}")
     signals.pre_save.send(
         sender=model, instance=instance, raw=False, using=using, update_fields=update_fields
     )

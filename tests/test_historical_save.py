@@ -261,3 +261,10 @@ def test_the_librarys_switch_for_no_history_row_is_honoured(world, settings):
     historical.save(goal)
     assert Goal.objects.get(pk=goal.pk).title == "quietly again"
     assert Goal.history.filter(id=goal.pk).count() == before
+
+
+def test_an_update_field_the_model_lacks_is_refused_before_anything_is_sent(world):
+    plan = world["plan"]
+    with CaptureQueriesContext(connection) as ctx, pytest.raises(ValueError, match="no field"):
+        historical.save(plan, update_fields=["version", "verison"])
+    assert ctx.captured_queries == []
