@@ -12,11 +12,12 @@ guardian acts for, fills it in (`participants.acting.stamp_on_behalf_of`).
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connections, models, router
+from django.db import DatabaseError, connections, models, router, transaction
 from django.db.models import signals
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -79,34 +80,38 @@ def save(instance: models.Model, *, update_fields: Sequence[str] | None = None) 
 
     What Django's save and django-simple-history's `post_save` do for a model of ours, but
     sent as one statement compiled once per model and columns (`_statement`): the row's
-    `INSERT` or `UPDATE`, and the `INSERT` of its history row only if that touched a row.
-    The signals are sent as they are for `save()` (`pre_save`, `pre_create_historical_record`,
-    `post_save`, `post_create_historical_record`), so their receivers (who acted for whom, the
-    plan's change note, the versions this transaction wrote) see the same; the history row is
-    built by the library's own code. For the writes people make most (an item and its plan's
-    version, twice per edit), where the ORM's two statements cost ~0.8 ms per save in Python
-    and round trips.
+    `INSERT` or `UPDATE`, and the `INSERT` of its history row only if that touched a row (an
+    `UPDATE` that finds no row raises; the callers hold the row locked). The history row is
+    built from the instance as the library builds it, and the signals are sent in the order a
+    `save()` sends them (`pre_save`, `pre_create_historical_record`, the history row's own
+    `pre_save` and `post_save`, `post_create_historical_record`, then `post_save`), so their
+    receivers (who acted for
+    whom, the plan's change note, the versions this transaction wrote) see the same. For the
+    writes people make most (every new plan version, an item's create and update), where
+    the ORM's two statements cost ~0.8 ms per save in Python and round trips.
+
+    Anything this does not do as the library does goes to `Model.save` instead (`_plain_save`):
+    the library's switches for a save without history, history of many-to-many fields or
+    with its own relation or database, a model that overrides `save`, parents, deferred
+    fields, a primary key the database assigns.
     """
     model = type(instance)
     records = _RECORDS[model]
     meta = model._meta
-    if meta.parents:
-        raise TypeError(f"{meta.label}: a model with parents is saved by Model.save")
-    if hasattr(instance, "skip_history_when_saving") or not getattr(
-        settings, "SIMPLE_HISTORY_ENABLED", True
-    ):
-        # The library's switches for a save without a history row: honoured by its own save.
+    if update_fields is not None:
+        update_fields = frozenset(update_fields)
+        unknown = update_fields - meta._non_pk_concrete_field_names
+        if unknown:
+            raise ValueError(f"{meta.label} has no field {', '.join(sorted(unknown))} to update")
+        if not update_fields:
+            return  # as Model.save: nothing to save, nothing sent
+    if _plain_save(instance, records):
         instance.save(update_fields=update_fields)
         return
     instance._prepare_related_fields_for_save(operation_name="save")
     adding = instance._state.adding
     using = router.db_for_write(model, instance=instance)
     connection = connections[using]
-    if update_fields is not None:
-        update_fields = frozenset(update_fields)
-        unknown = update_fields - {n for f in meta.concrete_fields for n in (f.name, f.attname)}
-        if unknown:
-            raise ValueError(f"{meta.label} has no field {', '.join(sorted(unknown))}")
     signals.pre_save.send(
         sender=model, instance=instance, raw=False, using=using, update_fields=update_fields
     )
@@ -120,14 +125,27 @@ def save(instance: models.Model, *, update_fields: Sequence[str] | None = None) 
         )
     ]
     values = [f.get_db_prep_save(f.pre_save(instance, adding), connection) for f in fields]
-    history_instance, sent = _history_record(records, instance, "+" if adding else "~", using)
-    history_fields = _history_fields(history_instance)
+    # What the library hands its signals and its change reason as the database: None unless
+    # the history lives in the base model's database.
+    history_using = using if records.use_base_model_db else None
+    history_instance, sent = _history_record(
+        records, instance, "+" if adding else "~", history_using
+    )
     history_values = [
-        f.get_db_prep_save(getattr(history_instance, f.attname), connection) for f in history_fields
+        f.get_db_prep_save(getattr(history_instance, f.attname), connection)
+        for f in _history_fields(type(history_instance))
     ]
     sql = _statement(model, adding, tuple(f.attname for f in fields), using)
     params = [*values] if adding else [*values, meta.pk.get_db_prep_value(instance.pk, connection)]
-    with prepared.server_cursor(using) as cursor:
+    # The history row's own save signals, as its save() sends them.
+    history_model = type(history_instance)
+    signals.pre_save.send(
+        sender=history_model, instance=history_instance, raw=False, using=using, update_fields=None
+    )
+    with (
+        transaction.mark_for_rollback_on_error(using),
+        prepared.server_cursor(using) as cursor,
+    ):
         cursor.execute(sql, [*params, *history_values])
         row = cursor.fetchone()
     if row is None:
@@ -136,8 +154,24 @@ def save(instance: models.Model, *, update_fields: Sequence[str] | None = None) 
     for state in (instance._state, history_instance._state):
         state.adding = False
         state.db = using
+    signals.post_save.send(
+        sender=history_model,
+        instance=history_instance,
+        created=True,
+        update_fields=None,
+        raw=False,
+        using=using,
+    )
+    post_create_historical_record.send(
+        sender=type(history_instance),
+        instance=instance,
+        history_instance=history_instance,
+        using=history_using,
+        **sent,
+    )
     # Django's post_save receivers run; django-simple-history's, which would write the history
-    # row a second time, skips an instance so marked (its documented switch).
+    # row a second time, skips an instance so marked (its documented switch). A receiver that
+    # saved this instance again meanwhile would write no history row: none does.
     instance.skip_history_when_saving = True  # type: ignore[attr-defined]
     try:
         signals.post_save.send(
@@ -150,17 +184,29 @@ def save(instance: models.Model, *, update_fields: Sequence[str] | None = None) 
         )
     finally:
         del instance.skip_history_when_saving  # type: ignore[attr-defined]
-    post_create_historical_record.send(
-        sender=type(history_instance),
-        instance=instance,
-        history_instance=history_instance,
-        using=using,
-        **sent,
+
+
+def _plain_save(instance: models.Model, records: HistoricalRecords) -> bool:
+    """Whether `save` leaves this save to `Model.save` (its docstring says why)."""
+    model = type(instance)
+    history_pk = getattr(model, records.manager_name).model._meta.pk
+    return bool(
+        hasattr(instance, "skip_history_when_saving")
+        or not getattr(settings, "SIMPLE_HISTORY_ENABLED", True)
+        or records.m2m_fields
+        or records.related_name
+        or records.use_base_model_db
+        or model.save is not models.Model.save
+        or model._meta.parents
+        or instance.get_deferred_fields()
+        or instance.pk is None
+        or model._meta.pk.db_returning  # the database assigns it
+        or not history_pk.db_returning  # the statement leaves the history id to the database
     )
 
 
 def _history_record(
-    records: HistoricalRecords, instance: models.Model, history_type: str, using: str
+    records: HistoricalRecords, instance: models.Model, history_type: str, using: str | None
 ) -> tuple[models.Model, dict[str, Any]]:
     """The history row django-simple-history's `create_historical_record` would save, and
     what its signals are sent (`pre_create_historical_record` sent here)."""
@@ -191,8 +237,16 @@ def _history_record(
     return history_instance, sent
 
 
-def _history_fields(history_instance: models.Model) -> list[models.Field[Any, Any]]:
-    return [f for f in type(history_instance)._meta.concrete_fields if not f.primary_key]
+def _history_fields(history_model: type[models.Model]) -> list[models.Field[Any, Any]]:
+    """The history row's columns the statement sends (its id is the database's)."""
+    return [f for f in history_model._meta.concrete_fields if not f.primary_key]
+
+
+def _cast(field: models.Field[Any, Any], connection: Any) -> str:
+    """The type a history value is cast to in the statement's SELECT list: the field's own
+    without a length (`varchar`, not `varchar(20)`), so the INSERT refuses a value too long for
+    its column, as it does a value it is given directly, instead of the cast cutting it."""
+    return re.sub(r"\(\d+(,\s*\d+)?\)", "", field.cast_db_type(connection))
 
 
 @functools.cache
@@ -207,7 +261,7 @@ def _statement(
     meta = model._meta
     by_attname = {f.attname: f for f in meta.local_concrete_fields}
     history_model = getattr(model, _RECORDS[model].manager_name).model
-    history_fields = [f for f in history_model._meta.concrete_fields if not f.primary_key]
+    history_fields = _history_fields(history_model)
     table = quote(meta.db_table)
     if adding:
         names = ", ".join(quote(by_attname[c].column) for c in columns)
@@ -216,10 +270,9 @@ def _statement(
     else:
         sets = ", ".join(f"{quote(by_attname[c].column)} = %s" for c in columns)
         change = f"UPDATE {table} SET {sets} WHERE {quote(meta.pk.column)} = %s RETURNING 1"  # noqa: S608
-    # In the SELECT list a parameter has no column to take its type from: each is cast, to the
-    # type without a length (a cast to varchar(n) would cut, where an INSERT refuses).
+    # In the SELECT list a parameter has no column to take its type from: each is cast (`_cast`).
     history_names = ", ".join(quote(f.column) for f in history_fields)
-    typed = ", ".join(f"%s::{f.cast_db_type(connection)}" for f in history_fields)
+    typed = ", ".join(f"%s::{_cast(f, connection)}" for f in history_fields)
     history_pk = quote(history_model._meta.pk.column)
     return (
         f"WITH changed AS ({change}) "  # noqa: S608

@@ -157,8 +157,8 @@ def server_cursor(using: str = DEFAULT_DB_ALIAS) -> Any:
     psycopg prepares a statement such a cursor has run `prepare_threshold` times on a
     connection (5 by default; `DATABASE_PREPARE_THRESHOLD`), and PostgreSQL then plans it
     once instead of on every run: the access statement took 3.7 ms to plan and 0.8 ms to run.
-    Only the templates here and the read model's lookup use it; the rest of the ORM keeps
-    Django's client-side binding.
+    The templates here and the service's other hot statements use it (docs/operations.md
+    lists them); the rest of the ORM keeps Django's client-side binding.
     """
     connection = connections[using]
     connection.close_if_health_check_failed()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -185,13 +186,17 @@ def test_an_insert_writes_what_model_save_writes(world):
     assert history[0]["created_at"] == row["created_at"]
 
 
-def test_one_statement_and_every_signal_once(world):
-    goal, plan = world["goal"], world["plan"]
+def _signals_of(save: Callable[[], None]) -> list[tuple[str, Any]]:
+    """The signals `save` sends, in order, each with what its receivers are told."""
     seen: list[tuple[str, Any]] = []
 
     def note(name: str) -> Callable[..., None]:
         def receiver(sender: Any, **kwargs: Any) -> None:
-            seen.append((name, kwargs.get("created", kwargs.get("history_instance"))))
+            told = {k: kwargs.get(k) for k in ("created", "update_fields", "raw", "using")}
+            if "history_instance" in kwargs:
+                told["history_instance"] = kwargs["history_instance"]
+                told["history_change_reason"] = kwargs["history_change_reason"]
+            seen.append((name, told))
 
         return receiver
 
@@ -204,25 +209,65 @@ def test_one_statement_and_every_signal_once(world):
     for signal, receiver in receivers.items():
         signal.connect(receiver, weak=False)
     try:
-        goal.title = "changed"
-        before = goal.history.count()
-        with CaptureQueriesContext(connection) as ctx:
-            historical.save(goal)
-        assert len(ctx.captured_queries) == 1
-        assert goal.history.count() == before + 1
-        names = [name for name, _ in seen]
-        assert names == ["pre_save", "pre_history", "post_save", "post_history"]
-        assert seen[2][1] is False  # post_save: created=False
-        history_instance = seen[3][1]
-        assert history_instance.history_id == goal.history.latest("history_id").history_id
-        assert not hasattr(goal, "skip_history_when_saving")
+        save()
     finally:
         for signal, receiver in receivers.items():
             signal.disconnect(receiver)
+    return seen
+
+
+def test_one_statement_and_the_signals_model_save_sends_in_its_order(world):
+    goal, plan = world["goal"], world["plan"]
+    before = goal.history.count()
+
+    def told(seen: list[tuple[str, Any]]) -> list[tuple[str, dict]]:
+        return [(n, {k: v for k, v in t.items() if k != "history_instance"}) for n, t in seen]
+
+    goal.title = "the ORM's"
+    goal._change_reason = "item-changed"
+    orm = _signals_of(lambda: goal.save(update_fields=["title"]))
+    goal.title = "one statement"
+    with CaptureQueriesContext(connection) as ctx:
+        ours = _signals_of(lambda: historical.save(goal, update_fields=["title"]))
+    assert len(ctx.captured_queries) == 1
+    assert told(ours) == told(orm)
+    assert [n for n, _ in ours] == [
+        "pre_save",
+        "pre_history",
+        "pre_save",  # the history row's own
+        "post_save",
+        "post_history",
+        "post_save",
+    ]
+    assert goal.history.count() == before + 2  # one row each, none twice
+    history_instance = ours[4][1]["history_instance"]
+    assert history_instance.history_id == goal.history.latest("history_id").history_id
+    assert not history_instance._state.adding
+    assert not hasattr(goal, "skip_history_when_saving")
     # The plans app's post_save receiver notes the version this transaction wrote.
     plan.version += 1
     historical.save(plan, update_fields=["version"])
     assert visibility.written_version(plan.pk) == plan.version
+
+
+def test_no_update_field_saves_and_sends_nothing_and_the_key_is_not_one(world):
+    goal = world["goal"]
+    with CaptureQueriesContext(connection) as ctx:
+        assert _signals_of(lambda: historical.save(goal, update_fields=[])) == []
+    assert ctx.captured_queries == []
+    with pytest.raises(ValueError, match="no field id"):
+        historical.save(goal, update_fields=["id", "title"])
+
+
+def test_what_it_does_not_do_as_the_library_does_is_left_to_model_save(world):
+    """A row loaded with deferred fields is saved as Model.save saves it (those fields alone),
+    with its history row."""
+    goal = Goal.objects.only("id", "plan_id", "title", "version").get(pk=world["goal"].pk)
+    before = goal.history.count()
+    goal.title = "partly loaded"
+    historical.save(goal)
+    assert Goal.objects.get(pk=goal.pk).title == "partly loaded"
+    assert goal.history.count() == before + 1
 
 
 def test_a_row_that_is_gone_writes_no_history_and_says_so(world):
@@ -236,9 +281,10 @@ def test_a_row_that_is_gone_writes_no_history_and_says_so(world):
 
 
 def test_too_long_a_value_is_refused_not_cut(world):
-    """A value longer than its column fails the one statement (the history row's values are
-    cast to types without a length, so nothing is cut to fit), and nothing is written."""
-    goal = world["goal"]
+    """A value longer than its column fails the one statement, as Model.save fails, and nothing
+    is written: in the row, and in the history row alone (the history values are cast to types
+    without a length, so nothing is cut to fit)."""
+    goal, plan = world["goal"], world["plan"]
     limit = Goal._meta.get_field("title").max_length
     goal.title = "x" * (limit + 1)
     before = Goal.history.filter(id=goal.pk).count()
@@ -246,6 +292,21 @@ def test_too_long_a_value_is_refused_not_cut(world):
         historical.save(goal)
     assert Goal.history.filter(id=goal.pk).count() == before
     assert Goal.objects.get(pk=goal.pk).title == "Sleep"
+    reason = Plan.history.model._meta.get_field("history_change_reason").max_length
+    language = Plan._meta.get_field("language").max_length
+    too_long = [{"_change_reason": "x" * (reason + 1)}, {"language": "y" * (language + 1)}]
+    for only_in_history in too_long:
+        for way in ("orm", "one statement"):
+            plan = Plan.objects.get(pk=plan.pk)
+            for name, value in only_in_history.items():
+                setattr(plan, name, value)
+            plan.version += 1
+            versions = plan.history.count()
+            save = plan.save if way == "orm" else functools.partial(historical.save, plan)
+            with pytest.raises(DataError), transaction.atomic():
+                save(update_fields=["version"])
+            assert plan.history.count() == versions
+            assert Plan.objects.get(pk=plan.pk).version == plan.version - 1
 
 
 def test_the_librarys_switch_for_no_history_row_is_honoured(world, settings):

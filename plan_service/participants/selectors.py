@@ -79,7 +79,7 @@ def family_people(family_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[uuid.
     ORM it had one parameter per family and was compiled and planned anew on every request.
     """
     people: dict[uuid.UUID, list[uuid.UUID]] = {}
-    ids = sorted(set(family_ids), key=str)
+    ids = sorted({uuid.UUID(str(family_id)) for family_id in family_ids}, key=str)
     if not ids:
         return people
     with prepared.server_cursor() as cursor:

@@ -40,20 +40,22 @@ def plan_list(*, user: AbstractBaseUser, now: Any = None) -> QuerySet[Plan]:
 
 @dataclasses.dataclass(frozen=True)
 class PlanListFirstPage:
-    """`plan_list(user=user)` for a paginator (`api.pagination.CountedPaginator`) that asks
-    only for its first page with the list's length (`counted_page`): that page is one
-    statement compiled once per page size (`prepared`), where the ORM built and compiled the
-    permission-filtered statement on every request (~3 ms of a professional's start page).
-    Any other page, and the length of an empty list past it, come from `plan_list`."""
+    """`plan_list(user=user)` for a paginator (`api.pagination.CountedPaginator`): its first
+    page of `size` plans with the list's length (`counted_page`) is one statement compiled
+    once (`prepared`), where the ORM built and compiled the permission-filtered statement on
+    every request (~3 ms of a professional's start page). Any other page or size, and the
+    length of an empty list past its first page, come from `plan_list`: each offset and size
+    would be a statement of its own, and a client choosing them could fill the compiled and
+    the server's prepared statements (psycopg keeps 100 per connection) with them."""
 
     user: Any
+    #: The one page size compiled (the list's default).
+    size: int
 
     ordered = True
 
     def counted_page(self, bottom: int, size: int, total: str) -> list[Plan]:
-        if bottom != 0:
-            # Only the first page is compiled: one statement per page size, however many
-            # pages clients ask for (each offset would be a statement of its own).
+        if bottom != 0 or size != self.size:
             window = plan_list(user=self.user).annotate(**{total: _length()})
             return list(window[bottom : bottom + size])
         if not policy.is_signed_in(self.user):
@@ -68,7 +70,7 @@ class PlanListFirstPage:
             )
 
         rows = prepared.rows(
-            ("plan_list_first_page", size, total),
+            ("plan_list_first_page", size, total),  # one size: the list's default
             build,
             {"user": prepared.Slot.integer(1), "now": prepared.Slot.moment(1)},
             {"user": self.user.pk, "now": timezone.now()},

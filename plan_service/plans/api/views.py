@@ -160,9 +160,9 @@ class PlanViewSet(PolicyViewSet):
         return parse_uuid(self.kwargs.get("pk"))
 
     def list(self, request: Request) -> Response:
-        if set(request.query_params) <= {"page", "page_size"}:
-            # Unfiltered, the list's first page is one compiled statement.
-            queryset: Any = selectors.PlanListFirstPage(request.user)
+        if set(request.query_params) <= {"page"} and self.paginator is not None:
+            # Unfiltered, in pages of the default size, its first page is one compiled statement.
+            queryset: Any = selectors.PlanListFirstPage(request.user, self.paginator.page_size)
         else:
             queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
