@@ -154,14 +154,7 @@ def save(instance: models.Model, *, update_fields: Sequence[str] | None = None) 
     for state in (instance._state, history_instance._state):
         state.adding = False
         state.db = using
-    signals.post_save.send(
-        sender=history_model,
-        instance=history_instance,
-        created=True,
-        update_fields=None,
-        raw=False,
-        using=using,
-    )
+    _post_save(history_instance, created=True, update_fields=None, using=using)
     post_create_historical_record.send(
         sender=type(history_instance),
         instance=instance,
@@ -174,16 +167,23 @@ def save(instance: models.Model, *, update_fields: Sequence[str] | None = None) 
     # saved this instance again meanwhile would write no history row: none does.
     instance.skip_history_when_saving = True  # type: ignore[attr-defined]
     try:
-        signals.post_save.send(
-            sender=model,
-            instance=instance,
-            created=adding,
-            update_fields=update_fields,
-            raw=False,
-            using=using,
-        )
+        _post_save(instance, created=adding, update_fields=update_fields, using=using)
     finally:
         del instance.skip_history_when_saving  # type: ignore[attr-defined]
+
+
+def _post_save(
+    instance: models.Model, *, created: bool, update_fields: frozenset[str] | None, using: str
+) -> None:
+    """`post_save` as `Model.save` sends it."""
+    signals.post_save.send(
+        sender=type(instance),
+        instance=instance,
+        created=created,
+        update_fields=update_fields,
+        raw=False,
+        using=using,
+    )
 
 
 def _plain_save(instance: models.Model, records: HistoricalRecords) -> bool:
