@@ -178,7 +178,7 @@ def item_changed(*, actor: AbstractBaseUser, plan: Plan, item: PlanItem, created
                 fields.append("responsible_user_id")
             row = target_model.objects.filter(pk=item.target_id).values(*fields).first() or {}
             owners = {v for v in row.values() if v is not None}
-        earlier = _earlier_authors(plan.pk, item.target_type, item.target_id, item.pk)
+        earlier = _earlier_authors(plan.pk, item.target_type, item.target_id)
         for a in readers:
             uid = a.membership.user_id
             if uid in owners:
@@ -191,19 +191,20 @@ def item_changed(*, actor: AbstractBaseUser, plan: Plan, item: PlanItem, created
     deliver(notices)
 
 
-def _earlier_authors(
-    plan_id: object, target_type: str, target_id: object, item_id: object
-) -> set[int]:
-    """Who wrote the comments on what item `item_id` is about (other than it), each once
-    however long the thread; compiled once per process (`prepared`): every comment asks it."""
+def _earlier_authors(plan_id: object, target_type: str, target_id: object) -> set[int]:
+    """Who wrote the comments on what a new comment is about, each once however long the
+    thread (the new comment's own author is among them: the actor, whom no notice tells).
+
+    Compiled once per process (`prepared`): every comment asks it. It names only the columns of
+    the thread's index (plans migration 0009), so it is read from the index alone.
+    """
     from plan_service.plans.models import Comment
 
     on_plan = target_id is None  # IS NULL: another shape of the statement
 
-    def build(plan: object, target_type: str, item: object, target: object = None) -> Any:
+    def build(plan: object, target_type: str, target: object = None) -> Any:
         return (
             Comment.objects.filter(plan_id=plan, target_type=target_type, target_id=target)
-            .exclude(pk=item)
             .order_by()
             .values("created_by_id")
             .distinct()
@@ -212,9 +213,8 @@ def _earlier_authors(
     placeholders: dict[str, object] = {
         "plan": prepared.Slot.uuid(1),
         "target_type": prepared.Slot.text(1),
-        "item": prepared.Slot.uuid(2),
     }
-    values: dict[str, object] = {"plan": plan_id, "target_type": target_type, "item": item_id}
+    values: dict[str, object] = {"plan": plan_id, "target_type": target_type}
     if not on_plan:
         placeholders["target"], values["target"] = prepared.Slot.uuid(3), target_id
     rows = prepared.rows(("earlier_authors", on_plan), build, placeholders, values)

@@ -441,7 +441,15 @@ class Comment(PlanItem):
 
     class Meta(PlanItem.Meta):
         verbose_name = _("comment")
-        indexes = [models.Index(fields=["plan", "category"], name="comment_plan_category")]
+        indexes = [
+            models.Index(fields=["plan", "category"], name="comment_plan_category"),
+            # Who wrote in a thread (every new comment tells them, notifications.services):
+            # read from the index alone, not from every comment of the plan.
+            models.Index(
+                fields=["plan", "target_type", "target_id", "created_by"],
+                name="comment_thread_authors",
+            ),
+        ]
 
 
 class Dissent(PlanItem):

@@ -14,19 +14,9 @@ from django.conf import settings
 from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
 
+from plan_service.concurrent_indexes import drop_invalid
+
 NAME = "notification_recipient_key"
-
-
-def drop_invalid(apps: object, schema_editor: object) -> None:
-    """Drop what an interrupted build of this index left behind (`NOT indisvalid`)."""
-    with schema_editor.connection.cursor() as cursor:  # type: ignore[attr-defined]
-        cursor.execute(
-            "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-            " WHERE NOT i.indisvalid AND c.relname = %s",
-            [NAME],
-        )
-        if cursor.fetchone():
-            cursor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{NAME}"')
 
 
 class Migration(migrations.Migration):
@@ -38,7 +28,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(drop_invalid, migrations.RunPython.noop),
+        drop_invalid([NAME]),
         AddIndexConcurrently(
             model_name="notification",
             index=models.Index(
