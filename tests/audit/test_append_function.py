@@ -210,3 +210,24 @@ def test_a_float_in_a_logged_query_is_refused_and_nothing_is_written(number):
     with pytest.raises(ValueError, match="query: a chained log row cannot hold the number"):
         chain.append_values(AccessEvent, rows, key=key_for_chain(3))
     assert AccessEvent.objects.count() == before
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "plain", 'quote " and back\\slash', "line\nbreak\ttab\x1f\x7f", "åäö ÅÄÖ 𝄞 \u2028\u2029"],
+)
+def test_a_string_member_is_written_as_json_dumps_writes_it(text):
+    """Strings take a shorter way into the canonical text than other values (the string
+    encoder alone): it must write exactly what `json.dumps` writes, and a row holding such
+    text must hash as the same row read back."""
+    import json
+
+    assert chain._canonical_json(text) == json.dumps(text, ensure_ascii=False)
+    compact = json.dumps({"k": text}, ensure_ascii=False, separators=(",", ":"))
+    assert chain._canonical_json({"k": text}) == compact
+    placed = chain.append_values(
+        AccessEvent, [{"action": "read", "user_agent": text}], key=key_for_chain(3)
+    )
+    row = AccessEvent.objects.get(chain=3, seq=placed[0][0])
+    assert row.user_agent == text
+    assert row.row_hash == chain.row_hash(row.prev_hash, row)
