@@ -85,10 +85,10 @@ def save(instance: models.Model, *, update_fields: Sequence[str] | None = None) 
     built from the instance as the library builds it, and the signals are sent in the order a
     `save()` sends them (`pre_save`, `pre_create_historical_record`, the history row's own
     `pre_save` and `post_save`, `post_create_historical_record`, then `post_save`), so their
-    receivers (who acted for
-    whom, the plan's change note, the versions this transaction wrote) see the same. For the
-    writes people make most (every new plan version, an item's create and update), where
-    the ORM's two statements cost ~0.8 ms per save in Python and round trips.
+    receivers (who acted for whom, the plan's change note, the versions this transaction
+    wrote) see the same. For the writes people make most (every new plan version, an item's
+    create and update), where the ORM's two statements cost ~0.8 ms per save in Python and
+    round trips.
 
     Anything this does not do as the library does goes to `Model.save` instead (`_plain_save`):
     the library's switches for a save without history, history of many-to-many fields or
@@ -131,17 +131,18 @@ def save(instance: models.Model, *, update_fields: Sequence[str] | None = None) 
     history_instance, sent = _history_record(
         records, instance, "+" if adding else "~", history_using
     )
-    history_values = [
-        f.get_db_prep_save(getattr(history_instance, f.attname), connection)
-        for f in _history_fields(type(history_instance))
-    ]
-    sql = _statement(model, adding, tuple(f.attname for f in fields), using)
-    params = [*values] if adding else [*values, meta.pk.get_db_prep_value(instance.pk, connection)]
-    # The history row's own save signals, as its save() sends them.
+    # The history row's own save signals, as its save() sends them; its values are taken after
+    # its pre_save, as its save() takes them.
     history_model = type(history_instance)
     signals.pre_save.send(
         sender=history_model, instance=history_instance, raw=False, using=using, update_fields=None
     )
+    history_values = [
+        f.get_db_prep_save(f.pre_save(history_instance, True), connection)
+        for f in _history_fields(history_model)
+    ]
+    sql = _statement(model, adding, tuple(f.attname for f in fields), using)
+    params = [*values] if adding else [*values, meta.pk.get_db_prep_value(instance.pk, connection)]
     with (
         transaction.mark_for_rollback_on_error(using),
         prepared.server_cursor(using) as cursor,
