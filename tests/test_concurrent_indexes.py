@@ -9,7 +9,7 @@ from django.db import connection
 from plan_service.concurrent_indexes import drop_invalid
 from plan_service.notifications.models import Notification
 from plan_service.plans.models import Comment
-from tests.harness.db_roles import in_own_connection
+from tests.harness.db_roles import in_own_connection, index_valid, superuser_owner
 
 pytestmark = pytest.mark.django_db
 
@@ -17,19 +17,9 @@ pytestmark = pytest.mark.django_db
 BUILT = {"notification_recipient_key": Notification, "comment_thread_authors": Comment}
 
 
-def _valid(cursor, name: str) -> bool | None:
-    cursor.execute(
-        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-        " WHERE c.relname = %s",
-        [name],
-    )
-    row = cursor.fetchone()
-    return None if row is None else row[0]
-
-
 def test_every_index_the_models_declare_is_built_and_valid():
     with connection.cursor() as cursor:
-        assert {name: _valid(cursor, name) for name in BUILT} == dict.fromkeys(BUILT, True)
+        assert {name: index_valid(cursor, name) for name in BUILT} == dict.fromkeys(BUILT, True)
 
 
 @pytest.mark.parametrize("name", sorted(BUILT))
@@ -45,23 +35,20 @@ def test_migrating_again_rebuilds_an_index_an_interrupted_build_left_invalid(nam
 
     def interrupt_then_migrate_again() -> list[bool | None]:
         with connection.cursor() as cursor:
-            cursor.execute("SET ROLE NONE")
-            cursor.execute("SET statement_timeout = '30s'")  # never a hung suite
-            cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-            if not cursor.fetchone()[0]:
+            if not superuser_owner(cursor):
                 return []
-            seen = [_valid(cursor, name)]
+            seen = [index_valid(cursor, name)]
             operation.code(None, editor)  # a valid index stays
-            seen.append(_valid(cursor, name))
+            seen.append(index_valid(cursor, name))
             cursor.execute(
                 "UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass", [name]
             )
-            seen.append(_valid(cursor, name))
+            seen.append(index_valid(cursor, name))
             operation.code(None, editor)
-            seen.append(_valid(cursor, name))
+            seen.append(index_valid(cursor, name))
             with connection.schema_editor(atomic=False) as schema:
                 schema.add_index(model, index, concurrently=True)
-            seen.append(_valid(cursor, name))
+            seen.append(index_valid(cursor, name))
             return seen
 
     seen = in_own_connection(interrupt_then_migrate_again)

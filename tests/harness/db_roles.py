@@ -116,3 +116,24 @@ def in_own_connection(work: Callable[[], Any]) -> Any:
     if "error" in result:
         raise result["error"]
     return result.get("value")
+
+
+def index_valid(cursor: Any, name: str) -> bool | None:
+    """Whether the index `name` is valid (`pg_index.indisvalid`); None when there is none."""
+    cursor.execute(
+        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+        " WHERE c.relname = %s",
+        [name],
+    )
+    row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def superuser_owner(cursor: Any) -> bool:
+    """Take the owner's rights on this connection (`in_own_connection`'s, never the test's),
+    with statements bounded to 30 s (never a hung suite); whether the owner is a superuser,
+    which marking an index invalid takes."""
+    cursor.execute("SET ROLE NONE")
+    cursor.execute("SET statement_timeout = '30s'")
+    cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    return bool(cursor.fetchone()[0])

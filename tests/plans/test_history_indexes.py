@@ -16,7 +16,7 @@ from plan_service.plans import kinds, services
 from plan_service.plans.models import Goal, Plan
 from plan_service.plans.visibility import history_model
 from tests import factories
-from tests.harness.db_roles import in_own_connection, owner_session
+from tests.harness.db_roles import in_own_connection, index_valid, owner_session, superuser_owner
 
 pytestmark = pytest.mark.django_db
 
@@ -93,31 +93,19 @@ def test_migrating_again_rebuilds_an_index_an_interrupted_build_left_invalid():
     name = MIGRATION.index_name("plans_historicalgoal")
     create = next(op.sql for op in MIGRATION.Migration.operations if name in getattr(op, "sql", ""))
 
-    def valid(cursor) -> bool | None:
-        cursor.execute(
-            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-            " WHERE c.relname = %s",
-            [name],
-        )
-        row = cursor.fetchone()
-        return None if row is None else row[0]
-
     def interrupt_then_migrate_again() -> list[bool | None]:
         with connection.cursor() as cursor:
-            cursor.execute("SET ROLE NONE")
-            cursor.execute("SET statement_timeout = '30s'")  # never a hung suite
-            cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-            if not cursor.fetchone()[0]:
+            if not superuser_owner(cursor):
                 return []
-            seen = [valid(cursor)]
+            seen = [index_valid(cursor, name)]
             cursor.execute(
                 "UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass", [name]
             )
-            seen.append(valid(cursor))
+            seen.append(index_valid(cursor, name))
             MIGRATION.drop_invalid(None, type("Editor", (), {"connection": connection})())
-            seen.append(valid(cursor))
+            seen.append(index_valid(cursor, name))
             cursor.execute(create)
-            seen.append(valid(cursor))
+            seen.append(index_valid(cursor, name))
             return seen
 
     seen = in_own_connection(interrupt_then_migrate_again)
