@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 I = TypeVar("I", bound=PlanItem)  # noqa: E741
 
 
-def plan_list(*, user: AbstractBaseUser, now: Any = None) -> QuerySet[Plan]:
+def plan_list(*, user: AbstractBaseUser, now: dt.datetime | None = None) -> QuerySet[Plan]:
     """The plans the user may view, with the family loaded (one query per page).
 
     Newest plan first: not by `updated_at`, which moves with changes the user may not see
@@ -61,7 +62,7 @@ class PlanListFirstPage:
         if not policy.is_signed_in(self.user):
             return []  # as plans_for answers anyone else: nothing
 
-        def build(user: int, now: Any) -> QuerySet[Any]:
+        def build(user: int, now: dt.datetime) -> QuerySet[Any]:
             placeholder = get_user_model()(pk=user, is_active=True)
             return (
                 plan_list(user=placeholder, now=now)
