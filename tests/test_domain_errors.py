@@ -1,4 +1,5 @@
-"""Domain errors are plain exceptions, mapped to HTTP in one place (issue 14).
+"""Domain errors are plain exceptions, mapped to HTTP in one place (issue 14); an error answer
+changes nothing.
 
 The services know nothing of HTTP: no domain module outside an `api/` package imports Django
 REST Framework, and every domain error answers with a status from `DOMAIN_STATUS`.
@@ -8,11 +9,17 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from django.db import DatabaseError, DataError, IntegrityError, transaction
+from django.http import Http404
+from rest_framework import exceptions
 
 from plan_service import errors
-from plan_service.api.exceptions import DOMAIN_STATUS, domain_status
+from plan_service.api.exceptions import DOMAIN_STATUS, domain_status, exception_handler
+from plan_service.participants.models import Organization
+from tests import factories
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = [ROOT / "plan_service", ROOT / "fhir_export"]
@@ -83,3 +90,48 @@ def test_no_domain_module_imports_the_rest_framework():
             ):
                 offenders.append(rel)
     assert offenders == []
+
+
+ERROR_ANSWERS = [
+    pytest.param(lambda: Http404(), id="404"),
+    pytest.param(lambda: exceptions.ValidationError({"name": ["bad"]}), id="400-validation"),
+    pytest.param(lambda: exceptions.PermissionDenied(), id="403"),
+    pytest.param(lambda: errors.ConflictError(), id="409-domain"),
+    pytest.param(lambda: errors.StaleVersionError(3), id="412"),
+    pytest.param(lambda: IntegrityError("duplicate"), id="409-integrity"),
+    pytest.param(lambda: DataError("NUL"), id="400-data"),
+    pytest.param(lambda: DatabaseError("gone"), id="503"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("make", ERROR_ANSWERS)
+def test_an_error_answer_undoes_what_the_request_wrote_before_it(make):
+    """The handler answers inside the request's transaction (`PolicyViewSet.dispatch` opens
+    it); a write made before the error must not be committed with the error answer. REST
+    framework's own `set_rollback` does nothing without ATOMIC_REQUESTS, which let it through."""
+    with transaction.atomic():  # the request's transaction
+        written = factories.organization()
+        response = exception_handler(make(), {"view": SimpleNamespace(owns_transaction=True)})
+    assert response is not None
+    assert 400 <= response.status_code < 600
+    assert not Organization.objects.filter(pk=written.pk).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("make", ERROR_ANSWERS)
+def test_an_error_answer_leaves_a_transaction_the_request_did_not_open(make):
+    """A read opens no transaction: its error answer must not mark one around it (here a
+    test's), which would refuse every later statement in it."""
+    with transaction.atomic():
+        written = factories.organization()
+        exception_handler(make(), {"view": SimpleNamespace(owns_transaction=False)})
+        assert not transaction.get_rollback()
+    assert Organization.objects.filter(pk=written.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_request_that_ends_without_an_error_keeps_its_writes():
+    with transaction.atomic():
+        written = factories.organization()
+    assert Organization.objects.filter(pk=written.pk).exists()

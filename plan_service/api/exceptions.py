@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError, DataError, IntegrityError
+from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import set_rollback
 
 from plan_service.errors import (
     ConflictError,
@@ -87,6 +87,19 @@ def domain_status(exc: DomainError) -> int:
     return next(DOMAIN_STATUS[c] for c in type(exc).__mro__ if c in DOMAIN_STATUS)
 
 
+def set_rollback(context: Mapping[str, Any]) -> None:
+    """Undo the request's writes: an error answer changes nothing.
+
+    The view's own transaction (`PolicyViewSet.request_transaction`) is marked for rollback;
+    a read has none, and any transaction around the request (a test's) is not the request's.
+    REST framework's own `set_rollback` acts only under `ATOMIC_REQUESTS`, which the service
+    does not use, so with it a write made before the error (outside a service's own atomic
+    block) was committed with the error answer.
+    """
+    if getattr(context.get("view"), "owns_transaction", False) and connection.in_atomic_block:
+        transaction.set_rollback(True)
+
+
 def error_body(status_code: int, code: str, message: str) -> dict[str, Any]:
     return {"errors": [{"field": None, "code": code, "message": message}]}
 
@@ -100,10 +113,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """DRF exception handler producing the one error shape, never a 500 for client input."""
     headers: dict[str, str] = {}
     if isinstance(exc, Http404 | exceptions.NotFound):
-        set_rollback()
+        set_rollback(context)
         return Response(not_found_body(), status=status.HTTP_404_NOT_FOUND)
     if isinstance(exc, RequestDataTooBig):
-        set_rollback()
+        set_rollback(context)
         return Response(
             error_body(413, "too_large", _("The request body is too large.")),
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
@@ -113,7 +126,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(_django_validation_detail(exc))
     if isinstance(exc, IntegrityError):
-        set_rollback()
+        set_rollback(context)
         logger.info("integrity error answered 409: %s", type(exc).__name__)
         return Response(
             error_body(409, "conflict", _("The request conflicts with existing data.")),
@@ -122,13 +135,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, DataError):
         # The database refused a value the client sent (say, a NUL character): the client's
         # doing, so a 400, and nothing was changed.
-        set_rollback()
+        set_rollback(context)
         return Response(
             error_body(400, "invalid", _("The request holds a value that cannot be stored.")),
             status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, DatabaseError):
-        set_rollback()
+        set_rollback(context)
         logger.warning("database unavailable: %s", type(exc).__name__)
         return Response(
             error_body(503, "unavailable", _("The service is briefly unavailable. Retry soon.")),
@@ -136,7 +149,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
     if isinstance(exc, DomainError):
-        set_rollback()
+        set_rollback(context)
         code = domain_status(exc)
         body: dict[str, Any] = {
             "errors": [{"field": exc.field, "code": exc.code, "message": str(exc.message)}]
@@ -147,7 +160,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(body, status=code, headers=headers)
     if not isinstance(exc, exceptions.APIException):
         return None
-    set_rollback()
+    set_rollback(context)
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
     if getattr(exc, "wait", None):

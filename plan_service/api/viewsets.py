@@ -7,7 +7,8 @@
   `log_plan_read` or the audit services); a read that did not is answered 500 with no data
   and rolled back, unless the view set lists it in `unlogged_reads` with the reason it
   concerns no person.
-* Each request runs in one transaction; the view writes its access-log rows inside it, so a
+* Each request runs in one transaction (`request_transaction`), which an error answer rolls
+  back (`api.exceptions.set_rollback`); the view writes its access-log rows inside it, so a
   read whose log row cannot be written returns no data (the database error answers 503).
 * A refused request (403/404) is rolled back, then logged as a denied attempt in its own
   transaction.
@@ -111,7 +112,8 @@ class PolicyViewSet(viewsets.GenericViewSet):
             and logged_reads() == 0
         ):
             logger.error("%s read %r without logging it; refused", type(self).__name__, self.action)
-            transaction.set_rollback(True)
+            if self.owns_transaction:
+                transaction.set_rollback(True)
             response = Response(
                 error_body(500, "unlogged_read", _("The service could not log this read.")),
                 status=500,
@@ -124,10 +126,19 @@ class PolicyViewSet(viewsets.GenericViewSet):
             return self.schema_model.objects.none()
         return super().get_queryset()
 
+    #: Whether this request runs in a transaction it opened (`request_transaction`), which an
+    #: error answer rolls back (`api.exceptions.set_rollback`).
+    owns_transaction = False
+
+    def request_transaction(self, request: Any) -> transaction.Atomic:
+        """The request's own transaction."""
+        self.owns_transaction = True
+        return transaction.atomic()
+
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         counting = start_counting_logged_reads()
         try:
-            with transaction.atomic():
+            with self.request_transaction(request):
                 response = super().dispatch(request, *args, **kwargs)
         except DatabaseError:
             logger.warning("database error outside the handler; answering 503")
