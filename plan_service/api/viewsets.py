@@ -4,12 +4,15 @@
   from the DRF action name to a `policy.Question`), the base asks it before the handler runs,
   and an action without one is refused (403, logged as an error) instead of served.
 * A successful read (GET/HEAD) must have appended its access-log rows (the view calls
-  `log_plan_read` or the audit services); a read that did not is answered 500 with no data
-  and rolled back, unless the view set lists it in `unlogged_reads` with the reason it
-  concerns no person.
-* Each request runs in one transaction (`request_transaction`), which an error answer rolls
-  back (`api.exceptions.set_rollback`); the view writes its access-log rows inside it, so a
-  read whose log row cannot be written returns no data (the database error answers 503).
+  `log_plan_read` or the audit services); a read that did not is answered 500 with no data,
+  unless the view set lists it in `unlogged_reads` with the reason it concerns no person.
+* A write runs in one transaction (`request_transaction`), which an error answer rolls back
+  (`api.exceptions.set_rollback`). A read (GET, HEAD, OPTIONS) runs without one: its only
+  writes are its access-log append and the read model's upserts, each one statement that
+  commits by itself, and READ COMMITTED gives each statement its own snapshot inside a
+  transaction too; a transaction would only add its BEGIN and COMMIT round trips. The log is
+  appended before the data leaves, so a read whose log row cannot be written returns no data
+  (the database error answers 503).
 * A refused request (403/404) is rolled back, then logged as a denied attempt in its own
   transaction.
 * Versioned writes read `If-Match`; missing gives 428, malformed 400, stale 412 (in services).
@@ -17,6 +20,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import uuid
@@ -55,6 +59,10 @@ def parse_uuid(value: object) -> uuid.UUID | None:
         return uuid.UUID(str(value))
     except ValueError:
         return None
+
+
+#: Methods that only read: answered without a transaction of their own (module docstring).
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 #: Questions every view set shares: DRF's own OPTIONS answer describes the route, not data.
@@ -130,8 +138,10 @@ class PolicyViewSet(viewsets.GenericViewSet):
     #: error answer rolls back (`api.exceptions.set_rollback`).
     owns_transaction = False
 
-    def request_transaction(self, request: Any) -> transaction.Atomic:
-        """The request's own transaction."""
+    def request_transaction(self, request: Any) -> contextlib.AbstractContextManager[Any]:
+        """The request's own transaction: one for a write, none for a read (READ_METHODS)."""
+        if request.method in READ_METHODS:
+            return contextlib.nullcontext()
         self.owns_transaction = True
         return transaction.atomic()
 
