@@ -10,9 +10,10 @@
   (`api.exceptions.set_rollback`). A read (GET, HEAD, OPTIONS) runs without one: its only
   writes are its access-log append and the read model's upserts, each one statement that
   commits by itself, and READ COMMITTED gives each statement its own snapshot inside a
-  transaction too; a transaction would only add its BEGIN and COMMIT round trips. The log is
-  appended before the data leaves, so a read whose log row cannot be written returns no data
-  (the database error answers 503).
+  transaction too; a transaction would only add its BEGIN and COMMIT round trips. Inside a
+  caller's transaction (a test's) a read takes a savepoint, as any nested block, so that its
+  failure leaves that transaction usable. The log is appended before the data leaves, so a
+  read whose log row cannot be written returns no data (the database error answers 503).
 * A refused request (403/404) is rolled back, then logged as a denied attempt in its own
   transaction.
 * Versioned writes read `If-Match`; missing gives 428, malformed 400, stale 412 (in services).
@@ -27,7 +28,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Model, QuerySet
 from django.http import Http404, JsonResponse
 from django.utils.functional import cached_property
@@ -139,8 +140,9 @@ class PolicyViewSet(viewsets.GenericViewSet):
     owns_transaction = False
 
     def request_transaction(self, request: Any) -> contextlib.AbstractContextManager[Any]:
-        """The request's own transaction: one for a write, none for a read (READ_METHODS)."""
-        if request.method in READ_METHODS:
+        """The request's own transaction: one for a write; none for a read (READ_METHODS),
+        unless it runs inside a caller's transaction, where it takes a savepoint."""
+        if request.method in READ_METHODS and not connection.in_atomic_block:
             return contextlib.nullcontext()
         self.owns_transaction = True
         return transaction.atomic()
