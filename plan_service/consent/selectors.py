@@ -15,14 +15,27 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
 
+def _answered(consents: QuerySet[Consent]) -> QuerySet[Consent]:
+    return consents.annotate(
+        in_force=ExpressionWrapper(Consent.effective_q(), output_field=BooleanField())
+    ).prefetch_related("subjects")
+
+
 def consent_list(*, user: AbstractBaseUser) -> QuerySet[Consent]:
     """Consents of the families whose plan the user leads or belongs to."""
-    return (
-        policy.consents_for(user, policy.Action.VIEW)
-        .annotate(in_force=ExpressionWrapper(Consent.effective_q(), output_field=BooleanField()))
-        .prefetch_related("subjects")
-        .order_by("-valid_from", "id")
-    )
+    return _answered(policy.consents_for(user, policy.Action.VIEW)).order_by("-valid_from", "id")
+
+
+def consent_written(consent: Consent) -> Consent:
+    """The consent a write of the caller's has just made or changed, as its answer.
+
+    Read by its id, not through the caller's access: the policy allowed the write, and the
+    write may itself have ended that access (a professional whose place on the team rests on
+    this very consent records its withdrawal, or a refusal that ends it). The answer holds
+    only what the caller wrote or already read, and their next request sees what the rules
+    give them then.
+    """
+    return _answered(Consent.objects.filter(pk=consent.pk)).get()
 
 
 def consent_target(consent_id: uuid.UUID) -> Target | None:

@@ -23,7 +23,7 @@ from plan_service.consent.services import consent_create, consent_withdraw
 from plan_service.participants import assessments
 from plan_service.participants.models import Person
 from plan_service.plans import services
-from plan_service.plans.models import Need
+from plan_service.plans.models import Membership, Need
 from tests import factories
 from tests.conftest import Api
 from tests.harness.hypothesis_profiles import examples
@@ -450,6 +450,55 @@ def test_withdrawal_records_who_when_and_why_once():
     )
     assert stored.history.count() == 2
     assert events.filter(action=AccessEvent.Action.UPDATE).count() == 1
+
+
+@pytest.mark.parametrize("ending", ["withdrawal", "refusal"])
+def test_a_lead_on_consent_records_the_end_of_the_consent_their_place_rests_on(ending):
+    """A write like any other: kept and answered, and the recorder's access ends on their next
+    request. The answer once re-read the consent through the recorder's access, which the write
+    had just ended: a withdrawal answered 404 (and, now that an error answer rolls the request
+    back, would never have been kept), a refusal answered 500.
+
+    No service makes a professional the lead on a consent today (one lead per plan, and no
+    handover), so the roles are swapped in the table; the data model allows the state, and the
+    answer must not depend on the recorder's access surviving their own write."""
+    h = Household()
+    consent = h.consent(h.guardian_a, ["health"])
+    h.seat_nurse(consent)
+    Membership.objects.filter(plan=h.plan, user=h.lead.user).update(role="member")
+    Membership.objects.filter(pk=h.membership.pk).update(role="lead")
+    nurse = Api(h.nurse.user)
+    assert nurse.get(f"/api/v1/consents/{consent.pk}/").status_code == 200
+    if ending == "withdrawal":
+        response = nurse.post(f"/api/v1/consents/{consent.pk}/withdraw/", {"reason": "puhelimessa"})
+        assert response.status_code == 200, response.content
+        written = Consent.objects.get(pk=consent.pk)
+        assert written.status == Consent.Status.WITHDRAWN
+    else:
+        response = nurse.post(
+            "/api/v1/consents/",
+            {
+                "family": str(h.plan.family_id),
+                "grantor": str(h.guardian_b.person.pk),
+                "subjects": [str(h.child_person.pk)],
+                "categories": ["health"],
+                "purpose": "ei suostumusta",
+                "recipient_sector": "health",
+                "status": "refused",
+                "method_detail": "by phone",
+            },
+        )
+        assert response.status_code == 201, response.content
+        written = Consent.objects.get(purpose="ei suostumusta")
+        assert written.status == Consent.Status.REFUSED
+    answer = response.json()
+    assert (answer["id"], answer["status"], answer["in_force"]) == (
+        str(written.pk),
+        written.status,
+        False,
+    )
+    assert nurse.get(f"/api/v1/consents/{consent.pk}/").status_code == 404
+    assert h.seen(h.nurse.user) is None
 
 
 class ConsentMachine(RuleBasedStateMachine):

@@ -127,8 +127,10 @@ class ConsentViewSet(PolicyViewSet):
             status=values["status"],
             method_detail=values.get("method_detail", ""),
         )
-        fresh = self.get_queryset().get(pk=consent.pk)
-        return Response(self.get_serializer(fresh).data, status=status.HTTP_201_CREATED)
+        return Response(
+            self.get_serializer(selectors.consent_written(consent)).data,
+            status=status.HTTP_201_CREATED,
+        )
 
     @extend_schema(
         summary="Withdraw a consent; takes effect on the next request",
@@ -140,7 +142,7 @@ class ConsentViewSet(PolicyViewSet):
         consent = self._get(pk)
         data = s.WithdrawInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.consent_withdraw(
+        withdrawn = services.consent_withdraw(
             actor=request.user, consent=consent, reason=data.validated_data["reason"]
         )
-        return Response(self.get_serializer(self._get(pk)).data)
+        return Response(self.get_serializer(selectors.consent_written(withdrawn)).data)
