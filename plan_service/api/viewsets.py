@@ -138,11 +138,18 @@ class PolicyViewSet(viewsets.GenericViewSet):
     #: Whether this request runs in a transaction it opened (`request_transaction`), which an
     #: error answer rolls back (`api.exceptions.set_rollback`).
     owns_transaction = False
+    #: Writes whose service opens its own short transactions around a call to another server
+    #: (a FHIR push): a request transaction around them would turn those into savepoints and
+    #: hold their locks, and the connection, for the whole exchange, retries included.
+    self_transacted_actions: ClassVar[frozenset[str]] = frozenset()
 
     def request_transaction(self, request: Any) -> contextlib.AbstractContextManager[Any]:
-        """The request's own transaction: one for a write; none for a read (READ_METHODS),
-        unless it runs inside a caller's transaction, where it takes a savepoint."""
-        if request.method in READ_METHODS and not connection.in_atomic_block:
+        """The request's own transaction: one for a write; none for a read (READ_METHODS) or
+        a `self_transacted_actions` write, unless it runs inside a caller's transaction, where
+        it takes a savepoint as any nested block does."""
+        action = getattr(self, "action_map", {}).get(request.method.lower())
+        untransacted = request.method in READ_METHODS or action in self.self_transacted_actions
+        if untransacted and not connection.in_atomic_block:
             return contextlib.nullcontext()
         self.owns_transaction = True
         return transaction.atomic()

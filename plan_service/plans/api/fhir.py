@@ -75,6 +75,9 @@ class PlanFhirViewSet(PlanScopedMixin, PolicyViewSet):
         "push": policy.EXPORT_FOR_RECIPIENT,
         "push_job": policy.EXPORT_FOR_RECIPIENT,
     }
+    # The push snapshots in one short transaction, posts, and records in another
+    # (plans/push.py): no lock or open transaction over the network.
+    self_transacted_actions = frozenset({"push"})
     renderer_classes: ClassVar[list[type[BaseRenderer]]] = [FhirJsonRenderer, JSONRenderer]
 
     @extend_schema(

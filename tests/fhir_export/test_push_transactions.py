@@ -1,0 +1,78 @@
+"""A push holds no lock and no transaction over the network (plans/push.py: the snapshot in
+one short transaction, the record in another; api/viewsets.py: no request transaction around
+them). Inside a request transaction the snapshot's share lock on the plan was a savepoint's,
+held until the request committed: after every attempt and backoff, so a goal edit waited on a
+slow or failing server. On committed data (`live_db`), the push in one thread, and the plan
+row probed from another connection while the server is refusing and being asked again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from django.db import OperationalError, connections, transaction
+
+from plan_service.plans import services
+from plan_service.plans.models import Goal, Plan
+from tests import factories
+from tests.conftest import Api
+
+
+def _probe(plan: Plan) -> str:
+    """Whether a writer could take the plan row now (a write locks it FOR UPDATE)."""
+    try:
+        with transaction.atomic():
+            list(Plan.objects.select_for_update(nowait=True).filter(pk=plan.pk))
+    except OperationalError:
+        return "locked"
+    return "free"
+
+
+def test_a_push_holds_no_lock_on_the_plan_while_the_server_is_asked(
+    live_db, settings, fhir_server
+) -> None:
+    settings.FHIR_PUSH_BASE_URL = fhir_server.base_url
+    settings.FHIR_PUSH_ATTEMPTS = 4
+    settings.FHIR_PUSH_BACKOFF_MS = 300  # 0.3, 0.6 and 1.2 s between the four attempts
+    settings.FHIR_PUSH_TIMEOUT_SECONDS = 10
+    fhir_server.hook("drop", count=0)
+    fhir_server.hook("respond", count=0)
+    lead = factories.professional("public_health_nurse")
+    plan = factories.plan(lead, factories.family(children=1, guardians=1))
+    services.item_create(
+        actor=lead.user,
+        plan_id=plan.pk,
+        model=Goal,
+        data={"category": "health", "title": "Uni", "desired_outcome": "Nukkuu"},
+    )
+    kanta = factories.recipient("repository", "health")
+    client = Api(lead.user)
+    asked = fhir_server.hook("requests")["requests"]
+    fhir_server.hook("fail", status=503, count=3)
+    answer: dict[str, Any] = {}
+
+    def push() -> None:
+        try:
+            answer["response"] = client.post(
+                f"/api/v1/plans/{plan.pk}/fhir/push/", {"recipient": kanta.code}
+            )
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=push)
+    thread.start()
+    probes = []
+    deadline = time.monotonic() + 60
+    while thread.is_alive() and time.monotonic() < deadline:
+        if 1 <= fhir_server.hook("requests")["requests"] - asked <= 3:  # refused, to be asked again
+            probes.append(_probe(plan))
+        time.sleep(0.05)
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    response = answer["response"]
+    assert response.status_code == 200, response.content
+    assert response.json()["attempts"] == 4
+    assert probes, "no probe while the server was being asked"
+    assert set(probes) == {"free"}, probes
