@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 
 from plan_service.audit.models import AccessEvent
 from tests import factories
+from tests.audit.helpers import REFUSING_TRIGGER, refuse_log_rows
 from tests.conftest import Api
 from tests.harness.db_roles import owner_session
 from tests.test_hot_paths import _plan
@@ -74,21 +75,12 @@ def broken_log(live_db) -> Iterator[None]:
     """The log refuses every row until the test ends (committed: there is no test
     transaction to roll it back). Only the owner may add a trigger."""
     with owner_session(), connection.cursor() as cursor:
-        cursor.execute(
-            """
-            CREATE FUNCTION pg_temp.audit_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN RAISE EXCEPTION 'access log unavailable (test)'; END $$;
-            CREATE TRIGGER audit_test_refuse_autocommit BEFORE INSERT ON audit_accessevent
-                FOR EACH ROW EXECUTE FUNCTION pg_temp.audit_test_refuse();
-            """
-        )
+        refuse_log_rows(cursor)
     try:
         yield
     finally:
         with owner_session(), connection.cursor() as cursor:
-            cursor.execute(
-                "DROP TRIGGER IF EXISTS audit_test_refuse_autocommit ON audit_accessevent"
-            )
+            cursor.execute(f"DROP TRIGGER IF EXISTS {REFUSING_TRIGGER} ON audit_accessevent")
 
 
 def test_a_read_without_a_transaction_still_fails_closed(scene, broken_log):

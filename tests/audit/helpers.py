@@ -126,3 +126,20 @@ def fresh_chain_offset(spare: int = 4) -> int:
         m.objects.aggregate(top=Max("chain"))["top"] for m in (AccessEvent, Disclosure, PurgePoint)
     ]
     return max([settings.AUDIT_CHAINS - 1, *(u for u in used if u is not None)]) + 1
+
+
+#: The trigger `refuse_log_rows` adds (see there).
+REFUSING_TRIGGER = "audit_test_refuse"
+
+
+def refuse_log_rows(cursor: Any) -> None:
+    """Make every access-log insert fail, as an unavailable log would: a trigger, which only
+    the owner may add (the caller has the owner's rights), on a function of this session."""
+    cursor.execute(
+        f"""
+        CREATE FUNCTION pg_temp.audit_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'access log unavailable (test)'; END $$;
+        CREATE TRIGGER {REFUSING_TRIGGER} BEFORE INSERT ON audit_accessevent
+            FOR EACH ROW EXECUTE FUNCTION pg_temp.audit_test_refuse();
+        """
+    )

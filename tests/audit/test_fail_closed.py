@@ -13,6 +13,7 @@ from plan_service.audit.models import AccessEvent
 from plan_service.plans.models import Need
 from plan_service.plans.services import item_create
 from tests import factories
+from tests.audit.helpers import refuse_log_rows
 from tests.harness.db_roles import owner_powers
 
 pytestmark = pytest.mark.django_db
@@ -22,14 +23,7 @@ pytestmark = pytest.mark.django_db
 def broken_log() -> None:
     # Only the owner may add a trigger: this plays a failing log, not the service.
     with owner_powers(), connection.cursor() as cursor:
-        cursor.execute(
-            """
-            CREATE FUNCTION pg_temp.audit_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN RAISE EXCEPTION 'access log unavailable (test)'; END $$;
-            CREATE TRIGGER audit_test_refuse BEFORE INSERT ON audit_accessevent
-                FOR EACH ROW EXECUTE FUNCTION pg_temp.audit_test_refuse();
-            """
-        )
+        refuse_log_rows(cursor)
 
 
 @pytest.fixture

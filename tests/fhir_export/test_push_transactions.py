@@ -14,10 +14,9 @@ from typing import Any
 
 from django.db import OperationalError, connections, transaction
 
-from plan_service.plans import services
-from plan_service.plans.models import Goal, Plan
-from tests import factories
+from plan_service.plans.models import Plan
 from tests.conftest import Api
+from tests.fhir_export.test_push import body, setup  # noqa: F401 (fixture)
 
 
 def _probe(plan: Plan) -> str:
@@ -31,23 +30,12 @@ def _probe(plan: Plan) -> str:
 
 
 def test_a_push_holds_no_lock_on_the_plan_while_the_server_is_asked(
-    live_db, settings, fhir_server
-) -> None:
-    settings.FHIR_PUSH_BASE_URL = fhir_server.base_url
-    settings.FHIR_PUSH_ATTEMPTS = 4
+    live_db,
+    setup,  # noqa: F811 (test_push's fixture)
+    settings,
+):
+    lead, plan, fhir_server = setup  # live_db first: the scene is committed
     settings.FHIR_PUSH_BACKOFF_MS = 300  # 0.3, 0.6 and 1.2 s between the four attempts
-    settings.FHIR_PUSH_TIMEOUT_SECONDS = 10
-    fhir_server.hook("drop", count=0)
-    fhir_server.hook("respond", count=0)
-    lead = factories.professional("public_health_nurse")
-    plan = factories.plan(lead, factories.family(children=1, guardians=1))
-    services.item_create(
-        actor=lead.user,
-        plan_id=plan.pk,
-        model=Goal,
-        data={"category": "health", "title": "Uni", "desired_outcome": "Nukkuu"},
-    )
-    kanta = factories.recipient("repository", "health")
     client = Api(lead.user)
     asked = fhir_server.hook("requests")["requests"]
     fhir_server.hook("fail", status=503, count=3)
@@ -55,9 +43,7 @@ def test_a_push_holds_no_lock_on_the_plan_while_the_server_is_asked(
 
     def push() -> None:
         try:
-            answer["response"] = client.post(
-                f"/api/v1/plans/{plan.pk}/fhir/push/", {"recipient": kanta.code}
-            )
+            answer["response"] = client.post(f"/api/v1/plans/{plan.pk}/fhir/push/", body(plan))
         finally:
             connections.close_all()
 
