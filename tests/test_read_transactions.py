@@ -8,15 +8,21 @@ The log still fails closed: a read whose log row cannot be written answers 503 a
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 from collections.abc import Iterator
 
 import pytest
+import time_machine
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from plan_service.audit.models import AccessEvent
 from tests import factories
 from tests.audit.helpers import REFUSING_TRIGGER, refuse_log_rows
+from tests.clients.test_clients import Portal, bearer
 from tests.conftest import Api
 from tests.harness.db_roles import owner_session
 from tests.test_hot_paths import _plan
@@ -54,9 +60,15 @@ def test_a_read_opens_no_transaction_and_a_write_one(scene):
         assert not [s for s in statements if s.startswith(TRANSACTION)], url
         assert sum("audit_chain_append" in s for s in statements) == 1, url
         assert not connection.in_atomic_block
-    # A read-model hit of the document: token, access, stored rendering, log append.
-    status, statements = _statements(pro, "GET", f"/api/v1/plans/{plan.pk}/document/")
-    assert len(statements) == 4, statements
+    # A read-model hit of the document and of the plan, and the plan list's first page: token,
+    # access (or the compiled page), stored rendering (or the families' people), log append.
+    for url in (
+        f"/api/v1/plans/{plan.pk}/document/",
+        f"/api/v1/plans/{plan.pk}/",
+        "/api/v1/plans/",
+    ):
+        status, statements = _statements(pro, "GET", url)
+        assert len(statements) == 4, (url, statements)
     goal.refresh_from_db()
     status, statements = _statements(
         pro,
@@ -70,9 +82,9 @@ def test_a_read_opens_no_transaction_and_a_write_one(scene):
     assert statements[-1] == "COMMIT"
 
 
-@pytest.fixture
-def broken_log(live_db) -> Iterator[None]:
-    """The log refuses every row until the test ends (committed: there is no test
+@contextlib.contextmanager
+def refusing_log() -> Iterator[None]:
+    """The log refuses every row until the block ends (committed: there is no test
     transaction to roll it back). Only the owner may add a trigger."""
     with owner_session(), connection.cursor() as cursor:
         refuse_log_rows(cursor)
@@ -83,15 +95,65 @@ def broken_log(live_db) -> Iterator[None]:
             cursor.execute(f"DROP TRIGGER IF EXISTS {REFUSING_TRIGGER} ON audit_accessevent")
 
 
-def test_a_read_without_a_transaction_still_fails_closed(scene, broken_log):
+def test_a_read_without_a_transaction_still_fails_closed(scene):
     _, plan, goal, reads = scene
     before = AccessEvent.objects.count()
-    for client, url in reads:
-        response = client.get(url)
-        assert response.status_code == 503, url
-        assert response["Retry-After"]
-        assert goal.title.encode() not in response.content
-        assert str(plan.pk).encode() not in response.content
-        assert not connection.in_atomic_block
+    with refusing_log():
+        for client, url in reads:
+            response = client.get(url)
+            assert response.status_code == 503, url
+            assert response["Retry-After"]
+            assert goal.title.encode() not in response.content
+            assert str(plan.pk).encode() not in response.content
+            assert not connection.in_atomic_block
     # No row, and the connection is usable: the failed statement ended with itself.
     assert AccessEvent.objects.count() == before
+
+
+def test_a_refused_token_on_a_read_is_logged_at_once_and_a_log_outage_keeps_the_401(live_db):
+    """With no request transaction to roll it back, a refused machine token's row is written
+    at once (audit/accounts.py `_defer`); a log that cannot take it is a warning, as after the
+    response, and the answer stays the 401, not a 503."""
+    portal = Portal()
+    http = Client()
+    expired, also_expired = portal.token(http), portal.token(http)
+    with time_machine.travel(timezone.now() + dt.timedelta(seconds=301)):
+        response = http.get("/api/v1/client/plans/", **bearer(expired))
+        assert response.status_code == 401
+        (row,) = AccessEvent.objects.filter(
+            action="denied", actor_username=portal.client_id, outcome_code=401
+        )
+        assert row.query == {"path": "/api/v1/client/plans/", "reason": "expired"}
+        with refusing_log():
+            response = http.get("/api/v1/client/plans/", **bearer(also_expired))
+        assert response.status_code == 401
+    assert AccessEvent.objects.filter(action="denied", actor_username=portal.client_id).count() == 1
+
+
+def test_the_logs_verification_streams_each_chain_in_a_transaction(live_db, monkeypatch):
+    """An auditor's verification is a read, so it has no request transaction; outside one
+    Django declares its server-side cursor WITH HOLD, and PostgreSQL copies the whole chain
+    before the first row. `chain.verify` reads each chain inside a transaction of its own."""
+    from plan_service.audit import chain
+
+    rows, holdable = chain._rows, []
+
+    def watched(model, number):
+        for n, values in enumerate(rows(model, number)):
+            if n == 0:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT bool_or(is_holdable) FROM pg_cursors")
+                    holdable.append(cursor.fetchone()[0])
+            yield values
+
+    from django.db import transaction
+
+    from tests.audit.helpers import access_row
+
+    with transaction.atomic():  # a committed row, so that there is a chain to read
+        chain.append([access_row()], key="verify-streams")
+    monkeypatch.setattr(chain, "_rows", watched)
+    assert not connection.in_atomic_block
+    assert chain.verify(AccessEvent).ok
+    assert holdable
+    assert not any(holdable), holdable

@@ -83,10 +83,22 @@ def _record(actor: Any, action: str, **columns: Any) -> None:
 
 
 def _defer(request: HttpRequest | None, write: Callable[[], None]) -> None:
-    """Write now outside a transaction (or without a request), else after the response."""
-    if request is None or not connection.in_atomic_block:
+    """Write now outside a transaction (or without a request), else after the response.
+
+    Outside a transaction (an API read runs in autocommit) nothing will roll the row back, so
+    it is written at once; as after the response, a log that cannot be written then is a
+    warning, not the refusal's answer.
+    """
+    if request is None:
         with transaction.atomic():
             write()
+        return
+    if not connection.in_atomic_block:
+        try:
+            with transaction.atomic():
+                write()
+        except DatabaseError:
+            logger.warning("could not log a sign-in event")
         return
     pending = getattr(request, _PENDING, None)
     if pending is None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from plan_service import prepared
 from plan_service.audit.models import AccessEvent, Chained, Disclosure, PurgePoint
@@ -514,31 +514,37 @@ def verify(model: type[Chained], *, anchor: Anchor | None = None) -> VerifyResul
         hash_at_head: str | None = prev if head_seq == start_seq - 1 else None
         rows = 0
         found: list[Break] = []
-        for values in _rows(model, chain):
-            rows += 1
-            seq, prev_hash, stored_hash = values[0], values[1], values[2]
-            row_id = str(values[id_index])
-            problems = []
-            if seq != expected:
-                where = "chain must start" if expected == start_seq else "missing row"
-                problems.append(f"{where}: expected seq {expected}, found {seq}")
-            if prev_hash != prev:
-                problems.append("prev_hash does not match the previous row")
-            data = {
-                name: convert(value)
-                for (name, convert), value in zip(columns, values[3:], strict=True)
-                if value is not None or name not in optional
-            }
-            if _digest(prev_hash, _canonical_json(data)) != stored_hash:
-                problems.append("row_hash does not match the row")
-            if problems:
-                found.append(
-                    Break(chain, expected if seq != expected else seq, row_id, "; ".join(problems))
-                )
-            if seq == head_seq:
-                hash_at_head = stored_hash
-            prev = stored_hash
-            expected = seq + 1
+        # In a transaction: Django streams a server-side cursor only inside one; in
+        # autocommit (an API read) it declares it WITH HOLD, and PostgreSQL copies the
+        # chain's whole result before the first row.
+        with transaction.atomic():
+            for values in _rows(model, chain):
+                rows += 1
+                seq, prev_hash, stored_hash = values[0], values[1], values[2]
+                row_id = str(values[id_index])
+                problems = []
+                if seq != expected:
+                    where = "chain must start" if expected == start_seq else "missing row"
+                    problems.append(f"{where}: expected seq {expected}, found {seq}")
+                if prev_hash != prev:
+                    problems.append("prev_hash does not match the previous row")
+                data = {
+                    name: convert(value)
+                    for (name, convert), value in zip(columns, values[3:], strict=True)
+                    if value is not None or name not in optional
+                }
+                if _digest(prev_hash, _canonical_json(data)) != stored_hash:
+                    problems.append("row_hash does not match the row")
+                if problems:
+                    found.append(
+                        Break(
+                            chain, expected if seq != expected else seq, row_id, "; ".join(problems)
+                        )
+                    )
+                if seq == head_seq:
+                    hash_at_head = stored_hash
+                prev = stored_hash
+                expected = seq + 1
         checked += rows
         last_seq = expected - 1
         if head is not None and head_seq is not None:

@@ -134,11 +134,12 @@ REFUSING_TRIGGER = "audit_test_refuse"
 
 def refuse_log_rows(cursor: Any) -> None:
     """Make every access-log insert fail, as an unavailable log would: a trigger, which only
-    the owner may add (the caller has the owner's rights), on a function of this session."""
+    the owner may add (the caller has the owner's rights), on a function of this session
+    (replaced, not created, so that a session may do this more than once)."""
     cursor.execute(
         f"""
-        CREATE FUNCTION pg_temp.audit_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN RAISE EXCEPTION 'access log unavailable (test)'; END $$;
+        CREATE OR REPLACE FUNCTION pg_temp.audit_test_refuse() RETURNS trigger
+        LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'access log unavailable (test)'; END $$;
         CREATE TRIGGER {REFUSING_TRIGGER} BEFORE INSERT ON audit_accessevent
             FOR EACH ROW EXECUTE FUNCTION pg_temp.audit_test_refuse();
         """
