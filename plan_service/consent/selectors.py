@@ -31,9 +31,10 @@ def consent_written(consent: Consent) -> Consent:
 
     Read by its id, not through the caller's access: the policy allowed the write, and the
     write may itself have ended that access (a professional whose place on the team rests on
-    this very consent records its withdrawal, or a refusal that ends it). The answer holds
-    only what the caller wrote or already read, and their next request sees what the rules
-    give them then.
+    this very consent records its withdrawal, or a refusal that ends it). Only for a consent
+    the caller's own write produced (a withdrawal that someone else's had already made is
+    answered through the caller's access): the answer then holds what the caller wrote or
+    had just read, and their next request sees what the rules give them.
     """
     return _answered(Consent.objects.filter(pk=consent.pk)).get()
 

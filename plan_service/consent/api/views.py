@@ -145,4 +145,8 @@ class ConsentViewSet(PolicyViewSet):
         withdrawn = services.consent_withdraw(
             actor=request.user, consent=consent, reason=data.validated_data["reason"]
         )
+        if withdrawn.withdrawn_by_id != request.user.pk:
+            # Withdrawn by someone else first: nothing of this caller's was written, so the
+            # answer is what their access shows (the other's reason is not theirs to read).
+            return Response(self.get_serializer(self._get(pk)).data)
         return Response(self.get_serializer(selectors.consent_written(withdrawn)).data)
