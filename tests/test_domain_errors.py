@@ -135,3 +135,30 @@ def test_a_request_that_ends_without_an_error_keeps_its_writes():
     with transaction.atomic():
         written = factories.organization()
     assert Organization.objects.filter(pk=written.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_write_request_refused_after_a_finished_service_call_keeps_nothing(api, monkeypatch):
+    """Through the whole stack: the view set's own transaction is the one its error answer
+    rolls back. Here the registry's service finishes (the organisation, its history row and
+    its log row are written) and then the request is refused; all three must go."""
+    from plan_service.audit.models import AccessEvent
+    from plan_service.participants import services as registry
+    from plan_service.participants.api import views
+
+    real = registry.organization_create
+
+    def then_refused(**kwargs):
+        real(**kwargs)
+        raise errors.ConflictError()
+
+    monkeypatch.setattr(views.services, "organization_create", then_refused)
+    admin = factories.professional("administrator").user
+    before = AccessEvent.objects.filter(object_type="organization").count()
+    response = api.as_user(admin).post(
+        "/api/v1/organizations/", {"name": "Ei jää", "oid": "1.2.246.10.99.7", "sector": "health"}
+    )
+    assert response.status_code == 409
+    assert not Organization.objects.filter(name="Ei jää").exists()
+    assert not Organization.history.filter(name="Ei jää").exists()
+    assert AccessEvent.objects.filter(object_type="organization").count() == before
