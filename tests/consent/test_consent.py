@@ -501,6 +501,23 @@ def test_a_lead_on_consent_records_the_end_of_the_consent_their_place_rests_on(e
     assert h.seen(h.nurse.user) is None
 
 
+def test_a_withdrawal_someone_else_made_first_is_answered_through_the_callers_access():
+    """Nothing of the caller's is written then (the first withdrawal stands, `withdrawn_by`
+    included), so the answer is the consent as their access shows it, not a read by id: it
+    matters when the first withdrawal lands between the caller's read and their write and
+    ends the caller's access, which a test cannot time; here the lead's access goes on."""
+    h = Household()
+    consent = h.consent(h.guardian_a, ["health"])
+    consent_withdraw(actor=h.guardian_b, consent=consent, reason="toisen huoltajan syy")
+    response = Api(h.lead.user).post(
+        f"/api/v1/consents/{consent.pk}/withdraw/", {"reason": "myöhässä"}
+    )
+    assert response.status_code == 200, response.content
+    answer = response.json()
+    assert (answer["status"], answer["withdrawal_reason"]) == ("withdrawn", "toisen huoltajan syy")
+    assert Consent.objects.get(pk=consent.pk).withdrawn_by_id == h.guardian_b.pk
+
+
 class ConsentMachine(RuleBasedStateMachine):
     """Grant, withdraw, refuse, expire, seat and unseat the nurse, hide and show an item; after
     every step the API's answers equal the reference model's."""
