@@ -93,8 +93,8 @@ def set_rollback(context: Mapping[str, Any]) -> None:
     The view's own transaction (`PolicyViewSet.request_transaction`) is marked for rollback;
     a read has none, and any transaction around the request (a test's) is not the request's.
     REST framework's own `set_rollback` acts only under `ATOMIC_REQUESTS`, which the service
-    does not use, so with it a write made before the error (outside a service's own atomic
-    block) was committed with the error answer.
+    does not use, so with it a write made before the error (by a service call that had
+    finished, or outside any service) was committed with the error answer.
     """
     if getattr(context.get("view"), "owns_transaction", False) and connection.in_atomic_block:
         transaction.set_rollback(True)
