@@ -90,7 +90,7 @@ def domain_status(exc: DomainError) -> int:
 def set_rollback(context: Mapping[str, Any]) -> None:
     """Undo the request's writes: an error answer changes nothing.
 
-    The view's own transaction (`PolicyViewSet.request_transaction`) is marked for rollback;
+    The view's own transaction (`PolicyViewSet.opens_transaction`) is marked for rollback;
     a read has none, and any transaction around the request (a test's) is not the request's.
     REST framework's own `set_rollback` acts only under `ATOMIC_REQUESTS`, which the service
     does not use, so with it a write made before the error (by a service call that had

@@ -6,7 +6,7 @@
 * A successful read (GET/HEAD) must have appended its access-log rows (the view calls
   `log_plan_read` or the audit services); a read that did not is answered 500 with no data,
   unless the view set lists it in `unlogged_reads` with the reason it concerns no person.
-* A write runs in one transaction (`request_transaction`), which an error answer rolls back
+* A write runs in one transaction (`opens_transaction`), which an error answer rolls back
   (`api.exceptions.set_rollback`). A read (GET, HEAD, OPTIONS) runs without one: its only
   writes are its access-log append and the read model's upserts, each one statement that
   commits by itself, and READ COMMITTED gives each statement its own snapshot inside a
@@ -36,11 +36,12 @@ from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, viewsets
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from plan_service import policy
-from plan_service.api.exceptions import RETRY_AFTER_SECONDS, error_body
+from plan_service.api.exceptions import RETRY_AFTER_SECONDS, error_body, set_rollback
 from plan_service.audit.context import (
     logged_reads,
     start_counting_logged_reads,
@@ -60,10 +61,6 @@ def parse_uuid(value: object) -> uuid.UUID | None:
         return uuid.UUID(str(value))
     except ValueError:
         return None
-
-
-#: Methods that only read: answered without a transaction of their own (module docstring).
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 #: Questions every view set shares: DRF's own OPTIONS answer describes the route, not data.
@@ -121,8 +118,7 @@ class PolicyViewSet(viewsets.GenericViewSet):
             and logged_reads() == 0
         ):
             logger.error("%s read %r without logging it; refused", type(self).__name__, self.action)
-            if self.owns_transaction:
-                transaction.set_rollback(True)
+            set_rollback(self.get_exception_handler_context())
             response = Response(
                 error_body(500, "unlogged_read", _("The service could not log this read.")),
                 status=500,
@@ -135,7 +131,7 @@ class PolicyViewSet(viewsets.GenericViewSet):
             return self.schema_model.objects.none()
         return super().get_queryset()
 
-    #: Whether this request runs in a transaction it opened (`request_transaction`), which an
+    #: Whether this request runs in a transaction it opened (`opens_transaction`), which an
     #: error answer rolls back (`api.exceptions.set_rollback`).
     owns_transaction = False
     #: Writes whose service opens its own short transactions around a call to another server
@@ -143,21 +139,19 @@ class PolicyViewSet(viewsets.GenericViewSet):
     #: hold their locks, and the connection, for the whole exchange, retries included.
     self_transacted_actions: ClassVar[frozenset[str]] = frozenset()
 
-    def request_transaction(self, request: Any) -> contextlib.AbstractContextManager[Any]:
-        """The request's own transaction: one for a write; none for a read (READ_METHODS) or
-        a `self_transacted_actions` write, unless it runs inside a caller's transaction, where
-        it takes a savepoint as any nested block does."""
+    def opens_transaction(self, request: Any) -> bool:
+        """Whether the request runs in a transaction of its own: a write does; a read (REST
+        framework's SAFE_METHODS) or a `self_transacted_actions` write does not, unless it runs
+        inside a caller's transaction, where it takes a savepoint as any nested block does."""
         action = getattr(self, "action_map", {}).get(request.method.lower())
-        untransacted = request.method in READ_METHODS or action in self.self_transacted_actions
-        if untransacted and not connection.in_atomic_block:
-            return contextlib.nullcontext()
-        self.owns_transaction = True
-        return transaction.atomic()
+        untransacted = request.method in SAFE_METHODS or action in self.self_transacted_actions
+        return not untransacted or connection.in_atomic_block
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         counting = start_counting_logged_reads()
+        self.owns_transaction = self.opens_transaction(request)
         try:
-            with self.request_transaction(request):
+            with transaction.atomic() if self.owns_transaction else contextlib.nullcontext():
                 response = super().dispatch(request, *args, **kwargs)
         except DatabaseError:
             logger.warning("database error outside the handler; answering 503")
