@@ -23,11 +23,17 @@ from tests.test_query_counts import make_plans
 pytestmark = pytest.mark.django_db
 
 
-def counted(client, method: str, url: str, data=None, **headers):
+def statements(client, method: str, url: str, data=None, **headers):
+    """The answer to one request and the SQL statements it sent, in order."""
     with CaptureQueriesContext(connection) as ctx:
         response = client.request(method, url, data, **headers)
+    return response, [q["sql"].lstrip() for q in ctx.captured_queries]
+
+
+def counted(client, method: str, url: str, data=None, **headers):
+    response, sent = statements(client, method, url, data, **headers)
     assert response.status_code < 300, response.content[:300]
-    return len(ctx.captured_queries), response
+    return len(sent), response
 
 
 def _plan(lead, goals: int, children: int):

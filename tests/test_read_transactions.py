@@ -16,7 +16,6 @@ import pytest
 import time_machine
 from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from plan_service.audit.models import AccessEvent
@@ -25,7 +24,7 @@ from tests.audit.helpers import REFUSING_TRIGGER, refuse_log_rows
 from tests.clients.test_clients import Portal, bearer
 from tests.conftest import Api
 from tests.harness.db_roles import owner_session
-from tests.test_hot_paths import _plan
+from tests.test_hot_paths import _plan, statements
 
 TRANSACTION = ("BEGIN", "SAVEPOINT", "COMMIT", "RELEASE")
 
@@ -46,9 +45,8 @@ def scene(live_db):
 
 
 def _statements(client: Api, method: str, url: str, *args, **headers) -> tuple[int, list[str]]:
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.request(method, url, *args, **headers)
-    return response.status_code, [q["sql"].lstrip() for q in ctx.captured_queries]
+    response, sent = statements(client, method, url, *args, **headers)
+    return response.status_code, sent
 
 
 def test_a_read_opens_no_transaction_and_a_write_one(scene):
