@@ -155,3 +155,40 @@ def test_the_logs_verification_streams_each_chain_in_a_transaction(live_db, monk
     assert chain.verify(AccessEvent).ok
     assert holdable
     assert not any(holdable), holdable
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/audit/access-log/export.csv/",
+        "/api/v1/audit/access-log/export.fhir/",
+        "/api/v1/audit/disclosures/export.fhir/",
+    ],
+)
+def test_the_auditors_exports_stream_inside_a_transaction(live_db, url):
+    """An export is sent after its view has returned, with no transaction around it; there
+    Django would declare its server-side cursor WITH HOLD, and PostgreSQL would compute and
+    copy the whole result before the first row left. The rows are read inside a transaction of
+    their own (audit/api/views.py `_streamed`), which ends with the stream."""
+    from django.db import transaction
+
+    from plan_service.audit import chain
+    from tests.audit.helpers import access_row, disclosure_row
+
+    auditor = factories.professional("auditor")
+    ours = {"actor_organization_id": auditor.organization_id}
+    with transaction.atomic():  # rows in the auditor's scope, committed
+        chain.append([access_row(**ours) for _ in range(3)], key="export-streams")
+        chain.append([disclosure_row(**ours) for _ in range(3)], key="export-streams")
+    response = Api(auditor.user).get(url)
+    assert response.status_code == 200
+    assert not connection.in_atomic_block
+    chunks, holdable = iter(response.streaming_content), []
+    sent = [next(chunks), next(chunks)]  # the opening, then the first row: the cursor is open
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT is_holdable FROM pg_cursors")
+        holdable = [row[0] for row in cursor.fetchall()]
+    sent.extend(chunks)
+    assert holdable == [False]  # one cursor, declared inside a transaction
+    assert len(sent) > 3
+    assert not connection.in_atomic_block  # the stream's transaction ended with it

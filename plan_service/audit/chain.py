@@ -21,6 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q, QuerySet
 
 from plan_service import prepared
 from plan_service.audit.models import AccessEvent, Chained, Disclosure, PurgePoint
@@ -470,6 +471,40 @@ def _rows(model: type[Chained], chain: int) -> Iterator[tuple[Any, ...]]:
         .values_list(*fields)
         .iterator(chunk_size=10000)
     )
+
+
+def last_seqs(model: type[Chained]) -> dict[int, int]:
+    """The last seq of every chain of `model` now: a cut of the log that later appends do not
+    move (`up_to`).
+
+    A chain's rows are numbered under its lock, which its appender holds until it commits, so
+    every row up to the last one committed is committed too. One statement, each chain found by
+    an index probe (a loose scan of the (chain, seq) constraint), not a scan of the log.
+    """
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH RECURSIVE chains(chain) AS (
+                (SELECT chain FROM {table} ORDER BY chain LIMIT 1)
+                UNION ALL
+                SELECT (SELECT t.chain FROM {table} t WHERE t.chain > chains.chain
+                         ORDER BY t.chain LIMIT 1)
+                  FROM chains WHERE chains.chain IS NOT NULL
+            )
+            SELECT chain, (SELECT max(t.seq) FROM {table} t WHERE t.chain = chains.chain)
+              FROM chains WHERE chain IS NOT NULL
+            """  # noqa: S608 (the model's own table name)
+        )
+        return dict(cursor.fetchall())
+
+
+def up_to(rows: QuerySet[Any], seqs: Mapping[int, int]) -> QuerySet[Any]:
+    """`rows` without any appended after the cut `seqs` (`last_seqs`) was taken."""
+    cut = Q(pk__in=[])
+    for chain, seq in seqs.items():
+        cut |= Q(chain=chain, seq__lte=seq)
+    return rows.filter(cut)
 
 
 def _starts(model: type[Chained]) -> dict[int, tuple[int, str]]:

@@ -6,15 +6,25 @@ import csv
 import datetime as dt
 import io
 import json
+import uuid
 
 import pytest
 from django.utils import timezone
 
 from fhir_export import resource_model
+from fhir_export.identifiers import derive
+from plan_service.audit import chain
 from plan_service.audit.models import AccessEvent, Disclosure
 from plan_service.audit.services import record_disclosure
 from tests import factories
-from tests.audit.helpers import append_rows, bypass_triggers
+from tests.audit.helpers import (
+    access_row,
+    append_rows,
+    bypass_triggers,
+    disclosure_row,
+    fresh_chain_offset,
+    key_for_chain,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -174,6 +184,55 @@ def test_disclosure_log_query_and_csv_export(scene):
     ids = {r["id"] for r in table}
     assert ids <= {str(pk) for pk in Disclosure.objects.values_list("pk", flat=True)}
     assert ids - committed == {str(d.pk) for d in Disclosure.objects.filter(plan_id=plan.pk)}
+
+
+def _exported(response, model) -> set[str]:
+    """The ids of the log rows an export sent (a FHIR export's AuditEvents, derived from them)."""
+    body = b"".join(response.streaming_content).decode()
+    if response["Content-Type"].startswith("text/csv"):
+        return {row["id"] for row in csv.DictReader(io.StringIO(body))}
+    return {entry["resource"]["id"] for entry in json.loads(body)["entry"]}
+
+
+def _as_exported(response, model, pks) -> set[str]:
+    if response["Content-Type"].startswith("text/csv"):
+        return {str(pk) for pk in pks}
+    kind = ("disclosure",) if model is Disclosure else ()
+    return {derive("AuditEvent", *kind, pk) for pk in pks}
+
+
+@pytest.mark.parametrize(
+    ("url", "model"),
+    [
+        (f"{LOG}export.csv/", AccessEvent),
+        (f"{LOG}export.fhir/", AccessEvent),
+        (f"{DISCLOSURES}export.fhir/", Disclosure),
+    ],
+)
+def test_an_export_leaves_out_rows_appended_after_it_began(scene, settings, url, model):
+    """An export is sent after its view has returned and its log row is written; a row
+    appended in between (to a chain in use, or to a chain begun since) would leave with it
+    unlogged: the export's log rows neither count it nor name its person."""
+    plan, child = scene["plan"], scene["child"]
+    build = access_row if model is AccessEvent else disclosure_row
+    about = {"plan_id": plan.pk, "family_id": plan.family_id, "subject_id": child.pk}
+    chain.append([build(**about)], key=key_for_chain(1))
+    before = model.objects.filter(plan_id=plan.pk).values_list("pk", flat=True)
+    before = set(before)
+    response = scene["client"].get(url, {"plan": str(plan.pk)}, HTTP_X_REQUEST_ID="cut-export")
+    assert response.status_code == 200
+    stranger = uuid.uuid4()  # a person the export's log rows do not name
+    late = [build(**about) for _ in range(2)]
+    for row in late:
+        row.subject_id = stranger
+    chain.append([late[0]], key=key_for_chain(1))
+    settings.AUDIT_CHAINS = fresh_chain_offset() + 1
+    chain.append([late[1]], key=key_for_chain(settings.AUDIT_CHAINS - 1))
+    assert late[1].seq == 1  # a chain the export's cut did not know
+    assert _exported(response, model) == _as_exported(response, model, before)
+    logged = AccessEvent.objects.filter(request_id="cut-export")
+    assert {row.result_count for row in logged} == {len(before)}
+    assert stranger not in {row.subject_id for row in logged}
 
 
 def test_fhir_export_gives_valid_balp_audit_events_one_per_row(scene):

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -115,8 +116,16 @@ class AuditLogViewSet(PolicyViewSet):
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def _export_queryset(self, request: Request) -> QuerySet[Any]:
-        """The filtered rows, logged as an export before any of them leave."""
-        queryset = self.filter_queryset(self.get_queryset())
+        """The filtered rows as the log stood now, logged as an export before any of them leave.
+
+        The rows are cut where each chain ended when the export began (`chain.up_to`): they are
+        sent after this view has returned, and a row appended in between (by anyone, or this
+        export's own log row) would leave with the export without being counted in it, nor its
+        person named in the export's log rows.
+        """
+        queryset = chain.up_to(
+            self.filter_queryset(self.get_queryset()), chain.last_seqs(self.log_model)
+        )
         people = list(queryset.order_by().values_list("family_id", "subject_id").distinct())
         log_log_read(
             request,
@@ -136,7 +145,7 @@ class AuditLogViewSet(PolicyViewSet):
         queryset = self._export_queryset(request)
         fields = list(self.get_serializer_class().Meta.fields)
         response = StreamingHttpResponse(
-            _csv_stream(fields, queryset.iterator(chunk_size=2000)),
+            _csv_stream(fields, _streamed(queryset)),
             content_type="text/csv; charset=utf-8",
         )
         response["Content-Disposition"] = f'attachment; filename="{self.audit_object_type}.csv"'
@@ -169,10 +178,22 @@ class AuditAccessLogViewSet(AuditLogViewSet):
     @action(detail=False, methods=["get"], url_path="export.fhir", url_name="export-fhir")
     def export_fhir(self, request: Request) -> StreamingHttpResponse:
         queryset = self._export_queryset(request)
-        records = (access_record(row) for row in queryset.iterator(chunk_size=2000))
+        records = (access_record(row) for row in _streamed(queryset))
         return StreamingHttpResponse(
             _bundle_stream(audit_events(records)), content_type=f"{FHIR_JSON}; fhirVersion=4.0"
         )
+
+
+def _streamed(queryset: QuerySet[Any]) -> Iterator[Any]:
+    """The rows through a server-side cursor, inside a transaction of their own.
+
+    An export is sent after its view has returned, outside any transaction; there Django
+    declares the cursor WITH HOLD, and PostgreSQL computes and copies the whole result before
+    the first row leaves. A client that goes away closes this generator, which ends the
+    transaction.
+    """
+    with transaction.atomic():
+        yield from queryset.iterator(chunk_size=2000)
 
 
 def _bundle_stream(resources: Iterator[dict[str, Any]]) -> Iterator[str]:
@@ -211,7 +232,7 @@ class AuditDisclosureViewSet(AuditLogViewSet):
     @action(detail=False, methods=["get"], url_path="export.fhir", url_name="export-fhir")
     def export_fhir(self, request: Request) -> StreamingHttpResponse:
         queryset = self._export_queryset(request)
-        records = (disclosure_record(row) for row in queryset.iterator(chunk_size=2000))
+        records = (disclosure_record(row) for row in _streamed(queryset))
         return StreamingHttpResponse(
             _bundle_stream(disclosure_events(records)),
             content_type=f"{FHIR_JSON}; fhirVersion=4.0",
