@@ -153,6 +153,8 @@ def item_changed(*, actor: AbstractBaseUser, plan: Plan, item: PlanItem, created
     * guardians and the child: a new plan version to sign (one unread notice per plan);
     * on a new comment or dissent: the author of the item it is about and the person
       responsible for it; earlier commenters on the same item (an answer to their comment).
+      One unread notice per thread and recipient, as for a version to sign: the
+      twentieth comment in a thread nobody has opened since tells (and e-mails) no one again.
     """
     from plan_service.plans.models import ITEM_MODELS, Comment, Dissent
 
@@ -179,6 +181,7 @@ def item_changed(*, actor: AbstractBaseUser, plan: Plan, item: PlanItem, created
             row = target_model.objects.filter(pk=item.target_id).values(*fields).first() or {}
             owners = {v for v in row.values() if v is not None}
         earlier = _earlier_authors(plan.pk, item.target_type, item.target_id)
+        thread = f"{name}:{plan.pk}:{item.target_type}:{item.target_id or ''}"
         for a in readers:
             uid = a.membership.user_id
             if uid in owners:
@@ -187,7 +190,7 @@ def item_changed(*, actor: AbstractBaseUser, plan: Plan, item: PlanItem, created
                 kind = Kind.ANSWER_TO_MY_COMMENT
             else:
                 continue
-            notices.append(Notice(uid, kind, plan.pk, name, item.pk))
+            notices.append(Notice(uid, kind, plan.pk, name, item.pk, dedup_key=thread))
     deliver(notices)
 
 

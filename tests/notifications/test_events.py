@@ -172,6 +172,49 @@ def test_an_answer_reaches_each_earlier_author_of_its_thread_once(on) -> None:
     assert kinds(teacher.user) == [("answer_to_my_comment", "comment")]
 
 
+def test_a_busy_thread_tells_each_reader_once_until_they_read(api) -> None:
+    """Answers and comments on one's item coalesce per thread, as "a version to sign" does:
+    one unread notice and one e-mail, however many comments follow; after it is read the next
+    comment tells again. Another thread, or a dissent on the same item, is told apart."""
+    h = house()
+    item, other = need(h, h.lead.user), need(h, h.lead.user, title="other")
+    comment(h, h.nurse.user, item)
+    comment(h, h.nurse.user, other)
+    Notification.objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(max(id), 0) FROM procrastinate_jobs")
+        (last_job,) = cursor.fetchone()
+    for _ in range(3):
+        comment(h, h.guardian, item)
+    assert kinds(h.nurse.user) == [("answer_to_my_comment", "comment")]
+    assert kinds(h.lead.user) == [("comment_on_my_item", "comment")]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT args->>'user_id' FROM procrastinate_jobs"
+            " WHERE task_name = 'send_notification_email' AND id > %s",
+            [last_job],
+        )
+        mailed = [int(row[0]) for row in cursor.fetchall()]
+    for user in (h.nurse.user, h.lead.user):
+        assert mailed.count(user.pk) == 1  # one e-mail each, not three
+    comment(h, h.guardian, other)
+    comment(h, h.guardian, item, model=Dissent)
+    assert kinds(h.nurse.user) == [
+        ("answer_to_my_comment", "comment"),
+        ("answer_to_my_comment", "comment"),
+        ("answer_to_my_comment", "dissent"),
+    ]
+    assert kinds(h.lead.user) == [
+        ("comment_on_my_item", "comment"),
+        ("comment_on_my_item", "comment"),
+        ("comment_on_my_item", "dissent"),
+    ]
+    nurse = api.as_user(h.nurse.user)
+    assert nurse.post("/api/v1/notifications/read-all/").status_code == 200
+    comment(h, h.guardian, item)
+    assert Notification.objects.filter(recipient=h.nurse.user, read_at__isnull=True).count() == 1
+
+
 def test_membership_added_and_ended() -> None:
     h = house()
     joiner = factories.professional("psychiatric_nurse")
