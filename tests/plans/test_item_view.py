@@ -83,7 +83,7 @@ def family_of_three(setting):
 
 def _truth(user, plan, model, item_id) -> dict:
     """What the whole plan's view says of the item for `user`, now."""
-    access = policy.plan_access(user, Plan.objects.get(pk=plan.pk))
+    access = policy.plan_access_for(user, plan.pk)
     view = WHOLE_VIEW(access)
     item = model.objects.get(pk=item_id)
     meta = view.item_meta(item)
@@ -150,7 +150,7 @@ class Walk:
         return f"{base}{item_id}/" if item_id else base
 
     def access(self, user):
-        return policy.plan_access(user, Plan.objects.get(pk=self.plan.pk))
+        return policy.plan_access_for(user, self.plan.pk)
 
     def check(self, user, response, model, item_id) -> None:
         assert response.status_code in (200, 201), response.content
