@@ -165,30 +165,56 @@ def test_the_logs_verification_streams_each_chain_in_a_transaction(live_db, monk
         "/api/v1/audit/disclosures/export.fhir/",
     ],
 )
-def test_the_auditors_exports_stream_inside_a_transaction(live_db, url):
-    """An export is sent after its view has returned, with no transaction around it; there
-    Django would declare its server-side cursor WITH HOLD, and PostgreSQL would compute and
-    copy the whole result before the first row left. The rows are read inside a transaction of
-    their own (audit/api/views.py `_streamed`), which ends with the stream."""
+def test_the_auditors_exports_hold_nothing_open_while_they_are_sent(live_db, monkeypatch, url):
+    """An export is sent after its view has returned, with no transaction around it, and under
+    ASGI (production's uvicorn workers) in pieces made in the request's thread as the body is
+    sent. Each page is one short query after the last (audit/api/views.py `_pages`): between
+    pieces no transaction, no cursor is open; a cursor outside a transaction would be declared
+    WITH HOLD (PostgreSQL copies the whole result first), and a transaction kept open across
+    pieces would be left open, locks and all, by an error between them. Both servers send the
+    same bytes."""
+    from asgiref.sync import async_to_sync, sync_to_async
     from django.db import transaction
+    from django.test import AsyncClient
 
     from plan_service.audit import chain
+    from plan_service.audit.api import views
     from tests.audit.helpers import access_row, disclosure_row
 
+    monkeypatch.setattr(views, "EXPORT_PAGE", 2)
     auditor = factories.professional("auditor")
     ours = {"actor_organization_id": auditor.organization_id}
     with transaction.atomic():  # rows in the auditor's scope, committed
-        chain.append([access_row(**ours) for _ in range(3)], key="export-streams")
-        chain.append([disclosure_row(**ours) for _ in range(3)], key="export-streams")
-    response = Api(auditor.user).get(url)
-    assert response.status_code == 200
-    assert not connection.in_atomic_block
-    chunks, holdable = iter(response.streaming_content), []
-    sent = [next(chunks), next(chunks)]  # the opening, then the first row: the cursor is open
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT is_holdable FROM pg_cursors")
-        holdable = [row[0] for row in cursor.fetchall()]
-    sent.extend(chunks)
-    assert holdable == [False]  # one cursor, declared inside a transaction
-    assert len(sent) > 3
-    assert not connection.in_atomic_block  # the stream's transaction ended with it
+        chain.append([access_row(**ours) for _ in range(5)], key="export-pages")
+        chain.append([disclosure_row(**ours) for _ in range(5)], key="export-pages")
+    seen: list[tuple[bool, int]] = []
+
+    def look() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_cursors")
+            seen.append((connection.in_atomic_block, cursor.fetchone()[0]))
+
+    (header,) = factories.token_header(auditor.user).values()
+    url += "?action=read" if "access-log" in url else ""  # not the first export's own rows
+    wsgi = Client().get(url, HTTP_AUTHORIZATION=header)
+    assert wsgi.status_code == 200
+    assert not wsgi.is_async
+    sent = []
+    for piece in wsgi.streaming_content:
+        look()
+        sent.append(piece)
+
+    async def asgi_body() -> list[bytes]:
+        response = await AsyncClient().get(url, headers={"Authorization": header})
+        assert response.status_code == 200
+        assert response.is_async  # streamed by the server, not read whole first
+        pieces = []
+        async for piece in response.streaming_content:
+            await sync_to_async(look)()
+            pieces.append(piece)
+        return pieces
+
+    assert async_to_sync(asgi_body)() == sent
+    assert len(sent) >= 4  # the opening and three pages of two rows: really in pieces
+    assert seen
+    assert set(seen) == {(False, 0)}

@@ -235,6 +235,57 @@ def test_an_export_leaves_out_rows_appended_after_it_began(scene, settings, url,
     assert stranger not in {row.subject_id for row in logged}
 
 
+def test_an_export_counts_and_sends_the_same_cut_of_the_log(scene, monkeypatch):
+    """Unfiltered, so the export's own log rows and a row appended between the cut and the
+    count are in the auditor's scope: neither is sent, counted or named."""
+    from plan_service.audit import selectors
+
+    auditor = scene["auditor"]
+    cut = chain.last_seqs
+    stranger = uuid.uuid4()
+
+    def cut_then_append(model):
+        seqs = cut(model)
+        late = access_row(actor_organization_id=auditor.organization_id, subject_id=stranger)
+        chain.append([late], key=key_for_chain(0))
+        return seqs
+
+    before = set(selectors.access_log_for_auditor(user=auditor.user).values_list("pk", flat=True))
+    monkeypatch.setattr(chain, "last_seqs", cut_then_append)
+    response = scene["client"].get(f"{LOG}export.csv/", HTTP_X_REQUEST_ID="whole-export")
+    assert response.status_code == 200
+    exported = _exported(response, AccessEvent)
+    assert exported == {str(pk) for pk in before}
+    logged = AccessEvent.objects.filter(request_id="whole-export")
+    assert logged.exists()
+    assert not exported & {str(pk) for pk in logged.values_list("pk", flat=True)}
+    assert {row.result_count for row in logged} == {len(before)}
+    assert stranger not in {row.subject_id for row in logged}
+
+
+def test_export_pages_continue_exactly_where_the_last_ended(scene, monkeypatch):
+    """Pages are keyset queries on (recorded_at, chain, seq): rows recorded at the same moment,
+    in one chain or several, are neither repeated nor skipped at a page's edge."""
+    from plan_service.audit.api import views
+
+    plan = scene["plan"]
+    moment = timezone.now() - dt.timedelta(minutes=1)
+    for number in (0, 1, 2):
+        rows = [access_row(plan_id=plan.pk, recorded_at=moment) for _ in range(3)]
+        chain.append(rows, key=key_for_chain(number))
+    ordered = (
+        AccessEvent.objects.filter(plan_id=plan.pk)
+        .order_by(*views.EXPORT_ORDER)
+        .values_list("pk", flat=True)
+    )
+    expected = [str(pk) for pk in ordered]
+    for size in (1, 2, 4, 2000):
+        monkeypatch.setattr(views, "EXPORT_PAGE", size)
+        response = scene["client"].get(f"{LOG}export.csv/", {"plan": str(plan.pk)})
+        text = b"".join(response.streaming_content).decode()
+        assert [row["id"] for row in csv.DictReader(io.StringIO(text))] == expected, size
+
+
 def test_fhir_export_gives_valid_balp_audit_events_one_per_row(scene):
     plan = scene["plan"]
     response = scene["client"].get(
