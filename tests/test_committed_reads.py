@@ -26,7 +26,6 @@ from tests.harness import permission_matrix as api_matrix
 from tests.harness.world import build_world
 from tests.web.helpers import page_client
 
-
 _ASKERS = {
     "guardian": "family",
     "child": "family",
