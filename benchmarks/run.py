@@ -564,18 +564,30 @@ def _professional_with_few_plans() -> tuple[str, int] | None:
 #
 
 
+#: The servers a run can use: (application, gunicorn worker class). "asgi" is production's
+#: (deploy/gunicorn.conf.py: Django's ASGI application on uvicorn workers); "sync" is the WSGI
+#: application on gunicorn's sync workers, which every run before the sixteenth session used.
+SERVERS = {
+    "sync": ("plan_service.wsgi:application", "sync"),
+    "asgi": ("plan_service.asgi:application", "uvicorn_worker.UvicornWorker"),
+}
+
+
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], port: int, workers: int, log: Path) -> Iterator[None]:
+def gunicorn(
+    env: dict[str, str], port: int, workers: int, log: Path, server: str = "sync"
+) -> Iterator[None]:
     """gunicorn serving benchmarks.settings on 127.0.0.1:`port`, stopped on exit."""
+    application, worker_class = SERVERS[server]
     command = [
         str(BIN / "gunicorn"),
-        "plan_service.wsgi:application",
+        application,
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
         str(workers),
         "--worker-class",
-        "sync",
+        worker_class,
         "--timeout",
         "60",
         "--log-level",
@@ -685,7 +697,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=int, default=30, help="seconds per measured run")
     parser.add_argument("--warmup", type=int, default=5, help="seconds of warm-up per journey")
     parser.add_argument("--users", type=int, default=6, help="concurrent simulated users")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
+    parser.add_argument(
+        "--server",
+        choices=sorted(SERVERS),
+        default="sync",
+        help="sync: WSGI on sync workers (the runs recorded so far); asgi: production's server",
+    )
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--journeys", nargs="*", default=JOURNEYS, choices=JOURNEYS)
     parser.add_argument("--seed", type=int, default=7)
@@ -693,6 +711,8 @@ def main(argv: list[str] | None = None) -> None:
     database = args.database or default_database(args.families)
     env = {**os.environ, **configure(database, "benchmarks.settings")}
     env.update(DATABASE_CONN_MAX_AGE="600", PYTHONPATH=str(REPO))
+    if args.server == "asgi":  # as production: a pool, no persistent connections (they leak)
+        env.update(DATABASE_CONN_MAX_AGE="0", DATABASE_POOL="1")
     generate = [sys.executable, str(REPO / "benchmarks" / "generate.py")]
     generate += ["--families", str(args.families), "--database", database]
     if not _database_exists(database):
@@ -755,7 +775,7 @@ def main(argv: list[str] | None = None) -> None:
     fixture_path.write_text(json.dumps(fixture))
     env["BENCH_FIXTURE"] = str(fixture_path)
     results: dict[str, Any] = {}
-    with gunicorn(env, args.port, args.workers, out_dir / "gunicorn.log"):
+    with gunicorn(env, args.port, args.workers, out_dir / "gunicorn.log", args.server):
         for journey in journeys:
             if not fixture.get(FIXTURE_KEYS[journey]):
                 print(f"{journey}: no actors in this database; skipped")
@@ -778,6 +798,7 @@ def main(argv: list[str] | None = None) -> None:
         "settings": {
             "users": args.users,
             "workers": args.workers,
+            "server": args.server,
             "duration_s": args.duration,
             "warmup_s": args.warmup,
             "ceiling_bytes": size,
@@ -938,7 +959,8 @@ def markdown(report: dict[str, Any]) -> str:
     ceiling_rps = results["Ceiling"]["journey"]["rps"] if "Ceiling" in results else None
     logged_rps = results["CeilingLogged"]["journey"]["rps"] if "CeilingLogged" in results else None
     lines = [
-        f"### {report['database']} ({report['families']} families), {report['when']}",
+        f"### {report['database']} ({report['families']} families), {report['when']}, "
+        f"server {report['settings'].get('server', 'sync')}",
         "",
         "| journey | request | req/s | p50 ms | p95 ms | p99 ms | errors | SQL/request "
         "| ratio to ceiling / to ceiling + log |",
