@@ -18,6 +18,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 
+#: Under ASGI each request runs in a thread of its own: the workers take their database
+#: connections from a pool (plan_service/settings/base.py, docs/operations.md "Connections").
+os.environ.setdefault("DATABASE_POOL", "1")
+
 wsgi_app = "plan_service.asgi:application"
 worker_class = "uvicorn_worker.UvicornWorker"
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")

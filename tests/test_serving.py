@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,8 +48,9 @@ def _get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes, float,
         connection.close()
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[int]:
+@contextlib.contextmanager
+def _production_server(**environment: str) -> Iterator[int]:
+    """`gunicorn -c deploy/gunicorn.conf.py` on a free loopback port, two workers."""
     port = _free_port()
     env = {
         **os.environ,
@@ -60,6 +62,7 @@ def server() -> Iterator[int]:
         "DATABASE_URL": os.environ.get("DATABASE_URL") or "postgres://nobody@127.0.0.1:9/none",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": "2",
+        **environment,
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"],
@@ -91,6 +94,45 @@ def server() -> Iterator[int]:
             process.wait(timeout=10)
         if process.stderr is not None:
             process.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[int]:
+    with _production_server() as port:
+        yield port
+
+
+def test_the_production_server_takes_its_connections_from_a_pool(live_db):
+    """Under ASGI each request runs in a thread of its own; without a pool every request would
+    open a connection of its own (and lose its prepared statements), and with persistent
+    connections each would stay behind with its thread. The workers' connections are a pool:
+    after 180 requests from 6 clients at once they are still open, and no more than the pools
+    hold (two workers of at most 10)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    user = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    url = f"postgres://{user}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    name = f"plan-pool-test-{os.getpid()}"
+    with _production_server(DATABASE_URL=url, PGAPPNAME=name) as port:
+        statuses: list[int] = []
+
+        def client() -> None:
+            for _ in range(30):
+                statuses.append(_get(port, "/readyz")[0])
+
+        clients = [threading.Thread(target=client) for _ in range(6)]
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [name]
+            )
+            (held,) = cursor.fetchone()
+    assert statuses == [200] * 180
+    assert 1 <= held <= 20, held
 
 
 def test_healthz_answers_within_a_second_with_idle_and_slow_clients_open(server):

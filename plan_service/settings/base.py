@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from plan_service.settings.environment import (
@@ -130,6 +131,20 @@ DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", envint("DATABASE_C
 DATABASES["default"]["OPTIONS"].setdefault(
     "prepare_threshold", envthreshold("DATABASE_PREPARE_THRESHOLD", 5)
 )
+# A pool of connections per process (psycopg's, through Django), for the production server:
+# under ASGI (deploy/gunicorn.conf.py turns this on) every request runs in a thread of its own,
+# so without a pool each request opens a new connection (and loses the statements prepared on
+# the last), and persistent connections (DATABASE_CONN_MAX_AGE) would leak one per request.
+if envbool("DATABASE_POOL", False):
+    if DATABASES["default"]["CONN_MAX_AGE"]:
+        raise ImproperlyConfigured(
+            "DATABASE_POOL and DATABASE_CONN_MAX_AGE exclude each other: set the latter to 0."
+        )
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": envint("DATABASE_POOL_MIN_SIZE", 2),
+        "max_size": envint("DATABASE_POOL_MAX_SIZE", 10),
+        "timeout": envint("DATABASE_POOL_TIMEOUT", 10),
+    }
 # Behind a transaction-pooling PgBouncer, server-side cursors (the bulk export streams its plan
 # list through one) must be off: Django then reads such a result whole (docs/operations.md).
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = envbool(
