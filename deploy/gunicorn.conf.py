@@ -4,10 +4,11 @@ Why this shape (docs/operations.md, "Serving"): gunicorn's default sync workers 
 connection a whole worker, so a few idle or slow clients (a phone on a bad network, a
 slowloris) take the service down. Here each worker is an asyncio event loop (uvicorn, through
 Django's ASGI entry point): idle connections and clients that send their headers or bodies
-slowly cost a socket each, never a worker. Django's synchronous views run one at a time per
-worker on a thread of their own, after the whole request has arrived, so a slow client never
-holds the database or a view. A test starts this file with 200 idle and 200 slow-header
-connections open and requires /healthz to answer within a second (tests/test_serving.py).
+slowly cost a socket each, never a worker. Django's synchronous views run each on a thread of
+its own, after the whole request has arrived, with a database connection from the worker's
+pool (plan_service/asgi.py), so a slow sender never holds the database or a view. A test
+starts this file with 200 idle and 200 slow-header connections open and requires /healthz to
+answer within a second (tests/test_serving.py).
 
 Everything can be overridden from the environment: GUNICORN_BIND, GUNICORN_WORKERS,
 GUNICORN_TIMEOUT, GUNICORN_KEEPALIVE, GUNICORN_MAX_REQUESTS.
@@ -17,10 +18,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-
-#: Under ASGI each request runs in a thread of its own: the workers take their database
-#: connections from a pool (plan_service/settings/base.py, docs/operations.md "Connections").
-os.environ.setdefault("DATABASE_POOL", "1")
 
 wsgi_app = "plan_service.asgi:application"
 worker_class = "uvicorn_worker.UvicornWorker"

@@ -1032,10 +1032,11 @@ def emergency_plan(user: User, plan_id: object) -> Plan | None:
     return plan
 
 
-def auditor_log_scope(user: User) -> Q | None:
+def auditor_log_scope(user: User, *, as_of: dt.datetime | None = None) -> Q | None:
     """Which rows of the access and disclosure logs an auditor reads, as a filter on log rows
     (`actor_organization_id`, `plan_id`): those by the people of the auditor's organisation or
-    about plans it has worked on. None for anyone who is not an auditor (they read none)."""
+    about plans it has worked on (with `as_of`, by then: an export's pages keep the scope it
+    was counted with). None for anyone who is not an auditor (they read none)."""
     professional = professional_of(user)
     if professional is None or not is_auditor(user):
         return None
@@ -1044,6 +1045,8 @@ def auditor_log_scope(user: User) -> Q | None:
     worked_on = Membership.objects.filter(
         plan_id=OuterRef("plan_id"), professional__organization_id=org
     )
+    if as_of is not None:
+        worked_on = worked_on.filter(created_at__lte=as_of)
     return Q(actor_organization_id=org) | Q(Exists(worked_on))
 
 

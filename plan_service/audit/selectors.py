@@ -17,21 +17,25 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
 
-def access_log_for_auditor(*, user: AbstractBaseUser) -> QuerySet[AccessEvent]:
+def access_log_for_auditor(
+    *, user: AbstractBaseUser, as_of: dt.datetime | None = None
+) -> QuerySet[AccessEvent]:
     """Rows by the auditor's organisation's people, or about plans it has worked on, and the
     sign-in and account events that belong to no organisation (families' accounts, unknown
     usernames, administrators): the service's security is every auditor's business."""
     from plan_service.audit.accounts import ACCOUNT_ACTIONS
 
-    scope = policy.auditor_log_scope(user)
+    scope = policy.auditor_log_scope(user, as_of=as_of)
     if scope is None:
         return AccessEvent.objects.none()
     unowned = Q(action__in=ACCOUNT_ACTIONS, actor_organization_id__isnull=True)
     return AccessEvent.objects.filter(scope | unowned).order_by("-recorded_at", "chain", "-seq")
 
 
-def disclosures_for_auditor(*, user: AbstractBaseUser) -> QuerySet[Disclosure]:
-    scope = policy.auditor_log_scope(user)
+def disclosures_for_auditor(
+    *, user: AbstractBaseUser, as_of: dt.datetime | None = None
+) -> QuerySet[Disclosure]:
+    scope = policy.auditor_log_scope(user, as_of=as_of)
     if scope is None:
         return Disclosure.objects.none()
     return Disclosure.objects.filter(scope).order_by("-recorded_at", "chain", "-seq")

@@ -132,7 +132,7 @@ DATABASES["default"]["OPTIONS"].setdefault(
     "prepare_threshold", envthreshold("DATABASE_PREPARE_THRESHOLD", 5)
 )
 # A pool of connections per process (psycopg's, through Django), for the production server:
-# under ASGI (deploy/gunicorn.conf.py turns this on) every request runs in a thread of its own,
+# under ASGI (plan_service/asgi.py turns this on) every request runs in a thread of its own,
 # so without a pool each request opens a new connection (and loses the statements prepared on
 # the last), and persistent connections (DATABASE_CONN_MAX_AGE) would leak one per request.
 if envbool("DATABASE_POOL", False):
@@ -141,8 +141,8 @@ if envbool("DATABASE_POOL", False):
             "DATABASE_POOL and DATABASE_CONN_MAX_AGE exclude each other: set the latter to 0."
         )
     DATABASES["default"]["OPTIONS"]["pool"] = {
-        "min_size": envint("DATABASE_POOL_MIN_SIZE", 2),
-        "max_size": envint("DATABASE_POOL_MAX_SIZE", 10),
+        "min_size": envint("DATABASE_POOL_MIN_SIZE", 1),
+        "max_size": envint("DATABASE_POOL_MAX_SIZE", 4),
         "timeout": envint("DATABASE_POOL_TIMEOUT", 10),
     }
 # Behind a transaction-pooling PgBouncer, server-side cursors (the bulk export streams its plan

@@ -50,6 +50,7 @@ def scene(api):
         "auditor": auditor,
         "plan": plan,
         "other_plan": other_plan,
+        "outsider": outsider,
         "child": child,
     }
 
@@ -284,6 +285,28 @@ def test_export_pages_continue_exactly_where_the_last_ended(scene, monkeypatch):
         response = scene["client"].get(f"{LOG}export.csv/", {"plan": str(plan.pk)})
         text = b"".join(response.streaming_content).decode()
         assert [row["id"] for row in csv.DictReader(io.StringIO(text))] == expected, size
+
+
+def test_an_exports_pages_keep_the_scope_it_was_counted_with(scene, monkeypatch):
+    """The auditor's scope reaches plans their organisation has worked on; a membership added
+    while the export is being sent must not bring that plan's rows into later pages, uncounted
+    and their people unnamed."""
+    from plan_service.audit.api import views
+
+    monkeypatch.setattr(views, "EXPORT_PAGE", 1)
+    other = scene["other_plan"]
+    theirs = access_row(plan_id=other.pk, family_id=other.family_id)  # by another organisation
+    chain.append([theirs], key="scope-as-of")
+    response = scene["client"].get(f"{LOG}export.csv/", HTTP_X_REQUEST_ID="scope-export")
+    pieces = iter(response.streaming_content)
+    sent = [next(pieces), next(pieces)]  # the header and the first page
+    colleague = factories.professional(org=scene["auditor"].organization)
+    factories.add_member(other, scene["outsider"], colleague)  # the organisation now works on it
+    sent.extend(pieces)
+    rows = list(csv.DictReader(io.StringIO(b"".join(sent).decode())))
+    assert str(theirs.pk) not in {row["id"] for row in rows}
+    (counted,) = {r.result_count for r in AccessEvent.objects.filter(request_id="scope-export")}
+    assert len(rows) == counted
 
 
 def test_fhir_export_gives_valid_balp_audit_events_one_per_row(scene):

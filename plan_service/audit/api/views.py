@@ -16,8 +16,10 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.http import StreamingHttpResponse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.decorators import action
@@ -127,6 +129,7 @@ class AuditLogViewSet(PolicyViewSet):
         export's own log row) would leave with the export without being counted in it, nor its
         person named in the export's log rows.
         """
+        self.scope_as_of = timezone.now()  # the auditor's scope as counted (`get_queryset`)
         queryset = chain.up_to(
             self.filter_queryset(self.get_queryset()), chain.last_seqs(self.log_model)
         )
@@ -168,7 +171,9 @@ class AuditAccessLogViewSet(AuditLogViewSet):
     filterset_class = AccessLogFilter
 
     def get_queryset(self) -> QuerySet[AccessEvent]:
-        return selectors.access_log_for_auditor(user=self.request.user)
+        return selectors.access_log_for_auditor(
+            user=self.request.user, as_of=getattr(self, "scope_as_of", None)
+        )
 
     @extend_schema(
         summary="Export the queried rows as FHIR AuditEvent, IHE BALP shape (auditor)",
@@ -212,7 +217,9 @@ def _pages(queryset: QuerySet[Any]) -> Iterator[list[Any]]:
             | Q(recorded_at=at, chain__gt=last.chain)
             | Q(recorded_at=at, chain=last.chain, seq__lt=last.seq)
         )
-        page = list(ordered.filter(after)[:EXPORT_PAGE])
+        # The plain bound is what lets the page start its index scan at the last row instead
+        # of reading every row sent before (an OR alone is no start for an ordered scan).
+        page = list(ordered.filter(Q(recorded_at__lte=at) & after)[:EXPORT_PAGE])
 
 
 def _body(request: Request, pieces: Iterator[str]) -> Iterator[str] | AsyncIterator[str]:
@@ -225,14 +232,32 @@ def _body(request: Request, pieces: Iterator[str]) -> Iterator[str] | AsyncItera
     """
     if not isinstance(request._request, ASGIRequest):
         return pieces
-    next_piece = sync_to_async(lambda: next(pieces, None), thread_sensitive=True)
+
+    def release() -> None:
+        """Give the request's connection back (to the pool) between pages: a slow reader must
+        not hold one while its page is sent, and an error there must not keep it for good
+        (Django returns it only when the response is closed, which an error skips)."""
+        if not connection.in_atomic_block:
+            connection.close()
+
+    def next_piece() -> str | None:
+        try:
+            return next(pieces, None)
+        finally:
+            release()
+
+    def close() -> None:
+        try:
+            pieces.close()  # type: ignore[attr-defined]
+        finally:
+            release()
 
     async def streamed() -> AsyncIterator[str]:
         try:
-            while (piece := await next_piece()) is not None:
+            while (piece := await sync_to_async(next_piece, thread_sensitive=True)()) is not None:
                 yield piece
         finally:
-            await sync_to_async(pieces.close, thread_sensitive=True)()  # type: ignore[attr-defined]
+            await sync_to_async(close, thread_sensitive=True)()
 
     return streamed()
 
@@ -262,7 +287,9 @@ class AuditDisclosureViewSet(AuditLogViewSet):
     filterset_class = DisclosureFilter
 
     def get_queryset(self) -> QuerySet[Disclosure]:
-        return selectors.disclosures_for_auditor(user=self.request.user)
+        return selectors.disclosures_for_auditor(
+            user=self.request.user, as_of=getattr(self, "scope_as_of", None)
+        )
 
     @extend_schema(
         summary="Export the queried disclosures as FHIR AuditEvent, BALP PrivacyDisclosure "
