@@ -536,7 +536,7 @@ def verify(model: type[Chained], *, anchor: Anchor | None = None) -> VerifyResul
     chains: dict[int, dict[str, object]] = {}
     anchored = {int(k): v for k, v in (anchor or {}).items()}
     starts = _starts(model)
-    present = model.objects.values_list("chain", flat=True).distinct().order_by()
+    present = last_seqs(model)
     names = model.HASHED_FIELDS
     id_index = 3 + names.index("id")
     optional = set(model.HASHED_WHEN_SET)
@@ -620,7 +620,7 @@ def anchor_heads(model: type[Chained]) -> Anchor:
     A chain emptied by a purge is anchored at its purge point (the last purged row's hash).
     """
     heads: Anchor = {}
-    chains = set(model.objects.values_list("chain", flat=True).distinct().order_by())
+    chains = set(last_seqs(model))
     chains |= set(_starts(model))
     for chain in sorted(chains):
         head = (

@@ -9,6 +9,7 @@ after that log row is written, so a large export neither sits in memory nor leav
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -111,6 +112,14 @@ class AuditLogViewSet(PolicyViewSet):
     }
     log_model: type[Chained]
 
+    def log_rows(self, as_of: dt.datetime | None = None) -> QuerySet[Any]:
+        """The rows the auditor may read; with `as_of`, the organisation's plans by then (an
+        export's pages keep the scope it was counted with, `policy.auditor_log_scope`)."""
+        raise NotImplementedError
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return self.log_rows()
+
     def list(self, request: Request) -> Response:
         page = list(self.paginate_queryset(self.filter_queryset(self.get_queryset())))
         log_log_read(
@@ -129,9 +138,9 @@ class AuditLogViewSet(PolicyViewSet):
         export's own log row) would leave with the export without being counted in it, nor its
         person named in the export's log rows.
         """
-        self.scope_as_of = timezone.now()  # the auditor's scope as counted (`get_queryset`)
         queryset = chain.up_to(
-            self.filter_queryset(self.get_queryset()), chain.last_seqs(self.log_model)
+            self.filter_queryset(self.log_rows(as_of=timezone.now())),
+            chain.last_seqs(self.log_model),
         )
         people = list(queryset.order_by().values_list("family_id", "subject_id").distinct())
         log_log_read(
@@ -170,10 +179,8 @@ class AuditAccessLogViewSet(AuditLogViewSet):
     serializer_class = s.AccessEventSerializer
     filterset_class = AccessLogFilter
 
-    def get_queryset(self) -> QuerySet[AccessEvent]:
-        return selectors.access_log_for_auditor(
-            user=self.request.user, as_of=getattr(self, "scope_as_of", None)
-        )
+    def log_rows(self, as_of: dt.datetime | None = None) -> QuerySet[AccessEvent]:
+        return selectors.access_log_for_auditor(user=self.request.user, as_of=as_of)
 
     @extend_schema(
         summary="Export the queried rows as FHIR AuditEvent, IHE BALP shape (auditor)",
@@ -286,10 +293,8 @@ class AuditDisclosureViewSet(AuditLogViewSet):
     serializer_class = s.DisclosureSerializer
     filterset_class = DisclosureFilter
 
-    def get_queryset(self) -> QuerySet[Disclosure]:
-        return selectors.disclosures_for_auditor(
-            user=self.request.user, as_of=getattr(self, "scope_as_of", None)
-        )
+    def log_rows(self, as_of: dt.datetime | None = None) -> QuerySet[Disclosure]:
+        return selectors.disclosures_for_auditor(user=self.request.user, as_of=as_of)
 
     @extend_schema(
         summary="Export the queried disclosures as FHIR AuditEvent, BALP PrivacyDisclosure "
