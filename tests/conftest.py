@@ -69,6 +69,16 @@ class Api:
         return self.request("DELETE", url, None, **h)
 
 
+def world_client(world: Any, role: str) -> Api:
+    """The API client of a matrix role in the harness's world (tests/harness/world.py): the
+    machine client with its token, no one, or the role's user (acting for a child if it does)."""
+    if role == "client":
+        return Api().as_machine_client(*world.machine_client)
+    if role == "anon":
+        return Api()
+    return Api(world.user(role), acting_for=world.acting_for(role))
+
+
 @pytest.fixture
 def api() -> Api:
     """An anonymous API client; `api.as_user(u)` signs in as `u`."""

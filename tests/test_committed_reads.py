@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from django.db import connection
 
-from tests.conftest import Api
+from tests.conftest import world_client
 from tests.harness import content
 from tests.harness import page_matrix as pages
 from tests.harness import permission_matrix as api_matrix
@@ -69,14 +69,6 @@ API_READS = _one_per_path(api_matrix.cells(), api_matrix.expected)
 PAGE_READS = _one_per_path(pages.cells(), pages.expected)
 
 
-def _api_client(world, role: str) -> Api:
-    if role == "client":
-        return Api().as_machine_client(*world.machine_client)
-    if role == "anon":
-        return Api()
-    return Api().as_user(world.user(role), acting_for=world.acting_for(role))
-
-
 def test_every_read_answers_as_its_matrix_says_on_committed_data(live_db):
     world = build_world()
     assert not connection.in_atomic_block  # the world is committed, as production's data is
@@ -84,7 +76,7 @@ def test_every_read_answers_as_its_matrix_says_on_committed_data(live_db):
     for role, relation, ep, want in API_READS:
         path = ep.path(world, world.sides[relation])
         if role not in api_clients:
-            api_clients[role] = _api_client(world, role)
+            api_clients[role] = world_client(world, role)
         response = api_clients[role].get(path)
         assert not connection.in_atomic_block, path  # nothing left open behind the answer
         if response.status_code != want:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import world_client
 from tests.harness import content
 from tests.harness.fixtures import world  # noqa: F401 (fixture)
 from tests.harness.permission_matrix import (
@@ -26,14 +27,9 @@ CELLS = cells()
     CELLS,
     ids=[f"{ep.name}|{role}|{relation}" for role, relation, ep in CELLS],
 )
-def test_permission_matrix(api, world, role, relation, ep):  # noqa: F811
+def test_permission_matrix(world, role, relation, ep):  # noqa: F811
     side = world.sides[relation]
-    if role == "client":
-        client = api.as_machine_client(*world.machine_client)
-    elif role == "anon":
-        client = api
-    else:
-        client = api.as_user(world.user(role), acting_for=world.acting_for(role))
+    client = world_client(world, role)
     headers = {}
     if ep.if_match is not None:
         headers["HTTP_IF_MATCH"] = ep.if_match(world, side)
